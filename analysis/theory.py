@@ -1,0 +1,152 @@
+"""The Theorem 4.1 epoch bound and its ingredients (THEORY.md §2).
+
+Pure Python/NumPy formulas:
+
+- :func:`epoch_bound`: E_bound(eps) = floor(T_max) + 1, the worst case over inits
+  with row norms <= R_0.
+- :func:`epoch_bound_instance`: the same argument started from a run's own
+  F(W_0) and G(W_0); reported beside the worst-case bound, never instead of it.
+- :func:`teacher_stack` and :func:`progress_measures`: W* and the quantities
+  F(W) = <W, W*>, G(W) = ||W||_F the proof tracks.
+- :func:`lr_for_two_eps`: the learning rate under which E_conv(2 eps) <= E_bound(eps).
+
+Invalid arguments raise ValueError naming the argument and its value.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LAMBERT_C = 0.2784645427610738  # c = W0(1/e), the maximum of z / (1 + e^z) (THEORY.md §2)
+
+
+def epoch_bound(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float,
+                s: float, R_x: float, R_0: float) -> int:
+    """E_bound(eps) = floor(T_max) + 1 epochs (THEORY.md §2), as a Python int.
+
+    a = alpha v lr (1 - e^{-eps}), beta = c lr / k + lr^2 v^2 R_x^2 and
+    T_max = 2 s R_0 / a + s^2 n beta / a^2. For alpha = 0 (ReLU) there is no
+    bound and ValueError is raised; so it is when T_max exceeds the float range.
+    """
+    _check_nonnegative("R_0", R_0)
+    a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
+    s_over_a = s / a
+    t_max = 2.0 * s_over_a * R_0 + s_over_a * s_over_a * n * beta
+    return _epochs_from_horizon(t_max)
+
+
+def epoch_bound_instance(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float,
+                         s: float, R_x: float, F0: float, G0: float) -> int:
+    """The instance bound of THEORY.md §2 from the run's own F0 = <W0, W*> and G0 = ||W0||_F.
+
+    With A = 2k a and beta as in :func:`epoch_bound`, every epoch that still holds
+    a point with loss >= eps raises F by at least A, and every epoch raises G^2 by
+    at most 2k n beta. With F <= ||W*|| G = sqrt(2k) s G (Cauchy–Schwarz), the
+    first T epochs can all hold such a point only if
+
+        F0 + A T <= sqrt(2k) s sqrt(G0^2 + 2k n beta T),
+
+    i.e. T <= r, the largest root of A^2 T^2 + (2 A F0 - B) T + (F0^2 - C) = 0 with
+    B = 4 k^2 s^2 n beta and C = 2k s^2 G0^2 (when F0 + A T <= 0 the inequality
+    holds trivially, but such T are below r too). The bound is floor(max(r, 0)) + 1.
+    With the worst-case start F0 = -2k s R_0, G0 = sqrt(2k) R_0 it equals
+    :func:`epoch_bound`.
+
+    Numerics: in x = A T the quadratic reads x^2 - 2 P x - Q = 0 with
+    P = B / (2A) - F0 and Q = C - F0^2 = (K G0 - F0)(K G0 + F0), K = sqrt(2k) s.
+    So r = (P + hypot(P, sqrt Q)) / A, or Q / (hypot(P, sqrt Q) - P) / A when
+    P < 0: no cancellation, and no squares that could overflow before r does.
+    """
+    a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
+    _check_finite("F0", F0)
+    _check_nonnegative("G0", G0)
+    K = math.sqrt(2 * k) * s
+    if abs(F0) > K * G0 * (1 + 1e-9):
+        raise ValueError(
+            f"epoch_bound_instance: 'F0' = {F0!r} exceeds sqrt(2k) s G0 = {K * G0!r} "
+            "(Cauchy–Schwarz); F0 and G0 must come from the same W0 and W*"
+        )
+    A = 2 * k * a
+    P = k * s * (s / a) * n * beta - F0  # B / (2A) - F0
+    Q = max(K * G0 - F0, 0.0) * max(K * G0 + F0, 0.0)  # clipped at 0 against rounding
+    hypotenuse = math.hypot(P, math.sqrt(Q))
+    x = P + hypotenuse if P >= 0 else Q / (hypotenuse - P)
+    return _epochs_from_horizon(max(x / A, 0.0))
+
+
+def teacher_stack(w_star: np.ndarray, k: int) -> np.ndarray:
+    """W* (2k, d): w* in the k w-rows, -w* in the k u-rows; ||W*||_F = sqrt(2k) ||w*|| (THEORY.md §2)."""
+    w_star = np.asarray(w_star, dtype=np.float64)
+    if w_star.ndim != 1:
+        raise ValueError(f"teacher_stack: 'w_star' must be a vector (d,), got shape {w_star.shape}")
+    _check_count("k", k)
+    return np.vstack([np.tile(w_star, (k, 1)), np.tile(-w_star, (k, 1))])
+
+
+def progress_measures(W: np.ndarray, W_star: np.ndarray) -> tuple[float, float]:
+    """(F, G) = (<W, W*>, ||W||_F), the two quantities of the Theorem 4.1 proof (THEORY.md §2)."""
+    W = np.asarray(W, dtype=np.float64)
+    W_star = np.asarray(W_star, dtype=np.float64)
+    if W.shape != W_star.shape:
+        raise ValueError(f"progress_measures: 'W' has shape {W.shape} but 'W_star' has {W_star.shape}")
+    return float(np.sum(W * W_star)), float(np.linalg.norm(W))
+
+
+def lr_for_two_eps(*, n: int, k: int, v: float, eps: float, R_x: float) -> float:
+    """eta = eps / (2 k n v^2 R_x^2): at or below it, E_conv(2 eps) <= E_bound(eps) (THEORY.md §2)."""
+    _check_count("n", n)
+    _check_count("k", k)
+    for name, value in (("v", v), ("eps", eps), ("R_x", R_x)):
+        _check_positive(name, value)
+    return eps / (2 * k * n * v * v * R_x * R_x)
+
+
+def _step_terms(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float,
+                s: float, R_x: float) -> tuple[float, float]:
+    """Validate the shared arguments; return a = alpha v lr (1 - e^{-eps}) and beta (THEORY.md §2)."""
+    _check_count("n", n)
+    _check_count("k", k)
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < 1.0):
+        raise ValueError(f"'alpha' must be in [0, 1), got {alpha!r}")
+    if alpha == 0:
+        raise ValueError("epoch_bound: alpha = 0 (ReLU) has no Theorem 4.1 bound")
+    for name, value in (("v", v), ("lr", lr), ("eps", eps), ("s", s), ("R_x", R_x)):
+        _check_positive(name, value)
+    a = alpha * v * lr * -math.expm1(-eps)
+    step = lr * v * R_x
+    beta = LAMBERT_C * lr / k + step * step  # inf, not OverflowError, past the float range
+    return a, beta
+
+
+class BoundOverflowError(ValueError):
+    """The bound exists but exceeds the float range."""
+
+
+def _epochs_from_horizon(t_max: float) -> int:
+    """floor(T) + 1 as a Python int; BoundOverflowError if T is not a finite float."""
+    if not math.isfinite(t_max):
+        raise BoundOverflowError(f"the epoch bound T_max = {t_max!r} exceeds the float range")
+    return math.floor(t_max) + 1
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"'{name}' must be an integer >= 1, got {value!r}")
+
+
+def _check_finite(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
+        raise ValueError(f"'{name}' must be a finite number, got {value!r}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    _check_finite(name, value)
+    if value <= 0:
+        raise ValueError(f"'{name}' must be > 0, got {value!r}")
+
+
+def _check_nonnegative(name: str, value: float) -> None:
+    _check_finite(name, value)
+    if value < 0:
+        raise ValueError(f"'{name}' must be >= 0, got {value!r}")

@@ -1,0 +1,97 @@
+"""The two-layer Leaky-ReLU network with a fixed second layer, and its loss.
+
+THEORY.md §1: N_W(x) = v * sum_i [sigma(<w_i, x>) - sigma(<u_i, x>)], rows 0..k-1 of
+W are the w-neurons (second-layer weight +v), rows k..2k-1 the u-neurons (-v).
+Loss l(z) = log(1 + e^{-z}) on the margin z = y N_W(x), computed stably.
+All functions are Numba-jitted, take arrays and scalars, and allocate only their outputs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, inline="always")
+def softplus_neg(z):
+    """l(z) = log(1 + e^{-z}) without overflow (THEORY.md §1)."""
+    if z > 0.0:
+        return math.log1p(math.exp(-z))
+    return -z + math.log1p(math.exp(z))
+
+
+@njit(nogil=True, inline="always")
+def neg_loss_slope(z):
+    """g = -l'(z) = 1 / (1 + e^z), in (0, 1), without overflow (THEORY.md §1)."""
+    if z >= 0.0:
+        e = math.exp(-z)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(z))
+
+
+@njit(nogil=True, inline="always")
+def hidden_sum(W, x, alpha, k):
+    """sum_i sigma(<w_i, x>) - sigma(<u_i, x>), i.e. N_W(x) / v, for one input x."""
+    two_k, d = W.shape
+    total = 0.0
+    for j in range(two_k):
+        h = 0.0
+        for f in range(d):
+            h += W[j, f] * x[f]
+        act = h if h > 0.0 else alpha * h
+        total += act if j < k else -act
+    return total
+
+
+@njit(nogil=True)
+def network_output(W, X, alpha, v):
+    """N_W(x) for every row x of X; returns an (n,) float64 array."""
+    k = W.shape[0] // 2
+    out = np.empty(X.shape[0])
+    for i in range(X.shape[0]):
+        out[i] = v * hidden_sum(W, X[i], alpha, k)
+    return out
+
+
+@njit(nogil=True)
+def dataset_loss(W, X, y, alpha, v):
+    """L_S(W) = (1/n) sum_i l(y_i N_W(x_i)) (THEORY.md §1)."""
+    k = W.shape[0] // 2
+    total_loss = 0.0
+    for i in range(X.shape[0]):
+        total_loss += softplus_neg(y[i] * v * hidden_sum(W, X[i], alpha, k))
+    return total_loss / X.shape[0]
+
+
+@njit(nogil=True)
+def loss_and_gradient(W, X, y, alpha, v, grad):
+    """Return L_S(W) and write dL_S/dW into grad (same shape as W).
+
+    Uses the subgradient sigma'(z) = 1 if z > 0 else alpha (THEORY.md §1).
+    """
+    n, d = X.shape
+    two_k = W.shape[0]
+    k = two_k // 2
+    h = np.empty(two_k)
+    grad[:, :] = 0.0
+    total_loss = 0.0
+    for i in range(n):
+        total = 0.0
+        for j in range(two_k):
+            acc = 0.0
+            for f in range(d):
+                acc += W[j, f] * X[i, f]
+            h[j] = acc
+            act = acc if acc > 0.0 else alpha * acc
+            total += act if j < k else -act
+        z = y[i] * v * total
+        total_loss += softplus_neg(z)
+        base = -neg_loss_slope(z) * y[i] * v / n
+        for j in range(two_k):
+            c = base if h[j] > 0.0 else alpha * base
+            if j >= k:
+                c = -c
+            for f in range(d):
+                grad[j, f] += c * X[i, f]
+    return total_loss / n

@@ -1,0 +1,178 @@
+"""Per-sample SGD on the cross-entropy loss, epoch by epoch (THEORY.md §1-2).
+
+``sgd_train`` is the public entry point. ``SGDTrainer`` is the same run cut into
+blocks of epochs, so that a caller can supply visiting orders block by block and
+take snapshots of W between blocks; ``sgd_train`` is one block.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from kernels.network import dataset_loss, neg_loss_slope
+from kernels.validation import check_finite_positive, check_order, check_training_inputs
+
+# Slots of the int64 state array that carries a run from one block to the next.
+EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
+
+
+@njit(nogil=True)
+def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, snap_at, snaps):
+    """Run one SGD epoch per row of ``order``, updating W in place.
+
+    X (n, d), y (n,) in {+1, -1}, W (2k, d); order (m, n) visiting orders.
+    state int64[4]: epochs done before this call, E_clean, E_conv (1-based, -1 if not
+    reached), diverged flag; updated in place. loss_out[e] receives L_S after epoch e of
+    this block. A point counts against E_clean when its margin z <= z_eps, i.e. its loss
+    l(z) >= eps at the moment it is sampled (THEORY.md §2). Snapshots of W after the
+    global (1-based) epochs listed in ascending ``snap_at`` go to ``snaps``.
+    Stops after an epoch whose loss is not finite (diverged), or, with stop_early, once
+    E_clean and E_conv are both reached. Returns the number of epochs run in this block.
+    """
+    n, d = X.shape
+    two_k = W.shape[0]
+    k = two_k // 2
+    pre = np.empty(two_k, dtype=np.float64)
+    next_snap = 0
+    while next_snap < snap_at.shape[0] and snap_at[next_snap] <= state[EPOCHS_DONE]:
+        next_snap += 1
+    for e in range(order.shape[0]):
+        clean = True
+        for t in range(n):
+            i = order[e, t]
+            x = X[i]
+            total = 0.0
+            for j in range(two_k):
+                h = 0.0
+                for f in range(d):
+                    h += W[j, f] * x[f]
+                pre[j] = h
+                act = h if h > 0.0 else alpha * h
+                total += act if j < k else -act
+            z = y[i] * v * total
+            if z <= z_eps:
+                clean = False
+            step = lr * neg_loss_slope(z) * y[i] * v
+            for j in range(two_k):
+                c = step if pre[j] > 0.0 else alpha * step
+                if j >= k:
+                    c = -c
+                for f in range(d):
+                    W[j, f] += c * x[f]
+        epoch = state[EPOCHS_DONE] + 1
+        state[EPOCHS_DONE] = epoch
+        loss = dataset_loss(W, X, y, alpha, v)
+        loss_out[e] = loss
+        if clean and state[E_CLEAN] < 0:
+            state[E_CLEAN] = epoch
+        if loss < eps and state[E_CONV] < 0:
+            state[E_CONV] = epoch
+        if next_snap < snap_at.shape[0] and snap_at[next_snap] == epoch:
+            snaps[next_snap] = W
+            next_snap += 1
+        if not math.isfinite(loss):
+            state[DIVERGED] = 1
+            return e + 1
+        if stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0:
+            return e + 1
+    return order.shape[0]
+
+
+@dataclass
+class SGDResult:
+    """The outcome of an SGD run.
+
+    W: final weights (2k, d). loss: L_S at the end of each epoch run, shape (epochs_run,).
+    E_clean, E_conv: THEORY.md §2 epoch counts, 1-based, -1 when not reached.
+    diverged: the loss became NaN or inf (the run stopped there).
+    """
+
+    W: np.ndarray
+    loss: np.ndarray
+    E_clean: int
+    E_conv: int
+    epochs_run: int
+    diverged: bool
+
+
+@dataclass
+class SGDTrainer:
+    """One SGD run, advanced block by block of epochs (THEORY.md §1).
+
+    Validates its inputs once; each ``run_block`` call continues from where the last
+    one stopped, so a run cut into blocks equals the same run in one block.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    W0: np.ndarray
+    alpha: float
+    lr: float
+    eps: float
+    v: float = 1.0
+    stop_early: bool = False
+    dtype: type = np.float64
+    W: np.ndarray = field(init=False)
+    _state: np.ndarray = field(init=False)
+    _losses: list = field(init=False, default_factory=list)
+
+    def __post_init__(self):
+        self.X, self.y, self.W = check_training_inputs(self.X, self.y, self.W0, self.alpha, self.dtype)
+        check_finite_positive("lr", self.lr)
+        check_finite_positive("eps", self.eps)
+        check_finite_positive("v", self.v)
+        self._z_eps = -math.log(math.expm1(self.eps))
+        self._state = np.array([0, -1, -1, 0], dtype=np.int64)
+
+    @property
+    def finished(self) -> bool:
+        """True once the run diverged or, with stop_early, reached both counts."""
+        s = self._state
+        return bool(s[DIVERGED]) or (self.stop_early and s[E_CLEAN] > 0 and s[E_CONV] > 0)
+
+    @property
+    def epochs_run(self) -> int:
+        return int(self._state[EPOCHS_DONE])
+
+    def run_block(self, order, snapshot_at=()) -> np.ndarray:
+        """Run the epochs of ``order`` (m, n) unless finished; return snapshots of W.
+
+        ``snapshot_at``: ascending global 1-based epochs; the result holds W after each
+        of them that this block reached, shape (count, 2k, d).
+        """
+        order = check_order(order, self.X.shape[0])
+        snap_at = np.asarray(snapshot_at, dtype=np.int64)
+        snaps = np.empty((snap_at.shape[0],) + self.W.shape, dtype=self.W.dtype)
+        if self.finished:
+            return snaps[:0]
+        before = self.epochs_run
+        loss = np.empty(order.shape[0])
+        ran = sgd_epochs(self.X, self.y, self.W, order, self.alpha, self.v, self.lr, self._z_eps,
+                         self.eps, self.stop_early, self._state, loss, snap_at, snaps)
+        self._losses.append(loss[:ran])
+        taken = np.count_nonzero((snap_at > before) & (snap_at <= self.epochs_run))
+        first = np.count_nonzero(snap_at <= before)
+        return snaps[first:first + taken]
+
+    def result(self) -> SGDResult:
+        s = self._state
+        loss = np.concatenate(self._losses) if self._losses else np.empty(0)
+        return SGDResult(W=self.W.copy(), loss=loss, E_clean=int(s[E_CLEAN]), E_conv=int(s[E_CONV]),
+                         epochs_run=int(s[EPOCHS_DONE]), diverged=bool(s[DIVERGED]))
+
+
+def sgd_train(X, y, W0, order, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64) -> SGDResult:
+    """Train with per-sample SGD over the visiting orders ``order`` (epochs, n).
+
+    X (n, d), y (n,) in {+1, -1}, W0 (2k, d): rows 0..k-1 positive neurons, k..2k-1
+    negative (THEORY.md §1). Runs every epoch of ``order`` unless ``stop_early``, which
+    stops once E_clean and E_conv (THEORY.md §2) are both reached, or the loss becomes
+    non-finite (``diverged``). ``dtype`` float64 (default) or float32 for X and W.
+    Fully determined by its arguments. Raises ValueError naming a bad argument.
+    """
+    trainer = SGDTrainer(X, y, W0, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype)
+    trainer.run_block(order)
+    return trainer.result()

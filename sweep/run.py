@@ -1,0 +1,119 @@
+"""One training run, end to end: data, margin, init, training, bound, metrics.
+
+``train_one(params)`` is what every sweep task calls for each of its runs. It is
+deterministic: the same parameters give bit-identical results in any process.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+from scipy.special import gammaln
+
+from analysis.margin import NotSeparableError, svm_margin
+from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
+from kernels import network_output
+from sweep.datasets import DataSet, make_dataset
+from sweep.optimizers import OPTIMIZERS
+from sweep.params import RunParams
+from sweep.schema import CURVES, STATUS, recorded_epochs
+
+
+@dataclass
+class RunResult:
+    """scalars: one value per schema.SCALARS name; curves: one array per schema.CURVES
+    name over ``recorded_epochs(max_epochs)`` (fill where not reached); weights: final W
+    (2k, d) when params.save_weights, else None; separable: whether the SVM found s."""
+
+    scalars: dict[str, Any]
+    curves: dict[str, np.ndarray]
+    weights: np.ndarray | None = None
+    separable: bool = True
+    epochs: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.float64) -> np.ndarray:
+    """W0 (2*width, d): Gaussian rows scaled so that E||row|| = init_scale (THEORY.md §1).
+
+    For rows ~ N(0, sigma^2 I_d), E||row|| = sigma sqrt(2) Gamma((d+1)/2) / Gamma(d/2).
+    Drawn from ``default_rng([seed, 0])``.
+    """
+    mean_norm_per_sigma = np.sqrt(2.0) * np.exp(gammaln((d + 1) / 2.0) - gammaln(d / 2.0))
+    rng = np.random.default_rng([seed, 0])
+    return (rng.standard_normal((2 * width, d)) * (init_scale / mean_norm_per_sigma)).astype(dtype)
+
+
+def accuracy(W: np.ndarray, X: np.ndarray, y: np.ndarray, alpha: float, v: float) -> float:
+    """Share of points with sign N_W(x) = y (N_W(x) = 0 counts as wrong)."""
+    return float(np.mean(np.sign(network_output(W, X.astype(W.dtype), alpha, v)) == y))
+
+
+def _bound_or_inf(bound, **arguments) -> float:
+    """The bound in epochs as a float; inf when it exceeds the float range."""
+    try:
+        return float(bound(**arguments))
+    except BoundOverflowError:
+        return np.inf
+
+
+def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
+    """Build the data and the init from ``params``, train, and measure (THEORY.md §1-2).
+
+    Raises ParamError for bad parameters. A non-separable data set trains as usual but
+    has margin_s and both bounds NaN and ``separable`` False. A diverged run (non-finite
+    loss) gets status 'diverged'.
+    """
+    start = time.perf_counter()
+    p = params if isinstance(params, RunParams) else RunParams.from_mapping(params)
+    data: DataSet = make_dataset(p)
+    X, y = data.X, data.y
+    n, d = X.shape
+    R_x = float(np.max(np.linalg.norm(X, axis=1)))
+    W0 = init_weights(p.width, d, p.init_scale, p.seed, np.dtype(p.dtype).type)
+    R_0 = float(np.max(np.linalg.norm(W0.astype(np.float64), axis=1)))
+
+    epochs = recorded_epochs(p.max_epochs)
+    optimizer = OPTIMIZERS[p.optimizer]
+    traj = optimizer.train(X, y, W0, p, p.seed, epochs, lambda epoch, W: None)
+
+    curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
+    reached = epochs[epochs <= traj.loss.size]
+    curves["loss"][: reached.size] = traj.loss[reached - 1]
+
+    try:
+        svm = svm_margin(X, y)
+    except NotSeparableError:
+        svm = None
+    bound = bound_instance = np.nan
+    if svm is not None and optimizer.bounded and p.alpha > 0:
+        common = dict(n=n, k=p.width, alpha=p.alpha, v=p.v, lr=p.lr, eps=p.eps, s=svm.s, R_x=R_x)
+        F0, G0 = progress_measures(W0.astype(np.float64), teacher_stack(svm.w, p.width))
+        bound = _bound_or_inf(epoch_bound, **common, R_0=R_0)
+        bound_instance = _bound_or_inf(epoch_bound_instance, **common, F0=F0, G0=G0)
+
+    if traj.diverged:
+        status = "diverged"
+    elif (traj.E_clean > 0 or not optimizer.bounded) and traj.E_conv > 0:
+        status = "done"
+    else:
+        status = "max_epochs"
+    W = traj.W
+    scalars = {
+        "epochs_clean": traj.E_clean,
+        "epochs_conv": traj.E_conv,
+        "epochs_bound": bound,
+        "epochs_bound_instance": bound_instance,
+        "epochs_run": traj.epochs_run,
+        "final_loss": float(traj.loss[-1]) if traj.loss.size else np.nan,
+        "train_acc": accuracy(W, X, y, p.alpha, p.v),
+        "test_acc": accuracy(W, data.X_test, data.y_test, p.alpha, p.v),
+        "margin_s": svm.s if svm is not None else np.nan,
+        "R_x": R_x,
+        "R_0": R_0,
+        "status": STATUS[status],
+        "wall_time": time.perf_counter() - start,
+    }
+    return RunResult(scalars=scalars, curves=curves, weights=W if p.save_weights else None,
+                     separable=svm is not None, epochs=epochs)

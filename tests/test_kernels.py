@@ -1,0 +1,167 @@
+"""The kernels against a plain-NumPy reference, finite differences, and bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import SGDTrainer, dataset_loss, gd_train, loss_and_gradient, network_output, sgd_train
+from tests import reference as ref
+
+
+def separable_problem(n, d, k, seed, init=0.3):
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal(d)
+    X = rng.standard_normal((n, d)) / np.sqrt(d)
+    y = np.where(X @ teacher >= 0, 1.0, -1.0)
+    W0 = init * rng.standard_normal((2 * k, d))
+    return X, y, W0, rng
+
+
+def orders(rng, epochs, n):
+    return np.stack([rng.permutation(n) for _ in range(epochs)])
+
+
+@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (40, 11, 8, 0.5), (15, 4, 2, 0.0)])
+def test_sgd_matches_numpy_reference(n, d, k, alpha):
+    X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
+    order = orders(rng, 12, n)
+    res = sgd_train(X, y, W0, order, alpha=alpha, v=0.7, lr=0.3, eps=0.05)
+    W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0, order, alpha, 0.7, 0.3, 0.05)
+    np.testing.assert_allclose(res.W, W, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(res.loss, losses, rtol=0, atol=1e-10)
+    assert (res.E_clean, res.E_conv) == (e_clean, e_conv)
+    assert res.epochs_run == 12 and not res.diverged
+
+
+def test_counts_are_reached_and_match_reference():
+    X, y, W0, rng = separable_problem(30, 4, 4, seed=1, init=0.01)
+    order = orders(rng, 300, 30)
+    res = sgd_train(X, y, W0, order, alpha=0.3, lr=0.5, eps=0.1)
+    _, _, e_clean, e_conv = ref.sgd_reference(X, y, W0, order, 0.3, 1.0, 0.5, 0.1)
+    assert res.E_clean == e_clean > 0 and res.E_conv == e_conv > 0
+
+
+def test_stop_early_stops_at_both_counts():
+    X, y, W0, rng = separable_problem(30, 4, 4, seed=1, init=0.01)
+    order = orders(rng, 300, 30)
+    full = sgd_train(X, y, W0, order, alpha=0.3, lr=0.5, eps=0.1)
+    early = sgd_train(X, y, W0, order, alpha=0.3, lr=0.5, eps=0.1, stop_early=True)
+    assert early.epochs_run == max(full.E_clean, full.E_conv)
+    np.testing.assert_array_equal(early.loss, full.loss[: early.epochs_run])
+
+
+def test_blocks_equal_one_run_and_snapshots_are_the_weights_then():
+    X, y, W0, rng = separable_problem(25, 6, 3, seed=2)
+    order = orders(rng, 20, 25)
+    whole = sgd_train(X, y, W0, order, alpha=0.2, lr=0.2, eps=0.01)
+    trainer = SGDTrainer(X, y, W0, alpha=0.2, lr=0.2, eps=0.01)
+    snaps = [trainer.run_block(order[a:b], snapshot_at=[3, 9, 15]) for a, b in [(0, 7), (7, 12), (12, 20)]]
+    np.testing.assert_array_equal(trainer.result().W, whole.W)
+    np.testing.assert_array_equal(trainer.result().loss, whole.loss)
+    assert [len(s) for s in snaps] == [1, 1, 1]
+    W9 = sgd_train(X, y, W0, order[:9], alpha=0.2, lr=0.2, eps=0.01).W
+    np.testing.assert_array_equal(snaps[1][0], W9)
+
+
+def test_float32_tracks_float64():
+    X, y, W0, rng = separable_problem(30, 5, 4, seed=3)
+    order = orders(rng, 10, 30)
+    r64 = sgd_train(X, y, W0, order, alpha=0.1, lr=0.1, eps=0.01)
+    r32 = sgd_train(X, y, W0, order, alpha=0.1, lr=0.1, eps=0.01, dtype=np.float32)
+    assert r32.W.dtype == np.float32
+    np.testing.assert_allclose(r32.W, r64.W, rtol=1e-4, atol=1e-5)
+
+
+def test_output_and_loss_match_reference():
+    X, y, W0, _ = separable_problem(50, 7, 5, seed=4)
+    np.testing.assert_allclose(network_output(W0, X, 0.2, 1.3), ref.output(W0, X, 0.2, 1.3), atol=1e-12)
+    assert dataset_loss(W0, X, y, 0.2, 1.3) == pytest.approx(ref.dataset_loss(W0, X, y, 0.2, 1.3), abs=1e-12)
+
+
+def test_loss_is_stable_at_large_margins():
+    X = np.array([[1.0], [-1.0]])
+    y = np.array([1.0, -1.0])
+    W = np.array([[1e3], [-1e3]])
+    assert 0.0 <= dataset_loss(W, X, y, 0.1, 1.0) < 1e-300
+    assert dataset_loss(-W, X, y, 0.1, 1.0) == pytest.approx(1100.0)
+
+
+def test_sgd_gradient_matches_finite_differences():
+    """The kernel's step is W - lr * grad l(y N_W(x)); check grad by central differences."""
+    X, y, W0, _ = separable_problem(5, 6, 3, seed=5, init=1.0)
+    alpha, v, lr, h = 0.3, 0.8, 1e-3, 1e-6
+    for i in range(5):
+        one = sgd_train(X[i:i + 1], y[i:i + 1], W0, np.array([[0]]), alpha=alpha, v=v, lr=lr, eps=0.1)
+        kernel_grad = (W0 - one.W) / lr
+        fd = np.zeros_like(W0)
+        for idx in np.ndindex(W0.shape):
+            Wp, Wm = W0.copy(), W0.copy()
+            Wp[idx] += h
+            Wm[idx] -= h
+            fd[idx] = (ref.loss(y[i] * ref.output(Wp, X[i:i + 1], alpha, v))[0]
+                       - ref.loss(y[i] * ref.output(Wm, X[i:i + 1], alpha, v))[0]) / (2 * h)
+        assert np.min(np.abs(W0 @ X[i])) > 1e-3, "the test point must be away from the kinks"
+        np.testing.assert_allclose(kernel_grad, fd, rtol=1e-5, atol=1e-8)
+
+
+def test_full_batch_gradient_matches_finite_differences():
+    X, y, W0, _ = separable_problem(12, 4, 2, seed=6, init=1.0)
+    grad = np.empty_like(W0)
+    loss = loss_and_gradient(W0, X, y, 0.25, 1.1, grad)
+    assert loss == pytest.approx(ref.dataset_loss(W0, X, y, 0.25, 1.1), abs=1e-12)
+    h = 1e-6
+    for idx in np.ndindex(W0.shape):
+        Wp, Wm = W0.copy(), W0.copy()
+        Wp[idx] += h
+        Wm[idx] -= h
+        fd = (ref.dataset_loss(Wp, X, y, 0.25, 1.1) - ref.dataset_loss(Wm, X, y, 0.25, 1.1)) / (2 * h)
+        assert grad[idx] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+
+
+def test_normalised_gd_follows_plain_gd_direction():
+    """Loss-normalised GD at step lr/L equals plain GD at step lr for one step (THEORY.md §4)."""
+    X, y, W0, _ = separable_problem(20, 3, 2, seed=7)
+    W_norm, log_loss = gd_train(X, y, W0, alpha=0.2, lr=0.1, steps=1, normalised=True)
+    W_plain, _ = gd_train(X, y, W0, alpha=0.2, lr=0.1 / np.exp(log_loss[0]), steps=1)
+    np.testing.assert_allclose(W_norm, W_plain, rtol=1e-12, atol=1e-14)
+    W_far, log_far = gd_train(X, y, W0, alpha=0.2, lr=500.0, steps=3000, normalised=True)
+    assert np.all(np.isfinite(W_far)) and log_far[-1] < -1000  # far past where L_S underflows
+
+
+def test_diverging_run_is_recorded_not_raised():
+    X, y, W0, rng = separable_problem(20, 4, 2, seed=8)
+    res = sgd_train(X, y, W0, orders(rng, 50, 20), alpha=0.1, lr=1e300, eps=0.01, dtype=np.float32)
+    assert res.diverged and res.epochs_run < 50 and not np.isfinite(res.loss[-1])
+
+
+@pytest.mark.parametrize("change,field", [
+    (dict(alpha=1.0), "alpha"), (dict(alpha=-0.1), "alpha"), (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"),
+    (dict(eps=0.0), "eps"), (dict(eps=float("nan")), "eps"), (dict(v=0.0), "v"),
+])
+def test_bad_scalars_name_the_field(change, field):
+    X, y, W0, rng = separable_problem(10, 3, 2, seed=9)
+    kwargs = dict(alpha=0.1, lr=0.1, eps=0.01) | change
+    with pytest.raises(ValueError, match=field):
+        sgd_train(X, y, W0, orders(rng, 2, 10), **kwargs)
+
+
+def test_bad_arrays_name_the_field():
+    X, y, W0, rng = separable_problem(10, 3, 2, seed=10)
+    order = orders(rng, 2, 10)
+    kw = dict(alpha=0.1, lr=0.1, eps=0.01)
+    bad_X = X.copy()
+    bad_X[3, 1] = np.nan
+    cases = [
+        ((bad_X, y, W0, order), "X must be finite"),
+        ((np.where(X > 0, np.inf, X), y, W0, order), "X must be finite"),
+        ((X, np.r_[y[:-1], 0.0], W0, order), "y must hold labels"),
+        ((X, y[:-1], W0, order), r"y must have shape"),
+        ((X, y, W0[:, :2], order), "W0 must have shape"),
+        ((X, y, W0[:3], order), "W0 must have an even number"),
+        ((X, y, W0[:0], order), "width k >= 1"),
+        ((X, y, W0, order[:, :5]), "order must be"),
+        ((X, y, W0, np.stack([np.zeros(10, int), np.arange(10)])), "order row 0 is not a permutation"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=message):
+            sgd_train(*args, **kw)

@@ -1,0 +1,193 @@
+"""Exact hard-margin SVMs without bias (analysis/margin.py; THEORY.md §1 and §4)."""
+import numpy as np
+import pytest
+
+from analysis.margin import (
+    InfeasibleError, NotSeparableError, least_distance, par_svm, par_transform, svm_margin,
+)
+
+
+def separable_set(seed: int, n: int, d: int):
+    """Random points labelled by a random linear teacher (separable through the origin)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * rng.uniform(0.1, 3.0)
+    teacher = rng.standard_normal(d)
+    y = np.sign(X @ teacher)
+    return X, y
+
+
+def assert_kkt(X, y, result):
+    """Primal and dual feasibility, stationarity and complementary slackness of the SVM."""
+    margins = y * (X @ result.w)
+    assert margins.min() >= 1 - 1e-8
+    assert np.all(result.dual >= 0)
+    np.testing.assert_allclose(result.w, (result.dual * y) @ X, atol=1e-8 * max(1.0, result.s))
+    np.testing.assert_allclose(result.dual * (margins - 1), 0.0, atol=1e-8 * max(1.0, result.dual.max()))
+    np.testing.assert_array_equal(result.support, np.flatnonzero(result.dual > 0))
+    np.testing.assert_allclose(margins[result.support], 1.0, atol=1e-8)
+    assert result.gamma == pytest.approx(1 / result.s)
+
+
+@pytest.mark.parametrize("seed, n, d", [(0, 5, 2), (1, 40, 2), (2, 100, 5), (3, 30, 30), (4, 300, 20), (5, 10, 100)])
+def test_svm_satisfies_kkt_on_random_separable_sets(seed, n, d):
+    X, y = separable_set(seed, n, d)
+    assert_kkt(X, y, svm_margin(X, y))
+
+
+def test_svm_is_no_longer_than_any_feasible_direction():
+    X, y = separable_set(7, 50, 3)
+    result = svm_margin(X, y)
+    rng = np.random.default_rng(0)
+    for direction in rng.standard_normal((200, 3)):
+        margins = y * (X @ direction)
+        if margins.min() > 0:  # scale it to be feasible
+            assert np.linalg.norm(direction) / margins.min() >= result.s * (1 - 1e-9)
+
+
+def test_svm_hand_computed_two_points():
+    result = svm_margin(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([1.0, -1.0]))
+    np.testing.assert_allclose(result.w, [1.0, -1.0], atol=1e-12)
+    assert result.s == pytest.approx(np.sqrt(2))
+    assert result.gamma == pytest.approx(1 / np.sqrt(2))
+    np.testing.assert_allclose(result.dual, [1.0, 1.0], atol=1e-12)
+    np.testing.assert_array_equal(result.support, [0, 1])
+
+
+def test_svm_hand_computed_inactive_point():
+    # The far point (3, 0) is not a support vector; w = (1/2, 0) from the point (2, 0).
+    X = np.array([[2.0, 0.0], [3.0, 1.0], [-2.0, 0.5]])
+    y = np.array([1.0, 1.0, -1.0])
+    result = svm_margin(X, y)
+    assert_kkt(X, y, result)
+    assert 1 not in result.support
+
+
+@pytest.mark.parametrize("X, y", [
+    (np.array([[1.0, 2.0], [-1.0, -2.0]]), np.array([1.0, 1.0])),     # x and -x with the same label
+    (np.array([[1.0, 2.0], [1.0, 2.0]]), np.array([1.0, -1.0])),      # one point with both labels
+    (np.array([[0.0, 0.0]]), np.array([1.0])),                        # the origin cannot be separated
+    (np.array([[1.0], [2.0], [-1.0]]), np.array([1.0, -1.0, -1.0])),  # 1D, labels not by sign
+])
+def test_non_separable_sets_raise(X, y):
+    with pytest.raises(NotSeparableError, match="not linearly separable through the origin"):
+        svm_margin(X, y)
+
+
+def test_random_labels_in_low_dimension_are_not_separable():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.where(rng.random(60) < 0.5, 1.0, -1.0)
+    with pytest.raises(NotSeparableError):
+        svm_margin(X, y)
+
+
+def test_not_separable_is_a_value_error():
+    assert issubclass(NotSeparableError, ValueError)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="'y'"):
+        svm_margin(np.eye(2), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="'X'"):
+        svm_margin(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="'alpha'"):
+        par_svm(np.eye(2), np.array([1.0, -1.0]), alpha=1.0, sign_constrained=False)
+
+
+def test_least_distance_general_constraints():
+    # min ||z|| s.t. z_1 + z_2 >= 2 and z_1 >= -5: z = (1, 1), only the first constraint active.
+    solution = least_distance(np.array([[1.0, 1.0], [1.0, 0.0]]), np.array([2.0, -5.0]))
+    np.testing.assert_allclose(solution.z, [1.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(solution.dual, [1.0, 0.0], atol=1e-12)
+    # The origin is feasible when every h_i <= 0.
+    np.testing.assert_allclose(least_distance(np.eye(2), np.array([-1.0, 0.0])).z, 0.0, atol=1e-12)
+    with pytest.raises(InfeasibleError):
+        least_distance(np.array([[1.0], [-1.0]]), np.array([1.0, 1.0]))  # z >= 1 and z <= -1
+
+
+# ---------------------------------------------------------------- PAR-SVM (THEORY.md §4)
+
+def test_par_transform_reproduces_the_network_in_par():
+    """In PAR, N(x) = v <(sum w_i, sum u_i), xt> (THEORY.md §4)."""
+    rng = np.random.default_rng(3)
+    alpha, v = 0.2, 1.5
+    X, y = separable_set(3, 20, 3)
+    separator = svm_margin(X, y).w  # positive multiples classify like y, negative ones like -y
+    w_rows = np.abs(rng.standard_normal((4, 1))) * separator
+    u_rows = -np.abs(rng.standard_normal((4, 1))) * separator
+
+    def leaky(z):
+        return np.maximum(alpha * z, z)
+
+    network = v * (leaky(X @ w_rows.T).sum(1) - leaky(X @ u_rows.T).sum(1))
+    theta = np.concatenate([w_rows.sum(0), u_rows.sum(0)])
+    np.testing.assert_allclose(network, v * par_transform(X, y, alpha) @ theta)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 0.9])
+def test_par_svm_symmetric_pair_by_hand(alpha):
+    # x1 = e_1 (y = +1), x2 = e_2 (y = -1): the problem splits into two 2D problems,
+    # min |(z_w1, z_u1)| s.t. z_w1 - alpha z_u1 >= 1 and min |(z_w2, z_u2)| s.t. z_u2 - alpha z_w2 >= 1.
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    y = np.array([1.0, -1.0])
+    for constrained in (False, True):
+        result = par_svm(X, y, alpha, sign_constrained=constrained)
+        np.testing.assert_allclose(result.z_w, np.array([1.0, -alpha]) / (1 + alpha ** 2), atol=1e-12)
+        np.testing.assert_allclose(result.z_u, np.array([-alpha, 1.0]) / (1 + alpha ** 2), atol=1e-12)
+        assert result.par_consistent
+
+
+def test_par_svm_antipodal_points_by_hand():
+    # x = +-1 in 1D: z_w = -z_u = 1 / (1 + alpha).
+    alpha = 0.25
+    result = par_svm(np.array([[1.0], [-1.0]]), np.array([1.0, -1.0]), alpha, sign_constrained=False)
+    np.testing.assert_allclose(result.z_w, [1 / (1 + alpha)], atol=1e-12)
+    np.testing.assert_allclose(result.z_u, [-1 / (1 + alpha)], atol=1e-12)
+    assert result.par_consistent
+
+
+def test_par_svm_relu_pair_is_only_weakly_consistent():
+    # alpha = 0: z_w = e_1, z_u = e_2, so <z_w, x2> = 0 and the strict PAR condition fails.
+    result = par_svm(np.eye(2), np.array([1.0, -1.0]), 0.0, sign_constrained=False)
+    np.testing.assert_allclose(result.z_w, [1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(result.z_u, [0.0, 1.0], atol=1e-12)
+    assert not result.par_consistent
+
+
+def par_constraints(X, y, alpha, sign_constrained):
+    """The (G, h) of the PAR-SVM, written out independently of the module."""
+    rows, h = [], []
+    for x, label in zip(X, y):
+        xt = np.concatenate([x, -alpha * x]) if label > 0 else np.concatenate([alpha * x, -x])
+        rows.append(label * xt)
+        h.append(1.0)
+    if sign_constrained:
+        zeros = np.zeros_like(X[0])
+        rows += [np.concatenate([label * x, zeros]) for x, label in zip(X, y)]
+        rows += [np.concatenate([zeros, -label * x]) for x, label in zip(X, y)]
+        h += [0.0] * (2 * len(y))
+    return np.array(rows), np.array(h)
+
+
+def test_par_svm_kkt_and_constrained_vs_free_on_random_2d_sets():
+    alpha, inconsistent = 0.05, 0
+    for seed in range(40):
+        X, y = separable_set(seed, 12, 2)
+        free = par_svm(X, y, alpha, sign_constrained=False)
+        constrained = par_svm(X, y, alpha, sign_constrained=True)
+        for result, flag in ((free, False), (constrained, True)):
+            G, h = par_constraints(X, y, alpha, flag)
+            z = np.concatenate([result.z_w, result.z_u])
+            scale = max(1.0, result.s * np.abs(X).max())
+            assert np.all(G @ z >= h - 1e-8 * scale)
+            assert np.all(result.dual >= 0)
+            np.testing.assert_allclose(z, result.dual @ G, atol=1e-8 * scale)
+            np.testing.assert_allclose(result.dual * (G @ z - h), 0.0, atol=1e-8 * scale * max(1, result.dual.max()))
+        assert constrained.s >= free.s * (1 - 1e-9)
+        if free.par_consistent:
+            np.testing.assert_allclose(constrained.z_w, free.z_w, atol=1e-7 * free.s)
+            np.testing.assert_allclose(constrained.z_u, free.z_u, atol=1e-7 * free.s)
+        else:
+            inconsistent += 1
+            assert constrained.s > free.s * (1 + 1e-9)
+    assert 0 < inconsistent < 40  # THEORY.md §4: inconsistency happens, but not always
