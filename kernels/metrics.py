@@ -2,7 +2,7 @@
 
 W is (2k, d): rows 0..k-1 the w-neurons, rows k..2k-1 the u-neurons (THEORY.md §1).
 Every function is Numba-jitted, takes float32 or float64 arrays, accumulates in float64
-and allocates only small temporaries (O(d) or O(k n / 64) words). ``training_metrics``
+and allocates only small temporaries (O(d + k) floats, O(k n / 64) words). ``training_metrics``
 computes all of them in one call, in the order of ``METRIC_NAMES``.
 
 Conventions:
@@ -156,7 +156,7 @@ _LOW_SIX_BITS = np.uint64(63)
 @njit(nogil=True, inline="always")
 def _popcount(word):
     """Number of set bits of a uint64 (the classic SWAR bit count)."""
-    word = word - ((word >> _ONE) & np.uint64(0x5555555555555555))
+    word = word - ((word >> np.uint64(1)) & np.uint64(0x5555555555555555))
     word = (word & np.uint64(0x3333333333333333)) + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333))
     word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
     return int((word * np.uint64(0x0101010101010101)) >> np.uint64(56))
@@ -164,6 +164,7 @@ def _popcount(word):
 
 @njit(nogil=True)
 def _set_bit(words, row, i):
+    """Set bit i of the packed row ``words[row]`` (word i // 64, bit i % 64)."""
     index = np.uint64(i)
     words[row, index >> _SIX] |= _ONE << (index & _LOW_SIX_BITS)
 

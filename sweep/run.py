@@ -15,6 +15,7 @@ from scipy.special import gammaln
 from analysis.margin import NotSeparableError, svm_margin
 from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
 from kernels import network_output
+from kernels.metrics import METRIC_NAMES, training_metrics
 from sweep.datasets import DataSet, make_dataset
 from sweep.optimizers import OPTIMIZERS
 from sweep.params import RunParams
@@ -75,12 +76,19 @@ def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
     R_0 = float(np.max(np.linalg.norm(W0.astype(np.float64), axis=1)))
 
     epochs = recorded_epochs(p.max_epochs)
+    metrics = np.full((len(METRIC_NAMES), epochs.size), np.nan)
+    column = {int(e): i for i, e in enumerate(epochs)}
+
+    def record_metrics(epoch: int, W: np.ndarray) -> None:
+        training_metrics(W, X, y, data.X_test, metrics[:, column[epoch]])
+
     optimizer = OPTIMIZERS[p.optimizer]
-    traj = optimizer.train(X, y, W0, p, p.seed, epochs, lambda epoch, W: None)
+    traj = optimizer.train(X, y, W0, p, p.seed, epochs, record_metrics)
 
     curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
     reached = epochs[epochs <= traj.loss.size]
     curves["loss"][: reached.size] = traj.loss[reached - 1]
+    curves.update(zip(METRIC_NAMES, metrics))
 
     try:
         svm = svm_margin(X, y)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.metrics import METRIC_LONG_NAMES, METRIC_NAMES, METRIC_UNITS
+
 # status codes (CF flag_values / flag_meanings in the store)
 STATUS = {"done": 0, "diverged": 1, "max_epochs": 2, "failed": 3}
 STATUS_NOT_RUN = -1
@@ -41,6 +43,8 @@ SCALARS = (
 
 CURVES = (
     Variable("loss", "float64", np.nan, "nats", "training loss L_S at the end of the epoch"),
+    *(Variable(name, "float64", np.nan, units, long_name)
+      for name, units, long_name in zip(METRIC_NAMES, METRIC_UNITS, METRIC_LONG_NAMES)),
 )
 
 DENSE_EPOCHS = 50       # every epoch up to here is recorded ...
