@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from kernels.network import dataset_loss, neg_loss_slope
+from kernels.network import loss_from_preactivations
+from kernels.sgd_loops import epoch_feature_major, epoch_neuron_major
 from kernels.validation import check_finite_positive, check_order, check_training_inputs
 
 # Slots of the int64 state array that carries a run from one block to the next.
@@ -21,7 +22,7 @@ EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
 
 @njit(nogil=True)
 def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, snap_at, snaps):
-    """Run one SGD epoch per row of ``order``, updating W in place.
+    """Run one SGD epoch per row of ``order``, updating W in place (THEORY.md §1-2).
 
     X (n, d), y (n,) in {+1, -1}, W (2k, d); order (m, n) visiting orders.
     state int64[4]: epochs done before this call, E_clean, E_conv (1-based, -1 if not
@@ -31,54 +32,49 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     global (1-based) epochs listed in ascending ``snap_at`` go to ``snaps``.
     Stops after an epoch whose loss is not finite (diverged), or, with stop_early, once
     E_clean and E_conv are both reached. Returns the number of epochs run in this block.
+
+    The steps run in sgd_loops; when 2k > d they work on a feature-major copy W^T (d, 2k),
+    written back to W before returning. The end-of-epoch loss is one matrix product.
     """
     n, d = X.shape
     two_k = W.shape[0]
-    k = two_k // 2
-    pre = np.empty(two_k, dtype=np.float64)
+    feature_major = two_k > d
+    WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
+    pre = np.empty(two_k, dtype=W.dtype)
+    coef = np.empty(two_k, dtype=W.dtype)
+    H = np.empty((n, two_k), dtype=W.dtype)
     next_snap = 0
     while next_snap < snap_at.shape[0] and snap_at[next_snap] <= state[EPOCHS_DONE]:
         next_snap += 1
+    ran = order.shape[0]
     for e in range(order.shape[0]):
-        clean = True
-        for t in range(n):
-            i = order[e, t]
-            x = X[i]
-            total = 0.0
-            for j in range(two_k):
-                h = 0.0
-                for f in range(d):
-                    h += W[j, f] * x[f]
-                pre[j] = h
-                act = h if h > 0.0 else alpha * h
-                total += act if j < k else -act
-            z = y[i] * v * total
-            if z <= z_eps:
-                clean = False
-            step = lr * neg_loss_slope(z) * y[i] * v
-            for j in range(two_k):
-                c = step if pre[j] > 0.0 else alpha * step
-                if j >= k:
-                    c = -c
-                for f in range(d):
-                    W[j, f] += c * x[f]
+        if feature_major:
+            clean = epoch_feature_major(X, y, WT, order[e], alpha, v, lr, z_eps, pre, coef)
+            np.dot(X, WT, H)
+        else:
+            clean = epoch_neuron_major(X, y, W, order[e], alpha, v, lr, z_eps, pre, coef)
+            np.dot(X, W.T, H)
+        loss = loss_from_preactivations(H, y, alpha, v)
         epoch = state[EPOCHS_DONE] + 1
         state[EPOCHS_DONE] = epoch
-        loss = dataset_loss(W, X, y, alpha, v)
         loss_out[e] = loss
         if clean and state[E_CLEAN] < 0:
             state[E_CLEAN] = epoch
         if loss < eps and state[E_CONV] < 0:
             state[E_CONV] = epoch
         if next_snap < snap_at.shape[0] and snap_at[next_snap] == epoch:
-            snaps[next_snap] = W
+            snaps[next_snap] = WT.T if feature_major else W
             next_snap += 1
         if not math.isfinite(loss):
             state[DIVERGED] = 1
-            return e + 1
+            ran = e + 1
+            break
         if stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0:
-            return e + 1
-    return order.shape[0]
+            ran = e + 1
+            break
+    if feature_major:
+        W[:, :] = WT.T
+    return ran
 
 
 @dataclass

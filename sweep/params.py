@@ -39,6 +39,7 @@ class RunParams:
     max_epochs: int = 1000
     stop_early: bool = True          # stop once E_clean and E_conv are both reached
     dtype: str = "float64"           # float64 or float32
+    record_metrics: bool = True      # metrics along training (THEORY.md §3-4) at the recorded epochs
     save_weights: bool = False       # keep the final W in the store
 
     @classmethod

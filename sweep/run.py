@@ -79,11 +79,12 @@ def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
     metrics = np.full((len(METRIC_NAMES), epochs.size), np.nan)
     column = {int(e): i for i, e in enumerate(epochs)}
 
-    def record_metrics(epoch: int, W: np.ndarray) -> None:
+    def measure(epoch: int, W: np.ndarray) -> None:
         training_metrics(W, X, y, data.X_test, metrics[:, column[epoch]])
 
     optimizer = OPTIMIZERS[p.optimizer]
-    traj = optimizer.train(X, y, W0, p, p.seed, epochs, record_metrics)
+    snapshot_at = epochs if p.record_metrics else epochs[:0]
+    traj = optimizer.train(X, y, W0, p, p.seed, snapshot_at, measure)
 
     curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
     reached = epochs[epochs <= traj.loss.size]

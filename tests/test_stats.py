@@ -1,0 +1,61 @@
+"""analysis.stats on hand-made stores whose answers are known (THEORY.md §2)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import open_results
+from analysis.stats import check_bound, scaling_slopes, seed_summary
+from tests.synthetic_results import synthetic_results, write_store
+
+PARAMS = {"dataset": "linear_teacher", "d": 2}
+
+
+def test_planted_power_laws_are_recovered_with_intervals(tmp_path):
+    grid = {"seed": list(range(6)), "width": [4, 8, 16], "alpha": [0.05, 0.1, 0.2], "init_scale": [0.01]}
+    noise = np.random.default_rng(1).lognormal(0.0, 0.05, size=(6, 3, 3, 1))
+    ds = synthetic_results(grid, PARAMS, lambda seed, width, alpha, init_scale: 1e3 * alpha ** -2.0 / width * noise)
+    slopes = {(s.variable, s.parameter): s for s in scaling_slopes(open_results(write_store(ds, tmp_path / "s.zarr")))}
+
+    assert set(slopes) == {(v, p) for v in ("epochs_clean", "epochs_conv", "epochs_bound") for p in ("alpha", "width")}
+    for parameter, planted in (("alpha", -2.0), ("width", -1.0)):
+        fit = slopes[("epochs_clean", parameter)]
+        assert fit.slope == pytest.approx(planted, abs=0.05)
+        assert fit.lo <= fit.slope <= fit.hi and fit.hi - fit.lo < 0.2
+        assert slopes[("epochs_bound", parameter)].slope == pytest.approx(planted, abs=0.1)
+
+
+def test_medians_and_intervals_skip_runs_not_reached_or_not_done(tmp_path):
+    grid = {"seed": [0, 1, 2, 3, 4], "width": [4, 8]}
+    ds = synthetic_results(grid, PARAMS, lambda seed, width: np.array([10, 20, 30, 40, 50])[seed] * (width // 4))
+    ds["epochs_clean"][3, 0] = -1        # not reached
+    ds["done"][4, 0] = False             # not run
+    summary = seed_summary(open_results(write_store(ds, tmp_path / "s.zarr")))
+
+    first, second = summary.sel(width=4), summary.sel(width=8)
+    assert float(first["epochs_clean_median"]) == 20.0 and int(first["epochs_clean_n"]) == 3
+    assert 10.0 <= float(first["epochs_clean_lo"]) <= 20.0 <= float(first["epochs_clean_hi"]) <= 30.0
+    assert float(second["epochs_clean_median"]) == 60.0 and int(second["epochs_clean_n"]) == 5
+    assert float(first["ratio_median"]) == pytest.approx(20.0 / 10e3)  # bound = 1e3 * E_clean at seed 0
+    again = seed_summary(open_results(tmp_path / "s.zarr"))
+    assert again.equals(summary)  # the bootstrap is deterministic
+
+
+def test_one_run_above_the_bound_is_counted_and_located(tmp_path):
+    grid = {"seed": [0, 1, 2], "alpha": [0.1, 0.2]}
+    ds = synthetic_results(grid, PARAMS, lambda seed, alpha: 100 + 0 * seed * alpha)
+    ds["epochs_clean"][2, 1] = 10 ** 6   # above both bounds (1e5 and 5e4)
+    ds["epochs_clean"][1, 0] = 7 * 10 ** 4  # above the instance bound only
+    ds["epochs_clean"][0, 0] = 10 ** 7
+    ds["done"][0, 0] = False              # ... but not run: not counted
+    check = check_bound(open_results(write_store(ds, tmp_path / "s.zarr")))
+
+    assert (check.checked, check.above_bound, check.above_instance_bound) == (5, 1, 2)
+    assert not check.holds
+    assert {"seed": 2, "alpha": 0.2} in check.offenders and {"seed": 1, "alpha": 0.1} in check.offenders
+
+
+def test_a_clean_store_passes_the_bound_check(tmp_path):
+    ds = synthetic_results({"seed": [0, 1], "width": [2, 4]}, PARAMS, lambda seed, width: 10 * width + seed)
+    check = check_bound(open_results(write_store(ds, tmp_path / "s.zarr")))
+    assert check.holds and check.checked == 4
