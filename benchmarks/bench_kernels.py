@@ -162,12 +162,12 @@ def matmul_peak(dtype, repeats, size=1024):
 
 
 @njit(nogil=True)
-def _loss_passes(X, y, WT, H, alpha, v, times):
+def _loss_passes(X, y, WT, HT, net, alpha, v, times):
     """The kernel's end-of-epoch loss pass (feature-major case), ``times`` times."""
     total = 0.0
     for _ in range(times):
-        np.dot(X, WT, H)
-        total += loss_from_preactivations(H, y, alpha, v)
+        np.dot(WT.T, X.T, HT)
+        total += loss_from_preactivations(HT, y, alpha, v, net)
     return total
 
 
@@ -217,8 +217,8 @@ def loss_share(dtype, args):
     epochs = 20
     X, y, W0, order = make_problem(n, d, k, epochs, dtype)
     t_all, _, _ = timed(run_ours, (X, y, W0, order), args.repeats)
-    WT, H = np.ascontiguousarray(W0.T), np.empty((n, 2 * k), dtype=dtype)
-    t_loss, _, _ = timed(_loss_passes, (X, y, WT, H, ALPHA, V, epochs), args.repeats)
+    WT, HT = np.ascontiguousarray(W0.T), np.empty((2 * k, n), dtype=dtype)
+    t_loss, _, _ = timed(_loss_passes, (X, y, WT, HT, np.empty(n), ALPHA, V, epochs), args.repeats)
     return t_loss / t_all
 
 

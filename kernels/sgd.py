@@ -34,7 +34,8 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     E_clean and E_conv are both reached. Returns the number of epochs run in this block.
 
     The steps run in sgd_loops; when 2k > d they work on a feature-major copy W^T (d, 2k),
-    written back to W before returning. The end-of-epoch loss is one matrix product.
+    written back to W before returning. The end-of-epoch loss is one matrix product
+    W X^T (BLAS) and a vectorised pass over its rows.
     """
     n, d = X.shape
     two_k = W.shape[0]
@@ -42,7 +43,8 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
-    H = np.empty((n, two_k), dtype=W.dtype)
+    HT = np.empty((two_k, n), dtype=W.dtype)
+    net = np.empty(n)
     next_snap = 0
     while next_snap < snap_at.shape[0] and snap_at[next_snap] <= state[EPOCHS_DONE]:
         next_snap += 1
@@ -50,11 +52,11 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     for e in range(order.shape[0]):
         if feature_major:
             clean = epoch_feature_major(X, y, WT, order[e], alpha, v, lr, z_eps, pre, coef)
-            np.dot(X, WT, H)
+            np.dot(WT.T, X.T, HT)
         else:
             clean = epoch_neuron_major(X, y, W, order[e], alpha, v, lr, z_eps, pre, coef)
-            np.dot(X, W.T, H)
-        loss = loss_from_preactivations(H, y, alpha, v)
+            np.dot(W, X.T, HT)
+        loss = loss_from_preactivations(HT, y, alpha, v, net)
         epoch = state[EPOCHS_DONE] + 1
         state[EPOCHS_DONE] = epoch
         loss_out[e] = loss
