@@ -58,14 +58,3 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def paper_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory for the stores, reports and index.md")
-
-
-def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``report`` and ``paper`` on an argparse subparsers object (handler in ``func``)."""
-    for name, help, add_arguments, handler in (
-        ("report", "write the figures and report.md of a store", report_arguments, report),
-        ("paper", "run the paper's presets and report each", paper_arguments, paper),
-    ):
-        parser = subparsers.add_parser(name, help=help, description=help)
-        add_arguments(parser)
-        parser.set_defaults(func=handler)

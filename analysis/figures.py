@@ -69,7 +69,7 @@ def _panels(n: int) -> tuple[Figure, list]:
 def parameter_values(ds: xr.Dataset, name: str) -> list:
     """The values a run parameter takes in the store: its grid coordinate, or its fixed value."""
     if name in ds.dims:
-        return [value.item() for value in ds[name].values]
+        return [_python(value) for value in ds[name].values]
     params = spec_of(ds).get("params", {})
     if name in params:
         return [params[name]]
@@ -168,8 +168,13 @@ def ratio_heatmap(ds: xr.Dataset) -> Figure | None:
 # ---------------------------------------------------------------- decision boundaries (THEORY.md §3-5)
 
 def _neurons(ds: xr.Dataset, point: dict[str, Any]) -> np.ndarray:
-    """The saved final W (2k, d) at ``point``, NaN padding dropped (w-rows first, then u-rows)."""
+    """The saved final W (2k, d) at ``point``, NaN padding dropped (w-rows first, then u-rows).
+
+    The store pads rows to the largest width and columns to the largest input dimension
+    (d, or d + 1 with ``bias``), so padding columns go first, then padding rows.
+    """
     weights = ds["weights"].sel(point).values
+    weights = weights[:, np.any(np.isfinite(weights), axis=0)]
     return weights[np.all(np.isfinite(weights), axis=1)]
 
 
@@ -191,9 +196,18 @@ def _draw_boundary(ax, W: np.ndarray, params, title: str, dashed: np.ndarray | N
         if weights is None:
             continue
         out = network_output(weights, plane, params.alpha, params.v).reshape(xx.shape)
+        sign = np.sign(out)
         if style == "solid":
-            ax.contourf(xx, yy, np.sign(out), levels=[-2, 0, 2], colors=[U_COLOR, W_COLOR], alpha=0.12)
-        ax.contour(xx, yy, out, levels=[0.0], colors="k", linestyles=style, linewidths=1.5)
+            # Three regions: N_W < 0, N_W = 0 exactly (every neuron inactive, only possible
+            # with ReLU, alpha = 0: shaded grey), N_W > 0.
+            ax.contourf(xx, yy, sign, levels=[-1.5, -0.5, 0.5, 1.5], colors=[U_COLOR, "0.4", W_COLOR],
+                        alpha=0.12)
+        if np.any(sign == 0):
+            # N_W vanishes on whole regions, where its zero level set is no curve: draw the
+            # boundary of the region predicted +1 and that of the region predicted -1.
+            ax.contour(xx, yy, sign, levels=[-0.5, 0.5], colors="k", linestyles=style, linewidths=1.5)
+        else:
+            ax.contour(xx, yy, out, levels=[0.0], colors="k", linestyles=style, linewidths=1.5)
         _draw_neurons(ax, weights, limit, style)
     for label, color in ((1, W_COLOR), (-1, U_COLOR)):
         ax.scatter(*X[data.y == label, :2].T, s=8, color=color, alpha=0.6, label=f"y = {label:+d}")

@@ -1,0 +1,275 @@
+"""The results store: one Zarr v3 group that opens as one ``xarray.Dataset``.
+
+Layout (see docs/store_schema.md): one dim per grid key (coordinate = its values,
+in spec order); the variables of ``schema.SCALARS`` on the grid dims, those of
+``schema.CURVES`` on grid + ``epoch``; ``weights`` on grid + ``neuron`` + ``feature``
+when any run saves weights; ``error`` (message of failed runs) and ``done`` (bool).
+Every variable has an explicit fill value, so an unwritten chunk reads as "no data"
+(NaN, -1, "" or False) rather than 0.
+
+Protocol: :func:`create_store` lays out all the metadata and consolidates it once.
+After that, writers only write chunk-aligned blocks of the grid with
+:meth:`BlockResults.write`, which writes ``done`` last: a run counts as finished only
+when its ``done`` is True; nothing is ever inferred from which chunks exist.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweep.params import ParamError
+from sweep.run import RunResult
+from sweep.schema import CURVES, SCALARS, STATUS, STATUS_NOT_RUN, Variable, recorded_epochs
+from sweep.spec import SweepSpec
+
+FORMAT = "linear-teachers-sweep/1"  # root attr: marks a directory as a sweep store
+DONE, ERROR, WEIGHTS = "done", "error", "weights"
+EPOCH_DIM, NEURON_DIM, FEATURE_DIM = "epoch", "neuron", "feature"
+PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
+
+
+class StoreError(ValueError):
+    """The store at a path cannot be used for the requested sweep; the message says why."""
+
+
+@dataclass(frozen=True)
+class StoreVariable:
+    """One stored array: its name, dtype, fill, the dims it adds after the grid dims, attrs."""
+
+    name: str
+    dtype: str
+    fill: Any
+    extra_dims: tuple[str, ...]
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """The shape of a sweep's store: grid dims and sizes plus the non-grid dims."""
+
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    extra_sizes: dict[str, int]  # epoch, and neuron + feature when weights are saved
+    variables: tuple[StoreVariable, ...]
+
+    @property
+    def bytes_per_run(self) -> int:
+        """Approximate bytes one run takes over all variables (a string counted as 8)."""
+        return sum(np.dtype(v.dtype if v.dtype != "str" else "O").itemsize
+                   * int(np.prod([self.extra_sizes[d] for d in v.extra_dims]))
+                   for v in self.variables)
+
+
+def layout_for(spec: SweepSpec) -> StoreLayout:
+    """The store layout of ``spec`` (the epoch dim covers the longest run)."""
+    extra_sizes = {EPOCH_DIM: recorded_epochs(max(spec.all_values("max_epochs"))).size}
+    variables = [_from_schema(v, ()) for v in SCALARS] + [_from_schema(v, (EPOCH_DIM,)) for v in CURVES]
+    variables.append(StoreVariable(ERROR, "str", "", (), {"long_name": "error message of a failed run"}))
+    if any(spec.all_values("save_weights")):
+        extra_sizes[NEURON_DIM] = 2 * max(spec.all_values("width"))
+        extra_sizes[FEATURE_DIM] = _max_feature_count(spec)
+        variables.append(StoreVariable(WEIGHTS, "float64", np.nan, (NEURON_DIM, FEATURE_DIM), {
+            "units": "1", "long_name": "final first-layer weights W (2k, d); rows 0..k-1 positive neurons, "
+                                       "k..2k-1 negative; padded with NaN to the largest width and input dimension"}))
+    variables.append(StoreVariable(DONE, "bool", False, (), {
+        "long_name": "the run's results are complete (written after them)"}))
+    return StoreLayout(spec.dims, spec.shape, extra_sizes, tuple(variables))
+
+
+def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
+    """Write the whole layout of ``spec`` at ``path`` (replacing it), chunked ``chunks``
+    along the grid dims, then consolidate the metadata (the only time it is)."""
+    import zarr
+
+    layout = layout_for(spec)
+    root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes={
+        "sweep_format": FORMAT,
+        "spec": spec.normalised(),
+        "spec_hash": spec.hash,
+        "versions": _versions(),
+        "git_revision": _git_revision(),
+    })
+    for dim, values in spec.grid.items():
+        coord = _coordinate_array(values)
+        root.create_array(dim, shape=coord.shape, dtype=_zarr_dtype(coord.dtype), chunks=coord.shape,
+                          dimension_names=(dim,), attributes={"long_name": f"swept run parameter {dim}"},
+                          fill_value=_coordinate_fill(coord.dtype))[:] = coord
+    epochs = recorded_epochs(max(spec.all_values("max_epochs")))
+    root.create_array(EPOCH_DIM, shape=epochs.shape, dtype="int64", chunks=epochs.shape, fill_value=-1,
+                      dimension_names=(EPOCH_DIM,),
+                      attributes={"units": "epochs", "long_name": "1-based epoch at which curves are recorded"})[:] = epochs
+    for variable in layout.variables:
+        extra = tuple(layout.extra_sizes[d] for d in variable.extra_dims)
+        root.create_array(variable.name, shape=layout.shape + extra, dtype=variable.dtype,
+                          chunks=tuple(chunks) + extra, fill_value=variable.fill,
+                          dimension_names=layout.dims + variable.extra_dims, attributes=variable.attrs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
+
+
+def check_store(path: str | Path, spec: SweepSpec) -> None:
+    """Raise StoreError unless ``path`` holds the store of exactly this spec."""
+    attrs = _root_attrs(path)
+    if attrs.get("spec_hash") != spec.hash:
+        raise StoreError(
+            f"the store {str(path)!r} holds a different sweep (spec {attrs.get('spec', {}).get('name')!r}, "
+            f"hash {str(attrs.get('spec_hash'))[:12]}) than spec {spec.name!r} (hash {spec.hash[:12]}); "
+            "use another --store path, or --overwrite to replace it")
+
+
+def is_store(path: str | Path) -> bool:
+    """Whether ``path`` is a sweep store (as opposed to a missing path or anything else)."""
+    try:
+        _root_attrs(path)
+    except StoreError:
+        return False
+    return True
+
+
+def grid_chunks(path: str | Path) -> tuple[int, ...]:
+    """The chunk shape of the store along its grid dims."""
+    return tuple(_open_group(path, "r")[DONE].chunks)
+
+
+def read_done(path: str | Path) -> np.ndarray:
+    """The ``done`` mask over the grid."""
+    return _open_group(path, "r")[DONE][...]
+
+
+def run_counts(path: str | Path) -> dict[str, int]:
+    """Runs by outcome: total, each status name among finished runs, and remaining."""
+    group = _open_group(path, "r")
+    done, status = group[DONE][...], group["status"][...]
+    counts = {"total": int(done.size), "finished": int(done.sum())}
+    counts.update({name: int(np.sum(done & (status == code))) for name, code in STATUS.items()})
+    counts["remaining"] = counts["total"] - counts["finished"]
+    return counts
+
+
+def open_store(path: str | Path):
+    """The store as an ``xarray.Dataset`` (lazy, dask-backed)."""
+    import xarray as xr
+
+    _open_group(path, "r")  # StoreError unless a sweep store
+    return xr.open_zarr(str(path), consolidated=True)
+
+
+class BlockResults:
+    """The results of one block of the grid (``shape``), in memory until written."""
+
+    def __init__(self, layout: StoreLayout, shape: tuple[int, ...]):
+        self.arrays = {v.name: np.full(shape + tuple(layout.extra_sizes[d] for d in v.extra_dims), v.fill,
+                                       dtype=object if v.dtype == "str" else v.dtype)
+                       for v in layout.variables}
+
+    def record(self, index: tuple[int, ...], result: RunResult) -> None:
+        """Store one run's RunResult at ``index`` (local to the block)."""
+        for name, value in result.scalars.items():
+            self.arrays[name][index] = value
+        for name, curve in result.curves.items():
+            self.arrays[name][index][: curve.size] = curve
+        if result.weights is not None:
+            rows, cols = result.weights.shape
+            self.arrays[WEIGHTS][index][:rows, :cols] = result.weights
+        self.arrays[DONE][index] = True
+
+    def record_failure(self, index: tuple[int, ...], message: str, wall_time: float) -> None:
+        """Mark the run at ``index`` failed with its error message (other results stay fill)."""
+        self.arrays["status"][index] = STATUS["failed"]
+        self.arrays["wall_time"][index] = wall_time
+        self.arrays[ERROR][index] = message
+        self.arrays[DONE][index] = True
+
+    def write(self, path: str | Path, origin: tuple[int, ...]) -> None:
+        """Write the block at grid offset ``origin``: every variable, then ``done`` last.
+
+        The block must be chunk-aligned (it is then the only writer of its chunks)."""
+        group = _open_group(path, "r+")
+        region = tuple(slice(o, o + n) for o, n in zip(origin, self.arrays[DONE].shape))
+        for name, values in self.arrays.items():
+            if name != DONE:
+                group[name][region] = values.astype(str) if values.dtype == object else values
+        group[DONE][region] = self.arrays[DONE]
+
+
+def _from_schema(variable: Variable, extra_dims: tuple[str, ...]) -> StoreVariable:
+    attrs = {"units": variable.units, "long_name": variable.long_name}
+    if variable.name == "status":
+        codes = {"not_run": STATUS_NOT_RUN, **STATUS}
+        attrs.update(flag_values=list(codes.values()), flag_meanings=" ".join(codes))
+    return StoreVariable(variable.name, variable.dtype, variable.fill, extra_dims, attrs)
+
+
+def _max_feature_count(spec: SweepSpec) -> int:
+    """The largest input dimension (bias coordinate included) over the grid's data sets."""
+    from sweep.datasets import make_dataset
+
+    first = spec.params_at((0,) * len(spec.shape))
+    counts = []
+    for dataset, d, bias in itertools.product(*(spec.all_values(k) for k in ("dataset", "d", "bias"))):
+        params = first.replace(dataset=dataset, d=d, bias=bias, n=1, n_test=1)
+        try:
+            counts.append(make_dataset(params).X.shape[1])
+        except ParamError:  # such runs fail at run time and are recorded as failed
+            counts.append(d + int(bias))
+    return max(counts)
+
+
+def _coordinate_array(values: tuple[Any, ...]) -> np.ndarray:
+    array = np.asarray(values)
+    return array.astype(object) if array.dtype.kind == "U" else array
+
+
+def _zarr_dtype(dtype: np.dtype) -> Any:
+    return str if dtype == object else dtype
+
+
+def _coordinate_fill(dtype: np.dtype) -> Any:
+    return {"O": "", "b": False, "f": np.nan}.get(dtype.kind, 0)
+
+
+def _open_group(path: str | Path, mode: str):
+    """The store's root group; StoreError if ``path`` is not a sweep store."""
+    import zarr
+
+    if not (Path(path) / "zarr.json").is_file():
+        raise StoreError(f"{str(path)!r} is not a sweep store (no zarr.json)")
+    group = zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=True)
+    if group.attrs.get("sweep_format") != FORMAT:
+        raise StoreError(f"{str(path)!r} is a Zarr group but not a sweep store (sweep_format "
+                         f"{group.attrs.get('sweep_format')!r}, expected {FORMAT!r})")
+    return group
+
+
+def _root_attrs(path: str | Path) -> dict[str, Any]:
+    return dict(_open_group(path, "r").attrs)
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _git_revision() -> str | None:
+    """``git describe --always --dirty`` of the source tree, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,127 @@
+"""Tasks: chunk-aligned blocks of the grid, how big they are, and the task that runs one.
+
+A task is one :class:`Block` = one chunk of the store along the grid dims (all of the
+epoch / neuron / feature dims). :func:`run_block` trains every run of its block, records
+a failing run as 'failed' with its message instead of stopping, and writes the block's
+region of the store itself (from whichever process runs it): each chunk has exactly one
+writer, and ``done`` is written last. Re-running a block rewrites the same values, so a
+task Dask re-runs after losing a worker is harmless.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from sweep.run import train_one
+from sweep.schema import STATUS
+from sweep.spec import SweepSpec
+from sweep.store import BlockResults, StoreLayout, layout_for
+
+# Task sizing (a heuristic: tasks of about TARGET_TASK_SECONDS of work, but at least
+# MIN_TASKS of them so that a few workers stay balanced until the end).
+TARGET_TASK_SECONDS = 2.0
+MIN_TASKS = 32
+MAX_CHUNK_BYTES = 64 * 2**20
+SECONDS_PER_NEURON_FEATURE_STEP = 1.5e-9  # measured: SGD, one neuron x one feature x one sample
+SECONDS_PER_RUN = 0.003                  # data, SVM, bound and metrics of a small run
+EARLY_STOP_SHARE = 0.25                   # guessed share of max_epochs run when stop_early
+COST_SAMPLE_POINTS = 1000                 # grid points the mean cost is estimated from
+
+
+@dataclass(frozen=True)
+class Block:
+    """A box of the grid: ``origin`` (first index per dim) and ``shape``."""
+
+    origin: tuple[int, ...]
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def points(self) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(index in the block, index in the grid) of every run of the block."""
+        for local in np.ndindex(*self.shape):
+            yield local, tuple(o + i for o, i in zip(self.origin, local))
+
+
+@dataclass
+class RunTally:
+    """Runs counted by status name, and their summed wall time (what a task reports)."""
+
+    runs: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    run_seconds: float = 0.0
+
+    def add(self, other: "RunTally") -> None:
+        self.runs += other.runs
+        self.statuses.update(other.statuses)
+        self.run_seconds += other.run_seconds
+
+
+def blocks_of(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[Block]:
+    """The chunk-aligned blocks covering a grid of ``shape`` (edge blocks may be smaller)."""
+    counts = [-(-n // c) for n, c in zip(shape, chunks)]
+    result = []
+    for chunk_index in np.ndindex(*counts):
+        origin = tuple(i * c for i, c in zip(chunk_index, chunks))
+        result.append(Block(origin, tuple(min(c, n - o) for o, c, n in zip(origin, chunks, shape))))
+    return result
+
+
+def choose_chunks(spec: SweepSpec) -> tuple[int, ...]:
+    """The store's chunk shape along the grid dims, i.e. the task size.
+
+    Runs per task = TARGET_TASK_SECONDS / (estimated mean run time), capped so that
+    there are at least MIN_TASKS tasks and a chunk stays under MAX_CHUNK_BYTES. The
+    block is filled from the last grid dim backwards (whole dims first). Depends on
+    the spec only, so a store's chunks (and results) do not depend on the cluster.
+    """
+    runs = round(TARGET_TASK_SECONDS / _mean_run_seconds(spec))
+    runs = min(runs, spec.size // MIN_TASKS, MAX_CHUNK_BYTES // layout_for(spec).bytes_per_run)
+    remaining = max(runs, 1)
+    chunks = [1] * len(spec.shape)
+    for axis in reversed(range(len(spec.shape))):
+        chunks[axis] = min(spec.shape[axis], remaining)
+        remaining //= chunks[axis]
+        if chunks[axis] < spec.shape[axis]:
+            break
+    return tuple(chunks)
+
+
+def run_block(store_path: str, spec: SweepSpec, layout: StoreLayout, block: Block) -> RunTally:
+    """The task: train every run of ``block``, then write its region of the store
+    (whose layout is ``layout``)."""
+    results = BlockResults(layout, block.shape)
+    tally = RunTally(runs=block.size)
+    names = {code: name for name, code in STATUS.items()}
+    for local, index in block.points():
+        start = time.perf_counter()
+        try:
+            result = train_one(spec.params_at(index))
+        except Exception as error:  # a failing run is recorded and the sweep goes on
+            wall_time = time.perf_counter() - start
+            results.record_failure(local, f"{type(error).__name__}: {error}", wall_time)
+            tally.statuses["failed"] += 1
+            tally.run_seconds += wall_time
+            continue
+        results.record(local, result)
+        tally.statuses[names[int(result.scalars["status"])]] += 1
+        tally.run_seconds += float(result.scalars["wall_time"])
+    results.write(store_path, block.origin)
+    return tally
+
+
+def _mean_run_seconds(spec: SweepSpec) -> float:
+    """Estimated mean wall time of a run over (a sample of) the grid."""
+    flat = np.unique(np.linspace(0, spec.size - 1, min(spec.size, COST_SAMPLE_POINTS)).astype(np.int64))
+    costs = []
+    for index in zip(*np.unravel_index(flat, spec.shape)):
+        p = spec.params_at(tuple(int(i) for i in index))
+        epochs = p.max_epochs * (EARLY_STOP_SHARE if p.stop_early else 1.0)
+        costs.append(SECONDS_PER_RUN + SECONDS_PER_NEURON_FEATURE_STEP * epochs * p.n * 2 * p.width * p.d)
+    return float(np.mean(costs))
