@@ -283,23 +283,25 @@ def fig4_par_prediction(ds: xr.Dataset) -> Figure | None:
 
 # ---------------------------------------------------------------- curves over training (THEORY.md §3-4)
 
-def _draw_curves(ax, ds: xr.Dataset, curves: dict[str, Callable[[xr.DataArray], xr.DataArray]], ylabel: str) -> None:
+def _draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], ylabel: str,
+                 transform: Callable[[xr.DataArray], xr.DataArray] = lambda x: x, prefix: str = "") -> None:
     """Median over seeds (line) and min-max over seeds (band) of each curve against epoch.
 
-    ``curves`` maps a curve name to the transform plotted (e.g. 1 - x). One line per
-    value of the first point dim with >= 2 values; other dims are held (see title).
+    Each curve is plotted through ``transform`` (e.g. 1 - x, then labelled with
+    ``prefix`` "1 - "). One line per value of the first point dim with >= 2 values;
+    other dims are held (see title).
     """
     lines_dim = next((dim for dim in point_dims(ds) if ds.sizes[dim] >= 2), None)
     held = _reference(ds, (lines_dim,) if lines_dim else ())
     epochs = ds[EPOCH_DIM].values
-    for (name, transform), linestyle in zip(curves.items(), ("-", "--", ":", "-.")):
+    for name, linestyle in zip(names, ("-", "--", ":", "-.")):
         values = transform(ds[name].sel(held)).compute()
         for index, line_value in enumerate(values[lines_dim].values if lines_dim else [None]):
             line = values.sel({lines_dim: line_value}) if lines_dim else values
             per_seed = line.transpose(..., EPOCH_DIM).values.reshape(-1, epochs.size)
             color = f"C{index}"
             ax.fill_between(epochs, np.nanmin(per_seed, 0), np.nanmax(per_seed, 0), color=color, alpha=0.15, lw=0)
-            label = name if line_value is None else f"{name}, {lines_dim}={_python(line_value)}"
+            label = prefix + name + ("" if line_value is None else f", {lines_dim}={_python(line_value)}")
             ax.plot(epochs, np.nanmedian(per_seed, 0), linestyle, color=color, label=label)
     ax.set(xscale="log", xlabel="epoch", ylabel=ylabel, title=_held(held) or "all runs")
     ax.legend()
@@ -316,8 +318,8 @@ def fig2_linear_regime(ds: xr.Dataset) -> Figure | None:
         return None
     fig, axes = _panels(2)
     for ax, split in zip(axes, ("train", "test")):
-        _draw_curves(ax, ds, {f"linear_frac_{split}": lambda x: 1 - x},
-                     f"share of {split} points outside the linear regime")
+        _draw_curves(ax, ds, (f"linear_frac_{split}",), f"share of {split} points outside the linear regime",
+                     transform=lambda x: 1 - x, prefix="1 - ")
         ax.set_ylim(-0.02, 1.02)
     return fig
 
@@ -328,8 +330,8 @@ def fig7_clustering(ds: xr.Dataset) -> Figure | None:
     if not _has(ds, "cluster_ratio", "max_angle"):
         return None
     fig, axes = _panels(2)
-    _draw_curves(axes[0], ds, {"cluster_ratio": lambda x: x}, "clustering ratio 2R / ||w̄ - ū||")
-    _draw_curves(axes[1], ds, {"max_angle": lambda x: x}, "largest angle between same-type neurons (degrees)")
+    _draw_curves(axes[0], ds, ("cluster_ratio",), "clustering ratio 2R / ||w̄ - ū||")
+    _draw_curves(axes[1], ds, ("max_angle",), "largest angle between same-type neurons (degrees)")
     return fig
 
 
@@ -339,7 +341,7 @@ def fig8_par_share(ds: xr.Dataset) -> Figure | None:
     if not (_has(ds, "par_share_w", "par_share_u") and _uses_dataset(ds, "gaussians")):
         return None
     fig, (ax,) = _panels(1)
-    _draw_curves(ax, ds, {"par_share_w": lambda x: x, "par_share_u": lambda x: x}, "share of neurons in PAR")
+    _draw_curves(ax, ds, ("par_share_w", "par_share_u"), "share of neurons in PAR")
     ax.set_ylim(-0.02, 1.02)
     return fig
 
@@ -351,9 +353,9 @@ def fig9_outlier(ds: xr.Dataset) -> Figure | None:
             and _uses_dataset(ds, "gaussians_outlier")):
         return None
     fig, axes = _panels(2)
-    _draw_curves(axes[0], ds, {"disagree_w": lambda x: x, "disagree_u": lambda x: x},
+    _draw_curves(axes[0], ds, ("disagree_w", "disagree_u"),
                  "most points two same-type neurons disagree on")
-    _draw_curves(axes[1], ds, {"par_share_w": lambda x: x, "par_share_u": lambda x: x}, "share of neurons in PAR")
+    _draw_curves(axes[1], ds, ("par_share_w", "par_share_u"), "share of neurons in PAR")
     axes[1].set_ylim(-0.02, 1.02)
     return fig
 
