@@ -1,8 +1,11 @@
-"""Benchmark of the sweep engine: one spec of many short runs, three ways.
+"""Benchmark of the sweep engine: one spec of many short runs, four ways.
 
-1. serial: ``train_one`` in a loop in this process (the kernels alone);
+1. serial: ``train_one`` in a loop in this process (the kernels alone), timed in two
+   halves, before and after the others;
 2. cluster: the engine on a LocalCluster of 2 one-thread worker processes;
-3. store: the same results written to a fresh store with no training.
+3. bare: the runs split over 2 plain processes, no Dask and no store: the ceiling
+   the machine allows at the moment (its two vCPUs are not always equally fast);
+4. store: the same results written to a fresh store with no training.
 
 Kernels are compiled before timing (once per process, reported separately). Prints runs
 per second, the parallel efficiency on 2 workers, serial / (2 x cluster wall), and the
@@ -55,19 +58,48 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
+def _run_indices(seeds: int, indices: list) -> float:
+    """Train the runs at ``indices`` of ``bench_spec(seeds)``; returns the seconds taken."""
+    spec = bench_spec(seeds)
+    start = time.perf_counter()
+    for index in indices:
+        train_one(spec.params_at(index))
+    return time.perf_counter() - start
+
+
+def bare_processes(seeds: int, indices: list) -> float:
+    """Wall time of the runs split over WORKERS plain processes (no Dask, no store):
+    what this machine allows two cores to do at the moment, the ceiling of the cluster."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(WORKERS, mp_context=get_context("spawn")) as pool:
+        list(pool.map(_run_indices, [seeds] * WORKERS, [indices[:1]] * WORKERS))  # start + compile
+        start = time.perf_counter()
+        list(pool.map(_run_indices, [seeds] * WORKERS, [indices[w::WORKERS] for w in range(WORKERS)]))
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="400 runs instead of 2000")
     args = parser.parse_args()
-    spec = bench_spec(10 if args.quick else 50)
+    seeds = 10 if args.quick else 50
+    spec = bench_spec(seeds)
     print(f"spec: {spec.size} runs, grid {dict(zip(spec.dims, spec.shape))}, chunks {choose_chunks(spec)}")
 
     compile_seconds = warm_up()
-    start = time.perf_counter()
-    results = {index: train_one(spec.params_at(index)) for index in np.ndindex(*spec.shape)}
-    serial = time.perf_counter() - start
-    print(f"serial : {serial:7.2f} s  {spec.size / serial:7.1f} runs/s  (kernel compile {compile_seconds:.1f} s, "
-          "excluded)")
+    indices = list(np.ndindex(*spec.shape))
+    results, serial = {}, 0.0
+
+    def run_serially(part: list) -> float:
+        start = time.perf_counter()
+        results.update((index, train_one(spec.params_at(index))) for index in part)
+        return time.perf_counter() - start
+
+    # The serial runs are timed in two halves, before and after the cluster, so that a
+    # drift in the machine's load weighs on both sides of the efficiency ratio alike.
+    serial += run_serially(indices[0::2])
 
     with tempfile.TemporaryDirectory() as folder:
         local = ClusterConfig(local=LocalClusterConfig(n_workers=WORKERS, threads_per_worker=1, dashboard_address=":0"))
@@ -79,8 +111,13 @@ def main() -> None:
             cluster = time.perf_counter() - start
         run_seconds = float(open_store(Path(folder) / "cluster.zarr")["wall_time"].sum())
         assert summary.runs == spec.size
+        bare = bare_processes(seeds, indices)
+        serial += run_serially(indices[1::2])
+        print(f"serial : {serial:7.2f} s  {spec.size / serial:7.1f} runs/s  (kernel compile {compile_seconds:.1f} s, "
+              "excluded; half timed before the cluster, half after)")
         print(f"cluster: {cluster:7.2f} s  {spec.size / cluster:7.1f} runs/s  ({len(plan.pending)} tasks, "
               f"kernel compile {worker_compile:.1f} s per worker, excluded)")
+        print(f"bare   : {bare:7.2f} s  {spec.size / bare:7.1f} runs/s  ({WORKERS} plain processes, no Dask, no store)")
 
         start = time.perf_counter()
         path = Path(folder) / "store.zarr"
@@ -98,6 +135,8 @@ def main() -> None:
     efficiency = serial / (WORKERS * cluster)
     outside = 1 - run_seconds / (WORKERS * cluster)
     print(f"parallel efficiency on {WORKERS} workers: {efficiency:6.1%}  (bar >= 85%)")
+    print(f"  of which the machine allows (bare processes / serial): {serial / (WORKERS * bare):6.1%}; "
+          f"cluster / bare: {bare / cluster:6.1%}")
     print(f"time outside the runs (orchestration + store): {outside:6.1%}  (bar <= 10%)")
     print(f"store writes alone / serial kernel time: {store / serial:6.1%}")
     print(f"mean run wall time: {1e3 * serial / spec.size:.2f} ms serial, {1e3 * run_seconds / spec.size:.2f} ms in "

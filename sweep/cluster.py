@@ -8,15 +8,18 @@
       n_workers: 2
       threads_per_worker: 1
       memory_limit: 4GiB
+    dask: {}               # Dask config keys set while the sweep runs, e.g.
+                           # distributed.worker.profile.enabled: true
 
 At most one of ``scheduler_file`` and ``address`` may be set; with neither, a
-``LocalCluster`` of worker processes is started (and closed with the client).
+``LocalCluster`` of worker processes is started (and closed with the client); its
+workers get LOCAL_CLUSTER_DASK_CONFIG, then the ``dask`` section on top.
 Errors raise :class:`ClusterConfigError` naming the key and the value.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -26,6 +29,21 @@ if TYPE_CHECKING:
     import distributed
 
 DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
+
+# Dask config of a local cluster (scheduler, nannies and workers share its 2 cores with
+# the runs; measured with benchmarks/bench_sweep.py, see benchmarks/README.md):
+# - the nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which pins glibc's mmap
+#   threshold: a run's short-lived arrays then cost page faults, 5-10% of the run time.
+#   None unsets it (glibc's adaptive default).
+# - the worker's statistical profiler (every 10 ms) and the monitors polled several times a
+#   second took about 4% of a core in the client process; they are slowed or off.
+LOCAL_CLUSTER_DASK_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.tick.interval": "500ms",
+}
 
 
 class ClusterConfigError(ValueError):
@@ -47,6 +65,7 @@ class ClusterConfig:
     scheduler_file: str | None = None
     address: str | None = None
     local: LocalClusterConfig = LocalClusterConfig()
+    dask: dict = field(default_factory=dict)  # Dask config keys set while connected
 
 
 def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:
@@ -67,7 +86,7 @@ def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:
 def parse_cluster_config(raw: Any) -> ClusterConfig:
     """Validate a configuration given as a mapping (as read from YAML)."""
     _require(isinstance(raw, dict), "scheduler config", raw, "a mapping")
-    _check_keys(raw, "", ("scheduler_file", "address", "local"))
+    _check_keys(raw, "", ("scheduler_file", "address", "local", "dask"))
     for key in ("scheduler_file", "address"):
         _require(raw.get(key) is None or isinstance(raw[key], str) and raw[key], key, raw.get(key),
                  "null or a non-empty string")
@@ -84,25 +103,30 @@ def parse_cluster_config(raw: Any) -> ClusterConfig:
     for key in ("memory_limit", "dashboard_address"):
         if key in local:
             _require(isinstance(local[key], str), f"local.{key}", local[key], "a string (e.g. 4GiB, :8787)")
+    dask_config = raw.get("dask") or {}
+    _require(isinstance(dask_config, dict) and all(isinstance(key, str) and key for key in dask_config), "dask",
+             dask_config, "a mapping of Dask config keys (e.g. distributed.worker.profile.enabled) to values")
     return ClusterConfig(scheduler_file=raw.get("scheduler_file"), address=raw.get("address"),
-                         local=LocalClusterConfig(**local))
+                         local=LocalClusterConfig(**local), dask=dask_config)
 
 
 @contextmanager
 def connect(config: ClusterConfig) -> Iterator["distributed.Client"]:
     """Context manager: a ``distributed.Client`` for ``config``; a local cluster it
     starts is closed on exit."""
+    import dask
     from distributed import Client, LocalCluster
 
     if config.scheduler_file or config.address:
         target = {"scheduler_file": config.scheduler_file} if config.scheduler_file else {"address": config.address}
-        with Client(**target) as client:
+        with dask.config.set(config.dask), Client(**target) as client:
             yield client
         return
     local = config.local
-    with LocalCluster(n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
-                      memory_limit=local.memory_limit, dashboard_address=local.dashboard_address,
-                      processes=True) as cluster, Client(cluster) as client:
+    with dask.config.set({**LOCAL_CLUSTER_DASK_CONFIG, **config.dask}), \
+            LocalCluster(n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
+                         memory_limit=local.memory_limit, dashboard_address=local.dashboard_address,
+                         processes=True) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -191,13 +191,26 @@ class BlockResults:
     def write(self, path: str | Path, origin: tuple[int, ...]) -> None:
         """Write the block at grid offset ``origin``: every variable, then ``done`` last.
 
-        The block must be chunk-aligned (it is then the only writer of its chunks)."""
-        group = _open_group(path, "r+")
+        The block must be chunk-aligned (it is then the only writer of its chunks). The
+        variables are written concurrently on zarr's event loop (one round trip instead
+        of one per variable: about half the time of a block's write); ``done`` is written
+        only once all of them are."""
+        from zarr.core.sync import sync  # runs a coroutine on zarr's own event loop
+
+        sync(self._write_async(str(path), origin))
+
+    async def _write_async(self, path: str, origin: tuple[int, ...]) -> None:
+        import asyncio
+
+        import zarr.api.asynchronous as zarr_async
+
+        group = await zarr_async.open_group(path, mode="r+", zarr_format=3, use_consolidated=True)
+        _check_format(path, group.attrs)
         region = tuple(slice(o, o + n) for o, n in zip(origin, self.arrays[DONE].shape))
-        for name, values in self.arrays.items():
-            if name != DONE:
-                group[name][region] = values.astype(str) if values.dtype == object else values
-        group[DONE][region] = self.arrays[DONE]
+        targets = {name: await group.getitem(name) for name in self.arrays}
+        await asyncio.gather(*(targets[name].setitem(region, values.astype(str) if values.dtype == object else values)
+                               for name, values in self.arrays.items() if name != DONE))
+        await targets[DONE].setitem(region, self.arrays[DONE])
 
 
 def _from_schema(variable: Variable, extra_dims: tuple[str, ...]) -> StoreVariable:
@@ -243,10 +256,15 @@ def _open_group(path: str | Path, mode: str):
     if not (Path(path) / "zarr.json").is_file():
         raise StoreError(f"{str(path)!r} is not a sweep store (no zarr.json)")
     group = zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=True)
-    if group.attrs.get("sweep_format") != FORMAT:
-        raise StoreError(f"{str(path)!r} is a Zarr group but not a sweep store (sweep_format "
-                         f"{group.attrs.get('sweep_format')!r}, expected {FORMAT!r})")
+    _check_format(path, group.attrs)
     return group
+
+
+def _check_format(path: str | Path, attrs) -> None:
+    """StoreError unless a group's ``attrs`` mark it as a sweep store."""
+    if attrs.get("sweep_format") != FORMAT:
+        raise StoreError(f"{str(path)!r} is a Zarr group but not a sweep store (sweep_format "
+                         f"{attrs.get('sweep_format')!r}, expected {FORMAT!r})")
 
 
 def _root_attrs(path: str | Path) -> dict[str, Any]:

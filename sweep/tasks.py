@@ -24,7 +24,7 @@ from sweep.store import BlockResults, StoreLayout, layout_for
 # Task sizing (a heuristic: tasks of about TARGET_TASK_SECONDS of work, but at least
 # MIN_TASKS of them so that a few workers stay balanced until the end).
 TARGET_TASK_SECONDS = 2.0
-MIN_TASKS = 32
+MIN_TASKS = 8
 MAX_CHUNK_BYTES = 64 * 2**20
 SECONDS_PER_NEURON_FEATURE_STEP = 1.5e-9  # measured: SGD, one neuron x one feature x one sample
 SECONDS_PER_RUN = 0.003                  # data, SVM, bound and metrics of a small run

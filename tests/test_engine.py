@@ -8,12 +8,14 @@ import threading
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
 from distributed import Client
 
-from sweep.cluster import ClusterConfig, LocalClusterConfig, connect, load_cluster_config
+from sweep.cluster import ClusterConfig, ClusterConfigError, LocalClusterConfig, connect, load_cluster_config, \
+    parse_cluster_config
 from sweep.engine import run_sweep
 from sweep.schema import STATUS
 from sweep.spec import parse_spec
@@ -99,9 +101,14 @@ def slow_reference(tmp_path_factory, external_client):
 
 def test_serial_local_and_external_clusters_give_identical_stores(tmp_path, scheduler_yaml, external_client):
     run_sweep(TINY, tmp_path / "serial.zarr")
-    local = ClusterConfig(local=LocalClusterConfig(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
+    local = ClusterConfig(local=LocalClusterConfig(n_workers=2, threads_per_worker=1, dashboard_address=":0"),
+                          dask={"sweep-test.marker": 7})
     with connect(local) as client:
         assert len(client.nthreads()) == 2 and set(client.nthreads().values()) == {1}
+        worker_settings = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                              dask.config.get("distributed.worker.profile.enabled"),
+                                              dask.config.get("sweep-test.marker")))
+        assert set(worker_settings.values()) == {(None, False, 7)}
         run_sweep(TINY, tmp_path / "local.zarr", client=client)
     run_sweep(TINY, tmp_path / "external.zarr", client=external_client)
 
@@ -110,6 +117,15 @@ def test_serial_local_and_external_clusters_give_identical_stores(tmp_path, sche
     assert np.isfinite(serial["final_loss"]).all()
     for other in ("local.zarr", "external.zarr"):
         xr.testing.assert_identical(serial, load_results(tmp_path / other))
+
+
+def test_cluster_config_dask_section():
+    assert parse_cluster_config({"dask": {"distributed.worker.profile.enabled": True}}).dask == {
+        "distributed.worker.profile.enabled": True}
+    assert parse_cluster_config({}).dask == {}
+    for bad in ([1, 2], {"": 1}, "profile: off"):
+        with pytest.raises(ClusterConfigError, match="'dask'"):
+            parse_cluster_config({"dask": bad})
 
 
 def test_failing_and_diverging_runs_are_recorded(tmp_path):
