@@ -14,28 +14,44 @@ from numba import njit
 
 from kernels.network import loss_from_preactivations
 from kernels.sgd_loops import epoch_feature_major, epoch_neuron_major
-from kernels.validation import check_finite_positive, check_order, check_training_inputs
+from kernels.validation import check_finite_positive, check_loss_at, check_order, check_training_inputs
 
 # Slots of the int64 state array that carries a run from one block to the next.
 EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
 
 
+# The end-of-epoch loss when only "is L_S < eps?" is asked: points are taken in blocks
+# of LOSS_BLOCK, and the pass stops once their summed loss passes n eps (1 + margin),
+# which proves L_S >= eps; the margin keeps rounding from deciding the answer.
+LOSS_BLOCK = 64
+LOSS_STOP_MARGIN = 1e-9
+# The loss is finite when every |z| stays below this, which |W| |x|_1 2k v bounds.
+TAME_OUTPUT = 1e300
+
+
 @njit(nogil=True)
-def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, snap_at, snaps):
+def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, loss_every_epoch, loss_at,
+               snap_at, snaps):
     """Run one SGD epoch per row of ``order``, updating W in place (THEORY.md §1-2).
 
     X (n, d), y (n,) in {+1, -1}, W (2k, d); order (m, n) visiting orders.
     state int64[4]: epochs done before this call, E_clean, E_conv (1-based, -1 if not
-    reached), diverged flag; updated in place. loss_out[e] receives L_S after epoch e of
-    this block. A point counts against E_clean when its margin z <= z_eps, i.e. its loss
-    l(z) >= eps at the moment it is sampled (THEORY.md §2). Snapshots of W after the
-    global (1-based) epochs listed in ascending ``snap_at`` go to ``snaps``.
-    Stops after an epoch whose loss is not finite (diverged), or, with stop_early, once
-    E_clean and E_conv are both reached. Returns the number of epochs run in this block.
+    reached), diverged flag; updated in place. A point counts against E_clean when its
+    margin z <= z_eps, i.e. its loss l(z) >= eps at the moment it is sampled (THEORY.md §2).
+    Snapshots of W after the global (1-based) epochs listed in ascending ``snap_at`` go to
+    ``snaps``. Stops after an epoch whose loss is not finite (diverged), or, with
+    stop_early, once E_clean and E_conv are both reached. Returns the epochs run.
+
+    loss_out[e] receives L_S after epoch e of this block: at every epoch if
+    ``loss_every_epoch``, else at the global epochs in ascending ``loss_at``, at the
+    block's last epoch and at the run's last; elsewhere NaN. Without every epoch's loss
+    the end-of-epoch pass is skipped (after E_conv, while W is finite and tame) or cut
+    short (before E_conv, once L_S >= eps is certain): E_clean, E_conv, the divergence
+    epoch and W are the same either way.
 
     The steps run in sgd_loops; when 2k > d they work on a feature-major copy W^T (d, 2k),
-    written back to W before returning. The end-of-epoch loss is one matrix product
-    W X^T (BLAS) and a vectorised pass over its rows.
+    written back to W before returning. The full loss is one matrix product W X^T (BLAS)
+    and a vectorised pass over its rows.
     """
     n, d = X.shape
     two_k = W.shape[0]
@@ -45,23 +61,35 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     coef = np.empty(two_k, dtype=W.dtype)
     HT = np.empty((two_k, n), dtype=W.dtype)
     net = np.empty(n)
+    output_bound = two_k * v * np.max(np.sum(np.abs(X.astype(np.float64)), axis=1))
     next_snap = 0
     while next_snap < snap_at.shape[0] and snap_at[next_snap] <= state[EPOCHS_DONE]:
         next_snap += 1
+    next_loss = 0
+    while next_loss < loss_at.shape[0] and loss_at[next_loss] <= state[EPOCHS_DONE]:
+        next_loss += 1
     ran = order.shape[0]
     for e in range(order.shape[0]):
         if feature_major:
             clean = epoch_feature_major(X, y, WT, order[e], alpha, v, lr, z_eps, pre, coef)
-            np.dot(WT.T, X.T, HT)
         else:
             clean = epoch_neuron_major(X, y, W, order[e], alpha, v, lr, z_eps, pre, coef)
-            np.dot(W, X.T, HT)
-        loss = loss_from_preactivations(HT, y, alpha, v, net)
         epoch = state[EPOCHS_DONE] + 1
         state[EPOCHS_DONE] = epoch
-        loss_out[e] = loss
         if clean and state[E_CLEAN] < 0:
             state[E_CLEAN] = epoch
+        wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
+        if wanted:
+            next_loss += 1
+        last = e == order.shape[0] - 1 or (stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0)
+        # "need": 0 the exact loss, 1 whether it is < eps, 2 only whether it is finite
+        need = 0 if loss_every_epoch or wanted or last else (1 if state[E_CONV] < 0 else 2)
+        stop_sum = n * eps * (1.0 + LOSS_STOP_MARGIN)
+        if feature_major:  # two calls, so that each compiles for its layout of W
+            loss, exact = _epoch_loss(X, y, WT.T, alpha, v, HT, net, need, stop_sum, output_bound)
+        else:
+            loss, exact = _epoch_loss(X, y, W, alpha, v, HT, net, need, stop_sum, output_bound)
+        loss_out[e] = loss if exact or not math.isfinite(loss) else np.nan
         if loss < eps and state[E_CONV] < 0:
             state[E_CONV] = epoch
         if next_snap < snap_at.shape[0] and snap_at[next_snap] == epoch:
@@ -79,11 +107,60 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     return ran
 
 
+@njit(nogil=True)
+def _epoch_loss(X, y, W, alpha, v, HT, net, need, stop_sum, output_bound):
+    """(loss, exact) at the end of an epoch, as much as ``need`` asks (see sgd_epochs).
+
+    need 0: (L_S, True). need 1: (L_S, True), or (a lower bound >= stop_sum / n, False)
+    once the first blocks of points prove L_S >= eps. need 2: (0.0, False) when W is tame
+    enough for L_S to be finite, else (L_S, True).
+    """
+    if need == 1:
+        return _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum)
+    if need == 2 and _max_abs(W) * output_bound < TAME_OUTPUT:
+        return 0.0, False
+    np.dot(W, X.T, HT)
+    return loss_from_preactivations(HT, y, alpha, v, net), True
+
+
+@njit(nogil=True)
+def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
+    """(L_S(W), True), or (a lower bound >= stop_sum / n, False) once the losses of the
+    first blocks of points already sum to stop_sum. Blocks of LOSS_BLOCK points each
+    take one BLAS product into the front of HT's buffer."""
+    n = X.shape[0]
+    two_k = W.shape[0]
+    buffer = HT.reshape(-1)
+    total = 0.0
+    for start in range(0, n, LOSS_BLOCK):
+        stop = min(start + LOSS_BLOCK, n)
+        block = buffer[:two_k * (stop - start)].reshape((two_k, stop - start))
+        np.dot(W, X[start:stop].T, block)
+        total += (stop - start) * loss_from_preactivations(block, y[start:stop], alpha, v, net[:stop - start])
+        if total >= stop_sum and stop < n:
+            return total / n, False
+    return total / n, True
+
+
+@njit(nogil=True)
+def _max_abs(W):
+    """max |w| over W; NaN if W has a NaN."""
+    largest = 0.0
+    for j in range(W.shape[0]):
+        for f in range(W.shape[1]):
+            a = abs(W[j, f])
+            if a != a:
+                return np.nan
+            largest = max(largest, a)
+    return largest
+
+
 @dataclass
 class SGDResult:
     """The outcome of an SGD run.
 
-    W: final weights (2k, d). loss: L_S at the end of each epoch run, shape (epochs_run,).
+    W: final weights (2k, d). loss: L_S at the end of each epoch run, shape (epochs_run,);
+    with ``loss_at``, NaN at the epochs it skipped.
     E_clean, E_conv: THEORY.md §2 epoch counts, 1-based, -1 when not reached.
     diverged: the loss became NaN or inf (the run stopped there).
     """
@@ -102,6 +179,8 @@ class SGDTrainer:
 
     Validates its inputs once; each ``run_block`` call continues from where the last
     one stopped, so a run cut into blocks equals the same run in one block.
+    ``loss_at``: None to have L_S after every epoch, or the ascending 1-based epochs at
+    which it is wanted (see ``sgd_epochs``; the results are otherwise the same, faster).
     """
 
     X: np.ndarray
@@ -113,6 +192,7 @@ class SGDTrainer:
     v: float = 1.0
     stop_early: bool = False
     dtype: type = np.float64
+    loss_at: np.ndarray | None = None
     W: np.ndarray = field(init=False)
     _state: np.ndarray = field(init=False)
     _losses: list = field(init=False, default_factory=list)
@@ -124,6 +204,7 @@ class SGDTrainer:
         check_finite_positive("v", self.v)
         self._z_eps = -math.log(math.expm1(self.eps))
         self._state = np.array([0, -1, -1, 0], dtype=np.int64)
+        self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
 
     @property
     def finished(self) -> bool:
@@ -149,7 +230,8 @@ class SGDTrainer:
         before = self.epochs_run
         loss = np.empty(order.shape[0])
         ran = sgd_epochs(self.X, self.y, self.W, order, self.alpha, self.v, self.lr, self._z_eps,
-                         self.eps, self.stop_early, self._state, loss, snap_at, snaps)
+                         self.eps, self.stop_early, self._state, loss, self.loss_at is None, self._loss_at,
+                         snap_at, snaps)
         self._losses.append(loss[:ran])
         taken = np.count_nonzero((snap_at > before) & (snap_at <= self.epochs_run))
         first = np.count_nonzero(snap_at <= before)
@@ -162,15 +244,18 @@ class SGDTrainer:
                          epochs_run=int(s[EPOCHS_DONE]), diverged=bool(s[DIVERGED]))
 
 
-def sgd_train(X, y, W0, order, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64) -> SGDResult:
+def sgd_train(X, y, W0, order, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64,
+              loss_at=None) -> SGDResult:
     """Train with per-sample SGD over the visiting orders ``order`` (epochs, n).
 
     X (n, d), y (n,) in {+1, -1}, W0 (2k, d): rows 0..k-1 positive neurons, k..2k-1
     negative (THEORY.md §1). Runs every epoch of ``order`` unless ``stop_early``, which
     stops once E_clean and E_conv (THEORY.md §2) are both reached, or the loss becomes
     non-finite (``diverged``). ``dtype`` float64 (default) or float32 for X and W.
-    Fully determined by its arguments. Raises ValueError naming a bad argument.
+    ``loss_at``: see ``SGDTrainer``. Fully determined by its arguments. Raises
+    ValueError naming a bad argument.
     """
-    trainer = SGDTrainer(X, y, W0, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype)
+    trainer = SGDTrainer(X, y, W0, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype,
+                         loss_at=loss_at)
     trainer.run_block(order)
     return trainer.result()

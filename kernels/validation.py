@@ -85,3 +85,14 @@ def _first_non_permutation(order):
                 return r
             seen[i] = r + 1
     return -1
+
+
+def check_loss_at(loss_at) -> np.ndarray:
+    """Validate the epochs at which the loss is wanted: 1-based, strictly ascending ints."""
+    epochs = np.asarray(loss_at)
+    if epochs.ndim != 1 or (epochs.size and not np.issubdtype(epochs.dtype, np.integer)):
+        raise ValueError(f"loss_at must be a 1-D array of epochs, got {epochs.dtype} {epochs.shape}")
+    epochs = np.ascontiguousarray(epochs, dtype=np.int64)
+    if epochs.size and (epochs[0] < 1 or np.any(np.diff(epochs) <= 0)):
+        raise ValueError(f"loss_at must hold strictly ascending epochs >= 1, got {epochs.tolist()[:10]}")
+    return epochs

@@ -63,6 +63,42 @@ def test_blocks_equal_one_run_and_snapshots_are_the_weights_then():
     np.testing.assert_array_equal(snaps[1][0], W9)
 
 
+@pytest.mark.parametrize("n,d,k,lr,stop_early,dtype", [
+    (150, 6, 2, 0.3, False, np.float64),    # neuron-major W
+    (150, 6, 2, 0.3, True, np.float64),
+    (200, 4, 6, 0.2, True, np.float64),     # feature-major W^T (2k > d)
+    (200, 4, 6, 0.2, False, np.float32),
+    (40, 5, 3, 1e300, False, np.float32),   # diverges
+])
+def test_loss_at_changes_only_the_losses_it_skips(n, d, k, lr, stop_early, dtype):
+    """Asked for the loss at a few epochs only, SGD skips or cuts short the other loss
+    passes; W, E_clean, E_conv, the stopping and divergence epochs stay the same."""
+    X, y, W0, rng = separable_problem(n, d, k, seed=n + k, init=0.05)
+    order = orders(rng, 400, n)
+    kwargs = dict(alpha=0.2, lr=lr, eps=0.02, stop_early=stop_early, dtype=dtype)
+    every = sgd_train(X, y, W0, order, **kwargs)
+    some = sgd_train(X, y, W0, order, loss_at=[1, 2, 3, 10, 100], **kwargs)
+    np.testing.assert_array_equal(some.W, every.W)
+    assert (some.E_clean, some.E_conv, some.epochs_run, some.diverged) == (
+        every.E_clean, every.E_conv, every.epochs_run, every.diverged)
+    known = ~np.isnan(some.loss)
+    np.testing.assert_allclose(some.loss[known], every.loss[known], rtol=1e-12)
+    if every.diverged:
+        assert not np.isfinite(some.loss[-1])
+    else:
+        wanted = np.array([e for e in (1, 2, 3, 10, 100, every.epochs_run) if e <= every.epochs_run])
+        assert known[wanted - 1].all()
+        assert not known.all(), "the other passes must be skipped"
+        assert every.E_conv > 0, "the case must reach E_conv, to exercise both skips"
+
+
+def test_bad_loss_at_names_the_field():
+    X, y, W0, rng = separable_problem(10, 3, 2, seed=11)
+    for bad in ([0, 3], [3, 3], [[1, 2]], [1.5]):
+        with pytest.raises(ValueError, match="loss_at"):
+            sgd_train(X, y, W0, orders(rng, 2, 10), alpha=0.1, lr=0.1, eps=0.01, loss_at=bad)
+
+
 def test_float32_tracks_float64():
     X, y, W0, rng = separable_problem(30, 5, 4, seed=3)
     order = orders(rng, 10, 30)
