@@ -25,11 +25,13 @@ from kernels.network import neg_loss_slope
 _FAST = {"reassoc", "contract", "nsz"}
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, fastmath=_FAST)
 def step_coefficients(pre, yi, alpha, v, lr, coef):
     """From the pre-activations of one point, write c_j into coef; return the margin z.
 
     z = y N_W(x); c_j = eta g y v sigma'(pre_j), negated for the u-rows (THEORY.md §1).
+    The sum over neurons is reassociated (fastmath: it vectorises instead of one long
+    chain of dependent adds), which changes only rounding.
     """
     two_k = pre.shape[0]
     k = two_k // 2
@@ -129,3 +131,4 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
                 WT[f, j] = w
                 pre[j] += w * xn
     return clean
+
