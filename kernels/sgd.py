@@ -21,9 +21,10 @@ EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
 
 
 # The end-of-epoch loss when only "is L_S < eps?" is asked: points are taken in blocks
-# of LOSS_BLOCK, and the pass stops once their summed loss passes n eps (1 + margin),
-# which proves L_S >= eps; the margin keeps rounding from deciding the answer.
-LOSS_BLOCK = 64
+# of FIRST_LOSS_BLOCK, then twice as many each time, and the pass stops once their summed
+# loss passes n eps (1 + margin), which proves L_S >= eps; the margin keeps rounding from
+# deciding the answer.
+FIRST_LOSS_BLOCK = 16
 LOSS_STOP_MARGIN = 1e-9
 # The loss is finite when every |z| stays below this, which |W| |x|_1 2k v bounds.
 TAME_OUTPUT = 1e300
@@ -126,19 +127,21 @@ def _epoch_loss(X, y, W, alpha, v, HT, net, need, stop_sum, output_bound):
 @njit(nogil=True)
 def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
     """(L_S(W), True), or (a lower bound >= stop_sum / n, False) once the losses of the
-    first blocks of points already sum to stop_sum. Blocks of LOSS_BLOCK points each
-    take one BLAS product into the front of HT's buffer."""
+    first blocks of points already sum to stop_sum. Each block of points (FIRST_LOSS_BLOCK,
+    then doubling) takes one BLAS product into the front of HT's buffer."""
     n = X.shape[0]
     two_k = W.shape[0]
     buffer = HT.reshape(-1)
     total = 0.0
-    for start in range(0, n, LOSS_BLOCK):
-        stop = min(start + LOSS_BLOCK, n)
+    start, size = 0, FIRST_LOSS_BLOCK
+    while start < n:
+        stop = min(start + size, n)
         block = buffer[:two_k * (stop - start)].reshape((two_k, stop - start))
         np.dot(W, X[start:stop].T, block)
         total += (stop - start) * loss_from_preactivations(block, y[start:stop], alpha, v, net[:stop - start])
         if total >= stop_sum and stop < n:
             return total / n, False
+        start, size = stop, 2 * size
     return total / n, True
 
 
