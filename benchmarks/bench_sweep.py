@@ -31,7 +31,7 @@ import numpy as np
 from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
 from sweep.engine import prepare, execute
 from sweep.run import train_one
-from sweep.spec import SweepSpec, parse_spec
+from sweep.spec import SweepSpec, load_spec, parse_spec
 from sweep.store import BlockResults, create_store, grid_chunks, layout_for, open_store
 from sweep.tasks import blocks_of, choose_chunks
 
@@ -58,34 +58,41 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def _run_indices(seeds: int, indices: list) -> float:
-    """Train the runs at ``indices`` of ``bench_spec(seeds)``; returns the seconds taken."""
-    spec = bench_spec(seeds)
+def load_bench_spec(source: int | str) -> SweepSpec:
+    """``bench_spec(source)`` for a number of seeds, else the spec file at ``source``."""
+    return bench_spec(source) if isinstance(source, int) else load_spec(source)
+
+
+def _run_indices(source: int | str, indices: list) -> float:
+    """Train the runs at ``indices`` of ``load_bench_spec(source)``; returns the seconds taken."""
+    spec = load_bench_spec(source)
     start = time.perf_counter()
     for index in indices:
         train_one(spec.params_at(index))
     return time.perf_counter() - start
 
 
-def bare_processes(seeds: int, indices: list) -> float:
+def bare_processes(source: int | str, indices: list) -> float:
     """Wall time of the runs split over WORKERS plain processes (no Dask, no store):
     what this machine allows two cores to do at the moment, the ceiling of the cluster."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(WORKERS, mp_context=get_context("spawn")) as pool:
-        list(pool.map(_run_indices, [seeds] * WORKERS, [indices[:1]] * WORKERS))  # start + compile
+        for future in [pool.submit(warm_up) for _ in range(WORKERS)]:  # start + compile (~10 s each)
+            future.result()
         start = time.perf_counter()
-        list(pool.map(_run_indices, [seeds] * WORKERS, [indices[w::WORKERS] for w in range(WORKERS)]))
+        list(pool.map(_run_indices, [source] * WORKERS, [indices[w::WORKERS] for w in range(WORKERS)]))
         return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="400 runs instead of 2000")
+    parser.add_argument("--spec", help="time this spec file instead (e.g. presets/default.yaml)")
     args = parser.parse_args()
-    seeds = 10 if args.quick else 50
-    spec = bench_spec(seeds)
+    source = args.spec or (10 if args.quick else 50)
+    spec = load_bench_spec(source)
     print(f"spec: {spec.size} runs, grid {dict(zip(spec.dims, spec.shape))}, chunks {choose_chunks(spec)}")
 
     compile_seconds = warm_up()
@@ -111,7 +118,7 @@ def main() -> None:
             cluster = time.perf_counter() - start
         run_seconds = float(open_store(Path(folder) / "cluster.zarr")["wall_time"].sum())
         assert summary.runs == spec.size
-        bare = bare_processes(seeds, indices)
+        bare = bare_processes(source, indices)
         serial += run_serially(indices[1::2])
         print(f"serial : {serial:7.2f} s  {spec.size / serial:7.1f} runs/s  (kernel compile {compile_seconds:.1f} s, "
               "excluded; half timed before the cluster, half after)")

@@ -22,13 +22,18 @@ from sweep.spec import SweepSpec
 from sweep.store import BlockResults, StoreLayout, layout_for
 
 # Task sizing (a heuristic: tasks of about TARGET_TASK_SECONDS of work, but at least
-# MIN_TASKS of them so that a few workers stay balanced until the end).
+# MIN_TASKS of them so that a few workers stay balanced until the end). A block's store
+# write costs about 20 ms whatever its size, so tasks of 2 s keep it near 1%.
 TARGET_TASK_SECONDS = 2.0
 MIN_TASKS = 8
 MAX_CHUNK_BYTES = 64 * 2**20
 SECONDS_PER_NEURON_FEATURE_STEP = 1.5e-9  # measured: SGD, one neuron x one feature x one sample
 SECONDS_PER_RUN = 0.003                  # data, SVM, bound and metrics of a small run
-EARLY_STOP_SHARE = 0.25                   # guessed share of max_epochs run when stop_early
+# Share of max_epochs a stop_early run is assumed to take. Deliberately optimistic: an
+# overestimate makes tiny tasks whose store writes cost more than their runs (the default
+# preset's runs take ~2% of max_epochs; at 25% it got 1-run tasks and 44% efficiency),
+# while an underestimate only makes tasks longer, and MIN_TASKS still bounds them.
+EARLY_STOP_SHARE = 0.01
 COST_SAMPLE_POINTS = 1000                 # grid points the mean cost is estimated from
 
 
