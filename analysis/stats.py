@@ -18,7 +18,6 @@ Conventions (THEORY.md §2):
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,7 @@ def bootstrap_medians(values: xr.DataArray) -> xr.DataArray:
         out = np.empty(block.shape[:-1] + (N_BOOTSTRAP,))
         for start in range(0, N_BOOTSTRAP, _BOOTSTRAP_BATCH):
             batch = picks[start:start + _BOOTSTRAP_BATCH]
-            out[..., start:start + len(batch)] = _nanmedian(block[..., batch], axis=-1)
+            out[..., start:start + len(batch)] = _nanmedian(block[..., batch])
         return out
 
     return xr.apply_ufunc(
@@ -131,25 +130,30 @@ def _with_seed_dim(values: xr.DataArray) -> xr.DataArray:
 
 def _median_over_seeds(values: xr.DataArray) -> xr.DataArray:
     return xr.apply_ufunc(
-        _nanmedian, values, input_core_dims=[[SEED_DIM]], kwargs={"axis": -1},
+        _nanmedian, values, input_core_dims=[[SEED_DIM]],
         dask="parallelized", output_dtypes=[np.float64], dask_gufunc_kwargs={"allow_rechunk": True},
     )
 
 
 def _nanquantile(boot: xr.DataArray, q: float) -> xr.DataArray:
     def quantile(block: np.ndarray) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN grid points stay NaN
-            return np.nanquantile(block, q, axis=-1)
+        return _over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), block)
 
     return xr.apply_ufunc(quantile, boot, input_core_dims=[[BOOTSTRAP_DIM]],
                           dask="parallelized", output_dtypes=[np.float64])
 
 
-def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
-        return np.nanmedian(values, axis=axis)
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    """The median over the last axis, skipping NaN; NaN where all are NaN."""
+    return _over_last_axis(lambda finite: np.nanmedian(finite, axis=-1), values)
+
+
+def _over_last_axis(reduce, values: np.ndarray) -> np.ndarray:
+    """``reduce`` (a NaN-skipping reduction over the last axis), NaN where a slice is all
+    NaN, without numpy's all-NaN warning (silencing it with warnings.catch_warnings is not
+    thread-safe, and dask runs these in threads)."""
+    empty = np.isnan(values).all(axis=-1)
+    return np.where(empty, np.nan, reduce(np.where(empty[..., None], 0.0, values)))
 
 
 # ---------------------------------------------------------------- the Theorem 4.1 check
