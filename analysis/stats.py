@@ -228,7 +228,8 @@ def loglog_slope(medians: xr.DataArray, parameter: str, over: tuple[str, ...]) -
     log_x = np.log(positive[parameter].astype(np.float64)).broadcast_like(log_y).where(log_y.notnull())
     centred_x = log_x - log_x.mean(parameter)
     centred_y = log_y - log_y.mean(parameter)
-    return (centred_x * centred_y).sum(over) / (centred_x ** 2).sum(over)
+    spread = (centred_x ** 2).sum(over)
+    return (centred_x * centred_y).sum(over) / spread.where(spread > 0)  # NaN, not 0/0, without data
 
 
 def scaling_slopes(ds: xr.Dataset) -> list[Slope]:
