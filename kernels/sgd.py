@@ -62,7 +62,8 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     coef = np.empty(two_k, dtype=W.dtype)
     HT = np.empty((two_k, n), dtype=W.dtype)
     net = np.empty(n)
-    output_bound = two_k * v * np.max(np.sum(np.abs(X.astype(np.float64)), axis=1))
+    output_bound = two_k * v * _max_row_l1(X)
+    stop_sum = n * eps * (1.0 + LOSS_STOP_MARGIN)
     next_snap = 0
     while next_snap < snap_at.shape[0] and snap_at[next_snap] <= state[EPOCHS_DONE]:
         next_snap += 1
@@ -85,7 +86,6 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
         last = e == order.shape[0] - 1 or (stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0)
         # "need": 0 the exact loss, 1 whether it is < eps, 2 only whether it is finite
         need = 0 if loss_every_epoch or wanted or last else (1 if state[E_CONV] < 0 else 2)
-        stop_sum = n * eps * (1.0 + LOSS_STOP_MARGIN)
         if feature_major:  # two calls, so that each compiles for its layout of W
             loss, exact = _epoch_loss(X, y, WT.T, alpha, v, HT, net, need, stop_sum, output_bound)
         else:
@@ -143,6 +143,18 @@ def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
             return total / n, False
         start, size = stop, 2 * size
     return total / n, True
+
+
+@njit(nogil=True)
+def _max_row_l1(X):
+    """max_i sum_f |x_if|, in float64."""
+    largest = 0.0
+    for i in range(X.shape[0]):
+        total = 0.0
+        for f in range(X.shape[1]):
+            total += abs(X[i, f])
+        largest = max(largest, total)
+    return largest
 
 
 @njit(nogil=True)

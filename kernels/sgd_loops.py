@@ -131,4 +131,3 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
                 WT[f, j] = w
                 pre[j] += w * xn
     return clean
-
