@@ -1,0 +1,81 @@
+"""What bounds an SGD step: the inner loops of kernels/sgd_loops.py timed alone.
+
+Prints, per shape, the time of one pass over W that only reads it (the forward) and of
+the fused update + forward pass, with the bytes of W they move per second; when both move
+W at the same rate the step is bound by cache bandwidth, not by arithmetic. Then the
+per-step time of the scalar part (step coefficients) against the row loops at a small
+shape, where latency rather than bandwidth bounds the step. Not part of the tests.
+
+    python benchmarks/probe_kernel_limits.py
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kernels.sgd_loops import _forward_rows, _update_forward_rows, step_coefficients  # noqa: E402
+
+
+@njit(nogil=True)
+def _read_passes(W, X, pre, reps):
+    for r in range(reps):
+        _forward_rows(W, X[r % X.shape[0]], pre)
+
+
+@njit(nogil=True)
+def _fused_passes(W, coef, X, pre, reps):
+    for r in range(reps):
+        _update_forward_rows(W, coef, X[r % X.shape[0]], X[(r + 1) % X.shape[0]], pre)
+        coef[0] = pre[0] * 1e-12  # the next step depends on this one, as in SGD
+
+
+@njit(nogil=True)
+def _coefficient_steps(pre, coef, reps):
+    z = 0.0
+    for _ in range(reps):
+        pre[0] += 1e-9
+        z += step_coefficients(pre, 1.0, 0.2, 1.0, 0.01, coef)
+    return z
+
+
+def seconds_per_call(fn, args, reps):
+    fn(*args[:-1], 2)
+    start = time.perf_counter()
+    fn(*args[:-1], reps)
+    return (time.perf_counter() - start) / reps
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    print("one pass over W (2k, d), neuron-major:")
+    for two_k, d in ((100, 784), (100, 200), (100, 56), (10, 50)):
+        for dtype in (np.float64, np.float32):
+            W = (rng.random((two_k, d)) * 1e-3).astype(dtype)
+            X = rng.random((100, d)).astype(dtype)
+            pre, coef = np.zeros(two_k, dtype), np.full(two_k, 1e-9, dtype)
+            reps = int(2e8 / (two_k * d))
+            read = seconds_per_call(_read_passes, (W, X, pre, reps), reps)
+            fused = seconds_per_call(_fused_passes, (W, coef, X, pre, reps), reps)
+            print(f"  2k={two_k:>3} d={d:>3} {np.dtype(dtype).name}: W {W.nbytes / 1024:4.0f} KB | read-only "
+                  f"{read * 1e9:7.0f} ns ({W.nbytes / read / 1e9:4.0f} GB/s) | fused update+forward "
+                  f"{fused * 1e9:7.0f} ns ({2 * W.nbytes / fused / 1e9:4.0f} GB/s read+write)")
+    two_k, d, reps = 10, 50, 2_000_000
+    W, X = rng.random((two_k, d)) * 0.01, rng.standard_normal((1000, d))
+    pre, coef = rng.standard_normal(two_k), np.full(two_k, 1e-6)
+    coefficients = seconds_per_call(_coefficient_steps, (pre, coef, reps), reps)
+    rows = seconds_per_call(_fused_passes, (W, coef, X, pre, reps), reps)
+    print(f"a step at (d, k) = ({d}, {two_k // 2}), float64: coefficients {coefficients * 1e9:.0f} ns, "
+          f"fused row loops {rows * 1e9:.0f} ns")
+
+
+if __name__ == "__main__":
+    main()
