@@ -7,7 +7,8 @@ On identical data, init and visiting orders it times, in one process:
   jax        jit + lax.scan over the steps of each epoch (if importable),
 every one computing the end-of-epoch loss (needed for E_conv, THEORY.md §2), and
   conv-only  ours with ``loss_at=[]``: the loss passes only settle E_conv, as a sweep
-             run does at every epoch its recorded ladder skips (less work than the peers).
+             run does at every epoch its recorded ladder skips (less work than the peers),
+  fused      ours with ``delayed_steps=0``, where ours delays updates (sgd_loops).
 It checks that all end the first epoch at the same W, excludes compile/JIT time
 (reported apart), and prints per shape the median steps/s, GFLOP/s (8kd flops per step),
 the share of the single-thread matmul peak measured in the same run, and ours / peer.
@@ -35,6 +36,8 @@ from numba import njit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernels import sgd_train  # noqa: E402
+from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, openblas_core  # noqa: E402
+from kernels.sgd_loops import delayed_steps_for  # noqa: E402
 from kernels.network import loss_from_preactivations  # noqa: E402
 
 ALPHA, V, LR, EPS = 0.2, 1.0, 0.01, 0.01
@@ -63,6 +66,12 @@ def run_ours_conv_only(X, y, W0, order):
     E_conv (cut short while L_S >= eps is certain), as a sweep run does at every epoch
     its recorded ladder skips (all but 20 per decade after epoch 50)."""
     res = sgd_train(X, y, W0, order, alpha=ALPHA, lr=LR, eps=EPS, v=V, dtype=X.dtype.type, loss_at=[])
+    return res.W, res.loss
+
+
+def run_ours_fused(X, y, W0, order):
+    """Ours with the fused steps, for the shapes where ours delays updates."""
+    res = sgd_train(X, y, W0, order, alpha=ALPHA, lr=LR, eps=EPS, v=V, dtype=X.dtype.type, delayed_steps=0)
     return res.W, res.loss
 
 
@@ -193,6 +202,9 @@ def bench_shape(n, d, k, dtype, peers, peak, args):
     fast_epochs = int(np.clip(round(args.flops / (flops_step * n)), 1, 200))
     X, y, W0, order = make_problem(n, d, k, fast_epochs, dtype)
     runs = {"ours": (run_ours, fast_epochs), "conv_only": (run_ours_conv_only, fast_epochs)}
+    delayed = delayed_steps_for(2 * k, d)
+    if delayed:
+        runs["fused"] = (run_ours_fused, fast_epochs)
     runs.update({nm: (fn, fast_epochs if nm == "jax" else 1) for nm, fn in peers.items()})
     compile_s, results, rates = {}, {}, {nm: [] for nm in runs}
     for nm, (fn, epochs) in runs.items():  # the first call compiles; timed apart
@@ -205,7 +217,8 @@ def bench_shape(n, d, k, dtype, peers, peak, args):
             fn(X, y, W0, order[:epochs])
             rates[nm].append(epochs * n / (time.perf_counter() - t0))
     ours = np.array(rates["ours"])
-    row = dict(ours=float(np.median(ours)))
+    row = dict(ours=float(np.median(ours)), delayed=delayed)
+    row["over_fused"] = float(np.median(ours / np.array(rates["fused"]))) if delayed else 1.0
     row["gflops"] = row["ours"] * flops_step / 1e9
     row["peak_share"] = row["gflops"] / peak
     row["compile"] = compile_s["ours"] - fast_epochs * n / row["ours"]
@@ -255,6 +268,9 @@ def main(argv=None):
     import numba
     print(f"numba {numba.__version__}, numpy {np.__version__}; single thread; "
           f"median of {args.repeats} rounds, each timing every code once; numpy and torch on 1 epoch")
+    print(f"SciPy's OpenBLAS runs {openblas_core() or 'unknown'} kernels (OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}); delayed updates "
+          f"{'on where they pay' if BLAS_AS_WIDE_AS_NUMBA else 'off: BLAS narrower than Numba'}")
     if skipped:
         print("skipped peers: " + "; ".join(skipped))
     names = list(peers)
@@ -262,14 +278,16 @@ def main(argv=None):
         peak = matmul_peak(dtype, args.repeats)
         print(f"\n{np.dtype(dtype).name}: matmul peak (1024^3, 1 thread) {peak:.1f} GFLOP/s; "
               f"err: W after 1 epoch vs ours (relative, Frobenius), tolerance {TOLERANCE[dtype]:g}")
-        head = f"{'n':>5} {'d':>4} {'k':>4} | {'ours steps/s':>12} {'GFLOP/s':>7} {'%peak':>5} |"
+        head = f"{'n':>5} {'d':>4} {'k':>4} | {'ours steps/s':>12} {'GFLOP/s':>7} {'%peak':>5} {'steps':>10} {'/fused':>6} |"
         head += "".join(f" {nm + ' steps/s':>14} {'ours/' + nm:>10} {'err':>7} |" for nm in names)
         head += " compile s (ours" + "".join(f", {nm}" for nm in names if nm == "jax") + ")"
         head += " | conv-only steps/s" + (" conv-only/jax" if "jax" in names else "")
         print(head)
         for n, d, k in SHAPES:
             r = bench_shape(n, d, k, dtype, peers, peak, args)
-            line = f"{n:>5} {d:>4} {k:>4} | {r['ours']:>12,.0f} {r['gflops']:>7.2f} {100 * r['peak_share']:>4.0f}% |"
+            steps = f"delayed {r['delayed']}" if r["delayed"] else "fused"
+            line = (f"{n:>5} {d:>4} {k:>4} | {r['ours']:>12,.0f} {r['gflops']:>7.2f} {100 * r['peak_share']:>4.0f}% "
+                    f"{steps:>10} {r['over_fused']:>5.2f}x |")
             for nm in names:
                 p = r[nm]
                 flag = "" if p["ok"] else "!"

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from kernels.blas import gemm_dims
 from kernels.network import loss_from_preactivations
-from kernels.sgd_loops import epoch_feature_major, epoch_neuron_major
-from kernels.validation import check_finite_positive, check_loss_at, check_order, check_training_inputs
+from kernels.sgd_loops import delayed_steps_for, epoch_delayed, epoch_feature_major, epoch_neuron_major
+from kernels.validation import check_delayed_steps, check_finite_positive, check_loss_at, check_order, check_training_inputs
 
 # Slots of the int64 state array that carries a run from one block to the next.
 EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
@@ -32,7 +33,7 @@ TAME_OUTPUT = 1e300
 
 @njit(nogil=True)
 def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, loss_every_epoch, loss_at,
-               snap_at, snaps):
+               snap_at, snaps, delayed, dims):
     """Run one SGD epoch per row of ``order``, updating W in place (THEORY.md §1-2).
 
     X (n, d), y (n,) in {+1, -1}, W (2k, d); order (m, n) visiting orders.
@@ -50,14 +51,19 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     short (before E_conv, once L_S >= eps is certain): E_clean, E_conv, the divergence
     epoch and W are the same either way.
 
-    The steps run in sgd_loops; when 2k > d they work on a feature-major copy W^T (d, 2k),
-    written back to W before returning. The full loss is one matrix product W X^T (BLAS)
-    and a vectorised pass over its rows.
+    The steps run in sgd_loops: with the updates of ``delayed`` points at a time delayed
+    if it is > 0 (dims: ``kernels.blas.gemm_dims()``), else fused; when 2k > d the fused
+    steps work on a feature-major copy W^T (d, 2k), written back to W before returning.
+    The full loss is one matrix product W X^T (BLAS) and a vectorised pass over its rows.
     """
     n, d = X.shape
     two_k = W.shape[0]
-    feature_major = two_k > d
+    feature_major = delayed == 0 and two_k > d
     WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
+    Xb = np.empty((delayed, d), dtype=W.dtype)
+    P = np.empty((delayed, two_k), dtype=W.dtype)
+    G = np.empty((delayed, delayed), dtype=W.dtype)
+    C = np.empty((delayed, two_k), dtype=W.dtype)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
     HT = np.empty((two_k, n), dtype=W.dtype)
@@ -72,7 +78,9 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
         next_loss += 1
     ran = order.shape[0]
     for e in range(order.shape[0]):
-        if feature_major:
+        if delayed > 0:
+            clean = epoch_delayed(X, y, W, order[e], alpha, v, lr, z_eps, Xb, P, G, C, pre, dims)
+        elif feature_major:
             clean = epoch_feature_major(X, y, WT, order[e], alpha, v, lr, z_eps, pre, coef)
         else:
             clean = epoch_neuron_major(X, y, W, order[e], alpha, v, lr, z_eps, pre, coef)
@@ -196,6 +204,9 @@ class SGDTrainer:
     one stopped, so a run cut into blocks equals the same run in one block.
     ``loss_at``: None to have L_S after every epoch, or the ascending 1-based epochs at
     which it is wanted (see ``sgd_epochs``; the results are otherwise the same, faster).
+    ``delayed_steps``: points whose updates are delayed and applied as one matrix product
+    (kernels.sgd_loops.epoch_delayed), 0 for the fused steps, None to choose by W's shape
+    and the BLAS (``delayed_steps_for``); W differs between them only by rounding.
     """
 
     X: np.ndarray
@@ -208,6 +219,7 @@ class SGDTrainer:
     stop_early: bool = False
     dtype: type = np.float64
     loss_at: np.ndarray | None = None
+    delayed_steps: int | None = None
     W: np.ndarray = field(init=False)
     _state: np.ndarray = field(init=False)
     _losses: list = field(init=False, default_factory=list)
@@ -220,6 +232,8 @@ class SGDTrainer:
         self._z_eps = -math.log(math.expm1(self.eps))
         self._state = np.array([0, -1, -1, 0], dtype=np.int64)
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
+        self._delayed_steps = (delayed_steps_for(*self.W.shape) if self.delayed_steps is None
+                               else check_delayed_steps(self.delayed_steps))
 
     @property
     def finished(self) -> bool:
@@ -246,7 +260,7 @@ class SGDTrainer:
         loss = np.empty(order.shape[0])
         ran = sgd_epochs(self.X, self.y, self.W, order, self.alpha, self.v, self.lr, self._z_eps,
                          self.eps, self.stop_early, self._state, loss, self.loss_at is None, self._loss_at,
-                         snap_at, snaps)
+                         snap_at, snaps, self._delayed_steps, gemm_dims())
         self._losses.append(loss[:ran])
         taken = np.count_nonzero((snap_at > before) & (snap_at <= self.epochs_run))
         first = np.count_nonzero(snap_at <= before)
@@ -260,17 +274,17 @@ class SGDTrainer:
 
 
 def sgd_train(X, y, W0, order, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64,
-              loss_at=None) -> SGDResult:
+              loss_at=None, delayed_steps=None) -> SGDResult:
     """Train with per-sample SGD over the visiting orders ``order`` (epochs, n).
 
     X (n, d), y (n,) in {+1, -1}, W0 (2k, d): rows 0..k-1 positive neurons, k..2k-1
     negative (THEORY.md §1). Runs every epoch of ``order`` unless ``stop_early``, which
     stops once E_clean and E_conv (THEORY.md §2) are both reached, or the loss becomes
     non-finite (``diverged``). ``dtype`` float64 (default) or float32 for X and W.
-    ``loss_at``: see ``SGDTrainer``. Fully determined by its arguments. Raises
+    ``loss_at``, ``delayed_steps``: see ``SGDTrainer``. Fully determined by its arguments. Raises
     ValueError naming a bad argument.
     """
     trainer = SGDTrainer(X, y, W0, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype,
-                         loss_at=loss_at)
+                         loss_at=loss_at, delayed_steps=delayed_steps)
     trainer.run_block(order)
     return trainer.result()

@@ -4,13 +4,21 @@ A step on (x, y) needs the pre-activations <w_j, x> of all 2k neurons (forward),
 moves every row: w_j += c_j x (update), with c_j = +-eta g y v sigma'(<w_j, x>) from the
 pre-step W. Row j's update depends only on row j, so the forward of the next point can
 be taken row by row right after that row is updated: each step then reads and writes W
-once instead of twice. Both loops below do that fusion; they differ in the layout of W,
-chosen so the innermost loop is the longer of d and 2k and vectorises:
+once instead of twice. Two loops do that fusion; they differ in the layout of W, chosen
+so the innermost loop is the longer of d and 2k and vectorises:
 
 - ``epoch_neuron_major``: W (2k, d), inner loop over features; the dot products are
   reassociated (fastmath), which changes only rounding.
 - ``epoch_feature_major``: W^T (d, 2k), inner loop over neurons, two features per pass;
   each pre-activation is summed over feature pairs in order, which changes only rounding.
+
+The fused loops still pass over W once per point, which bounds them once W outgrows L1
+(and, at small d, their short rows). ``epoch_delayed`` delays the updates of a block of
+b points instead: with W0 the weights at the block's start and c_s the coefficients of
+its step s, <w_j, x_t> = <w0_j, x_t> + sum_{s<t} c_sj <x_s, x_t>. The block takes three
+BLAS matrix products (X_b W0^T, X_b X_b^T, then W0 += C^T X_b; each passes over W once
+for all b points) and O(b k) work per step between them. The same steps, reassociated:
+only rounding changes. ``delayed_steps_for`` picks it where it is faster.
 
 Float32 weights are updated and their pre-activations summed in float32 (2x the SIMD
 width of float64); the margin, the loss slope and the loss are float64.
@@ -20,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
 from kernels.network import neg_loss_slope
 
 _FAST = {"reassoc", "contract", "nsz"}
@@ -130,4 +139,55 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
                 w = WT[f, j] + coef[j] * xf
                 WT[f, j] = w
                 pre[j] += w * xn
+    return clean
+
+
+def delayed_steps_for(two_k, d):
+    """How many points ``epoch_delayed`` takes per block for W (2k, d); 0: use the fused loops.
+
+    Measured (benchmarks/README.md), for 2k >= 32: about even at d = 50 (0.9-1.4x over
+    repeated runs), 1.1-2x from d = 64 up, 0.6-0.8x at d = 20; slower for 2k = 10 at any d.
+    Blocks of 32 points suit 2k > 32 with d >= 100, blocks of 16 the rest. It needs BLAS
+    as wide as Numba's code: with AVX2 products against AVX-512 loops it is 0.7-0.9x,
+    except at the largest W.
+    """
+    if two_k < 32 or d < 50 or not BLAS_AS_WIDE_AS_NUMBA:
+        return 0
+    return 32 if two_k > 32 and d >= 100 else 16
+
+
+@njit(nogil=True, fastmath=_FAST)
+def _block_preactivations(P, G, C, t, pre):
+    """pre_j = P[t, j] + sum_{s<t} G[s, t] C[s, j]: <w_j, x_t> after the block's first t steps."""
+    for j in range(pre.shape[0]):
+        pre[j] = P[t, j]
+    for s in range(t):
+        g = G[s, t]
+        for j in range(pre.shape[0]):
+            pre[j] += g * C[s, j]
+
+
+@njit(nogil=True)
+def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
+    """As ``epoch_neuron_major`` on W (2k, d), with the updates of each block of b points
+    delayed and applied as one matrix product (see the module docstring).
+
+    Work arrays of W's dtype: Xb (b, d), P (b, 2k), G (b, b), C (b, 2k), pre (2k,);
+    dims from ``kernels.blas.gemm_dims``.
+    """
+    n = perm.shape[0]
+    block = Xb.shape[0]
+    clean = True
+    for start in range(0, n, block):
+        size = min(block, n - start)
+        for s in range(size):
+            Xb[s] = X[perm[start + s]]
+        points = Xb[:size]
+        gemm(points, W, P[:size], False, True, False, dims)              # P = X_b W0^T
+        gemm(points, points, G[:size, :size], False, True, False, dims)  # G = X_b X_b^T
+        for t in range(size):
+            _block_preactivations(P, G, C, t, pre)
+            if step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t]) <= z_eps:
+                clean = False
+        gemm(C[:size], points, W, True, False, True, dims)               # W += C^T X_b
     return clean

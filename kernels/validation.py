@@ -96,3 +96,10 @@ def check_loss_at(loss_at) -> np.ndarray:
     if epochs.size and (epochs[0] < 1 or np.any(np.diff(epochs) <= 0)):
         raise ValueError(f"loss_at must hold strictly ascending epochs >= 1, got {epochs.tolist()[:10]}")
     return epochs
+
+
+def check_delayed_steps(delayed_steps) -> int:
+    """Points whose SGD updates are delayed and applied together: an integer >= 0 (0: none)."""
+    if isinstance(delayed_steps, bool) or not isinstance(delayed_steps, (int, np.integer)) or delayed_steps < 0:
+        raise ValueError(f"delayed_steps must be an integer >= 0 (0: fused steps), got {delayed_steps!r}")
+    return int(delayed_steps)

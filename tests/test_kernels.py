@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from kernels import SGDTrainer, dataset_loss, gd_train, loss_and_gradient, network_output, sgd_train
+from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm, gemm_dims
+from kernels.sgd_loops import delayed_steps_for
 from tests import reference as ref
 
 
@@ -31,6 +33,49 @@ def test_sgd_matches_numpy_reference(n, d, k, alpha):
     np.testing.assert_allclose(res.loss, losses, rtol=0, atol=1e-10)
     assert (res.E_clean, res.E_conv) == (e_clean, e_conv)
     assert res.epochs_run == 12 and not res.diverged
+
+
+@pytest.mark.parametrize("n,d,k,delayed_steps,dtype", [
+    (40, 64, 16, 16, np.float64),   # 40 = 16 + 16 + 8: a short last block
+    (70, 80, 20, 32, np.float64),
+    (33, 50, 40, 1, np.float64),    # one point per block: plain SGD through BLAS
+    (40, 64, 16, 16, np.float32),
+])
+def test_delayed_updates_match_numpy_reference(n, d, k, delayed_steps, dtype):
+    """The steps with delayed updates (sgd_loops.epoch_delayed) are per-sample SGD."""
+    X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
+    order = orders(rng, 12, n)
+    res = sgd_train(X, y, W0, order, alpha=0.2, v=0.7, lr=0.3, eps=0.05, delayed_steps=delayed_steps, dtype=dtype)
+    W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0, order, 0.2, 0.7, 0.3, 0.05)
+    atol = 1e-10 if dtype == np.float64 else 1e-4 * np.abs(W).max()
+    np.testing.assert_allclose(res.W, W, rtol=0, atol=atol)
+    if dtype == np.float64:
+        np.testing.assert_allclose(res.loss, losses, rtol=0, atol=1e-10)
+        assert (res.E_clean, res.E_conv) == (e_clean, e_conv)
+
+
+def test_delayed_updates_only_where_they_pay():
+    """Small W keeps the fused loops whatever the BLAS (sgd_loops.delayed_steps_for)."""
+    assert delayed_steps_for(10, 784) == 0 and delayed_steps_for(100, 20) == 0
+    assert delayed_steps_for(100, 784) in ((32,) if BLAS_AS_WIDE_AS_NUMBA else (0,))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemm_writes_or_accumulates_into_a_block(dtype):
+    """kernels.blas.gemm: C = op(A) op(B) or C += ..., into a sub-block of a larger array."""
+    rng = np.random.default_rng(5)
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            for accumulate in (False, True):
+                A = rng.standard_normal((3, 5) if trans_a else (5, 3)).astype(dtype)
+                B = rng.standard_normal((7, 3) if trans_b else (3, 7)).astype(dtype)
+                outer = rng.standard_normal((9, 11)).astype(dtype)
+                before = outer.copy()
+                gemm(A, B, outer[:5, :7], trans_a, trans_b, accumulate, gemm_dims())
+                product = (A.T if trans_a else A) @ (B.T if trans_b else B)
+                expected = before.copy()
+                expected[:5, :7] = product + (before[:5, :7] if accumulate else 0)
+                np.testing.assert_allclose(outer, expected, rtol=1e-5 if dtype == np.float32 else 1e-13)
 
 
 def test_counts_are_reached_and_match_reference():
@@ -173,6 +218,7 @@ def test_diverging_run_is_recorded_not_raised():
 @pytest.mark.parametrize("change,field", [
     (dict(alpha=1.0), "alpha"), (dict(alpha=-0.1), "alpha"), (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"),
     (dict(eps=0.0), "eps"), (dict(eps=float("nan")), "eps"), (dict(v=0.0), "v"),
+    (dict(delayed_steps=-1), "delayed_steps"), (dict(delayed_steps=2.5), "delayed_steps"),
 ])
 def test_bad_scalars_name_the_field(change, field):
     X, y, W0, rng = separable_problem(10, 3, 2, seed=9)

@@ -1,0 +1,87 @@
+"""Matrix products for jitted code: BLAS GEMM with accumulation, on row-major arrays.
+
+Numba's ``np.dot`` cannot accumulate into its output (C += A B), which the blocked SGD
+epoch needs; ``gemm`` calls the ?gemm of SciPy's BLAS (the library Numba's ``np.dot``
+uses) through its Cython function pointers. ``BLAS_AS_WIDE_AS_NUMBA`` says whether that
+BLAS runs SIMD kernels as wide as the code Numba compiles here.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numpy as np
+import scipy
+from llvmlite import binding
+from numba import njit
+from numba.extending import get_cython_function_address
+
+_GEMM_SIGNATURE = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))  # Fortran: every argument by reference
+_dgemm = _GEMM_SIGNATURE(get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+_sgemm = _GEMM_SIGNATURE(get_cython_function_address("scipy.linalg.cython_blas", "sgemm"))
+
+# Read-only arguments, frozen into the compiled code: the transpose flags and alpha, beta.
+_FLAGS = np.array([ord("N"), ord("T")], dtype=np.uint8)
+_SCALARS_64 = np.array([1.0, 0.0, 1.0])  # alpha = 1, then beta = 0 or 1 at [1 + beta]
+_SCALARS_32 = _SCALARS_64.astype(np.float32)
+
+
+def gemm_dims():
+    """The int32 work array ``gemm`` writes its dimensions into (allocate once, reuse)."""
+    return np.empty(6, dtype=np.int32)
+
+
+@njit(nogil=True)
+def gemm(A, B, C, trans_a, trans_b, accumulate, dims):
+    """C = op(A) op(B), or C += op(A) op(B) when ``accumulate``; op transposes when asked.
+
+    A, B, C: 2-D arrays of one dtype (float64 or float32) with unit stride along rows
+    (slices of rows and leading blocks are fine). dims: from ``gemm_dims``. Shapes are
+    not checked: the caller's arrays must conform.
+    """
+    m, n = C.shape
+    inner = A.shape[0] if trans_a else A.shape[1]
+    size = C.itemsize
+    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, where each
+    # row-major array is already its transpose in column-major order.
+    dims[0], dims[1], dims[2] = n, m, inner
+    dims[3], dims[4], dims[5] = B.strides[0] // size, A.strides[0] // size, C.strides[0] // size
+    flag_b = _FLAGS[1:].ctypes if trans_b else _FLAGS.ctypes
+    flag_a = _FLAGS[1:].ctypes if trans_a else _FLAGS.ctypes
+    beta = 2 if accumulate else 1
+    if size == 8:
+        _dgemm(flag_b, flag_a, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes, _SCALARS_64.ctypes,
+               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_64[beta:].ctypes,
+               C.ctypes, dims[5:].ctypes)
+    else:
+        _sgemm(flag_b, flag_a, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes, _SCALARS_32.ctypes,
+               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_32[beta:].ctypes,
+               C.ctypes, dims[5:].ctypes)
+
+
+# OpenBLAS core types that run AVX-512 kernels.
+_AVX512_OPENBLAS_CORES = {"SkylakeX", "Cooperlake", "SapphireRapids"}
+
+
+def openblas_core() -> str | None:
+    """The core type SciPy's bundled OpenBLAS chose (e.g. "Haswell"), or None if SciPy
+    uses another BLAS."""
+    libs = os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs")
+    for path in glob.glob(os.path.join(libs, "libscipy_openblas*.so*")):
+        corename = ctypes.CDLL(path).scipy_openblas_get_corename
+        corename.restype = ctypes.c_char_p
+        return corename().decode()
+    return None
+
+
+def _blas_as_wide_as_numba() -> bool:
+    """False when Numba emits AVX-512 but OpenBLAS runs narrower kernels: on Zen 5 this
+    machine image sets OPENBLAS_CORETYPE=Haswell, and a matrix product runs at about 0.6x
+    the speed of the AVX-512 kernels. True when the BLAS is unknown."""
+    core = openblas_core()
+    numba_avx512 = binding.get_host_cpu_features().get("avx512f", False)
+    return core is None or not numba_avx512 or core in _AVX512_OPENBLAS_CORES
+
+
+BLAS_AS_WIDE_AS_NUMBA = _blas_as_wide_as_numba()
