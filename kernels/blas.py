@@ -1,7 +1,7 @@
 """Matrix products for jitted code: BLAS GEMM with accumulation, on row-major arrays.
 
-Numba's ``np.dot`` cannot accumulate into its output (C += A B), which the blocked SGD
-epoch needs; ``gemm`` calls the ?gemm of SciPy's BLAS (the library Numba's ``np.dot``
+Numba's ``np.dot`` cannot accumulate into its output (C += A B), which the SGD epoch
+with delayed updates needs; ``gemm`` calls the ?gemm of SciPy's BLAS (the library Numba's ``np.dot``
 uses) through its Cython function pointers. ``BLAS_AS_WIDE_AS_NUMBA`` says whether that
 BLAS runs SIMD kernels as wide as the code Numba compiles here.
 """
@@ -23,13 +23,8 @@ _sgemm = _GEMM_SIGNATURE(get_cython_function_address("scipy.linalg.cython_blas",
 
 # Read-only arguments, frozen into the compiled code: the transpose flags and alpha, beta.
 _FLAGS = np.array([ord("N"), ord("T")], dtype=np.uint8)
-_SCALARS_64 = np.array([1.0, 0.0, 1.0])  # alpha = 1, then beta = 0 or 1 at [1 + beta]
+_SCALARS_64 = np.array([1.0, 0.0, 1.0])  # alpha = 1, then beta = 0 at [1] or 1 at [2]
 _SCALARS_32 = _SCALARS_64.astype(np.float32)
-
-
-def gemm_dims():
-    """The int32 work array ``gemm`` writes its dimensions into (allocate once, reuse)."""
-    return np.empty(6, dtype=np.int32)
 
 
 @njit(nogil=True)
@@ -37,8 +32,8 @@ def gemm(A, B, C, trans_a, trans_b, accumulate, dims):
     """C = op(A) op(B), or C += op(A) op(B) when ``accumulate``; op transposes when asked.
 
     A, B, C: 2-D arrays of one dtype (float64 or float32) with unit stride along rows
-    (slices of rows and leading blocks are fine). dims: from ``gemm_dims``. Shapes are
-    not checked: the caller's arrays must conform.
+    (slices of rows and leading blocks are fine). dims: an int32 work array of 6, for
+    the dimensions BLAS takes by reference. Shapes are not checked: they must conform.
     """
     m, n = C.shape
     inner = A.shape[0] if trans_a else A.shape[1]
@@ -49,14 +44,14 @@ def gemm(A, B, C, trans_a, trans_b, accumulate, dims):
     dims[3], dims[4], dims[5] = B.strides[0] // size, A.strides[0] // size, C.strides[0] // size
     flag_b = _FLAGS[1:].ctypes if trans_b else _FLAGS.ctypes
     flag_a = _FLAGS[1:].ctypes if trans_a else _FLAGS.ctypes
-    beta = 2 if accumulate else 1
+    beta_at = 2 if accumulate else 1
     if size == 8:
         _dgemm(flag_b, flag_a, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes, _SCALARS_64.ctypes,
-               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_64[beta:].ctypes,
+               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_64[beta_at:].ctypes,
                C.ctypes, dims[5:].ctypes)
     else:
         _sgemm(flag_b, flag_a, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes, _SCALARS_32.ctypes,
-               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_32[beta:].ctypes,
+               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_32[beta_at:].ctypes,
                C.ctypes, dims[5:].ctypes)
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from kernels.blas import gemm_dims
 from kernels.network import loss_from_preactivations
 from kernels.sgd_loops import delayed_steps_for, epoch_delayed, epoch_feature_major, epoch_neuron_major
-from kernels.validation import check_delayed_steps, check_finite_positive, check_loss_at, check_order, check_training_inputs
+from kernels.validation import (check_delayed_steps, check_finite_positive, check_loss_at, check_order,
+                                check_training_inputs)
 
 # Slots of the int64 state array that carries a run from one block to the next.
 EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
@@ -33,7 +33,7 @@ TAME_OUTPUT = 1e300
 
 @njit(nogil=True)
 def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, loss_every_epoch, loss_at,
-               snap_at, snaps, delayed, dims):
+               snap_at, snaps, delayed):
     """Run one SGD epoch per row of ``order``, updating W in place (THEORY.md §1-2).
 
     X (n, d), y (n,) in {+1, -1}, W (2k, d); order (m, n) visiting orders.
@@ -52,7 +52,7 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     epoch and W are the same either way.
 
     The steps run in sgd_loops: with the updates of ``delayed`` points at a time delayed
-    if it is > 0 (dims: ``kernels.blas.gemm_dims()``), else fused; when 2k > d the fused
+    if it is > 0, else fused; when 2k > d the fused
     steps work on a feature-major copy W^T (d, 2k), written back to W before returning.
     The full loss is one matrix product W X^T (BLAS) and a vectorised pass over its rows.
     """
@@ -64,6 +64,7 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     P = np.empty((delayed, two_k), dtype=W.dtype)
     G = np.empty((delayed, delayed), dtype=W.dtype)
     C = np.empty((delayed, two_k), dtype=W.dtype)
+    dims = np.empty(6, dtype=np.int32)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
     HT = np.empty((two_k, n), dtype=W.dtype)
@@ -260,7 +261,7 @@ class SGDTrainer:
         loss = np.empty(order.shape[0])
         ran = sgd_epochs(self.X, self.y, self.W, order, self.alpha, self.v, self.lr, self._z_eps,
                          self.eps, self.stop_early, self._state, loss, self.loss_at is None, self._loss_at,
-                         snap_at, snaps, self._delayed_steps, gemm_dims())
+                         snap_at, snaps, self._delayed_steps)
         self._losses.append(loss[:ran])
         taken = np.count_nonzero((snap_at > before) & (snap_at <= self.epochs_run))
         first = np.count_nonzero(snap_at <= before)

@@ -148,7 +148,7 @@ def delayed_steps_for(two_k, d):
     Measured (benchmarks/README.md), for 2k >= 32: about even at d = 50 (0.9-1.4x over
     repeated runs), 1.1-2x from d = 64 up, 0.6-0.8x at d = 20; slower for 2k = 10 at any d.
     Blocks of 32 points suit 2k > 32 with d >= 100, blocks of 16 the rest. It needs BLAS
-    as wide as Numba's code: with AVX2 products against AVX-512 loops it is 0.7-0.9x,
+    as wide as Numba's code: with AVX2 products against AVX-512 loops it is 0.5-0.95x,
     except at the largest W.
     """
     if two_k < 32 or d < 50 or not BLAS_AS_WIDE_AS_NUMBA:
@@ -173,7 +173,7 @@ def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
     delayed and applied as one matrix product (see the module docstring).
 
     Work arrays of W's dtype: Xb (b, d), P (b, 2k), G (b, b), C (b, 2k), pre (2k,);
-    dims from ``kernels.blas.gemm_dims``.
+    dims: int32 (6,), for ``kernels.blas.gemm``.
     """
     n = perm.shape[0]
     block = Xb.shape[0]
