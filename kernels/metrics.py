@@ -108,39 +108,48 @@ def linear_regime_fraction(W, X):
     return _linear_regime_share(gap, radius, X)
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath={"reassoc", "contract"})
 def max_intra_angle(W):
     """Largest angle in degrees between two rows of the same type (THEORY.md §3).
 
     Pairs containing a zero-norm row are skipped; 0 when no type has two non-zero rows
     (e.g. k = 1). Uses angle = 2 atan2(||a - b||, ||a + b||) on unit vectors a, b, which
-    stays accurate for the small angles that clustering produces.
+    stays accurate for the small angles that clustering produces. The angle grows with
+    ||a - b||^2 / ||a + b||^2, so pairs are compared by that ratio (cross-multiplied, as
+    ||a + b|| = 0 at 180 degrees) and atan2 is taken once; sums are reassociated
+    (fastmath), which changes only rounding.
     """
     two_k, d = W.shape
     k = two_k // 2
-    inverse_norms = np.empty(two_k)
+    unit = np.zeros((two_k, d))
+    has_direction = np.zeros(two_k, dtype=np.bool_)
     for j in range(two_k):
         norm_sq = 0.0
         for f in range(d):
             norm_sq += np.float64(W[j, f]) ** 2
-        inverse_norms[j] = 1.0 / math.sqrt(norm_sq) if norm_sq > 0.0 else 0.0
-    largest = 0.0
+        if norm_sq > 0.0:
+            has_direction[j] = True
+            inverse_norm = 1.0 / math.sqrt(norm_sq)
+            for f in range(d):
+                unit[j, f] = np.float64(W[j, f]) * inverse_norm
+    widest_diff_sq, widest_sum_sq = 0.0, 1.0
     for first in range(0, two_k, k):
         for i in range(first, first + k):
-            if inverse_norms[i] == 0.0:
+            if not has_direction[i]:
                 continue
+            a = unit[i]
             for j in range(i + 1, first + k):
-                if inverse_norms[j] == 0.0:
+                if not has_direction[j]:
                     continue
+                b = unit[j]
                 diff_sq = 0.0
                 sum_sq = 0.0
                 for f in range(d):
-                    a = np.float64(W[i, f]) * inverse_norms[i]
-                    b = np.float64(W[j, f]) * inverse_norms[j]
-                    diff_sq += (a - b) ** 2
-                    sum_sq += (a + b) ** 2
-                largest = max(largest, 2.0 * math.atan2(math.sqrt(diff_sq), math.sqrt(sum_sq)))
-    return math.degrees(largest)
+                    diff_sq += (a[f] - b[f]) ** 2
+                    sum_sq += (a[f] + b[f]) ** 2
+                if diff_sq * widest_sum_sq > widest_diff_sq * sum_sq:
+                    widest_diff_sq, widest_sum_sq = diff_sq, sum_sq
+    return math.degrees(2.0 * math.atan2(math.sqrt(widest_diff_sq), math.sqrt(widest_sum_sq)))
 
 
 # ---------------------------------------------------------------- agreement (§4)
@@ -171,21 +180,26 @@ def _set_bit(words, row, i):
 
 @njit(nogil=True)
 def _packed_neuron_signs(W, X):
-    """Sign patterns of <w_j, x_i> for every row j of W: (positive, negative), each (2k, words)."""
-    n, d = X.shape
+    """Sign patterns of <w_j, x_i> for every row j of W: (positive, negative), each (2k, words).
+
+    The pre-activations are one float64 matrix product W X^T (BLAS).
+    """
+    n = X.shape[0]
     two_k = W.shape[0]
     words = (n + 63) // 64
-    positive = np.zeros((two_k, words), dtype=np.uint64)
-    negative = np.zeros((two_k, words), dtype=np.uint64)
+    pre = np.dot(W.astype(np.float64), X.astype(np.float64).T)
+    positive = np.empty((two_k, words), dtype=np.uint64)
+    negative = np.empty((two_k, words), dtype=np.uint64)
     for j in range(two_k):
-        for i in range(n):
-            pre = 0.0
-            for f in range(d):
-                pre += np.float64(W[j, f]) * np.float64(X[i, f])
-            if pre > 0.0:
-                _set_bit(positive, j, i)
-            elif pre < 0.0:
-                _set_bit(negative, j, i)
+        for word in range(words):
+            start = 64 * word
+            above, below = np.uint64(0), np.uint64(0)
+            for bit in range(min(64, n - start)):  # without branches: the signs are random
+                h = pre[j, start + bit]
+                above |= np.uint64(h > 0.0) << np.uint64(bit)
+                below |= np.uint64(h < 0.0) << np.uint64(bit)
+            positive[j, word] = above
+            negative[j, word] = below
     return positive, negative
 
 
