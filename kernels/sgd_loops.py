@@ -145,15 +145,18 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
 def delayed_steps_for(two_k, d):
     """How many points ``epoch_delayed`` takes per block for W (2k, d); 0: use the fused loops.
 
-    Measured (benchmarks/README.md), for 2k >= 32: about even at d = 50 (0.9-1.4x over
-    repeated runs), 1.1-2x from d = 64 up, 0.6-0.8x at d = 20; slower for 2k = 10 at any d.
-    Blocks of 32 points suit 2k > 32 with d >= 100, blocks of 16 the rest. It needs BLAS
-    as wide as Numba's code: with AVX2 products against AVX-512 loops it is 0.5-0.95x,
-    except at the largest W.
+    Measured with benchmarks/tune_delayed_steps.py (benchmarks/README.md), steps only,
+    against the fused loops, over repeated runs: from d = 64 up 1.2-2.4x, with blocks of
+    12 points for 2k <= 128 (blocks of 16 or more were 0.7-0.9x as fast) and, for
+    larger 2k, of 16 at d < 100 and 24 above; at d = 50 0.9-1.6x. Slower for 2k < 32 or
+    d < 50. It needs BLAS as wide as Numba's code: with AVX2 products against AVX-512
+    loops it is 0.5-0.95x, except at the largest W.
     """
     if two_k < 32 or d < 50 or not BLAS_AS_WIDE_AS_NUMBA:
         return 0
-    return 32 if two_k > 32 and d >= 100 else 16
+    if two_k <= 128:
+        return 12
+    return 16 if d < 100 else 24
 
 
 @njit(nogil=True, fastmath=_FAST)
