@@ -270,7 +270,7 @@ def main(argv=None):
           f"median of {args.repeats} rounds, each timing every code once; numpy and torch on 1 epoch")
     print(f"SciPy's OpenBLAS runs {openblas_core() or 'unknown'} kernels (OPENBLAS_CORETYPE="
           f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}); delayed updates "
-          f"{'on where they pay' if BLAS_AS_WIDE_AS_NUMBA else 'off: BLAS narrower than Numba'}")
+          f"{'on where they pay' if BLAS_AS_WIDE_AS_NUMBA else 'only for 2k, d >= 100: BLAS narrower than Numba'}")
     if skipped:
         print("skipped peers: " + "; ".join(skipped))
     names = list(peers)

@@ -146,14 +146,17 @@ def delayed_steps_for(two_k, d):
     """How many points ``epoch_delayed`` takes per block for W (2k, d); 0: use the fused loops.
 
     Measured with benchmarks/tune_delayed_steps.py (benchmarks/README.md), steps only,
-    against the fused loops, over repeated runs: from d = 64 up 1.2-2.4x, with blocks of
-    12 points for 2k <= 128 (blocks of 16 or more were 0.7-0.9x as fast) and, for
-    larger 2k, of 16 at d < 100 and 24 above; at d = 50 0.9-1.6x. Slower for 2k < 32 or
-    d < 50. It needs BLAS as wide as Numba's code: with AVX2 products against AVX-512
-    loops it is 0.5-0.95x, except at the largest W.
+    against the fused loops, over repeated runs. With BLAS as wide as Numba's code: from
+    d = 64 up 1.2-2.4x, with blocks of 12 points for 2k <= 128 (blocks of 16 or more were
+    0.7-0.9x as fast) and, for larger 2k, of 16 at d < 100 and 24 above; at d = 50
+    0.9-1.6x. With AVX2 products against AVX-512 loops (``BLAS_AS_WIDE_AS_NUMBA`` False):
+    blocks of 24 give 1.1-1.3x in float64 and 1.05-1.2x in float32 for 2k >= 100 and
+    d >= 100, and lose (0.5-0.9x) below. Slower for 2k < 32 or d < 50 everywhere.
     """
-    if two_k < 32 or d < 50 or not BLAS_AS_WIDE_AS_NUMBA:
+    if two_k < 32 or d < 50:
         return 0
+    if not BLAS_AS_WIDE_AS_NUMBA:
+        return 24 if two_k >= 100 and d >= 100 else 0
     if two_k <= 128:
         return 12
     return 16 if d < 100 else 24
