@@ -1,9 +1,10 @@
 """Metrics of a weight matrix W: clustering (THEORY.md §3) and neural agreement (§4).
 
 W is (2k, d): rows 0..k-1 the w-neurons, rows k..2k-1 the u-neurons (THEORY.md §1).
-Every function is Numba-jitted, takes float32 or float64 arrays, accumulates in float64
-and allocates only small temporaries (O(d + k) floats, O(k n / 64) words). ``training_metrics``
-computes all of them in one call, in the order of ``METRIC_NAMES``.
+Every function is Numba-jitted, takes float32 or float64 arrays and accumulates in
+float64; the sign patterns take the 2k n pre-activations from one float64 BLAS product
+(temporaries: float64 copies of W and X, the (2k, n) product, O(k n / 64) words).
+``training_metrics`` computes all of them in one call, in the order of ``METRIC_NAMES``.
 
 Conventions:
 - sign(z) is in {-1, 0, +1}; two neurons disagree on x when their signs of <w_i, x>
