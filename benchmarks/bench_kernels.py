@@ -11,7 +11,8 @@ every one computing the end-of-epoch loss (needed for E_conv, THEORY.md §2), an
   fused      ours with ``delayed_steps=0``, where ours delays updates (sgd_loops).
 It checks that all end the first epoch at the same W, excludes compile/JIT time
 (reported apart), and prints per shape the median steps/s, GFLOP/s (8kd flops per step),
-the share of the single-thread matmul peak measured in the same run, and ours / peer.
+the share of the single-thread matmul peak measured in the same run, and ours / peer
+(median over rounds, with its quartiles: the machine is shared and noisy).
 Run from anywhere:
 
     python benchmarks/bench_kernels.py [--quick]
@@ -197,7 +198,8 @@ def rel_err(W, ref):
 
 def bench_shape(n, d, k, dtype, peers, peak, args):
     """Time ours and every peer round-robin, so that each round sees the same machine load;
-    a peer's ratio is the median over rounds of ours / peer within the round."""
+    a peer's ratio is the median over rounds of ours / peer within the round, with the
+    quartiles of those ratios."""
     flops_step = 8 * k * d
     fast_epochs = int(np.clip(round(args.flops / (flops_step * n)), 1, 200))
     X, y, W0, order = make_problem(n, d, k, fast_epochs, dtype)
@@ -234,7 +236,8 @@ def bench_shape(n, d, k, dtype, peers, peak, args):
         W_one = results[nm][0] if epochs == 1 else peers[nm](X, y, W0, order[:1])[0]
         err = rel_err(W_one, W_ours_one)
         rate = float(np.median(rates[nm]))
-        row[nm] = dict(rate=rate, ratio=float(np.median(ours / np.array(rates[nm]))), err=err,
+        ratios = ours / np.array(rates[nm])
+        row[nm] = dict(rate=rate, ratio=float(np.median(ratios)), quartiles=np.percentile(ratios, [25, 75]), err=err,
                        ok=err <= TOLERANCE[dtype], compile=compile_s[nm] - epochs * n / rate)
     return row
 
@@ -279,7 +282,7 @@ def main(argv=None):
         print(f"\n{np.dtype(dtype).name}: matmul peak (1024^3, 1 thread) {peak:.1f} GFLOP/s; "
               f"err: W after 1 epoch vs ours (relative, Frobenius), tolerance {TOLERANCE[dtype]:g}")
         head = f"{'n':>5} {'d':>4} {'k':>4} | {'ours steps/s':>12} {'GFLOP/s':>7} {'%peak':>5} {'steps':>10} {'/fused':>6} |"
-        head += "".join(f" {nm + ' steps/s':>14} {'ours/' + nm:>10} {'err':>7} |" for nm in names)
+        head += "".join(f" {nm + ' steps/s':>14} {'ours/' + nm + ' (quartiles)':>22} {'err':>6} |" for nm in names)
         head += " compile s (ours" + "".join(f", {nm}" for nm in names if nm == "jax") + ")"
         head += " | conv-only steps/s" + (" conv-only/jax" if "jax" in names else "")
         print(head)
@@ -291,7 +294,8 @@ def main(argv=None):
             for nm in names:
                 p = r[nm]
                 flag = "" if p["ok"] else "!"
-                line += f" {p['rate']:>14,.0f} {p['ratio']:>9.1f}x {p['err']:>6.0e}{flag or ' '}|"
+                spread = "({:.1f}-{:.1f})".format(*p["quartiles"])
+                line += f" {p['rate']:>14,.0f} {p['ratio']:>9.1f}x {spread:>12} {p['err']:>6.0e}{flag or ' '}|"
             line += f" {r['compile']:.2f}" + "".join(f", {r[nm]['compile']:.2f}" for nm in names if nm == "jax")
             line += f" | {r['conv_only']:>17,.0f}" + (f" {r['conv_only_jax']:>12.1f}x" if "jax" in names else "")
             print(line, flush=True)
