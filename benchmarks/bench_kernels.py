@@ -10,9 +10,11 @@ every one computing the end-of-epoch loss (needed for E_conv, THEORY.md §2), an
              run does at every epoch its recorded ladder skips (less work than the peers),
   fused      ours with ``delayed_steps=0``, where ours delays updates (sgd_loops).
 It checks that all end the first epoch at the same W, excludes compile/JIT time
-(reported apart), and prints per shape the median steps/s, GFLOP/s (8kd flops per step),
-the share of the single-thread matmul peak measured in the same run, and ours / peer
-(median over rounds, with its quartiles: the machine is shared and noisy).
+(reported apart), and prints per shape the median steps/s, GFLOP/s, the share of the
+single-thread matmul peak measured in the same run, and ours / peer (median over rounds,
+with its quartiles: the machine is shared and noisy). GFLOP/s counts the work every code
+here does per point and epoch: 8kd flops for the step and 4kd for the loss pass (2k dot
+products of length d each).
 Run from anywhere:
 
     python benchmarks/bench_kernels.py [--quick]
@@ -200,8 +202,8 @@ def bench_shape(n, d, k, dtype, peers, peak, args):
     """Time ours and every peer round-robin, so that each round sees the same machine load;
     a peer's ratio is the median over rounds of ours / peer within the round, with the
     quartiles of those ratios."""
-    flops_step = 8 * k * d
-    fast_epochs = int(np.clip(round(args.flops / (flops_step * n)), 1, 200))
+    flops_point = 8 * k * d + 4 * k * d  # the step, and the point's share of the loss pass
+    fast_epochs = int(np.clip(round(args.flops / (flops_point * n)), 1, 200))
     X, y, W0, order = make_problem(n, d, k, fast_epochs, dtype)
     runs = {"ours": (run_ours, fast_epochs), "conv_only": (run_ours_conv_only, fast_epochs)}
     delayed = delayed_steps_for(2 * k, d)
@@ -221,7 +223,7 @@ def bench_shape(n, d, k, dtype, peers, peak, args):
     ours = np.array(rates["ours"])
     row = dict(ours=float(np.median(ours)), delayed=delayed)
     row["over_fused"] = float(np.median(ours / np.array(rates["fused"]))) if delayed else 1.0
-    row["gflops"] = row["ours"] * flops_step / 1e9
+    row["gflops"] = row["ours"] * flops_point / 1e9
     row["peak_share"] = row["gflops"] / peak
     row["compile"] = compile_s["ours"] - fast_epochs * n / row["ours"]
     conv_only = np.array(rates["conv_only"])

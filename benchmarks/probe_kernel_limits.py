@@ -4,7 +4,9 @@ Prints, per shape, the time of one pass over W that only reads it (the forward) 
 the fused update + forward pass, with the bytes of W they move per second; when both move
 W at the same rate the step is bound by cache bandwidth, not by arithmetic. Then the
 per-step time of the scalar part (step coefficients) against the row loops at a small
-shape, where latency rather than bandwidth bounds the step. Not part of the tests.
+shape, where latency rather than bandwidth bounds the step. Last, whole fused epochs on
+rows of d features against the same rows padded with zero features to a multiple of 8,
+as kernels/sgd.py pads them (ROW_MULTIPLE). Not part of the tests.
 
     python benchmarks/probe_kernel_limits.py
 """
@@ -22,7 +24,8 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kernels.sgd_loops import _forward_rows, _update_forward_rows, step_coefficients  # noqa: E402
+from kernels.sgd import ROW_MULTIPLE, _zero_padded  # noqa: E402
+from kernels.sgd_loops import _forward_rows, _update_forward_rows, epoch_neuron_major, step_coefficients  # noqa: E402
 
 
 @njit(nogil=True)
@@ -45,6 +48,33 @@ def _coefficient_steps(pre, coef, reps):
         pre[0] += 1e-9
         z += step_coefficients(pre, 1.0, 0.2, 1.0, 0.01, coef)
     return z
+
+
+@njit(nogil=True)
+def _fused_epochs(X, y, W, order, pre, coef):
+    for e in range(order.shape[0]):
+        epoch_neuron_major(X, y, W, order[e], 0.2, 1.0, 0.01, -1e9, pre, coef)
+
+
+def padded_rows_speedup(rng, d, k, dtype, rounds=7, n=1000, epochs=20):
+    """(median, quartiles) over interleaved rounds of unpadded time / padded time."""
+    X = (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dtype)
+    y = np.sign(rng.standard_normal(n))
+    W0 = (0.3 * rng.standard_normal((2 * k, d)) / np.sqrt(d)).astype(dtype)
+    Xp, Wp0 = _zero_padded(X), _zero_padded(W0)
+    order = np.stack([rng.permutation(n) for _ in range(epochs)])
+    pre, coef = np.empty(2 * k, dtype), np.empty(2 * k, dtype)
+    ratios = []
+    for r in range(rounds + 1):  # round 0 compiles
+        times = []
+        for A, B in ((X, W0), (Xp, Wp0)):
+            W = B.copy()
+            start = time.perf_counter()
+            _fused_epochs(A, y, W, order if r else order[:1], pre, coef)
+            times.append(time.perf_counter() - start)
+        if r:
+            ratios.append(times[0] / times[1])
+    return np.median(ratios), np.percentile(ratios, [25, 75])
 
 
 def seconds_per_call(fn, args, reps):
@@ -75,6 +105,14 @@ def main() -> None:
     rows = seconds_per_call(_fused_passes, (W, coef, X, pre, reps), reps)
     print(f"a step at (d, k) = ({d}, {two_k // 2}), float64: coefficients {coefficients * 1e9:.0f} ns, "
           f"fused row loops {rows * 1e9:.0f} ns")
+    print(f"fused epochs (n = 1000, k = 5), rows padded to a multiple of {ROW_MULTIPLE} features: "
+          "unpadded time / padded time (quartiles)")
+    for d in (20, 30, 50, 62, 100, 300):
+        cells = []
+        for dtype in (np.float32, np.float64):
+            median, (low, high) = padded_rows_speedup(rng, d, 5, dtype)
+            cells.append(f"{np.dtype(dtype).name} {median:.2f}x ({low:.2f}-{high:.2f})")
+        print(f"  d={d:>3} -> {_zero_padded(np.zeros((1, d))).shape[1]:>3}: " + "  ".join(cells))
 
 
 if __name__ == "__main__":

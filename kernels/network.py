@@ -74,10 +74,34 @@ def loss_from_preactivations(HT, y, alpha, v, net):
             for i in range(n):
                 h = row[i]
                 net[i] -= h if h > 0.0 else alpha * h
-    total_loss = 0.0
-    for i in range(n):
-        total_loss += softplus_neg(y[i] * v * net[i])
-    return total_loss / n
+    return summed_loss(y, v, net) / n
+
+
+# Points per log1p in ``summed_loss``: the running product of (1 + e^{-|z|}) <= 2 stays
+# below 2^64 over a chunk.
+LOSS_CHUNK = 64
+
+
+@njit(nogil=True)
+def summed_loss(y, v, net):
+    """sum_i l(y_i v net_i), with one exp per point and one log1p per LOSS_CHUNK points.
+
+    l(z) = max(-z, 0) + log1p(e^{-|z|}), and log1p(a) + log1p(b) = log1p(a + b + ab): over a
+    chunk the log1p terms sum to log1p(s), with s accumulated as s + e + s e. That keeps
+    the relative precision of small losses, as summing the terms would, at about half the
+    cost of a log1p per point. NaN in, NaN out; a margin of -inf gives inf.
+    """
+    n = net.shape[0]
+    total = 0.0
+    for start in range(0, n, LOSS_CHUNK):
+        s = 0.0
+        for i in range(start, min(start + LOSS_CHUNK, n)):
+            z = y[i] * v * net[i]
+            e = math.exp(-abs(z))
+            s += e + s * e
+            total += max(-z, 0.0)
+        total += math.log1p(s)
+    return total
 
 
 @njit(nogil=True)

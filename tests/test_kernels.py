@@ -1,11 +1,14 @@
 """The kernels against a plain-NumPy reference, finite differences, and bad input."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from kernels import SGDTrainer, dataset_loss, gd_train, loss_and_gradient, network_output, sgd_train
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
+from kernels.network import summed_loss
 from kernels.sgd_loops import delayed_steps_for
 from tests import reference as ref
 
@@ -23,7 +26,8 @@ def orders(rng, epochs, n):
     return np.stack([rng.permutation(n) for _ in range(epochs)])
 
 
-@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (40, 11, 8, 0.5), (15, 4, 2, 0.0)])
+@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (40, 11, 8, 0.5), (15, 4, 2, 0.0),
+                                         (30, 13, 2, 0.3)])  # 2k <= d: rows padded to 16
 def test_sgd_matches_numpy_reference(n, d, k, alpha):
     X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
     order = orders(rng, 12, n)
@@ -144,13 +148,22 @@ def test_bad_loss_at_names_the_field():
             sgd_train(X, y, W0, orders(rng, 2, 10), alpha=0.1, lr=0.1, eps=0.01, loss_at=bad)
 
 
-def test_float32_tracks_float64():
-    X, y, W0, rng = separable_problem(30, 5, 4, seed=3)
+@pytest.mark.parametrize("d, k", [(5, 4), (13, 2)], ids=["feature-major", "rows-padded"])
+def test_float32_tracks_float64(d, k):
+    """Both float32 layouts: W^T (2k > d), and rows padded with zero features (d % 8 != 0);
+    snapshots and W come back unpadded."""
+    X, y, W0, rng = separable_problem(30, d, k, seed=3)
     order = orders(rng, 10, 30)
     r64 = sgd_train(X, y, W0, order, alpha=0.1, lr=0.1, eps=0.01)
-    r32 = sgd_train(X, y, W0, order, alpha=0.1, lr=0.1, eps=0.01, dtype=np.float32)
-    assert r32.W.dtype == np.float32
+    trainer = SGDTrainer(X, y, W0, alpha=0.1, lr=0.1, eps=0.01, dtype=np.float32)
+    snaps = trainer.run_block(order[:4], snapshot_at=[4])
+    trainer.run_block(order[4:])
+    r32 = trainer.result()
+    assert r32.W.dtype == np.float32 and snaps.shape == (1,) + W0.shape
+    np.testing.assert_allclose(snaps[0], sgd_train(X, y, W0, order[:4], alpha=0.1, lr=0.1, eps=0.01).W,
+                               rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(r32.W, r64.W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(r32.loss, r64.loss, rtol=1e-4)
 
 
 def test_output_and_loss_match_reference():
@@ -165,6 +178,20 @@ def test_loss_is_stable_at_large_margins():
     W = np.array([[1e3], [-1e3]])
     assert 0.0 <= dataset_loss(W, X, y, 0.1, 1.0) < 1e-300
     assert dataset_loss(-W, X, y, 0.1, 1.0) == pytest.approx(1100.0)
+
+
+def test_summed_loss_keeps_small_losses_precise():
+    """One log1p per chunk of points (kernels.network.summed_loss) against a log1p per point."""
+    rng = np.random.default_rng(12)
+    margins = np.concatenate([rng.uniform(-40.0, 40.0, 300), rng.uniform(30.0, 700.0, 700)])
+    y = rng.choice([-1.0, 1.0], margins.size)
+    net = margins * y / 1.5  # y v net = margin with v = 1.5
+    plain = sum(math.log1p(math.exp(-z)) if z > 0 else -z + math.log1p(math.exp(z)) for z in margins)
+    assert summed_loss(y, 1.5, net) == pytest.approx(plain, rel=1e-13)
+    small = margins[300:]  # losses from e^-30 down to e^-700
+    assert summed_loss(np.ones(700), 1.0, small) == pytest.approx(np.sum(np.exp(-small)), rel=1e-13)
+    assert math.isnan(summed_loss(np.ones(3), 1.0, np.array([1.0, np.nan, 2.0])))
+    assert summed_loss(np.ones(2), 1.0, np.array([1.0, -np.inf])) == np.inf
 
 
 def test_sgd_gradient_matches_finite_differences():
