@@ -58,9 +58,10 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
 
     The steps run in sgd_loops: with the updates of ``delayed`` points at a time delayed
     if it is > 0, else fused; when 2k > d the fused
-    steps work on a feature-major copy W^T (d, 2k), else on rows padded with zero features
-    to a multiple of ROW_MULTIPLE; either copy is written back to W before returning.
-    Zero features stay zero and add exact zeros: only rounding changes.
+    steps work on a feature-major copy W^T (d, 2k), written back to W before returning,
+    else on rows padded with zero features to a multiple of ROW_MULTIPLE, copied back to W
+    after every epoch (the loss pass then runs on the unpadded X and W). Zero features
+    stay zero and add exact zeros: only rounding changes.
     The full loss is one matrix product W X^T (BLAS) and a vectorised pass over its rows.
     """
     n, d = X.shape
@@ -94,6 +95,8 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
             clean = epoch_feature_major(X, y, WT, order[e], alpha, v, lr, z_eps, pre, coef)
         else:
             clean = epoch_neuron_major(Xs, y, Ws, order[e], alpha, v, lr, z_eps, pre, coef)
+            if padded:
+                W[:, :] = Ws[:, :d]
         epoch = state[EPOCHS_DONE] + 1
         state[EPOCHS_DONE] = epoch
         if clean and state[E_CLEAN] < 0:
@@ -107,12 +110,12 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
         if feature_major:  # two calls, so that each compiles for its layout of W
             loss, exact = _epoch_loss(X, y, WT.T, alpha, v, HT, net, need, stop_sum, output_bound)
         else:
-            loss, exact = _epoch_loss(Xs, y, Ws, alpha, v, HT, net, need, stop_sum, output_bound)
+            loss, exact = _epoch_loss(X, y, W, alpha, v, HT, net, need, stop_sum, output_bound)
         loss_out[e] = loss if exact or not math.isfinite(loss) else np.nan
         if loss < eps and state[E_CONV] < 0:
             state[E_CONV] = epoch
         if next_snap < snap_at.shape[0] and snap_at[next_snap] == epoch:
-            snaps[next_snap] = WT.T if feature_major else Ws[:, :d]
+            snaps[next_snap] = WT.T if feature_major else W
             next_snap += 1
         if not math.isfinite(loss):
             state[DIVERGED] = 1
@@ -123,8 +126,6 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
             break
     if feature_major:
         W[:, :] = WT.T
-    elif padded:
-        W[:, :] = Ws[:, :d]
     return ran
 
 
