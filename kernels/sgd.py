@@ -29,11 +29,13 @@ FIRST_LOSS_BLOCK = 16
 LOSS_STOP_MARGIN = 1e-9
 # The loss is finite when every |z| stays below this, which |W| |x|_1 2k v bounds.
 TAME_OUTPUT = 1e300
-# The fused neuron-major loop pads rows with zero features to a multiple of this. LLVM
-# vectorises a row 4 registers per iteration, then 1 (8 floats, 4 doubles), and runs the
-# rest as a scalar chain; without that tail, epochs ran 1.04-1.44x faster at d = 50-300
-# and 0.97-1.02x at d <= 30 (benchmarks/probe_kernel_limits.py).
+# The fused neuron-major loop pads rows with zero features to a multiple of ROW_MULTIPLE.
+# LLVM vectorises a row 4 registers per iteration, then 1 (8 floats, 4 doubles), and runs
+# the rest as a scalar chain. Without that tail, epochs ran 1.04-1.44x faster at d = 50-300
+# in both dtypes and 1.07-1.34x in float32 at d = 20-30, but 0.84-1.02x in float64 below
+# PAD_FLOAT64_FROM features (benchmarks/probe_kernel_limits.py, 3 runs).
 ROW_MULTIPLE = 8
+PAD_FLOAT64_FROM = 32
 
 
 @njit(nogil=True)
@@ -59,8 +61,8 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     The steps run in sgd_loops: with the updates of ``delayed`` points at a time delayed
     if it is > 0, else fused; when 2k > d the fused
     steps work on a feature-major copy W^T (d, 2k), written back to W before returning,
-    else on rows padded with zero features to a multiple of ROW_MULTIPLE, copied back to W
-    after every epoch (the loss pass then runs on the unpadded X and W). Zero features
+    else (float32, or float64 from PAD_FLOAT64_FROM features) on rows padded with zero
+    features to a multiple of ROW_MULTIPLE, copied back to W after every epoch (the loss pass then runs on the unpadded X and W). Zero features
     stay zero and add exact zeros: only rounding changes.
     The full loss is one matrix product W X^T (BLAS) and a vectorised pass over its rows.
     """
@@ -68,7 +70,8 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     two_k = W.shape[0]
     feature_major = delayed == 0 and two_k > d
     WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
-    padded = delayed == 0 and not feature_major and d % ROW_MULTIPLE != 0
+    padded = (delayed == 0 and not feature_major and d % ROW_MULTIPLE != 0
+              and (W.itemsize == 4 or d >= PAD_FLOAT64_FROM))
     Xs, Ws = (_zero_padded(X), _zero_padded(W)) if padded else (X, W)  # what the steps use
     Xb = np.empty((delayed, d), dtype=W.dtype)
     P = np.empty((delayed, two_k), dtype=W.dtype)

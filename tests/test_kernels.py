@@ -27,7 +27,7 @@ def orders(rng, epochs, n):
 
 
 @pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (40, 11, 8, 0.5), (15, 4, 2, 0.0),
-                                         (30, 13, 2, 0.3)])  # 2k <= d: rows padded to 16
+                                         (30, 37, 3, 0.3)])  # 2k <= d, d >= 32: rows padded to 40
 def test_sgd_matches_numpy_reference(n, d, k, alpha):
     X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
     order = orders(rng, 12, n)
