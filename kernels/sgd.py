@@ -59,11 +59,12 @@ def sgd_epochs(X, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss
     epoch and W are the same either way.
 
     The steps run in sgd_loops: with the updates of ``delayed`` points at a time delayed
-    if it is > 0, else fused; when 2k > d the fused
-    steps work on a feature-major copy W^T (d, 2k), written back to W before returning,
-    else (float32, or float64 from PAD_FLOAT64_FROM features) on rows padded with zero
-    features to a multiple of ROW_MULTIPLE, copied back to W after every epoch (the loss pass then runs on the unpadded X and W). Zero features
-    stay zero and add exact zeros: only rounding changes.
+    if it is > 0, else fused. When 2k > d the fused steps work on a feature-major copy
+    W^T (d, 2k), written back to W before returning; else (float32, or float64 from
+    PAD_FLOAT64_FROM features) on rows padded with zero features to a multiple of
+    ROW_MULTIPLE, copied back to W after every epoch, so that the loss pass and the
+    snapshots see the unpadded X and W. Zero features stay zero and add exact zeros:
+    only rounding changes.
     The full loss is one matrix product W X^T (BLAS) and a vectorised pass over its rows.
     """
     n, d = X.shape
