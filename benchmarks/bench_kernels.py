@@ -185,11 +185,11 @@ def matmul_peak(dtype, repeats, size=1024):
 
 
 @njit(nogil=True)
-def _loss_passes(X, y, WT, HT, net, alpha, v, times):
-    """The kernel's end-of-epoch loss pass (feature-major case), ``times`` times."""
+def _loss_passes(XT, y, W, HT, net, alpha, v, times):
+    """The kernel's end-of-epoch loss pass (kernels.sgd._epoch_loss), ``times`` times."""
     total = 0.0
     for _ in range(times):
-        np.dot(WT.T, X.T, HT)
+        np.dot(W, XT, HT)
         total += loss_from_preactivations(HT, y, alpha, v, net)
     return total
 
@@ -252,8 +252,8 @@ def loss_share(dtype, args):
     X, y, W0, order = make_problem(n, d, k, epochs, dtype)
     t_all, _, _ = timed(run_ours, (X, y, W0, order), args.repeats)
     t_conv_only, _, _ = timed(run_ours_conv_only, (X, y, W0, order), args.repeats)
-    WT, HT = np.ascontiguousarray(W0.T), np.empty((2 * k, n), dtype=dtype)
-    t_loss, _, _ = timed(_loss_passes, (X, y, WT, HT, np.empty(n), ALPHA, V, epochs), args.repeats)
+    XT, HT = np.ascontiguousarray(X.T), np.empty((2 * k, n), dtype=dtype)
+    t_loss, _, _ = timed(_loss_passes, (XT, y, W0, HT, np.empty(n), ALPHA, V, epochs), args.repeats)
     t_steps = t_all - t_loss
     return t_loss / t_all, max(t_conv_only - t_steps, 0.0) / t_conv_only
 

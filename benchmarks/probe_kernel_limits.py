@@ -6,7 +6,9 @@ W at the same rate the step is bound by cache bandwidth, not by arithmetic. Then
 per-step time of the scalar part (step coefficients) against the row loops at a small
 shape, where latency rather than bandwidth bounds the step. Last, whole fused epochs on
 rows of d features against the same rows padded with zero features to a multiple of 8,
-as kernels/sgd.py pads them (ROW_MULTIPLE). Not part of the tests.
+as kernels/sgd.py pads them (ROW_MULTIPLE); and the loss pass's product W X^T taken
+with X^T as a view of X (BLAS "NT") against a C-contiguous copy (BLAS "NN", what
+kernels/sgd.py uses). Not part of the tests.
 
     python benchmarks/probe_kernel_limits.py
 """
@@ -77,6 +79,12 @@ def padded_rows_speedup(rng, d, k, dtype, rounds=7, n=1000, epochs=20):
     return np.median(ratios), np.percentile(ratios, [25, 75])
 
 
+@njit(nogil=True)
+def _loss_products(W, XT, HT, reps):
+    for _ in range(reps):
+        np.dot(W, XT, HT)
+
+
 def seconds_per_call(fn, args, reps):
     fn(*args[:-1], 2)
     start = time.perf_counter()
@@ -113,6 +121,20 @@ def main() -> None:
             median, (low, high) = padded_rows_speedup(rng, d, 5, dtype)
             cells.append(f"{np.dtype(dtype).name} {median:.2f}x ({low:.2f}-{high:.2f})")
         print(f"  d={d:>3} -> {_zero_padded(np.zeros((1, d))).shape[1]:>3}: " + "  ".join(cells))
+    print("the loss product W X^T (2k, n), best of 5: X^T as a view of X (NT) / X^T copied (NN)")
+    for n, d, k in ((200, 20, 4), (200, 20, 64), (1000, 50, 5), (100, 50, 50), (1000, 50, 50), (1000, 784, 5),
+                    (1000, 784, 50), (10000, 50, 5)):
+        cells = []
+        for dtype in (np.float64, np.float32):
+            W = rng.standard_normal((2 * k, d)).astype(dtype)
+            X = rng.standard_normal((n, d)).astype(dtype)
+            HT = np.empty((2 * k, n), dtype)
+            reps = max(2, int(1e8 / (4 * k * d * n)))
+            view = min(seconds_per_call(_loss_products, (W, X.T, HT, reps), reps) for _ in range(5))
+            copy = min(seconds_per_call(_loss_products, (W, np.ascontiguousarray(X.T), HT, reps), reps)
+                       for _ in range(5))
+            cells.append(f"{np.dtype(dtype).name} {view * 1e6:7.1f} / {copy * 1e6:7.1f} us = {view / copy:.2f}x")
+        print(f"  (n, d, k) = {(n, d, k)}: " + "  ".join(cells))
 
 
 if __name__ == "__main__":
