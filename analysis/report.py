@@ -1,90 +1,88 @@
-"""The report of one results store: every supported figure plus ``report.md``.
+"""The report of one results store, for any problem: ``report.md``, ``summary.csv`` and
+every figure the store supports.
 
-``report.md`` states the Theorem 4.1 check first and loudly (THEORY.md §2), then the
-scaling slopes of the empirical epochs beside the bound's, the per-grid-point
-seed medians (full table also in ``summary.csv``), and the figures inline.
+``report.md`` lists, in this order: the run counts by status, the problem's checks of
+its theory (each says what it checked, or that it checked nothing), the problem's own
+sections, and the figures inline. The problem's report module (``Problem.report``)
+provides ``checks(ds) -> list[Check]``, ``sections(ds) -> list[str]`` (markdown),
+``summary(ds) -> pandas.DataFrame`` (one row per grid point) and ``FIGURES``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
-from analysis.figures import FIGURES
-from analysis.stats import (CONFIDENCE, N_BOOTSTRAP, SUMMARISED, BoundCheck, Slope, check_bound,
-                            open_results, point_dims, scaling_slopes, seed_summary, spec_of)
-
-MAX_TABLE_ROWS = 100  # grid points shown in report.md; summary.csv has all
+from analysis.stats import open_results, problem_of, spec_of, status_counts
 
 
-def write_report(store_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write every figure the store supports, ``summary.csv`` and ``report.md`` into ``out_dir``.
+@dataclass(frozen=True)
+class Check:
+    """A check of a theorem over the runs of a store.
 
-    Returns the written paths (report.md last).
+    ``holds``: True, False, or None when nothing could be checked (then ``markdown``
+    says why); ``summary``: one line for the command line.
     """
+
+    title: str
+    markdown: str
+    summary: str
+    holds: bool | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`write_report` wrote (report.md last) and the checks it made."""
+
+    paths: list[Path]
+    checks: list[Check]
+
+    @property
+    def violated(self) -> bool:
+        return any(check.holds is False for check in self.checks)
+
+
+def write_report(store_path: str | Path, out_dir: str | Path) -> Report:
+    """Write every figure the store supports, ``summary.csv`` and ``report.md`` into ``out_dir``."""
+    from sweep.problems import get_problem  # the registry: the one import from sweep
+
     ds = open_results(store_path)
+    module = get_problem(problem_of(ds)).report_module()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = [path for figure in FIGURES for path in figure(ds, out_dir)]
-    summary = seed_summary(ds)
-    csv_path = out_dir / "summary.csv"
-    summary_frame(summary).to_csv(csv_path, index=False)
+    checks = module.checks(ds) if module else []
+    figures = [path for figure in (module.FIGURES if module else ()) for path in figure(ds, out_dir)]
+    paths = [*figures]
+    if module:
+        csv_path = out_dir / "summary.csv"
+        module.summary(ds).to_csv(csv_path, index=False)
+        paths.append(csv_path)
     sections = [
-        f"# Report: {spec_of(ds).get('name', Path(store_path).stem)}",
+        f"# Report: {spec_of(ds).get('name', Path(store_path).stem)} (problem `{problem_of(ds)}`)",
         f"Store: `{store_path}`",
-        bound_statement(check_bound(ds)),
-        slopes_table(scaling_slopes(ds)),
-        summary_table(summary, point_dims(ds)),
-        "## Figures\n\n" + "\n\n".join(f"![]({path.name})" for path in figures if path.suffix == ".png"),
+        status_section(ds),
+        *(f"## {check.title}\n\n{check.markdown}" for check in checks),
+        *(module.sections(ds) if module else []),
+        "## Figures\n\n" + ("\n\n".join(f"![]({path.name})" for path in figures if path.suffix == ".png")
+                            or "None: the store holds nothing a figure of this problem can show."),
     ]
     report_path = out_dir / "report.md"
     report_path.write_text("\n\n".join(sections) + "\n")
-    return [*figures, csv_path, report_path]
+    return Report([*paths, report_path], checks)
 
 
-def bound_statement(check: BoundCheck) -> str:
-    """The Theorem 4.1 check as markdown: one calm line when it holds, a big WARNING when not."""
-    header = "## Theorem 4.1 check (THEORY.md §2)\n\n"
-    if check.holds:
-        return header + (f"**0 of {check.checked} runs exceed the Theorem 4.1 bound** "
-                         f"(worst-case and instance-specific; runs that reached E_clean).")
-    offenders = "\n".join(f"- {point}" for point in check.offenders)
-    return header + (
-        f"> # WARNING: {check.above_bound} of {check.checked} runs exceed the Theorem 4.1 bound\n"
-        f"> **{check.above_instance_bound} of {check.checked} runs exceed the instance-specific bound.**\n"
-        f"> The bound holds for every run (THEORY.md §2): the implementation is wrong.\n\n"
-        f"Offending runs (up to {len(check.offenders)} shown):\n\n{offenders}"
-    )
+def status_section(ds: xr.Dataset) -> str:
+    """The runs by status, as markdown (first in every report)."""
+    counts = status_counts(ds)
+    total = sum(counts.values())
+    rows = [f"| {name} | {count} |" for name, count in counts.items() if count or name != "not_run"]
+    return "## Runs\n\n" + "\n".join([f"{total} runs in the grid.", "", "| status | runs |", "|---|---|", *rows])
 
 
-def slopes_table(slopes: list[Slope]) -> str:
-    """Log-log slopes of the seed-median epochs, empirical beside the bound's, as markdown."""
-    header = (f"## Scaling slopes\n\nd log(median over seeds) / d log(parameter), pooled over the other "
-              f"swept dims; {CONFIDENCE:.0%} percentile bootstrap over seeds ({N_BOOTSTRAP} resamples).\n\n")
-    if not slopes:
-        return header + "No scaling parameter is swept over two or more positive values."
-    rows = [f"| {s.parameter} | {s.variable} | {s.slope:.3f} | [{s.lo:.3f}, {s.hi:.3f}] |" for s in slopes]
-    return header + "\n".join(["| parameter | epochs | slope | interval |", "|---|---|---|---|", *rows])
-
-
-def summary_frame(summary: xr.Dataset) -> pd.DataFrame:
-    """The seed summary as a table, one row per grid point (one row if the grid is only seeds)."""
+def frame(summary: xr.Dataset) -> pd.DataFrame:
+    """A per-grid-point Dataset as a table, one row per grid point (one row if it has no dims)."""
     if not summary.dims:
         return pd.DataFrame([{name: value.item() for name, value in summary.data_vars.items()}])
     return summary.to_dataframe().reset_index()
-
-
-def summary_table(summary: xr.Dataset, dims: tuple[str, ...]) -> str:
-    """Per grid point: median [interval] (n counted) of each SUMMARISED variable, as markdown."""
-    frame = summary_frame(summary)
-    columns = [*dims, *SUMMARISED]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in frame.head(MAX_TABLE_ROWS).to_dict("records"):
-        cells = [f"{row[dim]}" for dim in dims] + [
-            f"{row[f'{name}_median']:.4g} [{row[f'{name}_lo']:.3g}, {row[f'{name}_hi']:.3g}] "
-            f"(n={int(row[f'{name}_n'])})" for name in SUMMARISED]
-        lines.append("| " + " | ".join(cells) + " |")
-    shown = f" (first {MAX_TABLE_ROWS} of {len(frame)}; all in summary.csv)" if len(frame) > MAX_TABLE_ROWS else ""
-    return (f"## Medians over seeds{shown}\n\nmedian [{CONFIDENCE:.0%} bootstrap interval] (runs counted); "
-            f"runs not done or not reaching eps are excluded.\n\n" + "\n".join(lines))

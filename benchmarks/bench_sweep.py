@@ -1,6 +1,6 @@
 """Benchmark of the sweep engine: one spec of many short runs, four ways.
 
-1. serial: ``train_one`` in a loop in this process (the kernels alone), timed in two
+1. serial: the problem's run function in a loop in this process (the kernels alone), timed in two
    halves, before and after the others;
 2. cluster: the engine on a LocalCluster of 2 one-thread worker processes;
 3. bare: the runs split over 2 plain processes, no Dask and no store: the ceiling
@@ -30,7 +30,6 @@ import numpy as np
 
 from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
 from sweep.engine import prepare, execute
-from sweep.run import train_one
 from sweep.spec import SweepSpec, load_spec, parse_spec
 from sweep.store import BlockResults, create_store, grid_chunks, layout_for, open_store
 from sweep.tasks import blocks_of, choose_chunks
@@ -54,7 +53,8 @@ def warm_up() -> float:
     import zarr  # noqa: F401  (imported on first use by the store)
 
     start = time.perf_counter()
-    train_one(bench_spec(1).params_at((0, 0, 0, 0)))
+    spec = bench_spec(1)
+    spec.problem.runner()(spec.params_at((0, 0, 0, 0)))
     return time.perf_counter() - start
 
 
@@ -66,9 +66,10 @@ def load_bench_spec(source: int | str) -> SweepSpec:
 def _run_indices(source: int | str, indices: list) -> float:
     """Train the runs at ``indices`` of ``load_bench_spec(source)``; returns the seconds taken."""
     spec = load_bench_spec(source)
+    run = spec.problem.runner()
     start = time.perf_counter()
     for index in indices:
-        train_one(spec.params_at(index))
+        run(spec.params_at(index))
     return time.perf_counter() - start
 
 
@@ -99,9 +100,11 @@ def main() -> None:
     indices = list(np.ndindex(*spec.shape))
     results, serial = {}, 0.0
 
+    run = spec.problem.runner()
+
     def run_serially(part: list) -> float:
         start = time.perf_counter()
-        results.update((index, train_one(spec.params_at(index))) for index in part)
+        results.update((index, run(spec.params_at(index))) for index in part)
         return time.perf_counter() - start
 
     # The serial runs are timed in two halves, before and after the cluster, so that a
@@ -133,7 +136,7 @@ def main() -> None:
         for block in blocks_of(spec.shape, grid_chunks(path)):
             block_results = BlockResults(layout, block.shape)
             for local_index, index in block.points():
-                block_results.record(local_index, results[index])
+                block_results.record(local_index, results[index], wall_time=0.0)
             block_results.write(path, block.origin)
         store = time.perf_counter() - start
         print(f"store  : {store:7.2f} s  {spec.size / store:7.1f} runs/s  (layout + all block writes, "

@@ -4,6 +4,10 @@ Numba's ``np.dot`` cannot accumulate into its output (C += A B), which the SGD e
 with delayed updates needs; ``gemm`` calls the ?gemm of SciPy's BLAS (the library Numba's ``np.dot``
 uses) through its Cython function pointers. ``BLAS_AS_WIDE_AS_NUMBA`` says whether that
 BLAS runs SIMD kernels as wide as the code Numba compiles here.
+
+The compiled code calls the BLAS functions by symbol name (registered with LLVM in
+every process that imports this module), not by an address frozen into the code, so
+that Numba's on-disk cache can keep every kernel that uses them (kernels/jit.py).
 """
 from __future__ import annotations
 
@@ -13,13 +17,43 @@ import os
 
 import numpy as np
 import scipy
-from llvmlite import binding
-from numba import njit
-from numba.extending import get_cython_function_address
+from llvmlite import binding, ir
+from numba.core import cgutils, types
+from numba.extending import get_cython_function_address, intrinsic
 
-_GEMM_SIGNATURE = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))  # Fortran: every argument by reference
-_dgemm = _GEMM_SIGNATURE(get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
-_sgemm = _GEMM_SIGNATURE(get_cython_function_address("scipy.linalg.cython_blas", "sgemm"))
+from kernels.jit import jit
+
+_SYMBOLS = {"dgemm": "linear_teachers_scipy_dgemm", "sgemm": "linear_teachers_scipy_sgemm"}
+for _name, _symbol in _SYMBOLS.items():
+    binding.add_symbol(_symbol, get_cython_function_address("scipy.linalg.cython_blas", _name))
+
+
+def _fortran_call(symbol: str):
+    """An intrinsic calling ``void symbol(13 pointers)`` with the data pointers of 13 arrays
+    (Fortran BLAS takes every argument by reference)."""
+
+    @intrinsic
+    def call(typingctx, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12):
+        arguments = (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12)
+        if not all(isinstance(argument, types.Array) for argument in arguments):
+            return None
+
+        def codegen(context, builder, signature, args):
+            pointer = ir.IntType(8).as_pointer()
+            function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [pointer] * 13),
+                                                      symbol)
+            data = [builder.bitcast(context.make_array(ty)(context, builder, value).data, pointer)
+                    for ty, value in zip(signature.args, args)]
+            builder.call(function, data)
+            return context.get_dummy_value()
+
+        return types.void(*arguments), codegen
+
+    return call
+
+
+_dgemm = _fortran_call(_SYMBOLS["dgemm"])
+_sgemm = _fortran_call(_SYMBOLS["sgemm"])
 
 # Read-only arguments, frozen into the compiled code: the transpose flags and alpha, beta.
 _FLAGS = np.array([ord("N"), ord("T")], dtype=np.uint8)
@@ -27,7 +61,7 @@ _SCALARS_64 = np.array([1.0, 0.0, 1.0])  # alpha = 1, then beta = 0 at [1] or 1 
 _SCALARS_32 = _SCALARS_64.astype(np.float32)
 
 
-@njit(nogil=True)
+@jit
 def gemm(A, B, C, trans_a, trans_b, accumulate, dims):
     """C = op(A) op(B), or C += op(A) op(B) when ``accumulate``; op transposes when asked.
 
@@ -42,17 +76,15 @@ def gemm(A, B, C, trans_a, trans_b, accumulate, dims):
     # row-major array is already its transpose in column-major order.
     dims[0], dims[1], dims[2] = n, m, inner
     dims[3], dims[4], dims[5] = B.strides[0] // size, A.strides[0] // size, C.strides[0] // size
-    flag_b = _FLAGS[1:].ctypes if trans_b else _FLAGS.ctypes
-    flag_a = _FLAGS[1:].ctypes if trans_a else _FLAGS.ctypes
+    flag_b = _FLAGS[1:] if trans_b else _FLAGS
+    flag_a = _FLAGS[1:] if trans_a else _FLAGS
     beta_at = 2 if accumulate else 1
     if size == 8:
-        _dgemm(flag_b, flag_a, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes, _SCALARS_64.ctypes,
-               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_64[beta_at:].ctypes,
-               C.ctypes, dims[5:].ctypes)
+        _dgemm(flag_b, flag_a, dims, dims[1:], dims[2:], _SCALARS_64, B, dims[3:], A, dims[4:],
+               _SCALARS_64[beta_at:], C, dims[5:])
     else:
-        _sgemm(flag_b, flag_a, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes, _SCALARS_32.ctypes,
-               B.ctypes, dims[3:].ctypes, A.ctypes, dims[4:].ctypes, _SCALARS_32[beta_at:].ctypes,
-               C.ctypes, dims[5:].ctypes)
+        _sgemm(flag_b, flag_a, dims, dims[1:], dims[2:], _SCALARS_32, B, dims[3:], A, dims[4:],
+               _SCALARS_32[beta_at:], C, dims[5:])
 
 
 # OpenBLAS core types that run AVX-512 kernels.

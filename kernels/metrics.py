@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from kernels.jit import REASSOCIATE_SUMS, jit
 
 METRIC_NAMES = ("cluster_ratio", "max_angle", "linear_frac_train", "linear_frac_test",
                 "disagree_w", "disagree_u", "par_share_w", "par_share_u")
@@ -39,7 +39,7 @@ METRIC_LONG_NAMES = (
 # ---------------------------------------------------------------- clustering (§3)
 
 
-@njit(nogil=True)
+@jit
 def centre_gap_and_radius(W):
     """Return (wbar - ubar, R) with R = max(max_i ||w_i - wbar||, max_i ||u_i - ubar||) (THEORY.md §3)."""
     two_k, d = W.shape
@@ -63,7 +63,7 @@ def centre_gap_and_radius(W):
     return wbar - ubar, math.sqrt(radius_sq)
 
 
-@njit(nogil=True)
+@jit
 def _ratio(gap, radius):
     """2 radius / ||gap||; inf if gap = 0 < radius, NaN if both are 0."""
     gap_norm = math.sqrt(np.sum(gap * gap))
@@ -72,14 +72,14 @@ def _ratio(gap, radius):
     return math.inf if radius > 0.0 else math.nan
 
 
-@njit(nogil=True)
+@jit
 def clustering_ratio(W):
     """2R / ||wbar - ubar|| (THEORY.md §3); inf if wbar = ubar but R > 0, NaN if both are 0."""
     gap, radius = centre_gap_and_radius(W)
     return _ratio(gap, radius)
 
 
-@njit(nogil=True)
+@jit
 def _linear_regime_share(gap, radius, X):
     """Share of rows x of X with |<gap, x>| > 2 radius ||x||; NaN if X has no rows."""
     n, d = X.shape
@@ -98,7 +98,7 @@ def _linear_regime_share(gap, radius, X):
     return inside / n
 
 
-@njit(nogil=True)
+@jit
 def linear_regime_fraction(W, X):
     """Share of rows x of X with |<wbar - ubar, x>| > 2R||x|| (THEORY.md §3, Theorem 5.1).
 
@@ -109,7 +109,7 @@ def linear_regime_fraction(W, X):
     return _linear_regime_share(gap, radius, X)
 
 
-@njit(nogil=True, fastmath={"reassoc", "contract"})
+@jit(fastmath=REASSOCIATE_SUMS)
 def max_intra_angle(W):
     """Largest angle in degrees between two rows of the same type (THEORY.md §3).
 
@@ -163,7 +163,7 @@ _SIX = np.uint64(6)
 _LOW_SIX_BITS = np.uint64(63)
 
 
-@njit(nogil=True, inline="always")
+@jit(inline=True)
 def _popcount(word):
     """Number of set bits of a uint64 (the classic SWAR bit count)."""
     word = word - ((word >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -172,14 +172,14 @@ def _popcount(word):
     return int((word * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(nogil=True)
+@jit
 def _set_bit(words, row, i):
     """Set bit i of the packed row ``words[row]`` (word i // 64, bit i % 64)."""
     index = np.uint64(i)
     words[row, index >> _SIX] |= _ONE << (index & _LOW_SIX_BITS)
 
 
-@njit(nogil=True)
+@jit
 def _packed_neuron_signs(W, X):
     """Sign patterns of <w_j, x_i> for every row j of W: (positive, negative), each (2k, words).
 
@@ -204,7 +204,7 @@ def _packed_neuron_signs(W, X):
     return positive, negative
 
 
-@njit(nogil=True)
+@jit
 def _packed_label_signs(y):
     """Sign pattern of the labels: (positive, negative), each (1, words)."""
     n = y.shape[0]
@@ -218,7 +218,7 @@ def _packed_label_signs(y):
     return positive, negative
 
 
-@njit(nogil=True)
+@jit
 def _max_pair_disagreement(positive, negative, first, stop):
     """Largest number of points on which the sign patterns of two rows in [first, stop) differ."""
     largest = 0
@@ -231,7 +231,7 @@ def _max_pair_disagreement(positive, negative, first, stop):
     return largest
 
 
-@njit(nogil=True)
+@jit
 def _share_matching(positive, negative, first, stop, target_positive, target_negative):
     """Share of rows in [first, stop) whose sign pattern equals the target pattern exactly."""
     matching = 0
@@ -246,7 +246,7 @@ def _share_matching(positive, negative, first, stop, target_positive, target_neg
     return matching / (stop - first)
 
 
-@njit(nogil=True)
+@jit
 def max_disagreements(W, X):
     """(dw, du): per neuron type, the largest number of rows x of X on which two neurons
     of that type have different sign(<w_i, x>) in {-1, 0, +1} (THEORY.md §4, NAR with
@@ -258,7 +258,7 @@ def max_disagreements(W, X):
             _max_pair_disagreement(positive, negative, k, 2 * k))
 
 
-@njit(nogil=True)
+@jit
 def par_shares(W, X, y):
     """(share of w-neurons with sign<w_i, x> = y, share of u-neurons with sign<u_i, x> = -y),
     each on every row x of X (THEORY.md §4, PAR; paper Figs. 8 and 9d).
@@ -273,7 +273,7 @@ def par_shares(W, X, y):
 # ---------------------------------------------------------------- all at once
 
 
-@njit(nogil=True)
+@jit
 def training_metrics(W, X, y, X_test, out):
     """Write every metric of W into ``out`` (float64, len(METRIC_NAMES)), in that order.
 

@@ -2,7 +2,8 @@
 
 THEORY.md §1: N_W(x) = v * sum_i [sigma(<w_i, x>) - sigma(<u_i, x>)], rows 0..k-1 of
 W are the w-neurons (second-layer weight +v), rows k..2k-1 the u-neurons (-v).
-Loss l(z) = log(1 + e^{-z}) on the margin z = y N_W(x), computed stably.
+Loss l(z) = log(1 + e^{-z}) on the margin z = y N_W(x), computed stably, or, for
+gradient methods, another loss of kernels.losses.
 All functions are Numba-jitted, take arrays and scalars, and allocate only their outputs.
 """
 from __future__ import annotations
@@ -10,27 +11,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from kernels.activations import leaky_relu_slope
+from kernels.jit import jit
+from kernels.losses import LOGISTIC, neg_loss_slope, softplus_neg
 
 
-@njit(nogil=True, inline="always")
-def softplus_neg(z):
-    """l(z) = log(1 + e^{-z}) without overflow (THEORY.md §1)."""
-    if z > 0.0:
-        return math.log1p(math.exp(-z))
-    return -z + math.log1p(math.exp(z))
-
-
-@njit(nogil=True, inline="always")
-def neg_loss_slope(z):
-    """g = -l'(z) = 1 / (1 + e^z), in (0, 1), without overflow (THEORY.md §1)."""
-    if z >= 0.0:
-        e = math.exp(-z)
-        return e / (1.0 + e)
-    return 1.0 / (1.0 + math.exp(z))
-
-
-@njit(nogil=True, inline="always")
+@jit(inline=True)
 def hidden_sum(W, x, alpha, k):
     """sum_i sigma(<w_i, x>) - sigma(<u_i, x>), i.e. N_W(x) / v, for one input x."""
     two_k, d = W.shape
@@ -44,7 +31,7 @@ def hidden_sum(W, x, alpha, k):
     return total
 
 
-@njit(nogil=True)
+@jit
 def network_output(W, X, alpha, v):
     """N_W(x) for every row x of X; returns an (n,) float64 array."""
     k = W.shape[0] // 2
@@ -54,7 +41,7 @@ def network_output(W, X, alpha, v):
     return out
 
 
-@njit(nogil=True)
+@jit
 def loss_from_preactivations(HT, y, alpha, v, net):
     """L_S from the pre-activations HT = W X^T (2k, n): (1/n) sum_i l(y_i N_W(x_i)) (THEORY.md §1).
 
@@ -82,7 +69,7 @@ def loss_from_preactivations(HT, y, alpha, v, net):
 LOSS_CHUNK = 64
 
 
-@njit(nogil=True)
+@jit
 def summed_loss(y, v, net):
     """sum_i l(y_i v net_i), with one exp per point and one log1p per LOSS_CHUNK points.
 
@@ -104,7 +91,7 @@ def summed_loss(y, v, net):
     return total
 
 
-@njit(nogil=True)
+@jit
 def dataset_loss(W, X, y, alpha, v):
     """L_S(W) = (1/n) sum_i l(y_i N_W(x_i)) (THEORY.md §1); W and X of one dtype.
 
@@ -114,15 +101,19 @@ def dataset_loss(W, X, y, alpha, v):
     return loss_from_preactivations(np.dot(W, X.T), y, alpha, v, np.empty(X.shape[0]))
 
 
-@njit(nogil=True)
-def loss_and_gradient(W, X, y, alpha, v, grad):
-    """Return L_S(W) and write dL_S/dW into grad (same shape as W).
+@jit
+def loss_and_gradient(W, X, y, alpha, v, grad, loss=LOGISTIC, slope_at_zero=-1.0):
+    """Return L_S(W) = (1/n) sum_i l and write dL_S/dW into grad (same shape as W).
 
-    Uses the subgradient sigma'(z) = 1 if z > 0 else alpha (THEORY.md §1).
+    ``loss``: a code of kernels.losses (logistic on the margin y N_W(x), THEORY.md §1, or
+    squared on N_W(x) - y with real labels). Uses the subgradient sigma'(z) = 1 if z > 0,
+    alpha if z < 0 and ``slope_at_zero`` at 0; a negative ``slope_at_zero`` means alpha,
+    the convention of THEORY.md §1.
     """
     n, d = X.shape
     two_k = W.shape[0]
     k = two_k // 2
+    at_zero = alpha if slope_at_zero < 0.0 else slope_at_zero
     h = np.empty(two_k)
     grad[:, :] = 0.0
     total_loss = 0.0
@@ -135,11 +126,16 @@ def loss_and_gradient(W, X, y, alpha, v, grad):
             h[j] = acc
             act = acc if acc > 0.0 else alpha * acc
             total += act if j < k else -act
-        z = y[i] * v * total
-        total_loss += softplus_neg(z)
-        base = -neg_loss_slope(z) * y[i] * v / n
+        if loss == LOGISTIC:
+            z = y[i] * v * total
+            total_loss += softplus_neg(z)
+            base = -neg_loss_slope(z) * y[i] * v / n
+        else:
+            residual = v * total - y[i]
+            total_loss += 0.5 * residual * residual
+            base = residual * v / n
         for j in range(two_k):
-            c = base if h[j] > 0.0 else alpha * base
+            c = base * leaky_relu_slope(h[j], alpha, at_zero)
             if j >= k:
                 c = -c
             for f in range(d):

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from kernels.jit import jit
 
 from kernels.network import loss_from_preactivations
 from kernels.sgd_loops import delayed_steps_for, epoch_delayed, epoch_feature_major, epoch_neuron_major
@@ -38,7 +38,7 @@ ROW_MULTIPLE = 8
 PAD_FLOAT64_FROM = 32
 
 
-@njit(nogil=True)
+@jit
 def sgd_epochs(X, XT, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, loss_every_epoch, loss_at,
                snap_at, snaps, delayed):
     """Run one SGD epoch per row of ``order``, updating W in place (THEORY.md §1-2).
@@ -137,7 +137,7 @@ def sgd_epochs(X, XT, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, 
     return ran
 
 
-@njit(nogil=True)
+@jit
 def _zero_padded(A):
     """A copy of A (m, d) with zero columns appended up to a multiple of ROW_MULTIPLE."""
     m, d = A.shape
@@ -146,7 +146,7 @@ def _zero_padded(A):
     return out
 
 
-@njit(nogil=True)
+@jit
 def _epoch_loss(X, XT, y, W, alpha, v, HT, net, need, stop_sum, output_bound):
     """(loss, exact) at the end of an epoch, as much as ``need`` asks (see sgd_epochs).
 
@@ -162,7 +162,7 @@ def _epoch_loss(X, XT, y, W, alpha, v, HT, net, need, stop_sum, output_bound):
     return loss_from_preactivations(HT, y, alpha, v, net), True
 
 
-@njit(nogil=True)
+@jit
 def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
     """(L_S(W), True), or (a lower bound >= stop_sum / n, False) once the losses of the
     first blocks of points already sum to stop_sum. Each block of points (FIRST_LOSS_BLOCK,
@@ -183,7 +183,7 @@ def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
     return total / n, True
 
 
-@njit(nogil=True)
+@jit
 def _max_row_l1(X):
     """max_i sum_f |x_if|, in float64."""
     largest = 0.0
@@ -195,7 +195,7 @@ def _max_row_l1(X):
     return largest
 
 
-@njit(nogil=True)
+@jit
 def _max_abs(W):
     """max |w| over W; NaN if W has a NaN."""
     largest = 0.0

@@ -26,15 +26,12 @@ width of float64); the margin, the loss slope and the loss are float64.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from kernels.jit import REASSOCIATE, jit
 
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
-from kernels.network import neg_loss_slope
+from kernels.losses import neg_loss_slope
 
-_FAST = {"reassoc", "contract", "nsz"}
-
-
-@njit(nogil=True, fastmath=_FAST)
+@jit(fastmath=REASSOCIATE)
 def step_coefficients(pre, yi, alpha, v, lr, coef):
     """From the pre-activations of one point, write c_j into coef; return the margin z.
 
@@ -57,7 +54,7 @@ def step_coefficients(pre, yi, alpha, v, lr, coef):
     return z
 
 
-@njit(nogil=True, fastmath=_FAST)
+@jit(fastmath=REASSOCIATE)
 def _forward_rows(W, x, pre):
     """pre_j = <w_j, x>, accumulated in W's dtype."""
     zero = W.dtype.type(0)
@@ -68,7 +65,7 @@ def _forward_rows(W, x, pre):
         pre[j] = acc
 
 
-@njit(nogil=True, fastmath=_FAST)
+@jit(fastmath=REASSOCIATE)
 def _update_forward_rows(W, coef, x, x_next, pre):
     """w_j += coef_j x, then pre_j = <w_j, x_next>, in one pass over each row."""
     zero = W.dtype.type(0)
@@ -82,7 +79,7 @@ def _update_forward_rows(W, coef, x, x_next, pre):
         pre[j] = acc
 
 
-@njit(nogil=True)
+@jit
 def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef):
     """One epoch over the points in ``perm`` with W (2k, d) in place; True if no point had
     margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype."""
@@ -98,7 +95,7 @@ def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef):
     return clean
 
 
-@njit(nogil=True)
+@jit
 def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
     """As ``epoch_neuron_major`` with the weights stored transposed, WT (d, 2k).
 
@@ -162,7 +159,7 @@ def delayed_steps_for(two_k, d):
     return 16 if d < 100 else 24
 
 
-@njit(nogil=True, fastmath=_FAST)
+@jit(fastmath=REASSOCIATE)
 def _block_preactivations(P, G, C, t, pre):
     """pre_j = P[t, j] + sum_{s<t} G[s, t] C[s, j]: <w_j, x_t> after the block's first t steps."""
     for j in range(pre.shape[0]):
@@ -173,7 +170,7 @@ def _block_preactivations(P, G, C, t, pre):
             pre[j] += g * C[s, j]
 
 
-@njit(nogil=True)
+@jit
 def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
     """As ``epoch_neuron_major`` on W (2k, d), with the updates of each block of b points
     delayed and applied as one matrix product (see the module docstring).

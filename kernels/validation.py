@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from kernels.jit import jit
 
 _DTYPES = (np.float64, np.float32)
 
@@ -27,11 +27,12 @@ def check_alpha(alpha) -> float:
     return alpha
 
 
-def check_training_inputs(X, y, W0, alpha, dtype=np.float64):
+def check_training_inputs(X, y, W0, alpha, dtype=np.float64, binary_labels=True):
     """Validate a training set and an initial W; return (X, y, W) as fresh arrays.
 
-    X (n, d) finite; y (n,) with values in {+1, -1}; W0 (2k, d) finite with k >= 1;
-    alpha in [0, 1); dtype float64 or float32 (for X and W; y is float64).
+    X (n, d) finite; y (n,) with values in {+1, -1} (finite reals unless
+    ``binary_labels``); W0 (2k, d) finite with k >= 1; alpha in [0, 1); dtype float64
+    or float32 (for X and W; y is float64).
     """
     dtype = np.dtype(dtype).type
     if dtype not in _DTYPES:
@@ -47,9 +48,10 @@ def check_training_inputs(X, y, W0, alpha, dtype=np.float64):
     y = np.asarray(y, dtype=np.float64)
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},) to match X, got {y.shape}")
-    wrong = np.flatnonzero((y != 1.0) & (y != -1.0))
+    wrong = np.flatnonzero((y != 1.0) & (y != -1.0) if binary_labels else ~np.isfinite(y))
     if wrong.size:
-        raise ValueError(f"y must hold labels +1 or -1, got {y[wrong[0]]!r} at index {wrong[0]}")
+        expected = "labels +1 or -1" if binary_labels else "finite labels"
+        raise ValueError(f"y must hold {expected}, got {y[wrong[0]]!r} at index {wrong[0]}")
     W0 = np.asarray(W0)
     if W0.ndim != 2 or W0.shape[1] != d:
         raise ValueError(f"W0 must have shape (2k, {d}) to match X, got {W0.shape}")
@@ -73,7 +75,7 @@ def check_order(order, n: int) -> np.ndarray:
     return order
 
 
-@njit(nogil=True)
+@jit
 def _first_non_permutation(order):
     """Index of the first row of ``order`` that is not a permutation of 0..n-1, or -1."""
     m, n = order.shape

@@ -1,5 +1,6 @@
-"""The sweep engine: run parameters, one run end to end, the grid, Dask, the Zarr store, the CLI."""
-from sweep.params import ParamError, RunParams
-from sweep.run import RunResult, train_one
+"""The sweep engine: the problem registry (``sweep.problems``), the sweep spec, the grid's
+tasks, Dask, the Zarr store and the ``sweep`` command line.
 
-__all__ = ["ParamError", "RunParams", "RunResult", "train_one"]
+Importing this package imports nothing else: ``sweep.problems.run_one(name, params)``
+runs one run of a problem; ``sweep.engine.run_sweep`` runs a whole spec.
+"""

@@ -1,17 +1,19 @@
-"""A sweep spec: fixed run parameters plus a grid of swept ones, read from YAML.
+"""A sweep spec: a problem, fixed run parameters and a grid of swept ones, read from YAML.
 
 ::
 
     name: demo
+    problem: separable                                             # default: separable
     params: {dataset: linear_teacher, n: 200, max_epochs: 2000}   # fixed values
     grid:                                                          # swept values; the
       seed: [0, 1, 2, 3]                                           # store's dims, in
       width: [4, 16, 64]                                           # this order
 
-Every :class:`~sweep.params.RunParams` field may stand in ``params`` or in ``grid``
-(not both); fields in neither take their defaults. :func:`load_spec` and
-:func:`parse_spec` validate everything, every grid point included, and raise
-:class:`SpecError` naming the offending key and value before any work starts.
+Every field of the problem's parameters (its ``Problem.params`` class, see
+:mod:`sweep.problems`) may stand in ``params`` or in ``grid`` (not both); fields in
+neither take their defaults. :func:`load_spec` and :func:`parse_spec` validate
+everything, every grid point included, and raise :class:`SpecError` naming the
+offending key and value before any work starts.
 """
 from __future__ import annotations
 
@@ -20,16 +22,16 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import yaml
 
-from sweep.params import ParamError, RunParams
+from sweep.problems import DEFAULT_PROBLEM, get_problem
+from sweep.problems.base import ParamError, Problem, ProblemParams, did_you_mean, short_repr
 
-TOP_LEVEL_KEYS = ("name", "description", "params", "grid")
-PARAMETER_NAMES = tuple(f.name for f in fields(RunParams))
+TOP_LEVEL_KEYS = ("name", "description", "problem", "params", "grid")
 FULL_VALIDATION_LIMIT = 100_000  # grids up to this many points have every point validated
 
 
@@ -39,11 +41,12 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: ``fixed`` holds every parameter not in ``grid`` (defaults
-    filled in); ``grid`` maps each swept parameter, in dim order, to its values."""
+    """A validated sweep of ``problem``: ``fixed`` holds every parameter not in ``grid``
+    (defaults filled in); ``grid`` maps each swept parameter, in dim order, to its values."""
 
     name: str
     description: str
+    problem: Problem
     fixed: dict[str, Any]
     grid: dict[str, tuple[Any, ...]]
 
@@ -59,20 +62,21 @@ class SweepSpec:
     def size(self) -> int:
         return math.prod(self.shape)
 
-    def params_at(self, index: tuple[int, ...]) -> RunParams:
+    def params_at(self, index: tuple[int, ...]) -> ProblemParams:
         """The run parameters of the grid point with this index (one int per dim)."""
         swept = {key: values[i] for (key, values), i in zip(self.grid.items(), index)}
-        return RunParams.from_mapping({**self.fixed, **swept})
+        return self.problem.params.from_mapping({**self.fixed, **swept})
 
     def all_values(self, name: str) -> tuple[Any, ...]:
         """Every value ``name`` takes in the sweep (one value if it is fixed)."""
         return self.grid[name] if name in self.grid else (self.fixed[name],)
 
     def normalised(self) -> dict[str, Any]:
-        """The JSON-ready form: full fixed parameters (sorted) and the grid in dim order."""
+        """The JSON-ready form: the problem, full fixed parameters (sorted) and the grid in dim order."""
         return {
             "name": self.name,
             "description": self.description,
+            "problem": self.problem.name,
             "params": dict(sorted(self.fixed.items())),
             "grid": [[key, list(values)] for key, values in self.grid.items()],
         }
@@ -107,19 +111,24 @@ def parse_spec(raw: Any) -> SweepSpec:
     _require(isinstance(name, str) and name.strip() != "", "name", name, "a non-empty string")
     description = raw.get("description", "")
     _require(isinstance(description, str), "description", description, "a string")
-    params = _section(raw, "params")
-    grid = _section(raw, "grid")
+    try:
+        problem = get_problem(raw.get("problem", DEFAULT_PROBLEM))
+    except ParamError as error:
+        raise SpecError(f"spec key 'problem': {error}") from None
+    params = _section(raw, "params", problem)
+    grid = _section(raw, "grid", problem)
     _require(len(grid) > 0, "grid", grid, "a mapping with at least one swept parameter")
 
-    fixed = {key: _parameter_value(f"params.{key}", key, value) for key, value in params.items()}
-    swept = {key: _grid_values(key, values) for key, values in grid.items()}
+    fixed = {key: _parameter_value(problem, f"params.{key}", key, value) for key, value in params.items()}
+    swept = {key: _grid_values(problem, key, values) for key, values in grid.items()}
     for key in swept:
         _require(key not in fixed, key, grid[key], "in only one of 'params' and 'grid'")
-    defaults = RunParams().as_dict()
+    defaults = problem.params.defaults()
     spec = SweepSpec(
         name=name,
         description=description,
-        fixed={key: fixed.get(key, defaults[key]) for key in PARAMETER_NAMES if key not in swept},
+        problem=problem,
+        fixed={key: fixed.get(key, defaults[key]) for key in problem.params.names() if key not in swept},
         grid=swept,
     )
     _validate_points(spec)
@@ -137,39 +146,41 @@ _SpecLoader.add_implicit_resolver(
 )
 
 
-def _section(raw: Mapping[str, Any], section: str) -> Mapping[str, Any]:
-    """``params`` or ``grid``: a mapping of known parameter names (absent = empty)."""
+def _section(raw: Mapping[str, Any], section: str, problem: Problem) -> Mapping[str, Any]:
+    """``params`` or ``grid``: a mapping of the problem's parameter names (absent = empty)."""
     value = raw.get(section) or {}
     _require(isinstance(value, Mapping), section, value, "a mapping of parameter names to values")
+    names = problem.params.names()
     for key in value:
-        _require(key in PARAMETER_NAMES, f"{section}.{key}", value[key],
-                 f"a run parameter (one of {list(PARAMETER_NAMES)})")
+        _require(key in names, f"{section}.{key}", value[key],
+                 f"a parameter of problem {problem.name!r}{did_you_mean(key, names)} (one of {list(names)})")
     return value
 
 
-def _parameter_value(where: str, key: str, value: Any) -> Any:
-    """One value of parameter ``key``, type-checked, coerced and range-checked by RunParams
-    (its checks are per field, so a value valid here is valid with any other values)."""
+def _parameter_value(problem: Problem, where: str, key: str, value: Any) -> Any:
+    """One value of parameter ``key``, type-checked and coerced by the problem's params class
+    and range-checked on the defaults of the others (a problem whose checks tie fields
+    together has them checked again at every grid point, :func:`_validate_points`)."""
     try:
-        return RunParams.from_mapping({key: value}).as_dict()[key]
+        return problem.params.coerce(key, value)
     except ParamError as error:
-        raise SpecError(f"spec {where} = {value!r}: {error}") from None
+        raise SpecError(f"spec {where} = {short_repr(value)}: {error}") from None
 
 
-def _grid_values(key: str, values: Any) -> tuple[Any, ...]:
+def _grid_values(problem: Problem, key: str, values: Any) -> tuple[Any, ...]:
     """The list of values of one swept parameter: non-empty, scalars, no duplicates."""
     where = f"grid.{key}"
     _require(isinstance(values, list), where, values, "a list of values")
     _require(len(values) > 0, where, values, "a non-empty list")
-    coerced = tuple(_parameter_value(where, key, value) for value in values)
+    coerced = tuple(_parameter_value(problem, where, key, value) for value in values)
     for i, value in enumerate(coerced):
         _require(value not in coerced[:i], where, values, f"a list without duplicates ({value!r} repeats)")
     return coerced
 
 
 def _validate_points(spec: SweepSpec) -> None:
-    """Build the RunParams of every grid point (or, for huge grids, of every grid value
-    combined with the fixed parameters: RunParams checks each field on its own)."""
+    """Build the run parameters of every grid point (or, for huge grids, of every grid
+    value combined with the fixed parameters and the first value of every other dim)."""
     if spec.size <= FULL_VALIDATION_LIMIT:
         points: Iterator[tuple[int, ...]] = itertools.product(*(range(n) for n in spec.shape))
     else:
@@ -191,4 +202,4 @@ def _where(spec: SweepSpec, message: str) -> str:
 
 def _require(condition: bool, key: str, value: Any, expected: str) -> None:
     if not condition:
-        raise SpecError(f"spec key {key!r} must be {expected}, got {value!r}")
+        raise SpecError(f"spec key {key!r} must be {expected}, got {short_repr(value)}")

@@ -1,11 +1,11 @@
 """The results store: one Zarr v3 group that opens as one ``xarray.Dataset``.
 
-Layout (see docs/store_schema.md): one dim per grid key (coordinate = its values,
-in spec order); the variables of ``schema.SCALARS`` on the grid dims, those of
-``schema.CURVES`` on grid + ``epoch``; ``weights`` on grid + ``neuron`` + ``feature``
-when any run saves weights; ``error`` (message of failed runs) and ``done`` (bool).
-Every variable has an explicit fill value, so an unwritten chunk reads as "no data"
-(NaN, -1, "" or False) rather than 0.
+Layout (README, "The results store"): one dim per grid key (coordinate = its values,
+in spec order), then the extra dims the problem declares (e.g. ``epoch``); the
+problem's variables (its ``Problem.layout``) on the grid dims plus their extra dims,
+and the engine's ``status``, ``wall_time``, ``error`` (message of a failed run) and
+``done`` (bool). Every variable has an explicit fill value, so an unwritten chunk reads
+as "no data" (NaN, -1, "" or False) rather than 0.
 
 Protocol: :func:`create_store` lays out all the metadata and consolidates it once.
 After that, writers only write chunk-aligned blocks of the grid with
@@ -15,23 +15,21 @@ when its ``done`` is True; nothing is ever inferred from which chunks exist.
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
 import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sweep.params import ParamError
-from sweep.run import RunResult
-from sweep.schema import CURVES, SCALARS, STATUS, STATUS_NOT_RUN, Variable, recorded_epochs
-from sweep.spec import SweepSpec
+from sweep.problems.base import STATUS, Dim, RunResult, Variable
+
+if TYPE_CHECKING:
+    from sweep.spec import SweepSpec
 
 FORMAT = "linear-teachers-sweep/1"  # root attr: marks a directory as a sweep store
-DONE, ERROR, WEIGHTS = "done", "error", "weights"
-EPOCH_DIM, NEURON_DIM, FEATURE_DIM = "epoch", "neuron", "feature"
+DONE, ERROR, STATUS_VARIABLE, WALL_TIME = "done", "error", "status", "wall_time"
 PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
 
 
@@ -40,47 +38,39 @@ class StoreError(ValueError):
 
 
 @dataclass(frozen=True)
-class StoreVariable:
-    """One stored array: its name, dtype, fill, the dims it adds after the grid dims, attrs."""
-
-    name: str
-    dtype: str
-    fill: Any
-    extra_dims: tuple[str, ...]
-    attrs: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class StoreLayout:
-    """The shape of a sweep's store: grid dims and sizes plus the non-grid dims."""
+    """The shape of a sweep's store: grid dims and sizes, the problem's extra dims and
+    every variable (the problem's, then the engine's)."""
 
     dims: tuple[str, ...]
     shape: tuple[int, ...]
-    extra_sizes: dict[str, int]  # epoch, and neuron + feature when weights are saved
-    variables: tuple[StoreVariable, ...]
+    extra_dims: dict[str, Dim]
+    variables: tuple[Variable, ...]
+
+    def extra_shape(self, variable: Variable) -> tuple[int, ...]:
+        return tuple(self.extra_dims[d].size for d in variable.dims)
 
     @property
     def bytes_per_run(self) -> int:
         """Approximate bytes one run takes over all variables (a string counted as 8)."""
-        return sum(np.dtype(v.dtype if v.dtype != "str" else "O").itemsize
-                   * int(np.prod([self.extra_sizes[d] for d in v.extra_dims]))
+        return sum(np.dtype(v.dtype if v.dtype != "str" else "O").itemsize * int(np.prod(self.extra_shape(v)))
                    for v in self.variables)
 
 
 def layout_for(spec: SweepSpec) -> StoreLayout:
-    """The store layout of ``spec`` (the epoch dim covers the longest run)."""
-    extra_sizes = {EPOCH_DIM: recorded_epochs(max(spec.all_values("max_epochs"))).size}
-    variables = [_from_schema(v, ()) for v in SCALARS] + [_from_schema(v, (EPOCH_DIM,)) for v in CURVES]
-    variables.append(StoreVariable(ERROR, "str", "", (), {"long_name": "error message of a failed run"}))
-    if any(spec.all_values("save_weights")):
-        extra_sizes[NEURON_DIM] = 2 * max(spec.all_values("width"))
-        extra_sizes[FEATURE_DIM] = _max_feature_count(spec)
-        variables.append(StoreVariable(WEIGHTS, "float64", np.nan, (NEURON_DIM, FEATURE_DIM), {
-            "units": "1", "long_name": "final first-layer weights W (2k, d); rows 0..k-1 positive neurons, "
-                                       "k..2k-1 negative; padded with NaN to the largest width and input dimension"}))
-    variables.append(StoreVariable(DONE, "bool", False, (), {
-        "long_name": "the run's results are complete (written after them)"}))
-    return StoreLayout(spec.dims, spec.shape, extra_sizes, tuple(variables))
+    """The store layout of ``spec``: its problem's layout plus the engine's variables.
+
+    Raises ValueError when two variables or dims share a name (a problem may not reuse
+    the engine's ``status``, ``wall_time``, ``error`` or ``done``, nor a grid dim's name).
+    """
+    problem_layout = spec.problem.layout(spec.all_values)
+    variables = spec.problem.variables(spec.all_values)
+    names = [*spec.dims, *(dim.name for dim in problem_layout.dims), *(v.name for v in variables)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"problem {spec.problem.name!r}: the names {repeated} are used twice among the grid dims, "
+                         "the problem's dims and the variables (the engine's included)")
+    return StoreLayout(spec.dims, spec.shape, {dim.name: dim for dim in problem_layout.dims}, variables)
 
 
 def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
@@ -101,15 +91,18 @@ def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> 
         root.create_array(dim, shape=coord.shape, dtype=_zarr_dtype(coord.dtype), chunks=coord.shape,
                           dimension_names=(dim,), attributes={"long_name": f"swept run parameter {dim}"},
                           fill_value=_coordinate_fill(coord.dtype))[:] = coord
-    epochs = recorded_epochs(max(spec.all_values("max_epochs")))
-    root.create_array(EPOCH_DIM, shape=epochs.shape, dtype="int64", chunks=epochs.shape, fill_value=-1,
-                      dimension_names=(EPOCH_DIM,),
-                      attributes={"units": "epochs", "long_name": "1-based epoch at which curves are recorded"})[:] = epochs
+    for dim in layout.extra_dims.values():
+        if dim.values is not None:
+            coord = np.asarray(dim.values)
+            root.create_array(dim.name, shape=coord.shape, dtype=coord.dtype, chunks=coord.shape,
+                              fill_value=_coordinate_fill(coord.dtype) if coord.dtype.kind != "i" else -1,
+                              dimension_names=(dim.name,), attributes=dict(dim.attrs))[:] = coord
     for variable in layout.variables:
-        extra = tuple(layout.extra_sizes[d] for d in variable.extra_dims)
-        root.create_array(variable.name, shape=layout.shape + extra, dtype=variable.dtype,
+        extra = layout.extra_shape(variable)
+        root.create_array(variable.name, shape=layout.shape + extra, dtype=_zarr_dtype(np.dtype(
+                              object if variable.dtype == "str" else variable.dtype)),
                           chunks=tuple(chunks) + extra, fill_value=variable.fill,
-                          dimension_names=layout.dims + variable.extra_dims, attributes=variable.attrs)
+                          dimension_names=layout.dims + variable.dims, attributes=variable.all_attrs())
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         zarr.consolidate_metadata(str(path))
@@ -147,7 +140,7 @@ def read_done(path: str | Path) -> np.ndarray:
 def run_counts(path: str | Path) -> dict[str, int]:
     """Runs by outcome: total, each status name among finished runs, and remaining."""
     group = _open_group(path, "r")
-    done, status = group[DONE][...], group["status"][...]
+    done, status = group[DONE][...], group[STATUS_VARIABLE][...]
     counts = {"total": int(done.size), "finished": int(done.sum())}
     counts.update({name: int(np.sum(done & (status == code))) for name, code in STATUS.items()})
     counts["remaining"] = counts["total"] - counts["finished"]
@@ -166,25 +159,34 @@ class BlockResults:
     """The results of one block of the grid (``shape``), in memory until written."""
 
     def __init__(self, layout: StoreLayout, shape: tuple[int, ...]):
-        self.arrays = {v.name: np.full(shape + tuple(layout.extra_sizes[d] for d in v.extra_dims), v.fill,
+        self.arrays = {v.name: np.full(shape + layout.extra_shape(v), v.fill,
                                        dtype=object if v.dtype == "str" else v.dtype)
                        for v in layout.variables}
 
-    def record(self, index: tuple[int, ...], result: RunResult) -> None:
-        """Store one run's RunResult at ``index`` (local to the block)."""
-        for name, value in result.scalars.items():
-            self.arrays[name][index] = value
-        for name, curve in result.curves.items():
-            self.arrays[name][index][: curve.size] = curve
-        if result.weights is not None:
-            rows, cols = result.weights.shape
-            self.arrays[WEIGHTS][index][:rows, :cols] = result.weights
+    def record(self, index: tuple[int, ...], result: RunResult, wall_time: float) -> None:
+        """Store one run's result at ``index`` (local to the block).
+
+        A value with extra dims fills the leading corner of its entry (a curve cut at
+        the run's last epoch, a narrower network's weights); the rest stays fill.
+        Raises ValueError for a variable the layout does not declare or a status
+        that is not one of STATUS.
+        """
+        for name in result.values:
+            if name not in self.arrays or name in (STATUS_VARIABLE, WALL_TIME, ERROR, DONE):
+                raise ValueError(f"a run returned {name!r}, which is not a variable of its problem's layout")
+        if result.status not in STATUS:
+            raise ValueError(f"a run returned status {result.status!r}, not one of {list(STATUS)}")
+        for name, value in result.values.items():
+            value = np.asarray(value)
+            self.arrays[name][tuple(index) + tuple(slice(0, size) for size in value.shape)] = value
+        self.arrays[STATUS_VARIABLE][index] = STATUS[result.status]
+        self.arrays[WALL_TIME][index] = wall_time
         self.arrays[DONE][index] = True
 
     def record_failure(self, index: tuple[int, ...], message: str, wall_time: float) -> None:
         """Mark the run at ``index`` failed with its error message (other results stay fill)."""
-        self.arrays["status"][index] = STATUS["failed"]
-        self.arrays["wall_time"][index] = wall_time
+        self.arrays[STATUS_VARIABLE][index] = STATUS["failed"]
+        self.arrays[WALL_TIME][index] = wall_time
         self.arrays[ERROR][index] = message
         self.arrays[DONE][index] = True
 
@@ -211,29 +213,6 @@ class BlockResults:
         await asyncio.gather(*(targets[name].setitem(region, values.astype(str) if values.dtype == object else values)
                                for name, values in self.arrays.items() if name != DONE))
         await targets[DONE].setitem(region, self.arrays[DONE])
-
-
-def _from_schema(variable: Variable, extra_dims: tuple[str, ...]) -> StoreVariable:
-    attrs = {"units": variable.units, "long_name": variable.long_name}
-    if variable.name == "status":
-        codes = {"not_run": STATUS_NOT_RUN, **STATUS}
-        attrs.update(flag_values=list(codes.values()), flag_meanings=" ".join(codes))
-    return StoreVariable(variable.name, variable.dtype, variable.fill, extra_dims, attrs)
-
-
-def _max_feature_count(spec: SweepSpec) -> int:
-    """The largest input dimension (bias coordinate included) over the grid's data sets."""
-    from sweep.datasets import make_dataset
-
-    first = spec.params_at((0,) * len(spec.shape))
-    counts = []
-    for dataset, d, bias in itertools.product(*(spec.all_values(k) for k in ("dataset", "d", "bias"))):
-        params = first.replace(dataset=dataset, d=d, bias=bias, n=1, n_test=1)
-        try:
-            counts.append(make_dataset(params).X.shape[1])
-        except ParamError:  # such runs fail at run time and are recorded as failed
-            counts.append(d + int(bias))
-    return max(counts)
 
 
 def _coordinate_array(values: tuple[Any, ...]) -> np.ndarray:

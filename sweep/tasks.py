@@ -1,7 +1,7 @@
 """Tasks: chunk-aligned blocks of the grid, how big they are, and the task that runs one.
 
-A task is one :class:`Block` = one chunk of the store along the grid dims (all of the
-epoch / neuron / feature dims). :func:`run_block` trains every run of its block, records
+A task is one :class:`Block` = one chunk of the store along the grid dims (whole along
+the problem's extra dims). :func:`run_block` runs every run of its block, records
 a failing run as 'failed' with its message instead of stopping, and writes the block's
 region of the store itself (from whichever process runs it): each chunk has exactly one
 writer, and ``done`` is written last. Re-running a block rewrites the same values, so a
@@ -16,8 +16,6 @@ from typing import Iterator
 
 import numpy as np
 
-from sweep.run import train_one
-from sweep.schema import STATUS
 from sweep.spec import SweepSpec
 from sweep.store import BlockResults, StoreLayout, layout_for
 
@@ -27,13 +25,6 @@ from sweep.store import BlockResults, StoreLayout, layout_for
 TARGET_TASK_SECONDS = 2.0
 MIN_TASKS = 8
 MAX_CHUNK_BYTES = 64 * 2**20
-SECONDS_PER_NEURON_FEATURE_STEP = 1.5e-9  # measured: SGD, one neuron x one feature x one sample
-SECONDS_PER_RUN = 0.003                  # data, SVM, bound and metrics of a small run
-# Share of max_epochs a stop_early run is assumed to take. Deliberately optimistic: an
-# overestimate makes tiny tasks whose store writes cost more than their runs (the default
-# preset's runs take ~2% of max_epochs; at 25% it got 1-run tasks and 44% efficiency),
-# while an underestimate only makes tasks longer, and MIN_TASKS still bounds them.
-EARLY_STOP_SHARE = 0.01
 COST_SAMPLE_POINTS = 1000                 # grid points the mean cost is estimated from
 
 
@@ -99,24 +90,25 @@ def choose_chunks(spec: SweepSpec) -> tuple[int, ...]:
 
 
 def run_block(store_path: str, spec: SweepSpec, layout: StoreLayout, block: Block) -> RunTally:
-    """The task: train every run of ``block``, then write its region of the store
-    (whose layout is ``layout``)."""
+    """The task: run every run of ``block`` (the problem's run function), then write its
+    region of the store (whose layout is ``layout``)."""
     results = BlockResults(layout, block.shape)
     tally = RunTally(runs=block.size)
-    names = {code: name for name, code in STATUS.items()}
+    run = spec.problem.runner()
     for local, index in block.points():
         start = time.perf_counter()
         try:
-            result = train_one(spec.params_at(index))
+            result = run(spec.params_at(index))
+            wall_time = time.perf_counter() - start
+            results.record(local, result, wall_time)
         except Exception as error:  # a failing run is recorded and the sweep goes on
             wall_time = time.perf_counter() - start
             results.record_failure(local, f"{type(error).__name__}: {error}", wall_time)
             tally.statuses["failed"] += 1
             tally.run_seconds += wall_time
             continue
-        results.record(local, result)
-        tally.statuses[names[int(result.scalars["status"])]] += 1
-        tally.run_seconds += float(result.scalars["wall_time"])
+        tally.statuses[result.status] += 1
+        tally.run_seconds += wall_time
     results.write(store_path, block.origin)
     return tally
 
@@ -124,9 +116,5 @@ def run_block(store_path: str, spec: SweepSpec, layout: StoreLayout, block: Bloc
 def _mean_run_seconds(spec: SweepSpec) -> float:
     """Estimated mean wall time of a run over (a sample of) the grid."""
     flat = np.unique(np.linspace(0, spec.size - 1, min(spec.size, COST_SAMPLE_POINTS)).astype(np.int64))
-    costs = []
-    for index in zip(*np.unravel_index(flat, spec.shape)):
-        p = spec.params_at(tuple(int(i) for i in index))
-        epochs = p.max_epochs * (EARLY_STOP_SHARE if p.stop_early else 1.0)
-        costs.append(SECONDS_PER_RUN + SECONDS_PER_NEURON_FEATURE_STEP * epochs * p.n * 2 * p.width * p.d)
-    return float(np.mean(costs))
+    return float(np.mean([spec.problem.run_seconds(spec.params_at(tuple(int(i) for i in index)))
+                          for index in zip(*np.unravel_index(flat, spec.shape))]))

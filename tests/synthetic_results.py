@@ -14,10 +14,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import xarray as xr
 
-from sweep.schema import CURVES, SCALARS, recorded_epochs
-
-METRIC_CURVES = ("cluster_ratio", "max_angle", "linear_frac_train", "linear_frac_test",
-                 "disagree_w", "disagree_u", "par_share_w", "par_share_u")
+from sweep.problems.base import ENGINE_VARIABLES
+from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.variables import CURVES, SCALARS, recorded_epochs
 
 
 def synthetic_results(
@@ -32,7 +31,7 @@ def synthetic_results(
 
     E_conv = E_clean + 1, epochs_bound = bound_factor * E_clean at the grid's first
     seed (so it does not vary with seed), the instance bound half of that. Every run
-    is done with status 0. Curves decay as 1/epoch towards their "converged" value.
+    is done with status 0 (``done``). Curves decay as 1/epoch towards their "converged" value.
     With ``params["save_weights"]`` a weights variable (2 * max width, d) holds rows
     along +e_1 for the w-neurons and -e_1 for the u-neurons, NaN-padded.
     """
@@ -44,13 +43,14 @@ def synthetic_results(
     at_first_seed = np.take(clean, [0], axis=dims.index("seed")) if "seed" in dims else clean
     bound = np.broadcast_to(bound_factor * at_first_seed, shape).astype(np.float64)
 
-    full = {v.name: np.full(shape, v.fill, dtype=v.dtype) for v in SCALARS}
+    full = {v.name: np.full(shape, v.fill, dtype=v.dtype) for v in SCALARS + ENGINE_VARIABLES[:2]}
     full.update(epochs_clean=clean, epochs_conv=clean + 1, epochs_bound=bound,
                 epochs_bound_instance=bound / 2, epochs_run=clean + 1, final_loss=np.full(shape, 1e-3),
                 train_acc=np.ones(shape), test_acc=np.full(shape, 0.98), margin_s=np.full(shape, 20.0),
                 R_x=np.ones(shape), R_0=np.full(shape, 0.01), status=np.zeros(shape, np.int8),
                 wall_time=np.full(shape, 0.1))
-    variables = {name: (dims, values) for name, values in full.items()}
+    attrs = {v.name: v.all_attrs() for v in SCALARS + ENGINE_VARIABLES}
+    variables = {name: (dims, values, attrs[name]) for name, values in full.items()}
     variables["done"] = (dims, np.ones(shape, dtype=bool))
 
     epochs = recorded_epochs(max_epochs)
@@ -72,7 +72,9 @@ def synthetic_results(
         weights[..., width:, 0] = -1.0 - 0.1 * np.arange(width)
         variables["weights"] = (dims + ["neuron", "feature"], weights)
 
-    spec = {"name": name, "params": dict(params), "grid": {k: list(v) for k, v in grid.items()}}
+    fixed = {key: value for key, value in SeparableParams.defaults().items() if key not in grid}
+    spec = {"name": name, "problem": "separable", "params": {**fixed, **params},
+            "grid": {k: list(v) for k, v in grid.items()}}
     return xr.Dataset(variables, coords={**coords, "epoch": epochs}, attrs={"spec": json.dumps(spec)})
 
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from analysis.margin import svm_margin
 from analysis.theory import LAMBERT_C, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
 from kernels import sgd_train
-from sweep.datasets import make_dataset
-from sweep.params import RunParams
-from sweep.run import init_weights
+from sweep.problems.separable.datasets import make_dataset
+from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.run import init_weights
 from tests import reference as ref
 
 configs = st.fixed_dictionaries({
@@ -29,7 +29,7 @@ configs = st.fixed_dictionaries({
 
 
 def problem(cfg):
-    p = RunParams.from_mapping({**cfg, "data_seed": cfg["seed"], "n_test": 1})
+    p = SeparableParams.from_mapping({**cfg, "data_seed": cfg["seed"], "n_test": 1})
     data = make_dataset(p)
     W0 = init_weights(p.width, data.X.shape[1], p.init_scale, p.seed)
     svm = svm_margin(data.X, data.y)

@@ -1,18 +1,18 @@
-"""The data set registry (sweep/datasets.py): determinism, shapes, and the separability THEORY.md §1 needs."""
+"""The data set registry (sweep/problems/separable/datasets.py): determinism, shapes, and the separability THEORY.md §1 needs."""
 import numpy as np
 import pytest
 
 from analysis.margin import svm_margin
-from sweep import datasets
-from sweep.datasets import DATASETS, OUTLIER_INDEX, DataSet, make_dataset, register, register_mnist_pair
-from sweep.params import RunParams
+from sweep.problems.separable import datasets
+from sweep.problems.separable.datasets import DATASETS, OUTLIER_INDEX, DataSet, make_dataset, register, register_mnist_pair
+from sweep.problems.separable.params import SeparableParams
 
 SYNTHETIC = ["linear_teacher", "gaussians", "gaussians_outlier"]
 MNIST = ["mnist_0_1", "mnist_3_5"]
 
 
-def small(dataset: str, **changes) -> RunParams:
-    return RunParams(**{"dataset": dataset, "n": 60, "n_test": 40, "d": 4, "margin": 0.05, **changes})
+def small(dataset: str, **changes) -> SeparableParams:
+    return SeparableParams(**{"dataset": dataset, "n": 60, "n_test": 40, "d": 4, "margin": 0.05, **changes})
 
 
 @pytest.mark.parametrize("name", SYNTHETIC + MNIST)
@@ -131,7 +131,7 @@ def test_impossible_margin_is_refused():
 
 def test_unknown_dataset_is_named():
     with pytest.raises(ValueError, match="'dataset'.*'no_such_set'"):
-        make_dataset(RunParams(dataset="no_such_set"))
+        make_dataset(SeparableParams(dataset="no_such_set"))
 
 
 def test_registry_accepts_new_generators(monkeypatch):

@@ -17,7 +17,7 @@ from distributed import Client
 from sweep.cluster import ClusterConfig, ClusterConfigError, LocalClusterConfig, connect, load_cluster_config, \
     parse_cluster_config
 from sweep.engine import run_sweep
-from sweep.schema import STATUS
+from sweep.problems.base import STATUS
 from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store, read_done, run_counts
 

@@ -113,8 +113,8 @@ def test_neurons_of_the_fig4_preset_reach_the_par_prediction():
     PAR-SVM direction (THEORY.md §4, paper Fig. 4)."""
     from pathlib import Path
 
-    from sweep import train_one
-    from sweep.datasets import make_dataset
+    from sweep.problems.separable.datasets import make_dataset
+    from sweep.problems.separable.run import train_one
     from sweep.spec import load_spec
 
     spec = load_spec(Path(__file__).parent.parent / "presets" / "fig4_par_prediction.yaml")
@@ -124,4 +124,4 @@ def test_neurons_of_the_fig4_preset_reach_the_par_prediction():
         data = make_dataset(params)
         prediction = par_prediction(data.X, data.y, params.alpha)
         assert prediction.par_consistent
-        assert par_cosines(result.weights, prediction)["unconstrained"].min() >= 0.99
+        assert par_cosines(result.values["weights"], prediction)["unconstrained"].min() >= 0.99

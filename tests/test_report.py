@@ -1,12 +1,13 @@
-"""analysis.report.write_report and analysis.figures on small hand-made stores."""
+"""analysis.report.write_report and the separable figures on small hand-made stores."""
 from __future__ import annotations
 
 import matplotlib.image
 import pytest
 
 from analysis import open_results
-from analysis.figures import DPI, PANEL_SIZE, fig2_linear_regime, fig8_par_share, fig9_outlier
+from analysis.plotting import DPI, PANEL_SIZE
 from analysis.report import write_report
+from sweep.problems.separable.figures import fig2_linear_regime, fig8_par_share, fig9_outlier
 from tests.synthetic_results import synthetic_results, write_store
 
 PLANAR = {"dataset": "linear_teacher", "d": 2, "n": 40, "n_test": 10, "save_weights": True}
@@ -22,7 +23,9 @@ def planar_store(tmp_path, plant_violation=False):
 
 
 def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
-    written = write_report(planar_store(tmp_path), tmp_path / "report")
+    report = write_report(planar_store(tmp_path), tmp_path / "report")
+    written = report.paths
+    assert [check.holds for check in report.checks] == [True] and not report.violated
 
     expected = {f"{name}.{ext}" for name in PANELS for ext in ("png", "svg")} | {"summary.csv", "report.md"}
     assert {path.name for path in written} == expected
@@ -38,7 +41,7 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
 
 
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):
-    write_report(planar_store(tmp_path, plant_violation=True), tmp_path / "report")
+    assert write_report(planar_store(tmp_path, plant_violation=True), tmp_path / "report").violated
     report = (tmp_path / "report" / "report.md").read_text()
     assert "# WARNING: 1 of 8 runs exceed the Theorem 4.1 bound" in report
     assert "{'seed': 1, 'init_scale': 0.001, 'alpha': 0.2}" in report

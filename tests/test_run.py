@@ -8,39 +8,36 @@ import sys
 import numpy as np
 import pytest
 
-from sweep import ParamError, RunParams, train_one
-from sweep.run import init_weights
-from sweep.schema import CURVES, SCALARS, STATUS, recorded_epochs
+from sweep.problems.base import ParamError
+from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.run import init_weights, train_one
+from sweep.problems.separable.variables import CURVES, SCALARS, WEIGHTS, recorded_epochs
 
 SMALL = dict(dataset="linear_teacher", n=40, n_test=50, d=5, margin=0.1, width=3, alpha=0.3, lr=0.1,
              eps=0.05, init_scale=0.01, max_epochs=400, seed=3, data_seed=4)
 
 
 def digest(result) -> str:
-    h = hashlib.sha256()
-    for name in sorted(result.scalars):
-        if name != "wall_time":
-            h.update(np.asarray(result.scalars[name]).tobytes())
-    for name in sorted(result.curves):
-        h.update(result.curves[name].tobytes())
-    h.update(result.weights.tobytes())
+    h = hashlib.sha256(result.status.encode())
+    for name in sorted(result.values):
+        h.update(np.asarray(result.values[name]).tobytes())
     return h.hexdigest()
 
 
 def test_result_has_every_schema_variable_and_the_science():
     r = train_one(SMALL)
-    assert set(r.scalars) == {v.name for v in SCALARS}
-    assert set(r.curves) == {v.name for v in CURVES}
-    s = r.scalars
-    assert s["status"] == STATUS["done"]
+    assert set(r.values) == {v.name for v in SCALARS + CURVES}
+    assert set(train_one(dict(SMALL, save_weights=True)).values) == {v.name for v in SCALARS + CURVES + (WEIGHTS,)}
+    s = r.values
+    assert r.status == "done"
     assert 0 < s["epochs_clean"] <= s["epochs_bound_instance"] <= s["epochs_bound"]
     assert 0 < s["epochs_conv"] and s["epochs_run"] == max(s["epochs_clean"], s["epochs_conv"])
     assert s["final_loss"] < 0.05 and s["train_acc"] == 1.0 and s["test_acc"] > 0.8
     assert 1.0 <= s["margin_s"] <= 1 / 0.1 and s["R_x"] <= 1.0
     epochs = recorded_epochs(400)
-    assert r.curves["loss"].shape == epochs.shape
+    assert s["loss"].shape == epochs.shape
     reached = epochs <= s["epochs_run"]
-    assert np.all(np.isfinite(r.curves["loss"][reached])) and np.all(np.isnan(r.curves["loss"][~reached]))
+    assert np.all(np.isfinite(s["loss"][reached])) and np.all(np.isnan(s["loss"][~reached]))
 
 
 def test_init_scale_is_the_expected_row_norm():
@@ -51,7 +48,7 @@ def test_init_scale_is_the_expected_row_norm():
 def test_same_params_give_bit_identical_results_in_two_processes():
     params = dict(SMALL, save_weights=True)
     here = digest(train_one(params))
-    code = ("from sweep import train_one; from tests.test_run import digest; "
+    code = ("from sweep.problems.separable.run import train_one; from tests.test_run import digest; "
             f"print(digest(train_one({params!r})))")
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert there.stdout.strip() == here
@@ -59,17 +56,17 @@ def test_same_params_give_bit_identical_results_in_two_processes():
 
 def test_max_epochs_and_float32_and_gd():
     short = train_one(dict(SMALL, max_epochs=2, init_scale=1.0))
-    assert short.scalars["status"] == STATUS["max_epochs"] and short.scalars["epochs_run"] == 2
+    assert short.status == "max_epochs" and short.values["epochs_run"] == 2
     r32 = train_one(dict(SMALL, dtype="float32"))
-    assert r32.scalars["status"] == STATUS["done"]
+    assert r32.status == "done"
     gd = train_one(dict(SMALL, optimizer="gd", lr=1.0, max_epochs=300))
-    assert gd.scalars["epochs_clean"] == -1 and np.isnan(gd.scalars["epochs_bound"])
-    assert gd.scalars["status"] == STATUS["done"] and gd.scalars["epochs_run"] == 300
+    assert gd.values["epochs_clean"] == -1 and np.isnan(gd.values["epochs_bound"])
+    assert gd.status == "done" and gd.values["epochs_run"] == 300
 
 
 def test_a_diverging_run_ends_with_a_status():
     r = train_one(dict(SMALL, dtype="float32", lr=1e300))
-    assert r.scalars["status"] == STATUS["diverged"]
+    assert r.status == "diverged"
 
 
 @pytest.mark.parametrize("field,value", [
@@ -83,6 +80,6 @@ def test_bad_params_name_the_field(field, value):
 
 def test_wrong_types_and_unknown_keys_name_the_field():
     with pytest.raises(ParamError, match="'width'.*int"):
-        RunParams.from_mapping({"width": 2.5})
+        SeparableParams.from_mapping({"width": 2.5})
     with pytest.raises(ParamError, match="'widht'"):
-        RunParams.from_mapping({"widht": 2})
+        SeparableParams.from_mapping({"widht": 2})

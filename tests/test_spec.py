@@ -1,7 +1,7 @@
 """Sweep specs (sweep/spec.py): parsing, normalisation, hashing, and errors naming the key."""
 import pytest
 
-from sweep.params import RunParams
+from sweep.problems.separable.params import SeparableParams
 from sweep.spec import SpecError, load_spec, parse_spec
 
 GOOD = {
@@ -20,9 +20,9 @@ def with_changes(section: str | None, key: str, value) -> dict:
 def test_good_spec_is_normalised():
     spec = parse_spec(GOOD)
     assert spec.dims == ("seed", "width", "alpha") and spec.shape == (2, 2, 2) and spec.size == 8
-    assert spec.fixed["lr"] == 0.05 and spec.fixed["v"] == RunParams().v  # defaults filled in
+    assert spec.fixed["lr"] == 0.05 and spec.fixed["v"] == SeparableParams().v  # defaults filled in
     assert isinstance(spec.fixed["margin"], float)
-    assert spec.params_at((1, 0, 1)) == RunParams.from_mapping({**GOOD["params"], "seed": 1, "width": 4, "alpha": 0.5})
+    assert spec.params_at((1, 0, 1)) == SeparableParams.from_mapping({**GOOD["params"], "seed": 1, "width": 4, "alpha": 0.5})
     assert spec.all_values("width") == (4, 16) and spec.all_values("n") == (30,)
 
 

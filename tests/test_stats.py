@@ -1,11 +1,12 @@
-"""analysis.stats on hand-made stores whose answers are known (THEORY.md §2)."""
+"""analysis.stats, through the separable problem's selections, on hand-made stores whose
+answers are known (THEORY.md §2)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from analysis import open_results
-from analysis.stats import check_bound, scaling_slopes, seed_summary
+from sweep.problems.separable.bounds import check_bound, scaling_slopes, seed_summary
 from tests.synthetic_results import synthetic_results, write_store
 
 PARAMS = {"dataset": "linear_teacher", "d": 2}
@@ -50,7 +51,7 @@ def test_one_run_above_the_bound_is_counted_and_located(tmp_path):
     ds["done"][0, 0] = False              # ... but not run: not counted
     check = check_bound(open_results(write_store(ds, tmp_path / "s.zarr")))
 
-    assert (check.checked, check.above_bound, check.above_instance_bound) == (5, 1, 2)
+    assert (check.checked, check.above["epochs_bound"], check.above["epochs_bound_instance"]) == (5, 1, 2)
     assert not check.holds
     assert {"seed": 2, "alpha": 0.2} in check.offenders and {"seed": 1, "alpha": 0.1} in check.offenders
 

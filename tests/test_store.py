@@ -3,13 +3,15 @@ import numpy as np
 import pytest
 import zarr
 
-import sweep.store
-from sweep.run import RunResult
-from sweep.schema import CURVES, SCALARS, STATUS, Variable, recorded_epochs
+from sweep import problems
+from sweep.problems.base import STATUS, RunResult
+from sweep.problems.separable.variables import CURVES, SCALARS, recorded_epochs
 from sweep.spec import parse_spec
-from sweep.store import (DONE, ERROR, WEIGHTS, BlockResults, StoreError, check_store, create_store, grid_chunks,
-                         is_store, layout_for, open_store, read_done, run_counts)
+from sweep.store import (DONE, ERROR, BlockResults, StoreError, check_store, create_store, grid_chunks, is_store,
+                         layout_for, open_store, read_done, run_counts)
 from sweep.tasks import MIN_TASKS, blocks_of, choose_chunks
+
+WEIGHTS = "weights"
 
 SPEC = parse_spec({
     "name": "store-test",
@@ -20,12 +22,11 @@ SPEC = parse_spec({
 
 
 def fake_result(width: int, d: int, epochs: int, value: float, weights: bool) -> RunResult:
-    scalars = {v.name: np.array(value).astype(v.dtype)[()] for v in SCALARS}
-    scalars["status"] = STATUS["done"]
-    epoch_ladder = recorded_epochs(epochs)
-    curves = {v.name: np.full(epoch_ladder.size, value, dtype=v.dtype) for v in CURVES}
-    W = np.full((2 * width, d), value) if weights else None
-    return RunResult(scalars=scalars, curves=curves, weights=W, epochs=epoch_ladder)
+    values = {v.name: np.array(value).astype(v.dtype)[()] for v in SCALARS}
+    values.update({v.name: np.full(recorded_epochs(epochs).size, value, dtype=v.dtype) for v in CURVES})
+    if weights:
+        values[WEIGHTS] = np.full((2 * width, d), value)
+    return RunResult("done", values)
 
 
 @pytest.fixture
@@ -74,8 +75,8 @@ def test_chunks_are_the_grid_blocks_and_unsharded(store):
 def test_block_write_touches_only_its_region(store):
     layout = layout_for(SPEC)
     block = BlockResults(layout, (1, 2, 1, 2))
-    block.record((0, 1, 0, 0), fake_result(width=4, d=5, epochs=60, value=0.5, weights=True))
-    block.record((0, 0, 0, 1), fake_result(width=2, d=5, epochs=80, value=0.25, weights=False))
+    block.record((0, 1, 0, 0), fake_result(width=4, d=5, epochs=60, value=0.5, weights=True), wall_time=1.0)
+    block.record((0, 0, 0, 1), fake_result(width=2, d=5, epochs=80, value=0.25, weights=False), wall_time=2.0)
     block.record_failure((0, 0, 0, 0), "ParamError: boom", wall_time=0.1)
     block.write(store, (2, 0, 1, 0))
 
@@ -96,14 +97,19 @@ def test_block_write_touches_only_its_region(store):
     assert read_done(store).sum() == 3
 
 
-def test_store_is_generic_over_the_schema(tmp_path, monkeypatch):
-    extra = Variable("grad_norm", "float32", np.nan, "1", "a metric added later")
-    monkeypatch.setattr(sweep.store, "CURVES", CURVES + (extra,))
-    spec = parse_spec({"name": "g", "params": {"max_epochs": 10}, "grid": {"seed": [0, 1]}})
+def test_store_follows_the_problems_layout(tmp_path, monkeypatch):
+    monkeypatch.setitem(problems.PROBLEMS, "toy_regression", "tests.toy_problem")
+    spec = parse_spec({"name": "g", "problem": "toy_regression", "params": {"steps": 7}, "grid": {"seed": [0, 1]}})
     create_store(tmp_path / "g.zarr", spec, (1,))
     ds = open_store(tmp_path / "g.zarr")
-    assert ds["grad_norm"].dims == ("seed", "epoch") and ds["grad_norm"].dtype == np.float32
-    assert WEIGHTS not in ds and ds["grad_norm"].attrs["long_name"] == "a metric added later"
+    assert set(ds.data_vars) == {"final_error", "rel_error", "status", "wall_time", ERROR, DONE}
+    assert ds["rel_error"].dims == ("seed", "step") and list(ds["step"].values) == list(range(1, 8))
+    assert ds["final_error"].attrs["long_name"] == "||w - w*|| / ||w*|| at the end"
+    block = BlockResults(layout_for(spec), (1,))
+    with pytest.raises(ValueError, match="'loss'.*not a variable"):
+        block.record((0,), RunResult("done", {"loss": 1.0}), wall_time=0.0)
+    with pytest.raises(ValueError, match="status 'fine'"):
+        block.record((0,), RunResult("fine", {"final_error": 1.0}), wall_time=0.0)
 
 
 def test_identity_checks(store, tmp_path):

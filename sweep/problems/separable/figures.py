@@ -1,33 +1,27 @@
-"""Figures of a results store: the bound check and the paper's figures (THEORY.md §2-5).
+"""Figures of the ``separable`` problem: the bound check and the paper's figures (THEORY.md §2-5).
 
-Every public figure function has the contract ``figure(ds, out_dir) -> list[Path]``:
-it draws from the Dataset of :func:`analysis.stats.open_results`, writes
-``out_dir/<name>.png`` and ``.svg`` and returns both paths, or returns [] without
-writing when the store lacks what the figure needs (no weights, d != 2, no such
-curve, ...). :data:`FIGURES` lists them all, in report order.
-
-One style for all: :data:`STYLE`, panels of PANEL_SIZE inches at DPI, so a figure of
-p panels is a PNG of (PANEL_SIZE[1] * DPI, p * PANEL_SIZE[0] * DPI) pixels. Plots
-use matplotlib's object API (no pyplot state, no GUI backend needed).
+Each figure follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) ->
+list[Path]``, [] when the store lacks what it needs: no weights, d != 2, no such curve,
+...). :data:`FIGURES` lists them all, in report order. Decision boundaries regenerate
+the training data with the problem's own generator (:mod:`.datasets`).
 """
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any, Callable
 
-import matplotlib
 import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from analysis.stats import EPOCH_DIM, SEED_DIM, point_dims, scaling_parameters, seed_summary, seed_values, spec_of
+from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, first_seed_point, has, panels,
+                               parameter_values, reference_point, run_parameters)
+from analysis.stats import point_dims
+from sweep.problems.separable.bounds import scaling_parameters, seed_summary, summarised_values
+from sweep.problems.separable.datasets import make_dataset
+from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.variables import EPOCH
 
-PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
-DPI = 100
-STYLE = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.5,
-         "legend.fontsize": 8, "axes.titlesize": 9, "svg.fonttype": "none"}
 W_COLOR, U_COLOR = "tab:red", "tab:blue"  # w-neurons / label +1, u-neurons / label -1
 LABELS = {
     "alpha": "Leaky-ReLU slope α", "width": "width k (neurons per sign)",
@@ -37,71 +31,10 @@ LABELS = {
 MNIST_DATASETS = ("mnist_0_1", "mnist_3_5")
 GRID_POINTS = 200  # per axis, for decision-boundary contours
 
-Figure_ = Callable[[xr.Dataset, Path], list]
 
-
-def figure_file(plot: Callable[[xr.Dataset], Figure | None]) -> Figure_:
-    """Turn ``plot(ds) -> Figure or None`` into a FIGURES entry writing ``<plot name>.png/.svg``."""
-
-    @functools.wraps(plot)
-    def write(ds: xr.Dataset, out_dir: Path) -> list[Path]:
-        with matplotlib.rc_context(STYLE):
-            fig = plot(ds)
-            if fig is None:
-                return []
-            out_dir = Path(out_dir)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            paths = [out_dir / f"{plot.__name__}.{ext}" for ext in ("png", "svg")]
-            for path in paths:
-                fig.savefig(path, dpi=DPI)
-            return paths
-
-    return write
-
-
-def _panels(n: int) -> tuple[Figure, list]:
-    fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
-    return fig, list(np.atleast_1d(fig.subplots(1, n)))
-
-
-# ---------------------------------------------------------------- what a store holds
-
-def parameter_values(ds: xr.Dataset, name: str) -> list:
-    """The values a run parameter takes in the store: its grid coordinate, or its fixed value."""
-    if name in ds.dims:
-        return [_python(value) for value in ds[name].values]
-    params = spec_of(ds).get("params", {})
-    if name in params:
-        return [params[name]]
-    from sweep.params import RunParams
-    return [getattr(RunParams(), name)]
-
-
-def run_params(ds: xr.Dataset, point: dict[str, Any]):
-    """The RunParams of the run at ``point`` (all grid dims): spec params + grid values."""
-    from sweep.params import RunParams
-    values = {**spec_of(ds).get("params", {}), **{k: _python(v) for k, v in point.items()}}
-    return RunParams.from_mapping(values)
-
-
-def _python(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-def _reference(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
-    """Hold every point dim not in ``free`` at its middle value (stated in figure titles)."""
-    return {dim: ds[dim].values[ds.sizes[dim] // 2].item() for dim in point_dims(ds) if dim not in free}
-
-
-def _first_seed(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
-    """The first seed's run at the reference point (:func:`_reference`) of the dims not in ``free``."""
-    seed = {SEED_DIM: ds[SEED_DIM].values[0].item()} if SEED_DIM in ds.dims else {}
-    return {**seed, **_reference(ds, free)}
-
-
-def _held(point: dict[str, Any]) -> str:
-    return ", ".join(f"{dim}={value:g}" if isinstance(value, float) else f"{dim}={value}"
-                     for dim, value in point.items())
+def run_params(ds: xr.Dataset, point: dict[str, Any]) -> SeparableParams:
+    """The parameters of the run at ``point`` (all grid dims)."""
+    return SeparableParams.from_mapping(run_parameters(ds, point))
 
 
 def _is_planar(ds: xr.Dataset) -> bool:
@@ -123,12 +56,12 @@ def epochs_vs_parameters(ds: xr.Dataset) -> Figure | None:
     if not parameters:
         return None
     summary = seed_summary(ds)
-    fig, axes = _panels(len(parameters))
+    fig, axes = panels(len(parameters))
     for ax, parameter in zip(axes, parameters):
-        held = _reference(ds, (parameter,))
+        held = reference_point(ds, (parameter,))
         at = summary.sel(held)
         x = at[parameter].values
-        seeds = seed_values(ds, "epochs_clean").sel(held).transpose(parameter, ...).values
+        seeds = summarised_values(ds)["epochs_clean"].sel(held).transpose(parameter, ...).values
         ax.plot(np.repeat(x, seeds.size // x.size), seeds.reshape(-1), ".", color="0.6", ms=3,
                 label="E_clean, each seed")
         median = at["epochs_clean_median"].values
@@ -137,7 +70,7 @@ def epochs_vs_parameters(ds: xr.Dataset) -> Figure | None:
         ax.plot(x, at["epochs_conv_median"].values, "s--", color="tab:green", label="E_conv, median")
         ax.plot(x, at["epochs_bound_median"].values, "^-", color="tab:purple", label="Theorem 4.1 bound, median")
         ax.set(xscale="log", yscale="log", xlabel=LABELS[parameter], ylabel="epochs",
-               title=_held(held) or "all runs")
+               title=describe_point(held) or "all runs")
         ax.legend()
     return fig
 
@@ -148,18 +81,18 @@ def ratio_heatmap(ds: xr.Dataset) -> Figure | None:
     swept = [dim for dim in point_dims(ds) if ds.sizes[dim] >= 2][:2]
     if len(swept) < 2:
         return None
-    held = _reference(ds, tuple(swept))
+    held = reference_point(ds, tuple(swept))
     ratio = seed_summary(ds)["ratio_median"].sel(held).transpose(*swept)
     values = ratio.values
     if not np.any(values > 0):
         return None
-    fig, (ax,) = _panels(1)
+    fig, (ax,) = panels(1)
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis",
                       norm=LogNorm(np.nanmin(values[values > 0]), np.nanmax(values)))
     for axis, dim in ((ax.set_yticks, swept[0]), (ax.set_xticks, swept[1])):
         axis(range(ds.sizes[dim]), [f"{v:g}" if isinstance(v, float) else str(v) for v in parameter_values(ds, dim)])
     ax.set(ylabel=LABELS.get(swept[0], swept[0]), xlabel=LABELS.get(swept[1], swept[1]),
-           title=f"median E_clean / E_bound over seeds{'; ' + _held(held) if held else ''}")
+           title=f"median E_clean / E_bound over seeds{'; ' + describe_point(held) if held else ''}")
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="E_clean / E_bound (must be <= 1)")
     return fig
@@ -184,7 +117,6 @@ def _draw_boundary(ax, W: np.ndarray, params, title: str, dashed: np.ndarray | N
     ``dashed``: a second weight matrix (e.g. the PAR prediction) drawn dashed on top.
     """
     from kernels import network_output
-    from sweep.datasets import make_dataset
 
     data = make_dataset(params)
     X = data.X
@@ -226,11 +158,11 @@ def _draw_neurons(ax, W: np.ndarray, limit: float, style: str) -> None:
 
 def _boundary_panels(ds: xr.Dataset, dim: str, values: list, describe: Callable[[Any], str]) -> Figure:
     """One decision-boundary panel per value of ``dim`` (first seed, other dims held)."""
-    fig, axes = _panels(len(values))
-    held = _first_seed(ds, (dim,))
+    fig, axes = panels(len(values))
+    held = first_seed_point(ds, (dim,))
     for ax, value in zip(axes, values):
         point = {**held, dim: value}
-        _draw_boundary(ax, _neurons(ds, point), run_params(ds, point), f"{describe(value)}\n{_held(held)}")
+        _draw_boundary(ax, _neurons(ds, point), run_params(ds, point), f"{describe(value)}\n{describe_point(held)}")
     axes[0].legend(loc="lower right")
     return fig
 
@@ -261,11 +193,10 @@ def fig4_par_prediction(ds: xr.Dataset) -> Figure | None:
     The prediction is the PAR-SVM when it is PAR-consistent, else the sign-constrained one.
     """
     from analysis.par import par_prediction
-    from sweep.datasets import make_dataset
 
     if not (_is_planar(ds) and parameter_values(ds, "dataset") == ["gaussians"]):
         return None
-    point = _first_seed(ds, ())
+    point = first_seed_point(ds, ())
     params = run_params(ds, point)
     if params.alpha <= 0:
         return None
@@ -274,51 +205,23 @@ def fig4_par_prediction(ds: xr.Dataset) -> Figure | None:
     chosen = prediction.unconstrained if prediction.par_consistent else prediction.sign_constrained
     predicted = np.vstack([chosen.w_dir, chosen.u_dir])  # one w- and one u-neuron (THEORY.md §4)
     W = _neurons(ds, point)
-    fig, (ax,) = _panels(1)
+    fig, (ax,) = panels(1)
     kind = "PAR-SVM" if prediction.par_consistent else "sign-constrained PAR-SVM"
-    _draw_boundary(ax, W, params, f"learned (solid) vs {kind} prediction (dashed)\n{_held(point)}", dashed=predicted)
+    _draw_boundary(ax, W, params, f"learned (solid) vs {kind} prediction (dashed)\n{describe_point(point)}", dashed=predicted)
     ax.legend(loc="lower right")
     return fig
 
 
 # ---------------------------------------------------------------- curves over training (THEORY.md §3-4)
 
-def _draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], ylabel: str,
-                 transform: Callable[[xr.DataArray], xr.DataArray] = lambda x: x, prefix: str = "") -> None:
-    """Median over seeds (line) and min-max over seeds (band) of each curve against epoch.
-
-    Each curve is plotted through ``transform`` (e.g. 1 - x, then labelled with
-    ``prefix`` "1 - "). One line per value of the first point dim with >= 2 values;
-    other dims are held (see title).
-    """
-    lines_dim = next((dim for dim in point_dims(ds) if ds.sizes[dim] >= 2), None)
-    held = _reference(ds, (lines_dim,) if lines_dim else ())
-    epochs = ds[EPOCH_DIM].values
-    for name, linestyle in zip(names, ("-", "--", ":", "-.")):
-        values = transform(ds[name].sel(held)).compute()
-        for index, line_value in enumerate(values[lines_dim].values if lines_dim else [None]):
-            line = values.sel({lines_dim: line_value}) if lines_dim else values
-            per_seed = line.transpose(..., EPOCH_DIM).values.reshape(-1, epochs.size)
-            color = f"C{index}"
-            ax.fill_between(epochs, np.nanmin(per_seed, 0), np.nanmax(per_seed, 0), color=color, alpha=0.15, lw=0)
-            label = prefix + name + ("" if line_value is None else f", {lines_dim}={_python(line_value)}")
-            ax.plot(epochs, np.nanmedian(per_seed, 0), linestyle, color=color, label=label)
-    ax.set(xscale="log", xlabel="epoch", ylabel=ylabel, title=_held(held) or "all runs")
-    ax.legend()
-
-
-def _has(ds: xr.Dataset, *names: str) -> bool:
-    return all(name in ds for name in names)
-
-
 @figure_file
 def fig2_linear_regime(ds: xr.Dataset) -> Figure | None:
     """Paper Fig. 2 / App. D.2: share of points OUTSIDE the linear regime (1 - linear_frac), MNIST pairs."""
-    if not (_has(ds, "linear_frac_train", "linear_frac_test") and _uses_dataset(ds, *MNIST_DATASETS)):
+    if not (has(ds, "linear_frac_train", "linear_frac_test") and _uses_dataset(ds, *MNIST_DATASETS)):
         return None
-    fig, axes = _panels(2)
+    fig, axes = panels(2)
     for ax, split in zip(axes, ("train", "test")):
-        _draw_curves(ax, ds, (f"linear_frac_{split}",), f"share of {split} points outside the linear regime",
+        draw_curves(ax, ds, (f"linear_frac_{split}",), EPOCH, f"share of {split} points outside the linear regime",
                      transform=lambda x: 1 - x, prefix="1 - ")
         ax.set_ylim(-0.02, 1.02)
     return fig
@@ -327,21 +230,21 @@ def fig2_linear_regime(ds: xr.Dataset) -> Figure | None:
 @figure_file
 def fig7_clustering(ds: xr.Dataset) -> Figure | None:
     """Paper Fig. 7 / App. D.3: clustering ratio 2R/||wbar - ubar|| and largest intra-type angle."""
-    if not _has(ds, "cluster_ratio", "max_angle"):
+    if not has(ds, "cluster_ratio", "max_angle"):
         return None
-    fig, axes = _panels(2)
-    _draw_curves(axes[0], ds, ("cluster_ratio",), "clustering ratio 2R / ||w̄ - ū||")
-    _draw_curves(axes[1], ds, ("max_angle",), "largest angle between same-type neurons (degrees)")
+    fig, axes = panels(2)
+    draw_curves(axes[0], ds, ("cluster_ratio",), EPOCH, "clustering ratio 2R / ||w̄ - ū||")
+    draw_curves(axes[1], ds, ("max_angle",), EPOCH, "largest angle between same-type neurons (degrees)")
     return fig
 
 
 @figure_file
 def fig8_par_share(ds: xr.Dataset) -> Figure | None:
     """Paper Fig. 8 / App. I: share of w- and u-neurons in PAR over training, Gaussian data."""
-    if not (_has(ds, "par_share_w", "par_share_u") and _uses_dataset(ds, "gaussians")):
+    if not (has(ds, "par_share_w", "par_share_u") and _uses_dataset(ds, "gaussians")):
         return None
-    fig, (ax,) = _panels(1)
-    _draw_curves(ax, ds, ("par_share_w", "par_share_u"), "share of neurons in PAR")
+    fig, (ax,) = panels(1)
+    draw_curves(ax, ds, ("par_share_w", "par_share_u"), EPOCH, "share of neurons in PAR")
     ax.set_ylim(-0.02, 1.02)
     return fig
 
@@ -349,18 +252,18 @@ def fig8_par_share(ds: xr.Dataset) -> Figure | None:
 @figure_file
 def fig9_outlier(ds: xr.Dataset) -> Figure | None:
     """Paper Fig. 9 / App. J: with an outlier the disagreements reach 0 (NAR) but the PAR share stays < 1."""
-    if not (_has(ds, "disagree_w", "disagree_u", "par_share_w", "par_share_u")
+    if not (has(ds, "disagree_w", "disagree_u", "par_share_w", "par_share_u")
             and _uses_dataset(ds, "gaussians_outlier")):
         return None
-    fig, axes = _panels(2)
-    _draw_curves(axes[0], ds, ("disagree_w", "disagree_u"),
+    fig, axes = panels(2)
+    draw_curves(axes[0], ds, ("disagree_w", "disagree_u"), EPOCH,
                  "most points two same-type neurons disagree on")
-    _draw_curves(axes[1], ds, ("par_share_w", "par_share_u"), "share of neurons in PAR")
+    draw_curves(axes[1], ds, ("par_share_w", "par_share_u"), EPOCH, "share of neurons in PAR")
     axes[1].set_ylim(-0.02, 1.02)
     return fig
 
 
-FIGURES: tuple[Figure_, ...] = (
+FIGURES: tuple[FigureFile, ...] = (
     epochs_vs_parameters, ratio_heatmap, fig1_boundaries, fig2_linear_regime, fig4_par_prediction,
     fig5_relu_vs_leaky, fig7_clustering, fig8_par_share, fig9_outlier,
 )

@@ -1,12 +1,10 @@
-"""One training run, end to end: data, margin, init, training, bound, metrics.
+"""One run of the ``separable`` problem, end to end: data, margin, init, training, bound, metrics.
 
 ``train_one(params)`` is what every sweep task calls for each of its runs. It is
 deterministic: the same parameters give bit-identical results in any process.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -15,24 +13,12 @@ from scipy.special import gammaln
 from analysis.margin import NotSeparableError, svm_margin
 from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
 from kernels import network_output
-from kernels.metrics import METRIC_NAMES, training_metrics
-from sweep.datasets import DataSet, make_dataset
-from sweep.optimizers import OPTIMIZERS
-from sweep.params import RunParams
-from sweep.schema import CURVES, STATUS, recorded_epochs
-
-
-@dataclass
-class RunResult:
-    """scalars: one value per schema.SCALARS name; curves: one array per schema.CURVES
-    name over ``recorded_epochs(max_epochs)`` (fill where not reached); weights: final W
-    (2k, d) when params.save_weights, else None; separable: whether the SVM found s."""
-
-    scalars: dict[str, Any]
-    curves: dict[str, np.ndarray]
-    weights: np.ndarray | None = None
-    separable: bool = True
-    epochs: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+from kernels.metrics import training_metrics
+from sweep.problems.base import RunResult
+from sweep.problems.separable.datasets import DataSet, make_dataset
+from sweep.problems.separable.optimizers import OPTIMIZERS
+from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.variables import CURVES, METRICS, WEIGHTS, recorded_epochs
 
 
 def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.float64) -> np.ndarray:
@@ -59,15 +45,16 @@ def _bound_or_inf(bound, **arguments) -> float:
         return np.inf
 
 
-def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
+def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
     """Build the data and the init from ``params``, train, and measure (THEORY.md §1-2).
 
-    Raises ParamError for bad parameters. A non-separable data set trains as usual but
-    has margin_s and both bounds NaN and ``separable`` False. A diverged run (non-finite
-    loss) gets status 'diverged'.
+    Returns the value of every variable of ``variables.SCALARS`` and ``CURVES`` (curves
+    over ``recorded_epochs(max_epochs)``, fill where not reached) and, with
+    ``save_weights``, the final W (2k, d). Raises ParamError for bad parameters. A
+    non-separable data set trains as usual but has margin_s and both bounds NaN. A
+    diverged run (non-finite loss) gets status 'diverged'.
     """
-    start = time.perf_counter()
-    p = params if isinstance(params, RunParams) else RunParams.from_mapping(params)
+    p = params if isinstance(params, SeparableParams) else SeparableParams.from_mapping(params)
     data: DataSet = make_dataset(p)
     X, y = data.X, data.y
     n, d = X.shape
@@ -76,7 +63,7 @@ def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
     R_0 = float(np.max(np.linalg.norm(W0.astype(np.float64), axis=1)))
 
     epochs = recorded_epochs(p.max_epochs)
-    metrics = np.full((len(METRIC_NAMES), epochs.size), np.nan)
+    metrics = np.full((len(METRICS), epochs.size), np.nan)
     column = {int(e): i for i, e in enumerate(epochs)}
 
     def measure(epoch: int, W: np.ndarray) -> None:
@@ -89,7 +76,7 @@ def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
     curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
     reached = epochs[epochs <= traj.loss.size]
     curves["loss"][: reached.size] = traj.loss[reached - 1]
-    curves.update(zip(METRIC_NAMES, metrics))
+    curves.update(zip((v.name for v in METRICS), metrics))
 
     try:
         svm = svm_margin(X, y)
@@ -109,7 +96,7 @@ def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
     else:
         status = "max_epochs"
     W = traj.W
-    scalars = {
+    values = {
         "epochs_clean": traj.E_clean,
         "epochs_conv": traj.E_conv,
         "epochs_bound": bound,
@@ -121,8 +108,8 @@ def train_one(params: RunParams | Mapping[str, Any]) -> RunResult:
         "margin_s": svm.s if svm is not None else np.nan,
         "R_x": R_x,
         "R_0": R_0,
-        "status": STATUS[status],
-        "wall_time": time.perf_counter() - start,
+        **curves,
     }
-    return RunResult(scalars=scalars, curves=curves, weights=W if p.save_weights else None,
-                     separable=svm is not None, epochs=epochs)
+    if p.save_weights:
+        values[WEIGHTS.name] = W
+    return RunResult(status=status, values=values)

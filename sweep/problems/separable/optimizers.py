@@ -7,13 +7,15 @@ randomness, the epochs at which to hand W to ``on_snapshot(epoch, W)``, and retu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from kernels import SGDTrainer, dataset_loss, gd_train
-from sweep.params import RunParams
-from sweep.schema import recorded_epochs
+from sweep.problems.separable.variables import recorded_epochs
+
+if TYPE_CHECKING:
+    from sweep.problems.separable.params import SeparableParams
 
 ORDER_BLOCK_MIN = 64           # epochs of visiting orders drawn at a time ...
 ORDER_BLOCK_MAX_INTS = 1 << 22  # ... growing with the run, up to this many indices
@@ -38,11 +40,11 @@ Snapshot = Callable[[int, np.ndarray], None]
 
 @dataclass(frozen=True)
 class Optimizer:
-    train: Callable[[np.ndarray, np.ndarray, np.ndarray, RunParams, int, np.ndarray, Snapshot], Trajectory]
+    train: Callable[[np.ndarray, np.ndarray, np.ndarray, SeparableParams, int, np.ndarray, Snapshot], Trajectory]
     bounded: bool  # Theorem 4.1 bounds its E_clean
 
 
-def train_sgd(X, y, W0, p: RunParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> Trajectory:
+def train_sgd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> Trajectory:
     """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1).
 
     Orders are drawn in blocks from ``default_rng([seed, 1])``: the run depends on the
@@ -66,7 +68,7 @@ def train_sgd(X, y, W0, p: RunParams, seed: int, snapshot_at: np.ndarray, on_sna
                       diverged=r.diverged)
 
 
-def train_gd(X, y, W0, p: RunParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> Trajectory:
+def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> Trajectory:
     """Full-batch GD, one step per epoch (the gradient-flow approximation, THEORY.md §4).
 
     E_conv is the first step after which L_S < eps. E_clean is an SGD notion: -1, so

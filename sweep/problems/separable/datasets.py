@@ -5,23 +5,26 @@ signature ``generator(*, n, n_test, d, margin, spread, data_seed) -> DataSet``
 (it may ignore arguments it does not use). It is deterministic given
 ``data_seed`` and draws the training and the held-out test points from the same
 distribution. The training set is linearly separable through the origin, as
-THEORY.md §1 requires. :func:`make_dataset` turns a :class:`RunParams` into a
+THEORY.md §1 requires. :func:`make_dataset` turns the run parameters into a
 :class:`DataSet` and appends the bias coordinate (THEORY.md §1, paper Appendix K).
 
-Bad requests raise :class:`~sweep.params.ParamError` (a ``ValueError``) naming
-the parameter and its value.
+Bad requests raise :class:`~sweep.problems.base.ParamError` (a ``ValueError``)
+naming the parameter and its value.
 """
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 from scipy import special, stats
 
-from sweep.params import ParamError, RunParams
+from sweep.problems.base import ParamError
+
+if TYPE_CHECKING:
+    from sweep.problems.separable.params import SeparableParams
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def register(name: str) -> Callable[[Generator], Generator]:
     return add
 
 
-def make_dataset(params: RunParams) -> DataSet:
+def make_dataset(params: SeparableParams) -> DataSet:
     """Generate the data set ``params.dataset`` and append the bias coordinate if asked.
 
     With ``params.bias`` every x (train and test) gets a last coordinate 1 and
@@ -88,6 +91,15 @@ def make_dataset(params: RunParams) -> DataSet:
         y_test=data.y_test,
         teacher=None if data.teacher is None else np.append(data.teacher, 0.0),
     )
+
+
+def feature_count(dataset: str, d: int, bias: bool) -> int:
+    """The input dimension of the data set ``dataset`` at ``d`` (bias coordinate included).
+
+    Raises ParamError where the data set cannot be made with that ``d``.
+    """
+    sample = DATASETS[dataset](n=1, n_test=1, d=d, margin=0.0, spread=1.0, data_seed=0)
+    return sample.X.shape[1] + int(bias)
 
 
 def _append_constant(points: np.ndarray, value: float) -> np.ndarray:

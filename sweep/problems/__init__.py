@@ -1,0 +1,57 @@
+"""The problem registry: every teacher–student setting the engine can sweep, by name.
+
+A spec picks one with its top-level key ``problem:`` (default :data:`DEFAULT_PROBLEM`).
+Each entry names the module whose ``PROBLEM`` attribute is the
+:class:`~sweep.problems.base.Problem`; the module is imported on first use, so looking
+a problem up imports no kernels. Adding a problem is one line in :data:`PROBLEMS` (or,
+from another package, an entry point in the group :data:`ENTRY_POINT_GROUP` naming the
+module, or :func:`register` at run time).
+"""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from sweep.problems.base import ParamError, Problem, RunResult, did_you_mean
+
+PROBLEMS: dict[str, str] = {
+    "separable": "sweep.problems.separable",
+}
+DEFAULT_PROBLEM = "separable"
+ENTRY_POINT_GROUP = "linear_teachers.problems"
+
+
+def register(name: str, module: str) -> None:
+    """Register the problem ``module.PROBLEM`` under ``name`` (for this process)."""
+    if name in PROBLEMS and PROBLEMS[name] != module:
+        raise ValueError(f"problem {name!r} is already registered ({PROBLEMS[name]})")
+    PROBLEMS[name] = module
+
+
+def problem_names() -> tuple[str, ...]:
+    """Every registered problem, those of installed entry points included."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        PROBLEMS.setdefault(entry.name, entry.value)
+    return tuple(PROBLEMS)
+
+
+def get_problem(name: str) -> Problem:
+    """The problem registered as ``name``; ParamError naming the known ones otherwise."""
+    names = problem_names()
+    if not isinstance(name, str) or name not in PROBLEMS:
+        raise ParamError(f"unknown problem {name!r}{did_you_mean(name, names)}; known problems: {list(names)}")
+    problem = importlib.import_module(PROBLEMS[name]).PROBLEM
+    if problem.name != name:
+        raise ValueError(f"module {PROBLEMS[name]} declares problem {problem.name!r}, registered as {name!r}")
+    return problem
+
+
+def run_one(name: str, params) -> RunResult:
+    """One run of problem ``name`` from a mapping of parameters (or its params object)."""
+    problem = get_problem(name)
+    p = params if isinstance(params, problem.params) else problem.params.from_mapping(params)
+    return problem.runner()(p)
+
+
+__all__ = ["DEFAULT_PROBLEM", "PROBLEMS", "ParamError", "Problem", "RunResult", "get_problem", "problem_names",
+           "register", "run_one"]

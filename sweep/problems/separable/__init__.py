@@ -1,0 +1,47 @@
+"""The ``separable`` problem: a two-layer Leaky-ReLU network with a fixed second layer
+learns linearly separable data with SGD (or full-batch GD) on the cross-entropy loss
+(Sarussi, Brutzkus & Globerson, ICML 2021; THEORY.md §1-5).
+
+- parameters: :mod:`.params` (:class:`SeparableParams`); data sets: :mod:`.datasets`;
+  optimisers: :mod:`.optimizers`;
+- one run: :mod:`.run` (``train_one``); what it records: :mod:`.variables`;
+- theory: the Theorem 4.1 bounds ``epochs_bound`` and ``epochs_bound_instance``
+  (analysis.theory), held against E_clean in :mod:`.report`;
+- figures and report sections: :mod:`.figures`, :mod:`.report`.
+"""
+from __future__ import annotations
+
+from sweep.problems.base import Problem
+from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.variables import layout
+
+# Run-time model for task sizing (measured on the default preset; a heuristic).
+SECONDS_PER_NEURON_FEATURE_STEP = 1.5e-9  # SGD, one neuron x one feature x one sample
+SECONDS_PER_RUN = 0.003                  # data, SVM, bound and metrics of a small run
+# Share of max_epochs a stop_early run is assumed to take. Deliberately optimistic: an
+# overestimate makes tiny tasks whose store writes cost more than their runs (the default
+# preset's runs take ~2% of max_epochs; at 25% it got 1-run tasks and 44% efficiency),
+# while an underestimate only makes tasks longer, and the engine's minimum task count
+# still bounds them.
+EARLY_STOP_SHARE = 0.01
+
+
+def run_seconds(p: SeparableParams) -> float:
+    """Estimated wall time of one run."""
+    epochs = p.max_epochs * (EARLY_STOP_SHARE if p.stop_early else 1.0)
+    return SECONDS_PER_RUN + SECONDS_PER_NEURON_FEATURE_STEP * epochs * p.n * 2 * p.width * p.d
+
+
+PROBLEM = Problem(
+    name="separable",
+    summary="two-layer Leaky-ReLU network, fixed second layer, SGD or GD on the cross-entropy loss, "
+            "linearly separable data",
+    theory="THEORY.md §1-5 (Sarussi, Brutzkus & Globerson, ICML 2021)",
+    params=SeparableParams,
+    layout=layout,
+    run="sweep.problems.separable.run:train_one",
+    run_seconds=run_seconds,
+    report="sweep.problems.separable.report",
+    presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig4_par_prediction", "fig5_relu_vs_leaky",
+             "fig7_clustering", "fig8_par_share", "fig9_outlier"),
+)

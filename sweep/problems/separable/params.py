@@ -1,0 +1,75 @@
+"""The run parameters of the ``separable`` problem (THEORY.md §1-2), with validation.
+
+Every field may appear in a sweep spec, either fixed (``params:``) or swept (``grid:``).
+Validation raises :class:`~sweep.problems.base.ParamError` naming the field and value.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+
+
+@dataclass(frozen=True)
+class SeparableParams(ProblemParams):
+    """One run: data set, network, optimiser and stopping rule (THEORY.md §1-2)."""
+
+    dataset: str = "linear_teacher"  # a key of datasets.DATASETS
+    n: int = 200                     # training points
+    n_test: int = 500                # held-out points
+    d: int = 20                      # input dimension (fixed by the data for MNIST)
+    margin: float = 0.05             # gamma: points this close to the teacher's hyperplane are rejected
+    spread: float = 0.25             # std of each coordinate in the Gaussian data sets
+    bias: bool = False               # append a constant coordinate to x (paper, Appendix K)
+    data_seed: int = 0               # drives the data
+    seed: int = 0                    # drives the init and the visiting orders
+    width: int = 16                  # k: neurons of each sign (2k in all)
+    alpha: float = 0.1               # Leaky-ReLU slope, 0 <= alpha < 1
+    v: float = 1.0                   # fixed second-layer weight
+    init_scale: float = 0.01         # expected row norm of W0 (R_0 is recorded as realised)
+    optimizer: str = "sgd"           # a key of optimizers.OPTIMIZERS
+    lr: float = 0.05                 # eta
+    eps: float = 0.01                # loss level of E_clean and E_conv
+    max_epochs: int = 1000
+    stop_early: bool = True          # stop once E_clean and E_conv are both reached
+    dtype: str = "float64"           # float64 or float32
+    record_metrics: bool = True      # metrics along training (THEORY.md §3-4) at the recorded epochs
+    save_weights: bool = False       # keep the final W in the store
+
+    FIELD_DOCS = {
+        "dataset": "data set, a key of `datasets.DATASETS`: linear_teacher, gaussians, gaussians_outlier, "
+                   "mnist_P_N (MNIST digit P labelled +1 against N)",
+        "n": "training points",
+        "n_test": "held-out points",
+        "d": "input dimension (ignored by MNIST: 784)",
+        "margin": "gamma: points closer than this to the teacher's hyperplane are rejected",
+        "spread": "std of each coordinate in the Gaussian data sets",
+        "bias": "append a constant coordinate 1 to every x (paper App. K)",
+        "data_seed": "drives the data",
+        "seed": "drives W0 and the visiting orders",
+        "width": "k: neurons of each sign (2k in all)",
+        "alpha": "Leaky-ReLU slope in [0, 1); 0 is ReLU (no Theorem 4.1 bound)",
+        "v": "fixed second-layer weight",
+        "init_scale": "expected row norm of W0 (the realised max, R_0, is recorded)",
+        "optimizer": "sgd (per-sample, THEORY.md §1) or gd (full batch, §4)",
+        "lr": "learning rate eta",
+        "eps": "loss level of E_clean and E_conv",
+        "max_epochs": "epoch budget",
+        "stop_early": "stop once E_clean and E_conv are both reached",
+        "dtype": "float64 or float32 (X and W)",
+        "record_metrics": "metrics along training (THEORY.md §3-4) at the recorded epochs",
+        "save_weights": "keep the final W in the store (`weights`)",
+    }
+
+    def validate(self) -> None:
+        from sweep.problems.separable.datasets import DATASETS
+        from sweep.problems.separable.optimizers import OPTIMIZERS
+
+        require_choice(self, "dataset", DATASETS)
+        require_choice(self, "optimizer", OPTIMIZERS)
+        require(self.dtype in ("float64", "float32"), "dtype", self.dtype, "'float64' or 'float32'")
+        require_at_least(self, 1, "n", "n_test", "d", "width", "max_epochs")
+        require(0.0 <= self.alpha < 1.0, "alpha", self.alpha, "in [0, 1)")
+        require_positive(self, "v", "lr", "eps", "init_scale", "spread")
+        require(math.isfinite(self.margin) and self.margin >= 0, "margin", self.margin, "a finite number >= 0")

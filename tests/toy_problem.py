@@ -1,0 +1,41 @@
+"""A toy problem, to show that adding one touches nothing in the engine: least-squares
+linear regression y = <w*, x> + noise, fitted by full-batch GD from w = 0."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from sweep.problems.base import Dim, Layout, Problem, ProblemParams, RunResult, Variable, require, require_positive
+
+
+@dataclass(frozen=True)
+class ToyParams(ProblemParams):
+    d: int = 5
+    n: int = 50
+    lr: float = 0.1
+    steps: int = 20
+    seed: int = 0
+
+    def validate(self):
+        require(self.n >= 1 and self.d >= 1, "n", self.n, ">= 1 (and d >= 1)")
+        require_positive(self, "lr")
+
+
+def layout(values):
+    steps = np.arange(1, max(values("steps")) + 1)
+    return Layout((Dim("step", steps.size, steps, {"long_name": "GD step"}),), (
+        Variable("final_error", "float64", np.nan, "1", "||w - w*|| / ||w*|| at the end"),
+        Variable("rel_error", "float64", np.nan, "1", "||w - w*|| / ||w*|| after each step", ("step",))))
+
+
+def run(p: ToyParams) -> RunResult:
+    rng = np.random.default_rng(p.seed)
+    X, w_star = rng.standard_normal((p.n, p.d)), rng.standard_normal(p.d)
+    y, w, errors = X @ w_star, np.zeros(p.d), []
+    for _ in range(p.steps):
+        w = w - p.lr * X.T @ (X @ w - y) / p.n
+        errors.append(np.linalg.norm(w - w_star) / np.linalg.norm(w_star))
+    return RunResult("done" if errors[-1] < 1e-3 else "max_epochs", {"final_error": errors[-1], "rel_error": np.array(errors)})
+
+
+PROBLEM = Problem(name="toy_regression", summary="linear regression by GD (test only)", theory="-", params=ToyParams,
+                  layout=layout, run="tests.toy_problem:run", run_seconds=lambda p: 1e-4 * p.steps)
