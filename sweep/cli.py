@@ -207,14 +207,22 @@ def paper_command(args: argparse.Namespace) -> int:
 
 def _problems_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("problem", nargs="?", help="print this problem's parameters and stored variables")
+    parser.add_argument("--update-readme", metavar="FILE",
+                        help="rewrite the generated tables of FILE (between '<!-- sweep problems [NAME] -->' "
+                             "and '<!-- end -->')")
 
 
 @subcommand("problems", "list the problems, or one problem's parameters and variables (markdown)",
             _problems_arguments)
 def problems_command(args: argparse.Namespace) -> int:
     from sweep.problems import get_problem, problem_names
-    from sweep.problems.docs import parameters_table, problems_table, variables_table
+    from sweep.problems.docs import parameters_table, problems_table, update_readme, variables_table
 
+    if args.update_readme:
+        path = Path(args.update_readme)
+        path.write_text(update_readme(path.read_text()))
+        print(f"updated the generated tables of {path}")
+        return 0
     if args.problem is None:
         print(problems_table([get_problem(name) for name in problem_names()]))
         return 0

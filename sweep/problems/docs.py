@@ -2,14 +2,19 @@
 
 Built from the declarations themselves (``Problem``, its params class and its layout),
 so the README's tables are generated, not written: ``sweep problems [NAME]`` prints
-them, and tests/test_problems.py checks that the README holds them verbatim.
+them, ``sweep problems --update-readme README.md`` rewrites every block of the README
+between ``<!-- sweep problems [NAME] -->`` and ``<!-- end -->``, and
+tests/test_problems.py checks that the README is up to date.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from typing import Any
 
 from sweep.problems.base import ENGINE_VARIABLES, Problem
+
+_BLOCK = re.compile(r"(<!-- sweep problems ?(?P<name>[\w]*) -->\n)(.*?)(<!-- end -->)", re.DOTALL)
 
 
 def _all_options(problem: Problem):
@@ -19,15 +24,32 @@ def _all_options(problem: Problem):
     return lambda name: (False, True) if isinstance(defaults[name], bool) else (defaults[name],)
 
 
+def update_readme(text: str) -> str:
+    """``text`` with every generated block rewritten from the current declarations."""
+    from sweep.problems import get_problem, problem_names
+
+    def block(match: re.Match) -> str:
+        name = match.group("name")
+        if not name:
+            body = problems_table([get_problem(each) for each in problem_names()])
+        else:
+            problem = get_problem(name)
+            body = (f"Parameters:\n\n{parameters_table(problem)}\n\nStored variables (every grid point; "
+                    f"dims after the grid's):\n\n{variables_table(problem)}")
+        return f"{match.group(1)}{body}\n{match.group(4)}"
+
+    return _BLOCK.sub(block, text)
+
+
 def problems_table(problems: list[Problem]) -> str:
-    rows = [f"| `{p.name}` | {p.summary} | {p.theory} | {', '.join(f'`{s}`' for s in p.presets) or '-'} |"
-            for p in problems]
+    rows = [f"| `{p.name}` | {_cell(p.summary)} | {_cell(p.theory)} | "
+            f"{', '.join(f'`{s}`' for s in p.presets) or '-'} |" for p in problems]
     return "\n".join(["| problem | what it is | theory | paper presets |", "|---|---|---|---|", *rows])
 
 
 def parameters_table(problem: Problem) -> str:
     docs = problem.params.FIELD_DOCS
-    rows = [f"| `{f.name}` | {problem.params.kind(f.name)} | {_format(f.default)} | {docs.get(f.name, '')} |"
+    rows = [f"| `{f.name}` | {problem.params.kind(f.name)} | {_format(f.default)} | {_cell(docs.get(f.name, ''))} |"
             for f in fields(problem.params)]
     return "\n".join(["| parameter | type | default | meaning |", "|---|---|---|---|", *rows])
 
@@ -39,10 +61,15 @@ def variables_table(problem: Problem) -> str:
     for variable in layout.variables + ENGINE_VARIABLES:
         where = " + ".join(["grid", *variable.dims])
         rows.append(f"| `{variable.name}` | {where} | {variable.dtype} | {_format(variable.fill)} | "
-                    f"{variable.units or ''} | {variable.long_name} |")
-    dim_rows = [f"| `{dim.name}` | {dim.attrs.get('long_name', 'no coordinate')} |" for dim in dims.values()]
+                    f"{variable.units or ''} | {_cell(variable.long_name)} |")
+    dim_rows = [f"| `{dim.name}` | {_cell(dim.attrs.get('long_name', 'no coordinate'))} |" for dim in dims.values()]
     return "\n".join(["| dim (besides the grid's) | coordinate |", "|---|---|", *dim_rows, "",
                       "| variable | dims | dtype | fill | units | meaning |", "|---|---|---|---|---|---|", *rows])
+
+
+def _cell(text: str) -> str:
+    """Text for a markdown table cell: a literal | is escaped."""
+    return text.replace("|", "\\|")
 
 
 def _format(value: Any) -> str:
