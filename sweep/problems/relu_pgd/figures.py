@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from analysis.plotting import FigureFile, describe_point, figure_file, panels, parameter_values, reference_point
 from analysis.stats import nanmedian, with_seed_dim
@@ -26,6 +27,9 @@ from sweep.problems.relu_pgd.theory import ENVELOPE_RATE, envelope
 from sweep.problems.relu_pgd.variables import ITERATION
 
 MAX_LINES = 8          # lines per panel of the curve figures (evenly picked when n has more values)
+DRAW_FLOOR = 1e-20     # rel_err = 0 (w_t = w* to the last bit) is drawn here on log axes
+ERROR_LABEL = "||w_t - w*|| / ||w*||"
+ERROR_NOTE = f"median and min-max band over seeds; 0 drawn at {DRAW_FLOOR:g}"
 RATIO_LABEL = "n / n0_hat   (n0_hat = 2 s ln(d/s))"
 
 
@@ -45,14 +49,16 @@ def _count(ds: xr.Dataset, name: str, point: dict[str, Any]) -> tuple[int, int]:
     return int(with_seed_dim(ds[name].sel(point)).values[done].sum()), int(done.sum())
 
 
-def _median_and_band(ax, t: np.ndarray, per_seed: np.ndarray, color: str, label: str, style: str = "-") -> None:
-    """Median over seeds (line) and min-max over seeds (band) of curves (seeds, t)."""
+def _median_and_band(ax, t: np.ndarray, per_seed: np.ndarray, color: str, label: str, floor: float = -np.inf) -> None:
+    """Median over seeds (line) and min-max over seeds (band) of curves (seeds, t), values
+    below ``floor`` drawn at it."""
+    per_seed = np.where(per_seed < floor, floor, per_seed)
     finite = np.isfinite(per_seed).any(axis=0)
     low, high = np.full(t.size, np.nan), np.full(t.size, np.nan)
     low[finite] = np.nanmin(per_seed[:, finite], axis=0)
     high[finite] = np.nanmax(per_seed[:, finite], axis=0)
     ax.fill_between(t, low, high, color=color, alpha=0.15, lw=0)
-    ax.plot(t, nanmedian(per_seed.T), style, color=color, label=label)
+    ax.plot(t, nanmedian(per_seed.T), color=color, label=label)
 
 
 def _envelope_line(ax, t: np.ndarray) -> None:
@@ -75,29 +81,32 @@ def rate(ds: xr.Dataset) -> Figure | None:
     held = reference_point(ds, ("n",))
     t = ds[ITERATION].values
     fig, (errors, factors, overlaps) = panels(3)
+    ratios = []
     for index, n in enumerate(_picked(parameter_values(ds, "n"))):
         point = {**held, "n": n}
         color = f"C{index}"
         ratio = float(np.nanmax(_per_seed(ds, "n_over_n0", point)))
+        ratios.append(ratio)
         inside, runs = _count(ds, "envelope_ok", point)
         succeeded, _ = _count(ds, "success", point)
         label = f"n/n0_hat = {ratio:.3g}: inside {inside}/{runs}, success {succeeded}/{runs}"
-        _median_and_band(errors, t, _per_seed(ds, "rel_err", point), color, label)
+        _median_and_band(errors, t, _per_seed(ds, "rel_err", point), color, label, DRAW_FLOOR)
         _median_and_band(overlaps, t, _per_seed(ds, "support_overlap", point), color, f"n/n0_hat = {ratio:.3g}")
         contraction = _per_seed(ds, "contraction", point)
         factors.plot(np.full(contraction.size, ratio), contraction, ".", color=color, ms=4, alpha=0.6)
         factors.plot([ratio], [nanmedian(contraction)], "o", color=color, mec="k")
     _envelope_line(errors, t)
     title = describe_point(held) or "all runs"
-    errors.set(yscale="log", xlabel="t (PGD step)", ylabel="||w_t - w*|| / ||w*||  (median, min-max band)",
-               title=f"rel_err over seeds; {title}")
+    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL, title=f"{title}\n{ERROR_NOTE}")
     errors.legend(fontsize=7)
     factors.axhline(ENVELOPE_RATE, color="k", ls="--", lw=1.0, label="1/2 (the envelope's rate)")
     factors.set(xscale="log", xlabel=RATIO_LABEL, ylabel="fitted contraction factor per step",
                 title="each seed (dots) and the median (circles)")
+    factors.set_xticks(ratios, [f"{ratio:.3g}" for ratio in ratios])
+    factors.xaxis.set_minor_formatter(NullFormatter())
     factors.legend()
-    overlaps.set(xlabel="t (PGD step)", ylabel="|supp(w_t) ∩ supp(w*)| / s  (median, min-max band)",
-                 title="support overlap", ylim=(-0.02, 1.02))
+    overlaps.set(xlabel="t (PGD step)", ylabel="|supp(w_t) ∩ supp(w*)| / s",
+                 title="support overlap: median and min-max band over seeds", ylim=(-0.02, 1.02))
     overlaps.legend(fontsize=7)
     return fig
 
@@ -118,14 +127,14 @@ def _phase(ds: xr.Dataset, name: str, ylabel: str) -> Figure | None:
         for index, ((d, s), group) in enumerate(rows.groupby(["d", "s"], sort=True)):
             group = group.sort_values("n_over_n0")
             color = f"C{index}"
-            ax.fill_between(group["n_over_n0"], group[f"{name}_lo"], group[f"{name}_hi"], color=color, alpha=0.12,
-                            lw=0)
-            ax.plot(group["n_over_n0"], group[f"{name}_share"], "o-", color=color, ms=3,
-                    label=f"d={d}, s={s} ({int(group['runs'].min())} seeds)")
+            share = group[f"{name}_share"]
+            ax.errorbar(group["n_over_n0"], share, yerr=[share - group[f"{name}_lo"], group[f"{name}_hi"] - share],
+                        fmt="o-", color=color, ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, alpha=0.85,
+                        label=f"d={d}, s={s} ({int(group['runs'].min())} seeds)")
         ax.axhline(TARGET_SHARE, color="k", ls=":", lw=1.0, label=f"{TARGET_SHARE:.0%}")
         where = describe_point(held)
         ax.set(xscale="log", xlabel=RATIO_LABEL, ylabel=ylabel, ylim=(-0.02, 1.02),
-               title=f"constraint {constraint}{'; ' + where if where else ''} (band: 95% Wilson interval)")
+               title=f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)")
         ax.legend(fontsize=7)
     return fig
 
@@ -163,12 +172,15 @@ def convention(ds: xr.Dataset) -> Figure | None:
                 claim = f"rel_err = 1 at every t: {int(np.all(curves == 1.0, axis=1).sum())}/{runs}"
             else:
                 succeeded, _ = _count(ds, "success", point)
-                claim = f"rel_err_1 = {nanmedian(curves[:, 1]):.2g} (median), success {succeeded}/{runs}"
-            _median_and_band(ax, t, curves, f"C{index}", f"mu0 = {mu0:g}, w_1 ≈ P_K({mu0 * slope:g} w*): {claim}")
+                inside, _ = _count(ds, "envelope_ok", point)
+                claim = (f"rel_err_1 = {nanmedian(curves[:, 1]):.2g} (median), inside {inside}/{runs}, "
+                         f"success {succeeded}/{runs}")
+            _median_and_band(ax, t, curves, f"C{index}", f"mu0 = {mu0:g}, w_1 ≈ P_K({mu0 * slope:g} w*): {claim}",
+                             DRAW_FLOOR)
         _envelope_line(ax, t)
         where = describe_point(held)
-        ax.set(yscale="log", xlabel="t (PGD step)", ylabel="||w_t - w*|| / ||w*||  (median, min-max band)",
-               title=f"relu'(0) = {slope:g}{'; ' + where if where else ''}")
+        ax.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
+               title=f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}")
         ax.legend(fontsize=7)
     return fig
 

@@ -24,9 +24,11 @@ def projection_level(constraint: str, w_star: np.ndarray) -> float:
 
 
 def relative_test_error(w: np.ndarray, w_star: np.ndarray, X_test: np.ndarray) -> float:
-    """sum (relu(<w, x>) - relu(<w*, x>))^2 / sum relu(<w*, x>)^2 over the rows of X_test."""
+    """sum (relu(<w, x>) - relu(<w*, x>))^2 / sum relu(<w*, x>)^2 over the rows of X_test;
+    NaN when relu(<w*, x>) = 0 on every row (possible for a tiny n_test)."""
     truth = relu_labels(X_test, w_star)
-    return float(np.sum((relu_labels(X_test, w) - truth) ** 2) / np.sum(truth ** 2))
+    scale = float(np.sum(truth ** 2))
+    return float(np.sum((relu_labels(X_test, w) - truth) ** 2)) / scale if scale > 0 else np.nan
 
 
 def run(params: ReluPGDParams | Mapping[str, Any]) -> RunResult:
