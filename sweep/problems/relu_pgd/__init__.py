@@ -12,10 +12,11 @@ from sweep.problems.base import Problem
 from sweep.problems.relu_pgd.params import ReluPGDParams
 from sweep.problems.relu_pgd.variables import layout
 
-# Run-time model for task sizing (measured with benchmarks/bench_relu_pgd.py; a heuristic).
-SECONDS_PER_RUN = 0.002               # imports aside: teacher, metrics, result dict
-SECONDS_PER_PRODUCT_ENTRY = 0.5e-9    # one entry of X in one of the 2T + 1 matrix-vector products
-SECONDS_PER_DRAWN_ENTRY = 12e-9       # one Gaussian entry of X or X_test
+# Run-time model for task sizing (a heuristic, from run() timed alone on this machine at
+# (n, d) from (200, 500) to (4000, 2000), one BLAS thread).
+SECONDS_PER_RUN = 0.002               # teacher, metrics, result dict
+SECONDS_PER_PRODUCT_ENTRY = 0.3e-9    # one entry of X in one of the 2T + 1 matrix-vector products
+SECONDS_PER_DRAWN_ENTRY = 10e-9       # one Gaussian entry of X or X_test
 
 
 def run_seconds(p: ReluPGDParams) -> float:
