@@ -266,14 +266,6 @@ def test_presets_parse_and_are_the_problems():
         assert len(spec.grid.get("seed", ())) >= 20
 
 
-def test_the_readme_tables_are_current():
-    from sweep.problems.docs import update_readme
-
-    text = (REPO / "README.md").read_text()
-    assert "<!-- sweep problems relu_pgd -->" in text
-    assert update_readme(text) == text
-
-
 def test_stores_read_as_xarray(small_store):
     ds = xr.open_zarr(small_store)
     assert ds["rel_err"].dims[-1] == "iteration" and ds.sizes["iteration"] == 26
