@@ -7,10 +7,10 @@
   (:func:`moments_from_sums`). Never a d^3 array: T_3 is only ever contracted with u.
 - :func:`accumulate_directional`: the sums of y He_k(<x, q_i>), k = 1, 2, 3, for unit q_i.
 
-Summation: within a chunk, blocks of BLOCK_ROWS samples are summed by one BLAS product
-each (float64); the block sums are added to the running totals with Neumaier's
-compensated summation (:func:`add_compensated`), so the totals of 1e7 samples carry
-the rounding of one block, not of 1e7 additions. The caller owns the totals, so memory
+Summation: within a chunk, blocks of BLOCK_ROWS samples are summed in float64 in plain
+loops (no BLAS: on a shared machine its threads only contend); the block sums are added
+to the running totals with Neumaier's compensated summation (:func:`add_compensated`),
+so the totals of 1e7 samples carry the rounding of one block, not of 1e7 additions. The caller owns the totals, so memory
 does not depend on how many samples stream through.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ import math
 import numpy as np
 from scipy.special import ndtr
 
-from kernels.jit import jit
+from kernels.jit import REASSOCIATE, jit
 
-BLOCK_ROWS = 2048  # samples per BLAS product (the feature block is BLOCK_ROWS x (d(d+1)/2 + d + 1))
+BLOCK_ROWS = 2048  # samples summed plainly before a compensated addition to the totals
 DIRECTIONAL_ORDERS = 3  # He_1, He_2, He_3 along each direction
 
 
@@ -77,7 +77,7 @@ def add_compensated(total, compensation, value):
         t[i] = s
 
 
-@jit
+@jit(fastmath=REASSOCIATE)
 def accumulate_moments(X, y, U, total, compensation):
     """Add the moment sums of the samples (X, y) to (total, compensation).
 
@@ -85,54 +85,56 @@ def accumulate_moments(X, y, U, total, compensation):
     (r + 1, feature_count(d)): row 0 weights the samples by y, row 1 + j by y <x, u_j>;
     the columns are x_a x_b for a <= b (row-major upper triangle), then x_a, then 1.
     So row 0 holds sum y x x^T, sum y x, sum y, and row 1 + j sum y (x.u_j) x x^T, ...
-    (see :func:`moments_from_sums`).
+    (see :func:`moments_from_sums`). Plain loops (no BLAS: its threads only contend on
+    a busy machine): per sample, the features once, then one AXPY per weight row.
     """
     n, d = X.shape
     r = U.shape[0]
     width = total.shape[1]
-    rows = min(n, BLOCK_ROWS)
-    features = np.empty((rows, width))
-    weights = np.empty((r + 1, rows))
+    block = np.empty((r + 1, width))
+    features = np.empty(width)
+    weights = np.empty(r + 1)
     for start in range(0, n, BLOCK_ROWS):
-        stop = min(start + BLOCK_ROWS, n)
-        count = stop - start
-        for i in range(count):
-            x = X[start + i]
-            yi = y[start + i]
+        block[:] = 0.0
+        for i in range(start, min(start + BLOCK_ROWS, n)):
+            x = X[i]
             col = 0
             for a in range(d):
                 xa = x[a]
                 for b in range(a, d):
-                    features[i, col] = xa * x[b]
+                    features[col] = xa * x[b]
                     col += 1
             for a in range(d):
-                features[i, col + a] = x[a]
-            features[i, col + d] = 1.0
-            weights[0, i] = yi
+                features[col + a] = x[a]
+            features[col + d] = 1.0
+            weights[0] = y[i]
             for j in range(r):
                 dot = 0.0
                 for a in range(d):
                     dot += x[a] * U[j, a]
-                weights[1 + j, i] = yi * dot
-        block = np.dot(np.ascontiguousarray(weights[:, :count]), features[:count])
+                weights[1 + j] = y[i] * dot
+            for j in range(r + 1):
+                weight = weights[j]
+                for f in range(width):
+                    block[j, f] += weight * features[f]
         add_compensated(total, compensation, block)
 
 
-@jit
+@jit(fastmath=REASSOCIATE)
 def accumulate_directional(X, y, Q, total, compensation):
     """Add sum y He_k(<x, q_i>) for k = 1..3 (rows k - 1) and unit rows q_i of Q (m, d)
     (columns i) to (total, compensation), both (3, m)."""
-    n = X.shape[0]
+    n, d = X.shape
     m = Q.shape[0]
     block = np.empty((DIRECTIONAL_ORDERS, m))
     for start in range(0, n, BLOCK_ROWS):
-        stop = min(start + BLOCK_ROWS, n)
-        Z = np.dot(X[start:stop], Q.T)
         block[:] = 0.0
-        for i in range(stop - start):
-            yi = y[start + i]
+        for i in range(start, min(start + BLOCK_ROWS, n)):
+            yi = y[i]
             for k in range(m):
-                z = Z[i, k]
+                z = 0.0
+                for a in range(d):
+                    z += X[i, a] * Q[k, a]
                 z2 = z * z
                 block[0, k] += yi * z
                 block[1, k] += yi * (z2 - 1.0)
