@@ -28,11 +28,12 @@ def random_student(width: int, d: int, rng: np.random.Generator) -> Network:
 
 def least_squares_output_layer(network: Network, samples: SampleStream) -> Network:
     """Step 6's least squares: the a minimising sum (y - sum_k a_k relu(<w_k, x> + b_k))^2
-    over the N samples, for the given (W, b) (normal equations streamed in float64,
-    solved by lstsq so that a dead neuron leaves a rank-deficient system solvable)."""
+    over S2 (the half the directions were not estimated on), for the given (W, b)
+    (normal equations streamed in float64, solved by lstsq so that a dead neuron leaves
+    a rank-deficient system solvable)."""
     m = network.width
     total, compensation = np.zeros((m, m + 1)), np.zeros((m, m + 1))
-    for X, y in samples.all_chunks():
+    for X, y in samples.chunks(2):
         accumulate_least_squares(X, y, network.W, network.b, total, compensation)
     system = total + compensation
     a = np.linalg.lstsq(system[:, :m], system[:, m], rcond=None)[0]
