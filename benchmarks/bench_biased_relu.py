@@ -49,7 +49,8 @@ M = 8
 def setup(d: int, N: int):
     """The teacher, a stream whose first half S1 holds the N samples, and the 10 u_j."""
     teacher = make_teacher(BiasedReluParams(d=d, m=M, N=2 * N))
-    return teacher, SampleStream(teacher, N=2 * N, data_seed=0, seed=0), mo.candidate_directions(d, np.random.default_rng(0))
+    U = mo.candidate_directions(d, np.random.default_rng(0))
+    return teacher, SampleStream(teacher, N=2 * N, data_seed=0, seed=0), U
 
 
 def ours(stream: SampleStream, U: np.ndarray) -> mo.Moments:

@@ -10,8 +10,8 @@
 Summation: within a chunk, blocks of BLOCK_ROWS samples are summed in float64 in plain
 loops (no BLAS: on a shared machine its threads only contend); the block sums are added
 to the running totals with Neumaier's compensated summation (:func:`add_compensated`),
-so the totals of 1e7 samples carry the rounding of one block, not of 1e7 additions. The caller owns the totals, so memory
-does not depend on how many samples stream through.
+so the totals of 1e7 samples carry the rounding of one block, not of 1e7 additions. The
+caller owns the totals, so memory does not depend on how many samples stream through.
 """
 from __future__ import annotations
 

@@ -22,8 +22,14 @@ ERROR = "err_w_sign_agnostic"  # the error the rate and bias figures fit (direct
 RATES = {ERROR: -0.5, "moment_err_2": -0.5, "test_rel_l2": -1.0}
 BAND = 0.25                    # a fitted slope "near" its rate: within +-BAND
 FIT_FROM_N = 300_000           # the rate is asymptotic: fitted on N >= this (below, the pencil is not yet local)
-BIAS_FIT_FROM = 2.0            # the 1/phi(beta) shape is fitted on beta >= this (where the growth dominates; smaller beta: gaps shrink)
+BIAS_FIT_FROM = 2.0            # the 1/phi(beta) shape is fitted on beta >= this, where the growth dominates
 RECOVERED = 0.3                # a neuron's direction counts as recovered below this error
+
+
+def loaded(ds: xr.Dataset, *names: str) -> xr.Dataset:
+    """The variables ``names`` and ``done`` in memory (the stores are small; NumPy-backed
+    reductions are far faster than Dask graphs of tiny chunks)."""
+    return ds[[*names, "done"]].load()
 
 
 def learners(ds: xr.Dataset) -> list[str]:
@@ -45,6 +51,14 @@ def counted(ds: xr.Dataset, name: str) -> xr.DataArray:
     """:func:`finite` and > 0 (what a log axis or a log-log fit can use), else NaN."""
     values = finite(ds, name)
     return values.where(values > 0)
+
+
+def recovered_share(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: the share of teacher neurons whose direction error (neuron_err_w) is below
+    RECOVERED; NaN for runs not done."""
+    errors = ds["neuron_err_w"]
+    share = (errors < RECOVERED).sum("neuron") / errors.notnull().sum("neuron")
+    return share.where(ds["done"])
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,9 @@ def fit_samples(ds: xr.Dataset, fit_from: float) -> xr.Dataset | None:
 def rates(ds: xr.Dataset, variable: str = ERROR, fit_from: float = FIT_FROM_N) -> list[Rate]:
     """The slope of ``variable`` (a key of RATES) in N >= fit_from for every learner of the
     store whose runs have it ([] without an N sweep)."""
-    fitted = fit_samples(ds, fit_from)
+    if variable not in ds:
+        return []
+    fitted = fit_samples(loaded(ds, variable), fit_from)
     if fitted is None:
         return []
     out = []
@@ -128,7 +144,7 @@ def bias_growth(ds: xr.Dataset, learner: str = "moments") -> BiasGrowth | None:
     """The fit of the moment learner's error against 1/phi(beta), or None without a beta sweep."""
     if "beta" not in ds.dims or learner not in learners(ds):
         return None
-    medians = stats.median_over_seeds(counted(at_learner(ds, learner), ERROR))
+    medians = stats.median_over_seeds(counted(at_learner(loaded(ds, ERROR), learner), ERROR))
     medians = medians.median([dim for dim in medians.dims if dim != "beta"]).compute()
     betas = medians["beta"].values.astype(np.float64)
     use = (betas >= BIAS_FIT_FROM) & np.isfinite(medians.values)
@@ -169,7 +185,7 @@ def zero_bias(ds: xr.Dataset) -> ZeroBias | None:
     neuron = zero_bias_neuron(ds)
     if neuron is None or "moments" not in learners(ds) or "neuron_err_w_t3_only" not in ds:
         return None
-    runs = at_learner(ds, "moments")
+    runs = at_learner(loaded(ds, "neuron_err_w", "neuron_err_w_t3_only"), "moments")
     if "N" in runs.dims:
         runs = runs.sel(N=runs["N"].values.max())
     done = runs["done"].values.reshape(-1)

@@ -150,29 +150,38 @@ def zero_bias_ablation(ds: xr.Dataset) -> Figure | None:
 
 @figure_file
 def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
-    """The direction error against cond (one line per m/d), against m/d (one line per
+    """The largest direction error (top) and the share of neurons recovered (bottom,
+    direction error < RECOVERED) against cond (one line per m/d), against m/d (one line per
     cond), and against the realised s_m (every run)."""
     swept = [dim for dim in ("cond", "m") if dim in ds.dims and ds.sizes[dim] >= 2]
     if not swept or "learner" in ds.dims and ds.sizes["learner"] > 1:
         return None
-    fig, axes = panels(len(swept) + 1)
-    values = counted(ds, ERROR)
     d = parameter_values(ds, "d")
-    for ax, along in zip(axes, swept):
-        by = tuple(dim for dim in swept if dim != along)
-        for index, (label, x, per_seed) in enumerate(_series(values, along, by)):
-            if along == "m" and len(d) == 1:
-                x = x / d[0]
-            _draw(ax, x, per_seed, f"C{index}", label.replace("m=", "m/d=") if len(d) == 1 else label)
-        ax.set(xscale="log" if along == "cond" else "linear", yscale="log",
-               xlabel=LABELS["cond"] if along == "cond" else ("m / d" if len(d) == 1 else "m"),
-               ylabel=LABELS[ERROR], title=f"d = {d[0]}" if len(d) == 1 else "")
-        ax.legend(fontsize=7)
-    ax = axes[-1]
-    s_m = ds["s_m"].where(ds["done"]).values.ravel()
-    ax.plot(s_m, values.values.ravel(), ".", ms=3, alpha=0.5)
-    ax.set(xscale="log", yscale="log", xlabel="s_m (smallest singular value of W)", ylabel=LABELS[ERROR],
-           title="every run")
+    per_m = len(d) == 1  # m is shown as m / d
+    rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
+            (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
+    fig, axes = _grid(2, len(swept) + 1)
+    for (values, ylabel, yscale), row in zip(rows, axes):
+        for ax, along in zip(row, swept):
+            by = tuple(dim for dim in swept if dim != along)
+            for index, (label, x, per_seed) in enumerate(_series(values, along, by)):
+                if by == ("m",) and per_m:
+                    label = f"m/d = {int(label.removeprefix('m=')) / d[0]:.2g}"
+                _draw(ax, x / (d[0] if along == "m" and per_m else 1), per_seed, f"C{index}", label)
+            ax.set(xscale="log" if along == "cond" else "linear", yscale=yscale, ylabel=ylabel,
+                   xlabel=LABELS["cond"] if along == "cond" else ("m / d" if per_m else "m"),
+                   title=f"d = {d[0]}, each seed a dot, median a line" if per_m else "each seed a dot")
+            ax.legend(fontsize=6)
+        ax = row[-1]
+        s_m = ds["s_m"].where(ds["done"])
+        for index, m in enumerate(ds["m"].values if "m" in ds.dims else [None]):
+            at = {"m": m} if m is not None else {}
+            ax.plot(s_m.sel(at).values.ravel(), values.sel(at).values.ravel(), ".", ms=3, alpha=0.6,
+                    color=f"C{index}", label=f"m = {m}" if m is not None else None)
+        ax.set(xscale="log", yscale=yscale, xlabel="s_m (smallest singular value of W)", ylabel=ylabel,
+               title="every run")
+        if "m" in ds.dims:
+            ax.legend(fontsize=6)
     return fig
 
 

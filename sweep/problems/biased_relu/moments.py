@@ -167,15 +167,18 @@ def network_from_directions(W: np.ndarray, directional: Callable[[np.ndarray], n
     lam_{k,i} = ||p_i||^k directional(Q)[k-1, i] with q_i = p_i/||p_i||, p_i the dual
     basis; b_i = -lam_3/lam_2, a_i = lam_2/phi(b_i); (w_i, b_i) is replaced by
     (-w_i, -b_i) when lam_1 is closer to a_i (Phi(b_i) - 1) than to a_i Phi(b_i)
-    (THEORY.md §6.3 step 5; T_1 is the only moment that tells the two apart).
+    (THEORY.md §6.3 step 5; T_1 is the only moment that tells the two apart). A
+    noise-dominated lam_2 can give |b_i| so large that phi(b_i) underflows: a_i is then
+    +-inf (the run records it as it is).
     """
     P = dual_basis(W)
     norms = np.linalg.norm(P, axis=1)
     lam = directional(P / norms[:, None]) * norms ** np.arange(1, DIRECTIONAL_ORDERS + 1)[:, None]
-    b = -lam[2] / lam[1]
-    a = lam[1] / normal_pdf(b)
-    Phi = relu_hermite_coefficient(1, b)
-    keep = np.abs(lam[0] - a * Phi) <= np.abs(lam[0] - a * (Phi - 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):  # noise-dominated lam: |b| so large that phi(b) = 0
+        b = -lam[2] / lam[1]
+        a = lam[1] / normal_pdf(b)
+        Phi = relu_hermite_coefficient(1, b)
+        keep = np.abs(lam[0] - a * Phi) <= np.abs(lam[0] - a * (Phi - 1.0))
     sign = np.where(keep, 1.0, -1.0)
     return Network(W * sign[:, None], b * sign, a)
 

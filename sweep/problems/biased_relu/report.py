@@ -44,7 +44,8 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
 
 def seed_summary(ds: xr.Dataset) -> xr.Dataset:
     """Median, bootstrap interval and count over seeds of every SUMMARISED variable the store has."""
-    return stats.seed_summary({name: finite(ds, name) for name in SUMMARISED if name in ds})
+    runs = evidence.loaded(ds, *(name for name in SUMMARISED if name in ds))
+    return stats.seed_summary({name: finite(runs, name) for name in SUMMARISED if name in runs})
 
 
 def _moment_rate(ds: xr.Dataset, variable: str, fit_from: float) -> Rate | None:
