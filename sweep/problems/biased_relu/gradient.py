@@ -28,13 +28,14 @@ def random_student(width: int, d: int, rng: np.random.Generator) -> Network:
 
 def least_squares_output_layer(network: Network, samples: SampleStream) -> Network:
     """Step 6's least squares: the a minimising sum (y - sum_k a_k relu(<w_k, x> + b_k))^2
-    over S2 (the half the directions were not estimated on), for the given (W, b)
-    (normal equations streamed in float64, solved by lstsq so that a dead neuron leaves
-    a rank-deficient system solvable)."""
+    for the given (W, b), over the first chunk of S2 (the half the directions were not
+    estimated on; up to CHUNK_ROWS samples: the labels are noiseless, so the error of a
+    comes from that of (W, b), not from the sample count). Normal equations in float64,
+    solved by lstsq so that a dead neuron leaves a rank-deficient system solvable."""
     m = network.width
     total, compensation = np.zeros((m, m + 1)), np.zeros((m, m + 1))
-    for X, y in samples.chunks(2):
-        accumulate_least_squares(X, y, network.W, network.b, total, compensation)
+    X, y = next(samples.chunks(2))
+    accumulate_least_squares(X, y, network.W, network.b, total, compensation)
     system = total + compensation
     a = np.linalg.lstsq(system[:, :m], system[:, m], rcond=None)[0]
     return Network(network.W, network.b, a)
@@ -76,7 +77,7 @@ def train(start: Network, samples: SampleStream, steps: int, lr: float, batch: i
     batches = samples.batches(batch)
     while done < steps and not diverged:
         X, y = next(batches)
-        X, y = X.astype(kind), y.astype(kind)
+        X, y = np.asarray(X, dtype=kind), np.asarray(y, dtype=kind)
         offset, available = 0, X.shape[0] // batch
         while available and done < steps and not diverged:
             target = min((s for s in column if s > done), default=steps)

@@ -4,7 +4,7 @@
 Sample i of half h (h = 1: S1, the first N // 2; h = 2: S2, the rest) is row i % CHUNK_ROWS
 of chunk i // CHUNK_ROWS, drawn as ``stream(TRAINING, data_seed, seed, h, chunk)
 .standard_normal((rows, d))``. A chunk's rows are a prefix of the same chunk at a larger
-N, so the sample sets of a sweep over N are nested. Nothing holds more than one chunk
+N, so the sample sets of a sweep over N are nested. Nothing holds more than two chunks
 (plus, for SGD, one chunk's worth of carried-over rows), whatever N is.
 """
 from __future__ import annotations
