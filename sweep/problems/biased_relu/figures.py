@@ -17,7 +17,7 @@ from analysis.plotting import DPI, PANEL_SIZE, describe_point, figure_file, pane
 from analysis.stats import nanmedian, over_last_axis, point_dims
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
-from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners
+from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
 
 LEARNER_COLORS = {"moments": "C0", "sgd": "C3", "hybrid": "C2"}
 LABELS = {ERROR: "max direction error ||±ŵ − w||", "test_rel_l2": "test relative L2 error",
@@ -61,6 +61,7 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
         return None
     names = learners(ds)
     rates = {(r.learner, r.variable): r for variable in (ERROR, "test_rel_l2") for r in evidence.rates(ds, variable)}
+    ds = loaded(ds, ERROR, "test_rel_l2")
     fig, axes = _grid(2, len(names))
     by = _other_dims(ds, "N")
     for column, learner in enumerate(names):
@@ -95,6 +96,7 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
         return None
     growth = evidence.bias_growth(ds)
     variables = (ERROR, "err_b_sign_agnostic", "err_a")
+    ds = loaded(ds, *variables)
     fig, axes = panels(len(variables))
     held = {dim: ds[dim].values[-1] for dim in _other_dims(ds, "beta")}
     for ax, variable in zip(axes, variables):
@@ -122,7 +124,7 @@ def zero_bias_ablation(ds: xr.Dataset) -> Figure | None:
     summary = evidence.zero_bias(ds)
     if summary is None:
         return None
-    runs = at_learner(ds, "moments")
+    runs = at_learner(loaded(ds, "neuron_err_w", "neuron_err_w_t3_only"), "moments")
     fig, axes = panels(2)
     names = (("neuron_err_w", "pencil anchored on T_2", summary.pencil, summary.others_pencil),
              ("neuron_err_w_t3_only", "T_3 alone (Jennrich)", summary.t3_only, summary.others_t3_only))
@@ -158,6 +160,7 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
         return None
     d = parameter_values(ds, "d")
     per_m = len(d) == 1  # m is shown as m / d
+    ds = loaded(ds, ERROR, "neuron_err_w", "s_m")
     rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
             (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
     fig, axes = _grid(2, len(swept) + 1)
@@ -194,6 +197,7 @@ def learning_curves(ds: xr.Dataset) -> Figure | None:
     if "test_rel_l2_curve" not in ds:
         return None
     names = [learner for learner in learners(ds) if learner != "moments"]
+    ds = loaded(ds, "test_rel_l2_curve")
     held = {dim: ds[dim].values[-1 if dim == "N" else ds.sizes[dim] // 2] for dim in _other_dims(ds)}
     fig, (ax,) = panels(1)
     steps = ds["step"].values
