@@ -21,7 +21,7 @@ ERROR = "err_w_sign_agnostic"  # the error the rate and bias figures fit (direct
 # THEORY.md §6.3: parameter errors ~ N^{-1/2}, so the squared test error ~ N^{-1}.
 RATES = {ERROR: -0.5, "moment_err_2": -0.5, "test_rel_l2": -1.0}
 BAND = 0.25                    # a fitted slope "near" its rate: within +-BAND
-FIT_FROM_N = 300_000           # the rate is asymptotic: fitted on N >= this (below, the pencil is not yet local)
+LOCAL = 0.5                    # the rate is local: fitted on grid points whose seed-median ERROR is below this
 BIAS_FIT_FROM = 2.0            # the 1/phi(beta) shape is fitted on beta >= this, where the growth dominates
 RECOVERED = 0.3                # a neuron's direction counts as recovered below this error
 
@@ -65,11 +65,12 @@ def recovered_share(ds: xr.Dataset) -> xr.DataArray:
 class Rate:
     """The log-log slope in N of one learner's error: pooled seed medians with a bootstrap
     interval, and the share of (seed, other dims) series whose own slope is within BAND of
-    the expected rate (RATES)."""
+    the expected rate (RATES). ``local``: fitted only on the grid points in the local
+    regime (seed-median ERROR < LOCAL), else on every N."""
 
     learner: str
     variable: str
-    fit_from: float
+    local: bool
     slope: float
     lo: float
     hi: float
@@ -84,35 +85,36 @@ class Rate:
     def band(self) -> tuple[float, float]:
         return (self.expected - BAND, self.expected + BAND)
 
-
-def fit_samples(ds: xr.Dataset, fit_from: float) -> xr.Dataset | None:
-    """The runs with N >= fit_from, or None unless N is swept over two such values."""
-    if "N" not in ds.dims:
-        return None
-    fitted = ds.sel(N=ds["N"] >= fit_from)
-    return fitted if fitted.sizes["N"] >= 2 else None
+    @property
+    def fitted_on(self) -> str:
+        return f"median {ERROR} < {LOCAL}" if self.local else "every N"
 
 
-def rates(ds: xr.Dataset, variable: str = ERROR, fit_from: float = FIT_FROM_N) -> list[Rate]:
-    """The slope of ``variable`` (a key of RATES) in N >= fit_from for every learner of the
-    store whose runs have it ([] without an N sweep)."""
-    if variable not in ds:
+def rates(ds: xr.Dataset, variable: str = ERROR, local: bool = True) -> list[Rate]:
+    """The slope in N of ``variable`` (a key of RATES) for every learner of the store whose
+    runs have it, fitted where at least two N of a series count ([] without an N sweep).
+
+    With ``local``, only grid points whose seed-median direction error is below LOCAL
+    count: the N^{-1/2} rate is that of a perturbation, and above LOCAL the largest
+    direction error is of order 1 (it saturates at sqrt 2). The points are selected on
+    the medians, so a point just below LOCAL by chance can flatten the slope a little.
+    """
+    if "N" not in ds.dims or ds.sizes["N"] < 2 or variable not in ds:
         return []
-    fitted = fit_samples(loaded(ds, variable), fit_from)
-    if fitted is None:
-        return []
+    store = loaded(ds, variable, ERROR)
     out = []
     for learner in learners(ds):
-        runs = at_learner(fitted, learner)
+        runs = at_learner(store, learner)
         values = counted(runs, variable)
-        if not values.notnull().any():
+        if local:
+            values = values.where(stats.median_over_seeds(counted(runs, ERROR)) < LOCAL)
+        per_seed = seed_slopes(values, "N")
+        series = int(np.sum(np.isfinite(per_seed)))
+        if series == 0:
             continue
         [slope] = stats.scaling_slopes(runs, {variable: values}, ("N",))
-        per_seed = seed_slopes(values, "N")
         inside = np.sum(np.abs(per_seed - RATES[variable]) <= BAND)
-        finite = int(np.sum(np.isfinite(per_seed)))
-        out.append(Rate(learner, variable, fit_from, slope.slope, slope.lo, slope.hi,
-                        float(inside / finite) if finite else np.nan, finite))
+        out.append(Rate(learner, variable, local, slope.slope, slope.lo, slope.hi, float(inside / series), series))
     return out
 
 

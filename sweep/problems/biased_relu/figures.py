@@ -56,7 +56,8 @@ def _other_dims(ds: xr.Dataset, *exclude: str) -> tuple[str, ...]:
 @figure_file
 def error_vs_samples(ds: xr.Dataset) -> Figure | None:
     """Per learner (columns): the direction error (top) and the test error (bottom) against N,
-    one colour per (d, m); the fitted slope over N >= FIT_FROM_N and the N^{-1/2} reference."""
+    one colour per (d, m); the slope fitted in the local regime (seed-median direction error
+    below LOCAL, dotted) and the reference rates N^{-1/2} and N^{-1}."""
     if "N" not in ds.dims or ds.sizes["N"] < 2:
         return None
     names = learners(ds)
@@ -76,8 +77,10 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
             expected = evidence.RATES[variable]
             if np.isfinite(anchor):
                 ax.plot(x, anchor * (x / x.max()) ** expected, "k--", lw=1, label=f"∝ N^({expected:g})")
+            if variable == ERROR:
+                ax.axhline(evidence.LOCAL, color="k", ls=":", lw=1)
             rate = rates.get((learner, variable))
-            fit = (f"\nslope on N ≥ {rate.fit_from:.0e}: {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]\n"
+            fit = (f"\nslope where median error < {evidence.LOCAL}: {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]\n"
                    f"seed series with slope {expected:g} ± {evidence.BAND:g}: {rate.share_in_band:.0%} of "
                    f"{rate.series}" if rate else "")
             ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],

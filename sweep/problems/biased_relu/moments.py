@@ -101,8 +101,8 @@ def pencil_directions(moments: Moments, m: int) -> Pencil:
 
     Its population eigenvalues are c_3(b_i)/c_2(b_i) <w_i, u> = -b_i <w_i, u>, distinct
     for almost every u when at most one b_i = 0 (two zero-bias neurons share the eigenvalue
-    0 for every u, and T_2, T_3 cannot separate them: a limit of this algorithm). Raises numpy.linalg.LinAlgError when
-    U^T A U is singular.
+    0 for every u, and T_2, T_3 cannot separate them: a limit of this algorithm). Raises
+    numpy.linalg.LinAlgError when U^T A U is singular.
     """
     U = top_eigenvectors(moments.T2, m)
     anchor_inverse = np.linalg.inv(U.T @ moments.T2 @ U)
