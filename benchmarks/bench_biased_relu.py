@@ -14,8 +14,9 @@ learner, from N samples x ~ N(0, I_d) labelled by a teacher (d = 20, m = 8 by de
 Both are timed end to end (drawing and labelling included, as a run does) and on the
 sums alone (the samples already in memory), in alternating rounds in one process (the
 machine is shared: the ratio per round is what counts). Both must agree to 1e-10.
-Peak memory is measured in fresh subprocesses: the growth of the peak RSS (ru_maxrss)
-over a warmed-up baseline, for ours at N and 10 N and for numpy at N.
+Peak memory is measured in fresh subprocesses (Linux): how far the peak RSS (VmHWM, reset
+after a warm-up) rises above the resident size before the estimate, for ours at N and
+10 N and for numpy at N.
 
     python benchmarks/bench_biased_relu.py [--d 20] [--N 1000000] [--rounds 3]
 """
@@ -28,7 +29,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLA
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -98,14 +98,24 @@ def peak_rss_growth(variant: str, d: int, N: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["growth_mib"]
 
 
+def _status_kib(field: str) -> int:
+    """A field of /proc/self/status in KiB (VmRSS: resident now, VmHWM: peak resident)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
 def _memory_child(variant: str, d: int, N: int) -> None:
-    """In a fresh process: warm up on a small N, then run at N; print the peak RSS growth."""
+    """In a fresh process: warm up on a small N, reset the peak-RSS mark (Linux: "5" to
+    /proc/self/clear_refs, so that the imports' and the compiler's peak do not hide the
+    run's), run at N; print how far the peak rose above the resident size before."""
     run = {"ours": ours, "numpy": numpy_end_to_end}[variant]
     run(*setup(d, 1000)[1:])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
     run(*setup(d, N)[1:])
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"growth_mib": (after - before) / 1024}))
+    print(json.dumps({"growth_mib": (_status_kib("VmHWM") - before) / 1024}))
 
 
 def main() -> None:
@@ -147,7 +157,7 @@ def main() -> None:
         print(f"{label:32s} ours {N / np.median(mine):12,.0f} samples/s   numpy {N / np.median(theirs):12,.0f} "
               f"samples/s   ours/numpy speed {np.median(ratio):.2f}x ({ratio.min():.2f}-{ratio.max():.2f})")
 
-    print("\npeak RSS growth over a warmed-up baseline, fresh process each (end to end):")
+    print("\npeak RSS above the resident size before the estimate, fresh process each (end to end):")
     for variant, n in (("ours", N), ("ours", 10 * N), ("numpy", N)):
         print(f"  {variant:6s} N = {n:.0e}: {peak_rss_growth(variant, d, n):8.1f} MiB")
     print(f"  numpy  N = {10 * N:.0e}: not run (X alone is {10 * N * d * 8 / 2 ** 20:,.0f} MiB, and the products "

@@ -16,20 +16,22 @@ from sweep.problems.base import Problem
 from sweep.problems.biased_relu.params import MOMENT_LEARNERS, BiasedReluParams
 from sweep.problems.biased_relu.variables import layout
 
-# Run-time model for task sizing (measured on this machine, shared load; a heuristic).
-SECONDS_PER_MOMENT_FEATURE = 3e-9     # one sample x one column of the moment features (d(d+1)/2 + d + 1) x 11
-SECONDS_PER_SAMPLE_FEATURE = 2e-9     # one sample x one input coordinate, for each pass over the N samples
-SECONDS_PER_STEP_SAMPLE_WEIGHT = 1e-9  # one SGD step x one batch sample x one weight (m' (d + 2))
-SECONDS_PER_RUN = 0.01                # teacher, test set, metrics
+# Run-time model for task sizing: least squares on the wall times of the biased_relu_samples
+# preset (serial, on this 2-core machine under a shared load of about 10; a heuristic).
+SECONDS_PER_RUN = 0.05                   # teacher, test set, decomposition, metrics
+SECONDS_PER_DRAWN_COORDINATE = 4e-8      # one input coordinate drawn and labelled
+SECONDS_PER_MOMENT_FEATURE = 3.5e-9      # one S1 sample x one column of d(d+1)/2 + d + 1 moment features
+SECONDS_PER_STEP_SAMPLE_WEIGHT = 3e-9    # one SGD step x one batch sample x one weight of m' (d + 2)
 
 
 def run_seconds(p: BiasedReluParams) -> float:
     """Estimated wall time of one run."""
-    seconds = SECONDS_PER_RUN + SECONDS_PER_SAMPLE_FEATURE * p.N * p.d
+    drawn = p.gradient_steps * p.batch
+    seconds = SECONDS_PER_RUN
     if p.learner in MOMENT_LEARNERS:
+        drawn += p.N
         seconds += SECONDS_PER_MOMENT_FEATURE * p.N / 2 * (p.d * (p.d + 1) / 2 + p.d + 1)
-    if p.learner == "hybrid":
-        seconds += SECONDS_PER_SAMPLE_FEATURE * p.N * p.d
+    seconds += SECONDS_PER_DRAWN_COORDINATE * drawn * p.d
     return seconds + SECONDS_PER_STEP_SAMPLE_WEIGHT * p.gradient_steps * p.batch * p.student_width * (p.d + 2)
 
 
