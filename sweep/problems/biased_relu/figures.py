@@ -47,6 +47,12 @@ def _draw(ax, x, per_seed, color, label, marker="o") -> None:
     ax.plot(x, nanmedian(per_seed.T), marker + "-", color=color, label=label, ms=4)
 
 
+def _setting(ds: xr.Dataset, held: dict) -> str:
+    """The teacher's size and the sample count of the panel: d, m, N, fixed or held."""
+    fixed = {name: parameter_values(ds, name)[0] for name in ("d", "m", "N") if name not in ds.dims}
+    return describe_point({**fixed, **held})
+
+
 def _other_dims(ds: xr.Dataset, *exclude: str) -> tuple[str, ...]:
     return tuple(dim for dim in point_dims(ds) if dim not in (*exclude, "learner") and ds.sizes[dim] >= 2)
 
@@ -107,7 +113,7 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
             values = counted(at_learner(ds, learner), variable).sel(held)
             for _, x, per_seed in _series(values, "beta", ()):
                 _draw(ax, x, per_seed, LEARNER_COLORS.get(learner, "k"), learner)
-        title = describe_point(held) or "all runs"
+        title = _setting(ds, held)
         if variable == ERROR and growth is not None:
             betas = np.linspace(growth.betas.min(), growth.betas.max(), 100)
             ax.plot(betas, growth.scale / normal_pdf(betas), "k--", lw=1, label="c / φ(β)")
