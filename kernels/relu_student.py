@@ -296,23 +296,23 @@ def fresh_batch_steps(a, W, normals, noise_normals, a_teacher, W_teacher, noise,
 @jit
 def training_set_steps(a, W, XT, y, order, lam, penalty, learner, rho, lr):
     """Steps on a fixed training set (XT (d, n), y): step s uses the points order[s] (an
-    (S, b) array of indices). With b = n every step uses every point in stored order
-    (full-batch GD), whatever order holds.
+    (S, b) array of indices); b = 0 means every point, in stored order (full-batch GD).
 
     Returns the number of steps taken (fewer than len(order) when the batch objective
     before a step is not finite; that step is not taken).
     """
     steps, b = order.shape
-    d, n = XT.shape
+    d = XT.shape[0]
+    size = b if b > 0 else XT.shape[1]
     M = a.shape[0]
     grad_a = np.empty_like(a)
     grad_W = np.empty_like(W)
-    HT = np.empty((M, min(b, BLOCK_POINTS)), dtype=W.dtype)
+    HT = np.empty((M, min(size, BLOCK_POINTS)), dtype=W.dtype)
     r = np.empty(HT.shape[1])
     XTb = np.empty((d, b), dtype=XT.dtype)
     yb = np.empty(b)
     for s in range(steps):
-        if b == n:
+        if b == 0:
             value = loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r)
         else:
             for i in range(b):

@@ -16,6 +16,7 @@ from sweep.problems.base import ParamError, Problem, RunResult, did_you_mean
 
 PROBLEMS: dict[str, str] = {
     "separable": "sweep.problems.separable",
+    "relu_student": "sweep.problems.relu_student",
 }
 DEFAULT_PROBLEM = "separable"
 ENTRY_POINT_GROUP = "linear_teachers.problems"
