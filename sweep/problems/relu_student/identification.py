@@ -43,7 +43,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment, minimize
+from scipy.optimize import linear_sum_assignment, linprog, minimize
 from threadpoolctl import threadpool_limits
 
 ASSIGN_ANGLE = 0.1       # rad: an atom closer than this to a reference direction is assigned to it
@@ -130,6 +130,31 @@ def one_to_one_error(student: Measure, teacher: Measure) -> float:
     cost = np.linalg.norm(targets[:, None, :] - points[None, :, :], axis=2)
     rows, cols = linear_sum_assignment(cost)
     return float(np.max(cost[rows, cols] / np.abs(teacher.mass[rows])))
+
+
+def degenerate_teacher(teacher: Measure) -> bool:
+    """Whether 0 is in the convex hull of the directions of the teacher's positive atoms,
+    or of its negative ones [derived].
+
+    Then sum_j l_j w_j = 0 for some l >= 0 on atoms of one sign, so sum_j l_j relu(<w_j, x>)
+    = sum_j l_j relu(<-w_j, x>) (their difference is the linear function <sum_j l_j w_j, x>):
+    moving mass t l_j from each w_j to -w_j keeps the function and, for small t, the
+    total variation. The measures of the teacher's function with the least total
+    variation form a segment, and no method can single the teacher out of it. It takes
+    d + 1 or more atoms of one sign: never for m <= d directions in general position; for
+    m = 3 atoms of one sign in the plane, when their directions do not lie in one
+    half-plane (a probability of 1/4).
+    """
+    for sign in (1.0, -1.0):
+        directions = teacher.direction[np.sign(teacher.mass) == sign]
+        if directions.shape[0] < 2:
+            continue
+        count = directions.shape[0]
+        feasible = linprog(np.zeros(count), A_eq=np.vstack([directions.T, np.ones(count)]),
+                           b_eq=np.r_[np.zeros(directions.shape[1]), 1.0], bounds=(0, None), method="highs")
+        if feasible.status == 0:
+            return True
+    return False
 
 
 def arccos_gram(U: np.ndarray, V: np.ndarray) -> np.ndarray:

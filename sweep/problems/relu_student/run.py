@@ -23,8 +23,8 @@ from kernels.relu_student import (INPUT_LAWS, LEARNERS, PENALTIES, fresh_batch_s
                                   penalty_value, training_set_steps)
 from sweep.problems.base import RunResult
 from sweep.problems.relu_student.data import DataSet, init_student, make_teacher, make_test_set, make_training_set
-from sweep.problems.relu_student.identification import (Measure, atoms, identify, kernel_distance, population_loss,
-                                                        stray_mass)
+from sweep.problems.relu_student.identification import (Measure, atoms, degenerate_teacher, identify,
+                                                        kernel_distance, population_loss, stray_mass)
 from sweep.problems.relu_student.params import ReluStudentParams
 from sweep.problems.relu_student.variables import PATH_MAX_D, recorded_steps
 
@@ -188,15 +188,15 @@ def train_one(params: ReluStudentParams | Mapping[str, Any]) -> RunResult:
         **curves,
         "teacher_mass": teacher.mass,
         "teacher_direction": teacher.direction,
+        "teacher_degenerate": int(degenerate_teacher(teacher)),
         "success": 0,
     }
     student = atoms(a, W)
     if np.all(np.isfinite(student.mass)) and np.all(np.isfinite(student.direction)):
         found = identify(student, teacher, p.lam)
-        shift = np.arccos(np.clip(np.sum(found.expected.direction * teacher.direction, axis=1), -1.0, 1.0))
         values.update(e_mass=found.teacher.e_mass, e_ang=found.teacher.e_ang, mass=found.teacher.mass,
                       e_mass_lam=found.at_lam.e_mass, e_ang_lam=found.at_lam.e_ang, e_stray_lam=found.at_lam.e_stray,
-                      mass_lam=found.expected.mass, angle_lam=shift, e_match=found.e_match,
+                      mass_lam=found.expected.mass, direction_lam=found.expected.direction, e_match=found.e_match,
                       success=int(found.success), atom_mass=student.mass, atom_direction=student.direction)
     if with_paths:
         values.update(path_mass=path_mass, path_direction=path_direction)

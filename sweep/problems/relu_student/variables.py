@@ -39,6 +39,10 @@ SCALARS = (
     Variable("e_match", "float64", np.nan, "1",
              "one-to-one parameter error: max_j ||a_k w_k - a_j w_j|| / |a_j| over the best matching "
              "(linear_sum_assignment) of teacher to student neurons"),
+    Variable("teacher_degenerate", "int8", -1, "1",
+             "1 if 0 is in the convex hull of the teacher's positive (or negative) atoms' directions: a segment of "
+             "measures shares its function and total variation, so it cannot be identified [derived], else 0",
+             attrs={"flag_values": [-1, 0, 1], "flag_meanings": "not_recorded identifiable degenerate"}),
     Variable("success", "int8", -1, "1",
              "1 if e_ang_lam, e_stray_lam and e_mass_lam are all < 0.05 at the end (the teacher identified, up to the "
              "shrinkage expected at lam), else 0",
@@ -60,9 +64,8 @@ PER_TEACHER = (
     Variable("mass_lam", "float64", np.nan, "1",
              "masses of the measure expected at lam: the m-atom minimiser of the population objective, from the teacher",
              (TEACHER,)),
-    Variable("angle_lam", "float64", np.nan, "rad",
-             "angle between each atom of the measure expected at lam and its teacher direction (0 at lam = 0)",
-             (TEACHER,)),
+    Variable("direction_lam", "float64", np.nan, "1",
+             "directions of the measure expected at lam (= teacher_direction at lam = 0)", (TEACHER, FEATURE)),
 )
 
 ATOMS = (
