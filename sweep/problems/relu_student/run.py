@@ -49,7 +49,8 @@ class FreshBatches:
         taken = 0
         while taken < steps:
             count = min(self.chunk, steps - taken)
-            normals = self.rng.standard_normal((count, p.d, p.batch), dtype=self.dtype)
+            # float64 draws in every dtype: float32 runs see the same inputs, rounded
+            normals = self.rng.standard_normal((count, p.d, p.batch)).astype(self.dtype, copy=False)
             noise = self.rng.standard_normal((count, p.batch)) if p.noise else np.empty((count, 0))
             done = fresh_batch_steps(a, W, normals, noise, self.teacher_mass, self.teacher_direction, p.noise,
                                      INPUT_LAWS[p.inputs], p.lam, PENALTIES[p.penalty], LEARNERS[p.learner], p.rho,
