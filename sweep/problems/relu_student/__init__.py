@@ -16,8 +16,8 @@ from sweep.problems.relu_student.params import ReluStudentParams
 from sweep.problems.relu_student.variables import layout
 
 # Run-time model for task sizing (a heuristic, measured on the presets; see run_seconds).
-SECONDS_PER_POINT_NEURON_FEATURE = 1.0e-10  # one point x one neuron (student or teacher) x one feature, per step
-SECONDS_PER_INPUT_FEATURE = 5.0e-9         # drawing one input coordinate (fresh batches)
+SECONDS_PER_POINT_NEURON_FEATURE = 1.5e-10  # one point x one neuron (student or teacher) x one feature, per step
+SECONDS_PER_INPUT_FEATURE = 8.0e-9         # drawing one input coordinate (fresh batches)
 SECONDS_PER_RUN = 0.05                     # teacher, test set, metrics at the recorded steps
 
 

@@ -27,11 +27,12 @@ POSITIVE, NEGATIVE, TEACHER_COLOR = "tab:red", "tab:blue", "k"
 
 
 def _settings(ds: xr.Dataset) -> list[dict]:
-    """Every combination of the setting dims (in grid order), up to MAX_SETTINGS."""
+    """Every combination of the setting dims (in grid order), up to MAX_SETTINGS (one more
+    when there are more, so that callers can tell)."""
     dims = setting_dims(ds)
     grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
     return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)}
-            for i in range(grids[0].size if dims else 1)][:MAX_SETTINGS]
+            for i in range(grids[0].size if dims else 1)][:MAX_SETTINGS + 1]
 
 
 def _replicates(ds: xr.Dataset) -> list[dict]:
@@ -61,7 +62,7 @@ def plane_paths(ds: xr.Dataset) -> Figure | None:
     its ray, their sum on the star)."""
     if not (has(ds, "path_mass", "path_direction") and ds.sizes[FEATURE] == 2):
         return None
-    settings, replicates = _settings(ds), _replicates(ds)[:MAX_RUN_PANELS]
+    settings, replicates = _settings(ds)[:MAX_SETTINGS], _replicates(ds)[:MAX_RUN_PANELS]
     fig = Figure(figsize=(PANEL_SIZE[1] * len(replicates), PANEL_SIZE[1] * len(settings)), dpi=DPI,
                  layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(settings), len(replicates), squeeze=False))
@@ -70,6 +71,10 @@ def plane_paths(ds: xr.Dataset) -> Figure | None:
             _draw_paths(axes[row, col], ds.sel({**setting, **replicate}).compute(), {**setting, **replicate})
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    shown, total = len(settings) * len(replicates), int(ds["done"].size)
+    if shown < total:
+        fig.suptitle(f"{shown} of the store's {total} runs (the first {MAX_SETTINGS} settings x "
+                     f"{MAX_RUN_PANELS} replicates at most)")
     return fig
 
 
@@ -166,12 +171,14 @@ CONVERGENCE_CURVES = (("D_K", "D_K (kernel distance to the teacher)"), ("e_stray
 @figure_file
 def convergence(ds: xr.Dataset) -> Figure | None:
     """D_K, e_stray and F - F_final (F_final: the run's last objective) over the steps, log
-    axes; per setting the median over its runs (line) and their min-max (band)."""
-    if not has(ds, "D_K", "e_stray", "objective", "final_objective"):
+    axes; per setting the median over its runs (line) and their min-max (band). Stores of
+    more than MAX_SETTINGS settings get none (too many lines to read)."""
+    settings = _settings(ds)
+    if not has(ds, "D_K", "e_stray", "objective", "final_objective") or len(settings) > MAX_SETTINGS:
         return None
     fig, axes = panels(len(CONVERGENCE_CURVES))
     steps = ds[STEP].values
-    for index, setting in enumerate(_settings(ds)):
+    for index, setting in enumerate(settings):
         runs = ds.sel(setting) if setting else ds
         label = describe_point(setting) or "all runs"
         for ax, (name, ylabel) in zip(axes, CONVERGENCE_CURVES):
@@ -196,17 +203,18 @@ def convergence(ds: xr.Dataset) -> Figure | None:
 
 @figure_file
 def masses_vs_expected(ds: xr.Dataset) -> Figure | None:
-    """Every run's assigned mass per teacher neuron against the mass expected at its lam
-    (the m-atom minimiser of the population objective; the teacher's a_j at lam = 0).
-    Filled: runs that identified the teacher; hollow: the others."""
-    if not (has(ds, "mass", "mass_lam", "success") and "lam" in ds.dims):
+    """Every run's mass per atom of the measure expected at its lam (the m-atom minimiser
+    of the population objective; the teacher at lam = 0) against that atom's mass: the
+    summed mass of the student's atoms within 0.1 rad of it. Filled: runs that identified
+    the teacher; hollow: the others."""
+    if not (has(ds, "mass_at_lam", "mass_lam", "success") and "lam" in ds.dims):
         return None
     fig, (ax,) = panels(1)
     for index, lam in enumerate(ds["lam"].values):
         runs = ds.sel(lam=lam)
         done = runs["done"].values
         success = (runs["success"].values == 1) & done
-        mass = runs["mass"].transpose(..., "teacher").values
+        mass = runs["mass_at_lam"].transpose(..., "teacher").values
         expected = runs["mass_lam"].transpose(..., "teacher").values
         for chosen, face in ((success, f"C{index}"), (done & ~success, "none")):
             ax.scatter(expected[chosen].ravel(), mass[chosen].ravel(), s=14, facecolor=face, edgecolor=f"C{index}",

@@ -48,16 +48,16 @@ class ReluStudentParams(ProblemParams):
         "d": "input dimension",
         "m": "teacher neurons (unit w_j)",
         "teacher_signs": "teacher output weights a_j: `ones` (all +1) or `random` (+-1) [recon]",
-        "min_angle_deg": "teacher separation: redraw until every pair has \\|<w_j, w_l>\\| <= cos(min_angle_deg) "
+        "min_angle_deg": "teacher separation: redraw until every pair has |<w_j, w_l>| <= cos(min_angle_deg) "
                          "(also excludes near-antipodal pairs) [recon]; an error after 1000 draws",
-        "inputs": "input law: `sphere` (Unif(S^{d-1})) or `gaussian` (N(0, I_d/d), the same E\\|\\|x\\|\\|^2 = 1) [recon]",
+        "inputs": "input law: `sphere` (Unif(S^{d-1})) or `gaussian` (N(0, I_d/d), the same E||x||^2 = 1) [recon]",
         "n": "training points (fixed set, data_seed); 0 = a fresh batch every step (seed) [recon]",
         "batch": "points per step: the fresh batch size, or a minibatch of the training set (>= n: full batch)",
         "noise": "std of the Gaussian label noise",
         "M": "student neurons",
         "lam": "regularisation strength lambda",
-        "penalty": "`tv`: lam sum \\|a_k\\| \\|\\|w_k\\|\\| (total variation of the measure) or `weight_decay`: "
-                   "(lam/2) sum (a_k^2 + \\|\\|w_k\\|\\|^2) [recon]",
+        "penalty": "`tv`: lam sum |a_k| ||w_k|| (total variation of the measure) or `weight_decay`: "
+                   "(lam/2) sum (a_k^2 + ||w_k||^2) [recon]",
         "learner": "`gd` (plain gradient descent on (a_k, w_k)) or `conic` (radial/tangential split) [recon]",
         "rho": "tangential factor of `conic` (1 = plain GD; ignored by `gd`) [recon]",
         "lr": "step size eta",

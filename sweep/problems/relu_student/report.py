@@ -59,7 +59,7 @@ def reference_check(ds: xr.Dataset) -> Check:
         text = ("No run at the reference configuration (d = 10, m = 3, M = 30, fresh batches of 2000, lr 0.5, "
                 "4000 steps, lambda = 0).")
         return Check(title, text, "§6.2 reference run: not in this store", None)
-    groups = ["learner", "rho"] if "learner" in runs.columns else []
+    groups = [dim for dim in ("learner", "rho") if dim in runs.columns]
     rows, lines = [], []
     for key, group in (runs.groupby(groups, sort=False) if groups else [((), runs)]):
         point = dict(zip(groups, key if isinstance(key, tuple) else (key,)))

@@ -64,6 +64,9 @@ PER_TEACHER = (
     Variable("mass_lam", "float64", np.nan, "1",
              "masses of the measure expected at lam: the m-atom minimiser of the population objective, from the teacher",
              (TEACHER,)),
+    Variable("mass_at_lam", "float64", np.nan, "1",
+             "assigned student mass per atom of the measure expected at lam (within 0.1 rad of direction_lam)",
+             (TEACHER,)),
     Variable("direction_lam", "float64", np.nan, "1",
              "directions of the measure expected at lam (= teacher_direction at lam = 0)", (TEACHER, FEATURE)),
 )
