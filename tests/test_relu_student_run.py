@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sweep.problems import ParamError, get_problem, run_one
-from sweep.problems.relu_student.data import MAX_TEACHER_DRAWS
+from sweep.problems.relu_student.data import MAX_TEACHER_DRAWS, make_teacher
 from sweep.problems.relu_student.identification import atoms, expected_measure, population_loss
 from sweep.problems.relu_student.params import ReluStudentParams
 from sweep.problems.relu_student.variables import ATOMS, CURVES, PATHS, PER_TEACHER, SCALARS, recorded_steps
@@ -79,8 +79,6 @@ def test_a_run_records_every_variable_and_is_deterministic():
 def test_the_objective_of_fresh_batches_is_the_population_objective():
     """n = 0: F at the end is (1/2) E(f - f*)^2 + noise^2/2 + lam sum |a_k| ||w_k||, exactly."""
     values = run_one("relu_student", {**SMALL, "lam": 0.01, "noise": 0.1}).values
-    from sweep.problems.relu_student.data import make_teacher
-
     teacher = make_teacher(5, 2, "ones", 20.0, 0)
     student = atoms(values["atom_mass"], values["atom_direction"])  # c_k theta_k: a balanced student of these atoms
     expected = population_loss(student, teacher) + 0.5 * 0.1 ** 2 + 0.01 * np.abs(values["atom_mass"]).sum()
@@ -118,8 +116,6 @@ def test_lam_shrinks_the_masses_to_the_expected_measure():
     the m-atom minimiser of the population objective (to 1e-2), not the teacher's."""
     values = run_one("relu_student", {"d": 2, "m": 3, "M": 20, "lam": 0.01, "data_seed": 1, "steps": 4000}).values
     assert values["success"] == 1 and values["teacher_degenerate"] == 0
-    from sweep.problems.relu_student.data import make_teacher
-
     expected = expected_measure(make_teacher(2, 3, "ones", 20.0, 1), 0.01)
     np.testing.assert_allclose(values["mass"], expected.mass, atol=1e-2)
     assert np.all(values["mass"] < 0.99)

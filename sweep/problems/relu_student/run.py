@@ -197,8 +197,9 @@ def train_one(params: ReluStudentParams | Mapping[str, Any]) -> RunResult:
         found = identify(student, teacher, p.lam)
         values.update(e_mass=found.teacher.e_mass, e_ang=found.teacher.e_ang, mass=found.teacher.mass,
                       e_mass_lam=found.at_lam.e_mass, e_ang_lam=found.at_lam.e_ang, e_stray_lam=found.at_lam.e_stray,
-                      mass_lam=found.expected.mass, mass_at_lam=found.at_lam.mass, direction_lam=found.expected.direction, e_match=found.e_match,
-                      success=int(found.success), atom_mass=student.mass, atom_direction=student.direction)
+                      mass_lam=found.expected.mass, mass_at_lam=found.at_lam.mass,
+                      direction_lam=found.expected.direction, e_match=found.e_match, success=int(found.success),
+                      atom_mass=student.mass, atom_direction=student.direction)
     if with_paths:
         values.update(path_mass=path_mass, path_direction=path_direction)
     return RunResult(status=status, values=values)

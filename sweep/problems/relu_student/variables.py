@@ -51,7 +51,8 @@ SCALARS = (
 
 CURVES = (
     Variable("objective", "float64", np.nan, "1",
-             "objective F: training objective (n > 0) or population objective (n = 0, exact), THEORY.md §6.2", (STEP,)),
+             "objective F: training objective (n > 0) or population objective (n = 0, exact), THEORY.md §6.2",
+             (STEP,)),
     Variable("D_K", "float64", np.nan, "1", "kernel distance D_K between student and teacher measures", (STEP,)),
     Variable("e_stray", "float64", np.nan, "1", "stray mass / sum |a_j|", (STEP,)),
     Variable("test_mse", "float64", np.nan, "1", "relative test MSE on 10000 fresh inputs", (STEP,)),
@@ -62,7 +63,8 @@ PER_TEACHER = (
     Variable("teacher_direction", "float64", np.nan, "1", "teacher direction w_j (unit)", (TEACHER, FEATURE)),
     Variable("mass", "float64", np.nan, "1", "assigned student mass per teacher neuron at the end", (TEACHER,)),
     Variable("mass_lam", "float64", np.nan, "1",
-             "masses of the measure expected at lam: the m-atom minimiser of the population objective, from the teacher",
+             "masses of the measure expected at lam: the m-atom minimiser of the population objective, "
+             "from the teacher",
              (TEACHER,)),
     Variable("mass_at_lam", "float64", np.nan, "1",
              "assigned student mass per atom of the measure expected at lam (within 0.1 rad of direction_lam)",
