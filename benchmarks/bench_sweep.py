@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
-from sweep.engine import prepare, execute
+from sweep.engine import execute, plan_sweep, start
+from sweep.lock import StoreLock
 from sweep.spec import SweepSpec, load_spec, parse_spec
-from sweep.store import BlockResults, create_store, grid_chunks, layout_for, open_store
+from sweep.store import BlockResults, WriteTarget, create_store, grid_chunks, layout_for, open_store
 from sweep.tasks import blocks_of, choose_chunks
 
 WORKERS = 2
@@ -116,8 +117,9 @@ def main() -> None:
         with connect(local) as client:
             worker_compile = max(client.run(warm_up).values())
             start = time.perf_counter()
-            plan = prepare(spec, Path(folder) / "cluster.zarr")
-            summary = execute(plan, client)
+            with StoreLock(Path(folder) / "cluster.zarr") as lock:
+                plan = start(plan_sweep(spec, Path(folder) / "cluster.zarr", token=lock.token))
+                summary = execute(plan, client)
             cluster = time.perf_counter() - start
         run_seconds = float(open_store(Path(folder) / "cluster.zarr")["wall_time"].sum())
         assert summary.runs == spec.size
@@ -137,7 +139,7 @@ def main() -> None:
             block_results = BlockResults(layout, block.shape)
             for local_index, index in block.points():
                 block_results.record(local_index, results[index], wall_time=0.0)
-            block_results.write(path, block.origin)
+            block_results.write(WriteTarget(str(path), spec.hash, None), block.origin)
         store = time.perf_counter() - start
         print(f"store  : {store:7.2f} s  {spec.size / store:7.1f} runs/s  (layout + all block writes, "
               "no training)")

@@ -7,7 +7,7 @@ from sweep import problems
 from sweep.problems.base import STATUS, RunResult
 from sweep.problems.separable.variables import CURVES, SCALARS, recorded_epochs
 from sweep.spec import parse_spec
-from sweep.store import (DONE, ERROR, BlockResults, StoreError, check_store, create_store, grid_chunks, is_store,
+from sweep.store import (DONE, ERROR, BlockResults, StoreError, WriteTarget, check_store, create_store, grid_chunks, is_store,
                          layout_for, open_store, read_done, run_counts)
 from sweep.tasks import MIN_TASKS, blocks_of, choose_chunks
 
@@ -78,7 +78,7 @@ def test_block_write_touches_only_its_region(store):
     block.record((0, 1, 0, 0), fake_result(width=4, d=5, epochs=60, value=0.5, weights=True), wall_time=1.0)
     block.record((0, 0, 0, 1), fake_result(width=2, d=5, epochs=80, value=0.25, weights=False), wall_time=2.0)
     block.record_failure((0, 0, 0, 0), "ParamError: boom", wall_time=0.1)
-    block.write(store, (2, 0, 1, 0))
+    block.write(WriteTarget(str(store), SPEC.hash, None), (2, 0, 1, 0))
 
     ds = open_store(store).load()
     done = ds[DONE].values
