@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
 DEFAULT_TIMEOUT = 30.0
 DASHBOARD_PORTS = range(8787, 8887)     # a local cluster's dashboard takes the first free one
-QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # at ERROR while a sweep runs; silent when it is interrupted
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep runs, unless quiet=False
 
 # Dask config of a local cluster (scheduler, nannies and workers share its 2 cores with
 # the runs; measured with benchmarks/bench_sweep.py, see benchmarks/README.md):
@@ -160,12 +160,13 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
 
     Raises ClusterUnavailable when the scheduler file does not appear or the scheduler
     does not answer within ``config.timeout``. With ``quiet``, Dask's own log lines below
-    ERROR are not shown, and none at all while closing after an interruption (Ctrl-C).
+    CRITICAL are not shown (what matters reaches the caller: a task's error, a worker's
+    death), and none at all while closing after an error or Ctrl-C.
     """
     import dask
     from distributed import Client, LocalCluster
 
-    with _quiet_logs(logging.ERROR if quiet else None):
+    with _quiet_logs(logging.CRITICAL if quiet else None):
         if config.scheduler_file or config.address:
             with dask.config.set(config.dask), _client(config) as client, _silent_teardown():
                 yield client

@@ -167,16 +167,15 @@ def kernels_need_compiling(spec: SweepSpec) -> bool:
     """
     spec.problem.runner()
     try:
+        from numba.core.caching import NullCache
         from numba.core.dispatcher import Dispatcher
-    except ImportError:
-        return False
-    dispatchers = {id(value): value for module in list(sys.modules.values())
-                   for value in list(getattr(module, "__dict__", {}).values())
-                   if isinstance(value, Dispatcher) and value.targetoptions.get("cache")
-                   and value.targetoptions.get("inline", "never") == "never"}
-    try:
+
+        dispatchers = {id(value): value for module in list(sys.modules.values())
+                       for value in list(getattr(module, "__dict__", {}).values())
+                       if isinstance(value, Dispatcher) and not isinstance(value._cache, NullCache)
+                       and value.targetoptions.get("inline", "never") == "never"}
         return bool(dispatchers) and not any(d._cache._cache_file._load_index() for d in dispatchers.values())
-    except Exception:  # Numba's private cache API changed: say nothing rather than guess
+    except Exception:  # no Numba, or its private cache API changed: say nothing rather than guess
         return False
 
 
@@ -233,18 +232,21 @@ def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client", finished:
         except KilledWorker as error:
             value = error
         future.release()
-        if isinstance(job, Block) and isinstance(value, KilledWorker):
-            on_message(f"the task of the block at {job.origin} ({job.size} runs) killed its worker "
-                       f"({_death_reason(client, value)}); rerunning its runs one by one")
-            salvage = _Salvage(job, BlockResults(plan.layout, job.shape), job.size)
-            for local, index in job.points():
-                point = client.submit(run_point, plan.spec, index, pure=False)
-                jobs[point] = (salvage, local)
-                in_flight.add(point)
-            continue
         if isinstance(job, Block):
-            finished(value)
-        else:
+            if not isinstance(value, KilledWorker):
+                finished(value)
+            elif job.size > 1:
+                on_message(f"block at grid index {job.origin} ({job.size} runs): {_death_reason(client, value)}; "
+                           "rerunning its runs one by one")
+                salvage = _Salvage(job, BlockResults(plan.layout, job.shape), job.size)
+                for local, index in job.points():
+                    point = client.submit(run_point, plan.spec, index, pure=False)
+                    jobs[point] = (salvage, local)
+                    in_flight.add(point)
+                continue
+            else:  # a block of one run: that run killed its worker
+                job = (_Salvage(job, BlockResults(plan.layout, job.shape), 1), (0,) * len(job.shape))
+        if isinstance(job, tuple):
             salvage, local = job
             if isinstance(value, KilledWorker):
                 reason = _death_reason(client, value)
@@ -269,9 +271,10 @@ def _death_reason(client: "distributed.Client", error) -> str:
                         if event.get("worker") == worker.address]
     except Exception:  # events unavailable (older scheduler): say what is certain
         memory_kills = []
+    tries = f"(tried on {attempts} workers)"
     if memory_kills:
-        return f"worker died: memory limit {_bytes(worker.memory_limit)} ({attempts} attempts)"
-    return f"worker died: killed or crashed while running it ({attempts} attempts)"
+        return f"worker died: memory limit {_bytes(worker.memory_limit)} {tries}"
+    return f"worker died: killed or crashed while running it {tries}"
 
 
 def _bytes(count: int) -> str:

@@ -156,9 +156,12 @@ class StoreLock:
             "command": " ".join(sys.argv)[:300],
         })
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            return False
+            if self.path.exists():
+                return False
+            raise LockError(f"cannot create the lock file {str(self.path)!r}: a file is in the way") from None
         except OSError as error:
             raise LockError(f"cannot create the lock file {str(self.path)!r}: {error.strerror}") from None
         with os.fdopen(fd, "w") as file:

@@ -17,6 +17,7 @@ run's :class:`Outcome` instead of writing, and writes the block itself.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class RunTally:
     def count(self, status: str, wall_time: float) -> None:
         self.runs += 1
         self.statuses[status] += 1
-        self.run_seconds += wall_time
+        self.run_seconds += wall_time if math.isfinite(wall_time) else 0.0  # NaN: the run's worker died
 
 
 @dataclass(frozen=True)
