@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import socket
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -51,6 +53,7 @@ QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep ru
 # - a task whose worker dies (a run over the memory limit, a crash) is tried twice, not
 #   four times, before the engine reruns its runs alone (sweep/engine.py); one task per
 #   worker thread at a time, so that only the task that ran is suspected.
+# - the workers ignore Ctrl-C (the preload runs dask_setup below): the client handles it.
 # - the workers log nothing: a task's error reaches the client, a worker killed by its
 #   memory limit is reported by the engine, and the rest is noise on a terminal (e.g. the
 #   heartbeat errors of workers that got Ctrl-C with the client).
@@ -63,6 +66,7 @@ LOCAL_CLUSTER_DASK_CONFIG = {
     "distributed.admin.tick.interval": "500ms",
     "distributed.scheduler.allowed-failures": 1,
     "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.worker.preload": ["sweep.cluster"],
 }
 
 
@@ -172,12 +176,25 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
                 yield client
             return
         local = config.local
-        dashboard = local.dashboard_address or _free_dashboard_address()
-        with dask.config.set({**LOCAL_CLUSTER_DASK_CONFIG, **config.dask}), \
-                LocalCluster(n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
-                             memory_limit=local.memory_limit, dashboard_address=dashboard,
-                             processes=True) as cluster, Client(cluster) as client, _silent_teardown():
+        with ExitStack() as stack:
+            stack.enter_context(dask.config.set({**LOCAL_CLUSTER_DASK_CONFIG, **config.dask}))
+            with _ctrl_c_ignored():  # inherited by the worker processes started now
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
+                    memory_limit=local.memory_limit, processes=True,
+                    dashboard_address=local.dashboard_address or _free_dashboard_address()))
+            client = stack.enter_context(Client(cluster))
+            stack.enter_context(_silent_teardown())
             yield client
+
+
+def dask_setup(worker) -> None:
+    """Worker preload of a local cluster (see LOCAL_CLUSTER_DASK_CONFIG): the worker ignores
+    Ctrl-C, which a terminal sends to the whole process group; the client handles it and
+    closes the cluster. (Workers the nanny restarts, e.g. after a memory kill, start with
+    Python's handler: this sets theirs.)"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _client(config: ClusterConfig) -> "distributed.Client":
@@ -227,6 +244,19 @@ def _quiet_logs(level: int | None) -> Iterator[None]:
     finally:
         for logger, old in zip(loggers, before):
             logger.setLevel(old)
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ignore SIGINT here meanwhile (processes started meanwhile keep ignoring it through exec)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
