@@ -44,7 +44,8 @@ class SweepPlan:
     ``action``: "create" (a new store, or ``--overwrite``), "repair" (a damaged store of
     this sweep: metadata rebuilt, then planned again) or "resume". ``pending``: the blocks
     to run (None until a repaired store is scanned); ``health``: the scan of an existing
-    store (damaged blocks are pending).
+    store (damaged blocks are pending); ``retry_failed``: blocks holding a failed run are
+    pending too.
     """
 
     spec: SweepSpec
@@ -57,6 +58,7 @@ class SweepPlan:
     total_runs: int
     finished_runs: int
     health: Health | None = None
+    retry_failed: bool = False
 
     @property
     def target(self) -> WriteTarget:
@@ -88,7 +90,7 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
     if kind == "foreign":
         raise StoreError(f"{str(path)!r} exists and is not a sweep store; refusing to touch it")
     check_writable(path)
-    plan = SweepPlan(spec, str(path), token, "create", layout, None, None, spec.size, 0)
+    plan = SweepPlan(spec, str(path), token, "create", layout, None, None, spec.size, 0, retry_failed=retry_failed)
     if kind in ("missing", "empty"):
         return _fresh(plan)
     if kind == "damaged":
@@ -121,7 +123,7 @@ def start(plan: SweepPlan) -> SweepPlan:
         return plan
     if plan.action == "repair" or plan.health.coordinates:
         repair_store(plan.store_path, plan.spec)
-        return plan_sweep(plan.spec, plan.store_path, token=plan.token)
+        return plan_sweep(plan.spec, plan.store_path, token=plan.token, retry_failed=plan.retry_failed)
     return plan
 
 

@@ -161,8 +161,8 @@ def remove_leftovers(path: str | Path) -> None:
 
 
 def repair_store(path: str | Path, spec: SweepSpec) -> None:
-    """Rebuild the metadata and coordinates of a damaged store of ``spec`` (its root
-    ``zarr.json`` or a coordinate unreadable), keeping every chunk of its variables.
+    """Rewrite the coordinates of a damaged store of ``spec``, and its root ``zarr.json``
+    if that is unreadable, keeping every chunk of its variables.
 
     The grid chunks are read from the ``done`` array's own metadata. Raises StoreError
     when that is unreadable, or when the arrays on disk are not laid out as ``spec``'s
@@ -186,7 +186,8 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
         for coordinate in [*spec.dims, *(d.name for d in layout.extra_dims.values() if d.values is not None)]:
             shutil.rmtree(path / coordinate, ignore_errors=True)
             shutil.copytree(fresh / coordinate, path / coordinate)
-        os.replace(fresh / "zarr.json", path / "zarr.json")
+        if store_damage(path) is not None:
+            os.replace(fresh / "zarr.json", path / "zarr.json")
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
 
