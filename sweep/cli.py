@@ -165,10 +165,13 @@ def _run_plan(plan, client):
 
     if client is not None:
         print(f"Dask dashboard: {client.dashboard_link}")
+    repairing = plan.action == "repair"
     plan = start(plan)
+    if repairing:
+        print(f"rebuilt the metadata: {plan.finished_runs:,} runs intact, {plural(len(plan.pending), 'task')} to run")
     if plan.pending and kernels_need_compiling(plan.spec):
         workers = len(client.nthreads()) if client is not None else 1
-        print(f"compiling kernels on {workers} worker{'s' if workers > 1 else ''} (first run only)", flush=True)
+        print(f"compiling kernels on {plural(workers, 'worker')} (first run only)", flush=True)
     with tqdm(total=plan.total_runs, initial=plan.finished_runs, unit="run", dynamic_ncols=True) as bar:
         return execute(plan, client, lambda tally: bar.update(tally.runs),
                        on_message=lambda message: bar.write(message, file=sys.stderr))

@@ -106,6 +106,7 @@ def slow_reference(tmp_path_factory, external_client):
     return folder / "slow.yaml", folder / "reference.zarr"
 
 
+@pytest.mark.slow
 def test_serial_local_and_external_clusters_give_identical_stores(tmp_path, scheduler_yaml, external_client):
     run_sweep(TINY, tmp_path / "serial.zarr")
     local = ClusterConfig(local=LocalClusterConfig(n_workers=2, threads_per_worker=1, dashboard_address=":0"),
@@ -169,6 +170,7 @@ def test_killed_worker_loses_nothing(tmp_path, slow_reference, external_client):
     xr.testing.assert_identical(load_results(reference), load_results(store))
 
 
+@pytest.mark.slow
 def test_killed_client_resumes_without_redoing_runs(tmp_path, slow_reference, scheduler_yaml):
     """Case 1: the tasks a killed client left running on the cluster write nothing (before
     the lock, they kept writing with no client); a resume finishes the sweep, keeping every
@@ -249,10 +251,11 @@ def test_two_sweep_runs_cannot_corrupt_a_store(tmp_path, scheduler_yaml):
     assert again.returncode == 2 and "different sweep" in again.stderr and again.stderr.count("\n") == 1
 
 
-def test_ctrl_c_saves_what_is_done_and_says_so(tmp_path, slow_reference, scheduler_yaml):
+@pytest.mark.slow
+def test_ctrl_c_saves_what_is_done_and_says_so(tmp_path, slow_reference):
     """Case 8: Ctrl-C (SIGINT to the whole process group, as a terminal sends it) on a
-    local-cluster sweep: exit 130, one line saying how many runs are saved, no Dask
-    warnings; the same command resumes, keeping every run finished before."""
+    local-cluster sweep: exit 130, one line saying how many runs are saved (they are, as
+    an undisturbed sweep has them), no Dask warnings. (Resuming: the killed-client test.)"""
     spec_file, reference = slow_reference
     store = tmp_path / "s.zarr"
     process = subprocess.Popen([str(BIN / "sweep"), "run", str(spec_file), "--store", str(store)], cwd=tmp_path,
@@ -266,12 +269,9 @@ def test_ctrl_c_saves_what_is_done_and_says_so(tmp_path, slow_reference, schedul
     assert process.returncode == 130, err
     lines = [line for line in re.split(r"[\r\n]", err) if line.strip() and not re.match(r"\s*\d+%\|", line)]
     assert lines == [f"interrupted: {finished.sum()} runs saved in {store}; run the same command to resume"], lines
-    before = open_store(store).load()
-    subprocess.run([str(BIN / "sweep"), "run", str(spec_file), "--store", str(store), "--scheduler",
-                    str(scheduler_yaml)], check=True, capture_output=True, timeout=300)
-    after = open_store(store).load()
-    np.testing.assert_array_equal(after["wall_time"].values[finished], before["wall_time"].values[finished])
-    xr.testing.assert_identical(load_results(reference), load_results(store))
+    saved, expected = load_results(store), load_results(reference)
+    for name in ("final_loss", "epochs_clean", "loss", "status"):
+        np.testing.assert_array_equal(saved[name].values[finished], expected[name].values[finished])
 
 
 @pytest.fixture
