@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
-from sweep.engine import execute, plan_sweep, start
-from sweep.lock import StoreLock
+from sweep.engine import run_sweep
 from sweep.spec import SweepSpec, load_spec, parse_spec
 from sweep.store import BlockResults, WriteTarget, create_store, grid_chunks, layout_for, open_store
 from sweep.tasks import blocks_of, choose_chunks
@@ -117,9 +116,7 @@ def main() -> None:
         with connect(local) as client:
             worker_compile = max(client.run(warm_up).values())
             start = time.perf_counter()
-            with StoreLock(Path(folder) / "cluster.zarr") as lock:
-                plan = start(plan_sweep(spec, Path(folder) / "cluster.zarr", token=lock.token))
-                summary = execute(plan, client)
+            summary = run_sweep(spec, Path(folder) / "cluster.zarr", client=client)
             cluster = time.perf_counter() - start
         run_seconds = float(open_store(Path(folder) / "cluster.zarr")["wall_time"].sum())
         assert summary.runs == spec.size
@@ -127,7 +124,7 @@ def main() -> None:
         serial += run_serially(indices[1::2])
         print(f"serial : {serial:7.2f} s  {spec.size / serial:7.1f} runs/s  (kernel compile {compile_seconds:.1f} s, "
               "excluded; half timed before the cluster, half after)")
-        print(f"cluster: {cluster:7.2f} s  {spec.size / cluster:7.1f} runs/s  ({len(plan.pending)} tasks, "
+        print(f"cluster: {cluster:7.2f} s  {spec.size / cluster:7.1f} runs/s  ({len(blocks_of(spec.shape, choose_chunks(spec)))} tasks, "
               f"kernel compile {worker_compile:.1f} s per worker, excluded)")
         print(f"bare   : {bare:7.2f} s  {spec.size / bare:7.1f} runs/s  ({WORKERS} plain processes, no Dask, no store)")
 
