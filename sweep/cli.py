@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_arguments(commands.add_parser(command.name, help=command.help, description=command.help))
     args = parser.parse_args(argv)
     try:
-        return SUBCOMMANDS[args.command].handler(args)
+        code = SUBCOMMANDS[args.command].handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except USAGE_ERRORS as error:
         return _fail(args.command, str(error))
     except BrokenPipeError:
