@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
-from sweep.engine import prepare, execute
+from sweep.engine import run_sweep
 from sweep.spec import SweepSpec, load_spec, parse_spec
-from sweep.store import BlockResults, create_store, grid_chunks, layout_for, open_store
+from sweep.store import BlockResults, WriteTarget, create_store, grid_chunks, layout_for, open_store
 from sweep.tasks import blocks_of, choose_chunks
 
 WORKERS = 2
@@ -116,8 +116,7 @@ def main() -> None:
         with connect(local) as client:
             worker_compile = max(client.run(warm_up).values())
             start = time.perf_counter()
-            plan = prepare(spec, Path(folder) / "cluster.zarr")
-            summary = execute(plan, client)
+            summary = run_sweep(spec, Path(folder) / "cluster.zarr", client=client)
             cluster = time.perf_counter() - start
         run_seconds = float(open_store(Path(folder) / "cluster.zarr")["wall_time"].sum())
         assert summary.runs == spec.size
@@ -125,7 +124,7 @@ def main() -> None:
         serial += run_serially(indices[1::2])
         print(f"serial : {serial:7.2f} s  {spec.size / serial:7.1f} runs/s  (kernel compile {compile_seconds:.1f} s, "
               "excluded; half timed before the cluster, half after)")
-        print(f"cluster: {cluster:7.2f} s  {spec.size / cluster:7.1f} runs/s  ({len(plan.pending)} tasks, "
+        print(f"cluster: {cluster:7.2f} s  {spec.size / cluster:7.1f} runs/s  ({len(blocks_of(spec.shape, choose_chunks(spec)))} tasks, "
               f"kernel compile {worker_compile:.1f} s per worker, excluded)")
         print(f"bare   : {bare:7.2f} s  {spec.size / bare:7.1f} runs/s  ({WORKERS} plain processes, no Dask, no store)")
 
@@ -137,7 +136,7 @@ def main() -> None:
             block_results = BlockResults(layout, block.shape)
             for local_index, index in block.points():
                 block_results.record(local_index, results[index], wall_time=0.0)
-            block_results.write(path, block.origin)
+            block_results.write(WriteTarget(str(path), spec.hash, None), block.origin)
         store = time.perf_counter() - start
         print(f"store  : {store:7.2f} s  {spec.size / store:7.1f} runs/s  (layout + all block writes, "
               "no training)")

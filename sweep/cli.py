@@ -1,28 +1,36 @@
-"""The ``sweep`` command line: ``run``, ``status``, ``show``, ``report``, ``paper``, ``problems``.
+"""The ``sweep`` command line: ``run``, ``status``, ``show``, ``verify``, ``report``, ``paper``, ``problems``.
 
 Each subcommand is one handler function registered with :func:`subcommand`; adding
-one is one decorated function in this module. Handlers return the exit code. Errors in
-the user's input (spec, scheduler file, store mismatch) print one line to stderr and
-exit 2. Nothing here imports a problem's numerics until a run needs them: ``status``
-and ``show`` import neither Numba nor SciPy.
+one is one decorated function in this module. Handlers return the exit code. Mistakes
+in the user's input (spec, scheduler config, store mismatch) and problems of the
+environment (a file that cannot be read or written, a scheduler that does not answer,
+a store in use or damaged) print one line to stderr and exit 2, never a traceback;
+Ctrl-C exits 130 saying what was saved; a closed pipe (``| head``) ends quietly.
+Nothing here imports a problem's numerics until a run needs them: ``status``, ``show``
+and ``verify`` import neither Numba nor SciPy.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sweep.cluster import ClusterConfigError
+from sweep.cluster import ClusterConfigError, ClusterUnavailable
+from sweep.lock import LockError, LockLost
 from sweep.problems.base import ParamError
-from sweep.spec import SpecError
-from sweep.store import StoreError
+from sweep.spec import MAX_GRID_RUNS, SpecError
+from sweep.store import StoreError, plural
 
-USAGE_ERRORS = (SpecError, ParamError, ClusterConfigError, StoreError)
+USAGE_ERRORS = (SpecError, ParamError, ClusterConfigError, ClusterUnavailable, StoreError, LockError, LockLost)
 EXIT_USAGE = 2
 EXIT_BOUND_VIOLATED = 1  # `sweep report`: a run breaks a proven bound
+EXIT_DAMAGED = 1         # `sweep verify`: some chunks are damaged
+EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT)
+EXIT_BROKEN_PIPE = 141   # stdout closed by the reader (128 + SIGPIPE)
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 
@@ -56,10 +64,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_arguments(commands.add_parser(command.name, help=command.help, description=command.help))
     args = parser.parse_args(argv)
     try:
-        return SUBCOMMANDS[args.command].handler(args)
+        code = SUBCOMMANDS[args.command].handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except USAGE_ERRORS as error:
-        print(f"sweep {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args.command, str(error))
+    except BrokenPipeError:
+        _detach_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as error:  # the environment: a file that cannot be read or written
+        where = f": {error.filename!r}" if error.filename else ""
+        return _fail(args.command, f"{error.strerror or error}{where}")
+    except KeyboardInterrupt:
+        print(f"sweep {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"sweep {command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 # ---------------------------------------------------------------- sweep run
@@ -71,30 +100,89 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--scheduler", metavar="FILE",
                        help="scheduler config (default: ./scheduler.yaml, else a local cluster of 2 workers)")
     where.add_argument("--serial", action="store_true", help="run every task in this process (no Dask)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a store that holds another sweep")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a store that holds another sweep (with --force, also one of the same sweep)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --overwrite: discard the finished runs of a store of this same sweep")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="rerun the runs recorded as failed (a resume otherwise keeps them)")
+    parser.add_argument("--max-runs", type=int, default=MAX_GRID_RUNS, metavar="N",
+                        help=f"refuse a grid of more than N runs (default {MAX_GRID_RUNS:,})")
 
 
-@subcommand("run", "run (or resume) a sweep into a Zarr store", _run_arguments)
+@subcommand("run", "run (or resume, or repair) a sweep into a Zarr store", _run_arguments)
 def run_command(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    """Exit 130 on Ctrl-C, saying how many runs the store holds."""
     from sweep.cluster import connect, load_cluster_config
-    from sweep.engine import execute, prepare
+    from sweep.engine import plan_sweep, resolve_store_path
+    from sweep.lock import StoreLock
     from sweep.spec import load_spec
 
-    spec = load_spec(args.spec)
+    if args.force and not args.overwrite:
+        raise StoreError("--force only goes with --overwrite")
+    spec = load_spec(args.spec, max_runs=args.max_runs)
     cluster_config = None if args.serial else load_cluster_config(args.scheduler)  # validate before any work
-    plan = prepare(spec, args.store, overwrite=args.overwrite)
-    print(f"sweep {spec.name!r} (problem {spec.problem.name!r}): {plan.total_runs} runs, {plan.finished_runs} already done, "
-          f"{len(plan.pending)} tasks to run -> {plan.store_path}")
-    with connect(cluster_config) if cluster_config and plan.pending else nullcontext() as client:
-        if client is not None:
-            print(f"Dask dashboard: {client.dashboard_link}")
-        with tqdm(total=plan.total_runs, initial=plan.finished_runs, unit="run", dynamic_ncols=True) as bar:
-            summary = execute(plan, client, lambda tally: bar.update(tally.runs))
+    path = resolve_store_path(args.store)
+    with StoreLock(path) as lock:
+        plan = plan_sweep(spec, path, token=lock.token, overwrite=args.overwrite, force=args.force,
+                          retry_failed=args.retry_failed)
+        _print_plan(plan)
+        if not plan.has_work:
+            print("ran 0 runs: nothing to do")
+            return 0
+        try:
+            with connect(cluster_config) if cluster_config else nullcontext() as client:
+                summary = _run_plan(plan, client)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {_saved_runs(path)} runs saved in {path}; run the same command to resume",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
     outcome = ", ".join(f"{count} {name}" for name, count in sorted(summary.statuses.items())) or "nothing to do"
     print(f"ran {summary.runs} runs: {outcome}")
     return 0
+
+
+def _print_plan(plan) -> None:
+    spec = plan.spec
+    if plan.action == "repair":
+        what = "its metadata is damaged: rebuilding it, then rerunning what is not intact"
+    else:
+        what = f"{plan.finished_runs:,} already done, {plural(len(plan.pending), 'task')} to run"
+    print(f"sweep {spec.name!r} (problem {spec.problem.name!r}): {plural(plan.total_runs, 'run')}, {what} -> "
+          f"{plan.store_path}")
+    if plan.action == "create" and plan.total_runs * plan.layout.bytes_per_run > 2**30:
+        print(f"the store takes up to {plan.total_runs * plan.layout.bytes_per_run / 2**30:.1f} GiB before compression")
+    health = plan.health
+    if health is not None and (health.damaged or health.coordinates):
+        print(f"damaged: {plural(health.damaged_runs, 'run')} in {plural(len(health.damaged), 'block')}, rerun now:")
+        for line in health.lines():
+            print(f"  {line}")
+
+
+def _run_plan(plan, client):
+    """Start the plan (create or repair the store) and execute it with a progress bar."""
+    from tqdm import tqdm
+
+    from sweep.engine import execute, kernels_need_compiling, start
+
+    if client is not None:
+        print(f"Dask dashboard: {client.dashboard_link}")
+    repairing = plan.action == "repair"
+    plan = start(plan)
+    if repairing:
+        print(f"rebuilt the metadata: {plan.finished_runs:,} runs intact, {plural(len(plan.pending), 'task')} to run")
+    if plan.pending and kernels_need_compiling(plan.spec):
+        workers = len(client.nthreads()) if client is not None else 1
+        print(f"compiling kernels on {plural(workers, 'worker')} (first run only)", flush=True)
+    with tqdm(total=plan.total_runs, initial=plan.finished_runs, unit="run", dynamic_ncols=True) as bar:
+        return execute(plan, client, lambda tally: bar.update(tally.runs),
+                       on_message=lambda message: bar.write(message, file=sys.stderr))
+
+
+def _saved_runs(path) -> int:
+    from sweep.store import is_store, scan_store
+
+    return int(scan_store(path).done.sum()) if is_store(path) else 0
 
 
 # ---------------------------------------------------------------- sweep status
@@ -105,13 +193,23 @@ def _store_argument(parser: argparse.ArgumentParser) -> None:
 
 @subcommand("status", "count finished, failed, diverged and remaining runs of a store", _store_argument)
 def status_command(args: argparse.Namespace) -> int:
-    from sweep.store import run_counts
+    from sweep.store import run_counts, scan_store
 
-    counts = run_counts(args.store)
+    health = scan_store(args.store)
+    counts = run_counts(args.store, health)
     width = max(map(len, counts))
     for name, count in counts.items():
         print(f"{name:<{width}}  {count}")
+    _print_damage(health)
     return 0
+
+
+def _print_damage(health) -> None:
+    if health.damaged or health.coordinates:
+        print(f"damaged: {plural(health.damaged_runs, 'run')} in {plural(len(health.damaged), 'block')} count as "
+              "remaining (`sweep run` reruns them):")
+        for line in health.lines():
+            print(f"  {line}")
 
 
 # ---------------------------------------------------------------- sweep show
@@ -120,26 +218,54 @@ def status_command(args: argparse.Namespace) -> int:
 def show_command(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from sweep.store import DONE, open_store, run_counts
+    from sweep.store import DONE, open_store, run_counts, scan_store
 
+    health = scan_store(args.store)
     dataset = open_store(args.store)
     print(dataset)
     spec = dataset.attrs["spec"]
     print(f"\nspec {spec['name']!r}, problem {spec.get('problem', 'separable')!r}, "
           f"hash {dataset.attrs['spec_hash'][:12]}, git {dataset.attrs.get('git_revision')}")
-    print("runs: " + ", ".join(f"{name} {count}" for name, count in run_counts(args.store).items()))
-    finished = dataset[DONE].values
+    print("runs: " + ", ".join(f"{name} {count}" for name, count in run_counts(args.store, health).items()))
+    _print_damage(health)
+    finished = health.done
     grid = dataset[DONE].dims
     scalars = [name for name, variable in dataset.data_vars.items()
                if variable.dims == grid and variable.dtype.kind in "iuf" and name != "status"]
     print("\nover finished runs:   median        min        max")
     for name in scalars:
-        values = dataset[name].values[finished]
+        try:
+            values = dataset[name].values[finished]
+        except Exception as error:  # a chunk the quick scan did not decode
+            print(f"  {name:<22}unreadable ({type(error).__name__}); `sweep verify` lists the damaged blocks")
+            continue
         values = values[values != -1] if values.dtype.kind in "iu" else values  # -1: not reached
         values = values[np.isfinite(values.astype(np.float64))].astype(np.float64)
         if values.size:
             print(f"  {name:<22}{np.median(values):>10.4g} {values.min():>10.4g} {values.max():>10.4g}")
     return 0
+
+
+# ---------------------------------------------------------------- sweep verify
+
+@subcommand("verify", "decode every chunk of a store; list damaged blocks and what `sweep run` would rerun",
+            _store_argument)
+def verify_command(args: argparse.Namespace) -> int:
+    """Exit 1 when something is damaged (so scripts notice)."""
+    from sweep.store import blocks_of, scan_store
+
+    health = scan_store(args.store, decode=True)
+    print(f"{args.store}: {plural(health.done.size, 'run')} in "
+          f"{plural(len(blocks_of(health.done.shape, health.chunks)), 'block')}, {int(health.done.sum()):,} finished "
+          "and intact")
+    if not (health.damaged or health.coordinates):
+        print("every chunk is readable")
+        return 0
+    for line in health.lines():
+        print(f"  {line}")
+    print(f"`sweep run` would rerun {plural(health.damaged_runs, 'run')} in {plural(len(health.damaged), 'block')}"
+          + (" and rewrite the coordinates" if health.coordinates else ""))
+    return EXIT_DAMAGED
 
 
 # ---------------------------------------------------------------- sweep report
@@ -153,9 +279,12 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
 def report_command(args: argparse.Namespace) -> int:
     """Exit 1 when a run breaks a proven bound (so scripts notice)."""
     from analysis.report import write_report
-    from sweep.store import open_store
+    from sweep.store import scan_store
 
-    open_store(args.store)  # StoreError unless a sweep store
+    health = scan_store(args.store, decode=True)  # StoreError unless a sweep store
+    if health.damaged or health.coordinates:
+        raise StoreError(f"the store {args.store!r} has damaged blocks ({health.damaged_runs} runs); "
+                         "`sweep verify` lists them, `sweep run` with its spec reruns them")
     report = write_report(args.store, args.out)
     for path in report.paths:
         print(path)

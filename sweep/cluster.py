@@ -4,31 +4,44 @@
 
     scheduler_file: null   # a file written by `dask scheduler --scheduler-file F`
     address: null          # e.g. tcp://10.0.0.5:8786
+    timeout: 30            # seconds to wait for that scheduler (its file to appear, its address to answer)
     local:                 # used when neither of the above is set
       n_workers: 2
       threads_per_worker: 1
       memory_limit: 4GiB
+      dashboard_address: null  # null: the first free port from 8787
     dask: {}               # Dask config keys set while the sweep runs, e.g.
                            # distributed.worker.profile.enabled: true
 
 At most one of ``scheduler_file`` and ``address`` may be set; with neither, a
 ``LocalCluster`` of worker processes is started (and closed with the client); its
 workers get LOCAL_CLUSTER_DASK_CONFIG, then the ``dask`` section on top.
-Errors raise :class:`ClusterConfigError` naming the key and the value.
+:func:`parse_cluster_config` checks every value (addresses, byte sizes, ports) and
+raises :class:`ClusterConfigError` naming the key and the value; :func:`connect`
+raises :class:`ClusterUnavailable` when the scheduler cannot be reached in ``timeout``.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-import yaml
+from sweep.problems.base import did_you_mean, short_repr
 
 if TYPE_CHECKING:
     import distributed
 
 DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
+DEFAULT_TIMEOUT = 30.0
+DASHBOARD_PORTS = range(8787, 8887)     # a local cluster's dashboard takes the first free one
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep runs, unless quiet=False
 
 # Dask config of a local cluster (scheduler, nannies and workers share its 2 cores with
 # the runs; measured with benchmarks/bench_sweep.py, see benchmarks/README.md):
@@ -37,12 +50,23 @@ DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
 #   None unsets it (glibc's adaptive default).
 # - the worker's statistical profiler (every 10 ms) and the monitors polled several times a
 #   second took about 4% of a core in the client process; they are slowed or off.
+# - a task whose worker dies (a run over the memory limit, a crash) is tried twice, not
+#   four times, before the engine reruns its runs alone (sweep/engine.py); one task per
+#   worker thread at a time, so that only the task that ran is suspected.
+# - the workers ignore Ctrl-C (the preload runs dask_setup below): the client handles it.
+# - the workers log nothing: a task's error reaches the client, a worker killed by its
+#   memory limit is reported by the engine, and the rest is noise on a terminal (e.g. the
+#   heartbeat errors of workers that got Ctrl-C with the client).
 LOCAL_CLUSTER_DASK_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED": "critical",
     "distributed.worker.profile.enabled": False,
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.admin.tick.interval": "500ms",
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.worker.preload": ["sweep.cluster"],
 }
 
 
@@ -50,12 +74,16 @@ class ClusterConfigError(ValueError):
     """The scheduler configuration is malformed; the message names the key and value."""
 
 
+class ClusterUnavailable(RuntimeError):
+    """The configured scheduler cannot be reached; the message names it and the wait."""
+
+
 @dataclass(frozen=True)
 class LocalClusterConfig:
     n_workers: int = 2
     threads_per_worker: int = 1
-    memory_limit: str = "4GiB"
-    dashboard_address: str = ":8787"  # distributed picks a free port when it is taken
+    memory_limit: str | int = "4GiB"
+    dashboard_address: str | None = None  # None: the first free port of DASHBOARD_PORTS
 
 
 @dataclass(frozen=True)
@@ -66,75 +94,213 @@ class ClusterConfig:
     address: str | None = None
     local: LocalClusterConfig = LocalClusterConfig()
     dask: dict = field(default_factory=dict)  # Dask config keys set while connected
+    timeout: float = DEFAULT_TIMEOUT          # seconds to wait for an existing scheduler
 
 
 def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:
     """Read ``path``; with None, read ./scheduler.yaml if present, else use the defaults."""
+    from sweep.spec import SpecError, read_yaml
+
     if path is None:
         if not Path(DEFAULT_CONFIG_FILE).is_file():
             return ClusterConfig()
         path = DEFAULT_CONFIG_FILE
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as error:
-        raise ClusterConfigError(f"cannot read scheduler file {str(path)!r}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ClusterConfigError(f"scheduler file {str(path)!r} is not valid YAML: {error}") from None
-    return parse_cluster_config(raw or {})
+        raise ClusterConfigError(f"cannot read scheduler config {str(path)!r}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ClusterConfigError(f"scheduler config {str(path)!r} is not UTF-8 text") from None
+    try:
+        raw = read_yaml(text, f"scheduler config {str(path)!r}")
+    except SpecError as error:
+        raise ClusterConfigError(str(error).replace("spec key", "scheduler config key")) from None
+    return parse_cluster_config({} if raw is None else raw)
 
 
 def parse_cluster_config(raw: Any) -> ClusterConfig:
     """Validate a configuration given as a mapping (as read from YAML)."""
     _require(isinstance(raw, dict), "scheduler config", raw, "a mapping")
-    _check_keys(raw, "", ("scheduler_file", "address", "local", "dask"))
+    _check_keys(raw, "", ("scheduler_file", "address", "timeout", "local", "dask"))
     for key in ("scheduler_file", "address"):
         _require(raw.get(key) is None or isinstance(raw[key], str) and raw[key], key, raw.get(key),
                  "null or a non-empty string")
     _require(not (raw.get("scheduler_file") and raw.get("address")), "address", raw.get("address"),
              "null when scheduler_file is set (give one of them)")
-    local = raw.get("local") or {}
+    if raw.get("address"):
+        _require(_is_address(raw["address"]), "address", raw["address"],
+                 "a Dask scheduler address like tcp://10.0.0.5:8786")
+    timeout = raw.get("timeout", DEFAULT_TIMEOUT)
+    _require(isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < 1e6, "timeout",
+             timeout, "a number of seconds > 0")
+    local = raw.get("local")
+    local = {} if local is None else local
     _require(isinstance(local, dict), "local", local, "a mapping")
     _check_keys(local, "local.", ("n_workers", "threads_per_worker", "memory_limit", "dashboard_address"))
     for key in ("n_workers", "threads_per_worker"):
         if key in local:
             value = local[key]
-            _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f"local.{key}", value,
-                     "an integer >= 1")
-    for key in ("memory_limit", "dashboard_address"):
-        if key in local:
-            _require(isinstance(local[key], str), f"local.{key}", local[key], "a string (e.g. 4GiB, :8787)")
-    dask_config = raw.get("dask") or {}
+            _require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096, f"local.{key}",
+                     value, "an integer in [1, 4096]")
+    if "memory_limit" in local:
+        _require(_is_byte_size(local["memory_limit"]), "local.memory_limit", local["memory_limit"],
+                 "a size in bytes > 0, e.g. 4GiB, 512MiB or 4000000000")
+    if local.get("dashboard_address") is not None:
+        _require(isinstance(local["dashboard_address"], str)
+                 and re.fullmatch(r"[\w.\-\[\]:]*:\d{1,5}", local["dashboard_address"]) is not None,
+                 "local.dashboard_address", local["dashboard_address"], "null or HOST:PORT (e.g. :8787)")
+    dask_config = raw.get("dask")
+    dask_config = {} if dask_config is None else dask_config
     _require(isinstance(dask_config, dict) and all(isinstance(key, str) and key for key in dask_config), "dask",
              dask_config, "a mapping of Dask config keys (e.g. distributed.worker.profile.enabled) to values")
     return ClusterConfig(scheduler_file=raw.get("scheduler_file"), address=raw.get("address"),
-                         local=LocalClusterConfig(**local), dask=dask_config)
+                         local=LocalClusterConfig(**local), dask=dask_config, timeout=float(timeout))
 
 
 @contextmanager
-def connect(config: ClusterConfig) -> Iterator["distributed.Client"]:
+def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distributed.Client"]:
     """Context manager: a ``distributed.Client`` for ``config``; a local cluster it
-    starts is closed on exit."""
+    starts is closed on exit.
+
+    Raises ClusterUnavailable when the scheduler file does not appear or the scheduler
+    does not answer within ``config.timeout``. With ``quiet``, Dask's own log lines below
+    CRITICAL are not shown (what matters reaches the caller: a task's error, a worker's
+    death), and none at all while closing after an error or Ctrl-C.
+    """
     import dask
     from distributed import Client, LocalCluster
 
-    if config.scheduler_file or config.address:
-        target = {"scheduler_file": config.scheduler_file} if config.scheduler_file else {"address": config.address}
-        with dask.config.set(config.dask), Client(**target) as client:
+    with _quiet_logs(logging.CRITICAL if quiet else None):
+        if config.scheduler_file or config.address:
+            with dask.config.set(config.dask), _client(config) as client, _silent_teardown():
+                yield client
+            return
+        local = config.local
+        with ExitStack() as stack:
+            stack.enter_context(dask.config.set({**LOCAL_CLUSTER_DASK_CONFIG, **config.dask}))
+            with _ctrl_c_ignored():  # inherited by the worker processes started now
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
+                    memory_limit=local.memory_limit, processes=True,
+                    dashboard_address=local.dashboard_address or _free_dashboard_address()))
+            client = stack.enter_context(Client(cluster))
+            stack.enter_context(_silent_teardown())
             yield client
+
+
+def dask_setup(worker) -> None:
+    """Worker preload of a local cluster (see LOCAL_CLUSTER_DASK_CONFIG): the worker ignores
+    Ctrl-C, which a terminal sends to the whole process group; the client handles it and
+    closes the cluster. (Workers the nanny restarts, e.g. after a memory kill, start with
+    Python's handler: this sets theirs.)"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _client(config: ClusterConfig) -> "distributed.Client":
+    """A client of the existing scheduler, or ClusterUnavailable within ``config.timeout``."""
+    from distributed import Client
+
+    if config.scheduler_file:
+        deadline = time.monotonic() + config.timeout
+        while not Path(config.scheduler_file).is_file():
+            if time.monotonic() > deadline:
+                raise ClusterUnavailable(
+                    f"the scheduler file {config.scheduler_file!r} (scheduler config key 'scheduler_file') does not "
+                    f"exist after {config.timeout:g} s; start `dask scheduler --scheduler-file "
+                    f"{config.scheduler_file}` or fix the path")
+            time.sleep(0.1)
+        target, where = {"scheduler_file": config.scheduler_file}, f"in {config.scheduler_file!r}"
+    else:
+        target, where = {"address": config.address}, f"at {config.address}"
+    try:
+        return Client(**target, timeout=config.timeout)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler {where} within {config.timeout:g} s "
+                                 f"({type(error).__name__}: {str(error).splitlines()[0][:160]})") from None
+
+
+def _free_dashboard_address() -> str:
+    """":PORT" of the first free port of DASHBOARD_PORTS (":0", any port, if none is)."""
+    for port in DASHBOARD_PORTS:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue
+            return f":{port}"
+    return ":0"
+
+
+@contextmanager
+def _quiet_logs(level: int | None) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    before = [logger.level for logger in loggers]
+    if level is not None:
+        for logger in loggers:
+            logger.setLevel(max(level, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, before):
+            logger.setLevel(old)
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ignore SIGINT here meanwhile (processes started meanwhile keep ignoring it through exec)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    local = config.local
-    with dask.config.set({**LOCAL_CLUSTER_DASK_CONFIG, **config.dask}), \
-            LocalCluster(n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
-                         memory_limit=local.memory_limit, dashboard_address=local.dashboard_address,
-                         processes=True) as cluster, Client(cluster) as client:
-        yield client
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _silent_teardown() -> Iterator[None]:
+    """On an error or Ctrl-C, silence Dask before the client and cluster close: what it
+    says while being torn down mid-task (cancelled futures, workers killed) is noise."""
+    try:
+        yield
+    except BaseException:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise
+
+
+def _is_address(value: str) -> bool:
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(value, strict=True)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = parse_host_port(location)
+            return bool(host) and 0 < int(port) < 65536
+    except (ValueError, TypeError):
+        return False
+    return bool(location)
+
+
+def _is_byte_size(value: Any) -> bool:
+    from dask.utils import parse_bytes
+
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return False
+    try:
+        return parse_bytes(value) > 0
+    except (ValueError, TypeError):
+        return False
 
 
 def _check_keys(raw: dict, prefix: str, known: tuple[str, ...]) -> None:
     for key in raw:
-        _require(key in known, prefix + str(key), raw[key], f"a known key (one of {list(known)})")
+        _require(key in known, prefix + str(key), raw[key], f"a known key{did_you_mean(key, known)} (one of {list(known)})")
 
 
 def _require(condition: bool, key: str, value: Any, expected: str) -> None:
     if not condition:
-        raise ClusterConfigError(f"scheduler config key {key!r} must be {expected}, got {value!r}")
+        raise ClusterConfigError(f"scheduler config key {key!r} must be {expected}, got {short_repr(value)}")

@@ -1,20 +1,35 @@
-"""The sweep engine: prepare (or resume) a store, then run its pending blocks.
+"""The sweep engine: plan a sweep into a store, create or repair the store, run the pending blocks.
 
-:func:`prepare` creates the store of a spec, or checks that an existing one is the
-same sweep, and lists the blocks whose runs are not all ``done``. :func:`execute` runs
-them in this process (``client=None``) or on a Dask cluster, keeping at most
+One `sweep run` holds the store's lock (:class:`sweep.lock.StoreLock`) throughout;
+its token goes with every task (:class:`sweep.store.WriteTarget`). :func:`plan_sweep`
+reads what is there without changing anything (a new store, a store to repair, or one
+to resume: its blocks not all done or damaged, :func:`sweep.store.scan_store`);
+:func:`start` creates or repairs the store; :func:`execute` runs the pending blocks in
+this process (``client=None``) or on a Dask cluster, keeping at most
 IN_FLIGHT_PER_THREAD tasks per worker thread in flight. Tasks write their own blocks of
 the store (see sweep/tasks.py), so the client only schedules and counts.
+
+A block whose task kills its worker (Dask gives up after its ``allowed-failures``)
+is not fatal: its runs are rerun one per task (:func:`sweep.tasks.run_point`); a run
+that kills its worker again is recorded as failed with the reason (e.g. "worker died:
+memory limit 4 GiB"), and the client writes the block. A recorded failure is final: a
+resume reruns it only with ``retry_failed``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from sweep.lock import StoreLock
+from sweep.problems.base import STATUS
 from sweep.spec import SweepSpec
-from sweep.store import StoreError, StoreLayout, check_store, create_store, grid_chunks, is_store, layout_for, read_done
-from sweep.tasks import Block, RunTally, blocks_of, choose_chunks, run_block
+from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of,
+                         check_store, check_writable, create_store, layout_for, remove_leftovers, repair_store,
+                         scan_store, store_damage, store_kind)
+from sweep.tasks import Outcome, RunTally, choose_chunks, run_block, run_point
 
 if TYPE_CHECKING:
     import distributed
@@ -24,41 +39,102 @@ IN_FLIGHT_PER_THREAD = 3
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """What remains to do for a sweep whose store exists."""
+    """What running ``spec`` into the store at ``store_path`` does.
+
+    ``action``: "create" (a new store, or ``--overwrite``), "repair" (a damaged store of
+    this sweep: metadata rebuilt, then planned again) or "resume". ``pending``: the blocks
+    to run (None until a repaired store is scanned); ``health``: the scan of an existing
+    store (damaged blocks are pending); ``retry_failed``: blocks holding a failed run are
+    pending too.
+    """
 
     spec: SweepSpec
     store_path: str
+    token: str | None
+    action: str
     layout: StoreLayout
-    pending: tuple[Block, ...]
+    chunks: tuple[int, ...] | None
+    pending: tuple[Block, ...] | None
     total_runs: int
     finished_runs: int
+    health: Health | None = None
+    retry_failed: bool = False
+
+    @property
+    def target(self) -> WriteTarget:
+        return WriteTarget(self.store_path, self.spec.hash, self.token)
+
+    @property
+    def has_work(self) -> bool:
+        return self.action != "resume" or bool(self.pending) or bool(self.health and self.health.coordinates)
 
 
-def prepare(spec: SweepSpec, store_path: str | Path, *, overwrite: bool = False) -> SweepPlan:
-    """Create the store (or reuse the one of the same spec) and plan the pending blocks.
+def resolve_store_path(store_path: str | Path) -> Path:
+    """The absolute path of a store with symbolic links resolved (a link to a store, or a
+    dangling link to where one is to be created, means that place)."""
+    return Path(store_path).expanduser().resolve()
 
-    Raises StoreError if ``store_path`` holds another sweep (unless ``overwrite``) or
-    is anything but a sweep store or a missing / empty directory (even with ``overwrite``).
+
+def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = None, overwrite: bool = False,
+               force: bool = False, retry_failed: bool = False) -> SweepPlan:
+    """Plan ``spec`` into ``store_path`` without changing anything (a full scan of an existing store).
+
+    Raises StoreError when the path is not a sweep store (even with ``overwrite``), holds
+    another sweep (unless ``overwrite``), holds this sweep with finished runs and
+    ``overwrite`` without ``force``, is damaged and not recognisably this sweep's (unless
+    ``overwrite``), or cannot be written.
     """
-    path = Path(store_path).absolute()
-    if path.exists() and not is_store(path) and not (path.is_dir() and not any(path.iterdir())):
+    path = resolve_store_path(store_path)
+    layout = layout_for(spec)
+    kind = store_kind(path)
+    if kind == "foreign":
         raise StoreError(f"{str(path)!r} exists and is not a sweep store; refusing to touch it")
-    if is_store(path) and not overwrite:
-        check_store(path, spec)
-    else:
-        create_store(path, spec, choose_chunks(spec))
-    done = read_done(path)
-    pending = tuple(block for block in blocks_of(spec.shape, grid_chunks(path))
-                    if not done[tuple(slice(o, o + n) for o, n in zip(block.origin, block.shape))].all())
-    return SweepPlan(spec, str(path), layout_for(spec), pending, total_runs=done.size,
-                     finished_runs=int(done.sum()))
+    check_writable(path)
+    plan = SweepPlan(spec, str(path), token, "create", layout, None, None, spec.size, 0, retry_failed=retry_failed)
+    if kind in ("missing", "empty"):
+        return _fresh(plan)
+    if kind == "damaged":
+        if overwrite:
+            return _fresh(plan)
+        damage = store_damage(path)
+        if damage.spec_hash != spec.hash:
+            raise StoreError(f"{damage} (it is not recognisably a store of spec {spec.name!r}, hash "
+                             f"{spec.hash[:12]})")
+        return replace(plan, action="repair")
+    if overwrite:
+        _refuse_discarding(path, spec, force)
+        return _fresh(plan)
+    check_store(path, spec)
+    health = scan_store(path, decode=True)
+    redo = ~health.done
+    if retry_failed:
+        redo |= health.status == STATUS["failed"]
+    pending = tuple(block for block in blocks_of(spec.shape, health.chunks) if redo[block.region].any())
+    return replace(plan, action="resume", chunks=health.chunks, pending=pending,
+                   finished_runs=int(health.done.sum()), health=health)
+
+
+def start(plan: SweepPlan) -> SweepPlan:
+    """Create or repair the store as ``plan`` says (call while holding its lock); the
+    plan of what then remains to run."""
+    remove_leftovers(plan.store_path)
+    if plan.action == "create":
+        create_store(plan.store_path, plan.spec, plan.chunks)
+        return plan
+    if plan.action == "repair" or plan.health.coordinates:
+        repair_store(plan.store_path, plan.spec)
+        return plan_sweep(plan.spec, plan.store_path, token=plan.token, retry_failed=plan.retry_failed)
+    return plan
 
 
 def execute(plan: SweepPlan, client: "distributed.Client | None" = None,
-            on_block_done: Callable[[RunTally], None] = lambda tally: None) -> RunTally:
+            on_block_done: Callable[[RunTally], None] = lambda tally: None,
+            on_message: Callable[[str], None] = lambda message: print(message, file=sys.stderr)) -> RunTally:
     """Run the plan's pending blocks, serially here or on ``client``'s cluster, and
-    return the tally of the runs executed. ``on_block_done`` is called on this process for each finished block. A task that
-    raises (not a run: runs record their failures) stops the sweep with that error.
+    return the tally of the runs executed. ``on_block_done`` is called on this process for
+    each finished block, ``on_message`` with a line about each block that killed its
+    worker. A task that raises (not a run: runs record their failures) stops the sweep
+    with that error; so does LockLost when another `sweep run` took the store over.
     """
     total = RunTally()
 
@@ -68,39 +144,155 @@ def execute(plan: SweepPlan, client: "distributed.Client | None" = None,
 
     if client is None:
         for block in plan.pending:
-            finished(run_block(plan.store_path, plan.spec, plan.layout, block))
+            finished(run_block(plan.target, plan.spec, plan.layout, block))
     else:
-        _execute_on_cluster(plan, client, finished)
+        _execute_on_cluster(plan, client, finished, on_message)
     return total
 
 
 def run_sweep(spec: SweepSpec, store_path: str | Path, *, client: "distributed.Client | None" = None,
-              overwrite: bool = False) -> RunTally:
-    """:func:`prepare` then :func:`execute` (no progress reporting)."""
-    return execute(prepare(spec, store_path, overwrite=overwrite), client)
+              overwrite: bool = False, force: bool = False, retry_failed: bool = False) -> RunTally:
+    """Lock the store, plan, start and execute (no progress reporting)."""
+    with StoreLock(resolve_store_path(store_path)) as lock:
+        plan = plan_sweep(spec, store_path, token=lock.token, overwrite=overwrite, force=force,
+                          retry_failed=retry_failed)
+        return execute(start(plan), client)
 
 
-def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client",
-                        finished: Callable[[RunTally], None]) -> None:
-    """Submit blocks as earlier ones finish, at most IN_FLIGHT_PER_THREAD per worker thread."""
-    from distributed import as_completed
+def kernels_need_compiling(spec: SweepSpec) -> bool:
+    """Whether the problem's Numba kernels have no machine code in the disk cache yet
+    (a fresh machine or checkout: every worker compiles them on its first run).
+
+    Imports the problem's run function; looks at every cached Numba dispatcher then
+    loaded (not inlined helpers, which are compiled into their callers). False if none
+    is found or Numba's cache cannot be read.
+    """
+    spec.problem.runner()
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+
+        dispatchers = {id(value): value for module in list(sys.modules.values())
+                       for value in list(getattr(module, "__dict__", {}).values())
+                       if isinstance(value, Dispatcher) and not isinstance(value._cache, NullCache)
+                       and value.targetoptions.get("inline", "never") == "never"}
+        return bool(dispatchers) and not any(d._cache._cache_file._load_index() for d in dispatchers.values())
+    except Exception:  # no Numba, or its private cache API changed: say nothing rather than guess
+        return False
+
+
+# ---------------------------------------------------------------- helpers
+
+def _fresh(plan: SweepPlan) -> SweepPlan:
+    chunks = choose_chunks(plan.spec)
+    return replace(plan, action="create", chunks=chunks, pending=tuple(blocks_of(plan.spec.shape, chunks)))
+
+
+def _refuse_discarding(path: Path, spec: SweepSpec, force: bool) -> None:
+    """StoreError if ``--overwrite`` would discard finished runs of this very sweep without ``--force``."""
+    try:
+        check_store(path, spec)
+    except StoreError:
+        return  # another sweep: replacing it is what --overwrite is for
+    finished = int(scan_store(path).done.sum())
+    if finished and not force:
+        raise StoreError(f"the store {str(path)!r} holds this same sweep with {finished} finished runs: --overwrite "
+                         "would discard them. Run without --overwrite to resume it, or add --force to discard them")
+
+
+@dataclass
+class _Salvage:
+    """A block whose task killed its worker, its runs rerun one per task."""
+
+    block: Block
+    results: BlockResults
+    remaining: int
+    tally: RunTally = field(default_factory=RunTally)
+
+
+def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client", finished: Callable[[RunTally], None],
+                        on_message: Callable[[str], None]) -> None:
+    """Submit blocks as earlier ones finish, at most IN_FLIGHT_PER_THREAD per worker thread;
+    rerun the runs of a block that killed its worker alone, and write that block here."""
+    from distributed import KilledWorker, as_completed
 
     client.wait_for_workers(1)
     threads = sum(client.nthreads().values())
     blocks = iter(plan.pending)
+    jobs: dict = {}  # future -> its Block, or (its _Salvage, the run's index in the block)
 
-    def submit_next(count: int) -> list:
-        return [client.submit(run_block, plan.store_path, plan.spec, plan.layout, block, pure=False)
-                for block in _take(blocks, count)]
+    def submit_block(block: Block):
+        future = client.submit(run_block, plan.target, plan.spec, plan.layout, block, pure=False)
+        jobs[future] = block
+        return future
 
-    in_flight = as_completed(submit_next(IN_FLIGHT_PER_THREAD * threads))
+    in_flight = as_completed([submit_block(block) for block in _take(blocks, IN_FLIGHT_PER_THREAD * threads)])
     for future in in_flight:
-        tally = future.result()  # re-raises a task's error
+        job = jobs.pop(future)
+        try:
+            value = future.result()  # re-raises a task's error, except that of a killed worker
+        except KilledWorker as error:
+            value = error
         future.release()
-        finished(tally)
-        for new in submit_next(1):
-            in_flight.add(new)
+        if isinstance(job, Block):
+            if not isinstance(value, KilledWorker):
+                finished(value)
+            elif job.size > 1:
+                on_message(f"block at grid index {job.origin} ({job.size} runs): {_death_reason(client, value)}; "
+                           "rerunning its runs one by one")
+                salvage = _Salvage(job, BlockResults(plan.layout, job.shape), job.size)
+                for local, index in job.points():
+                    point = client.submit(run_point, plan.spec, index, pure=False)
+                    jobs[point] = (salvage, local)
+                    in_flight.add(point)
+                continue
+            else:  # a block of one run: that run killed its worker
+                job = (_Salvage(job, BlockResults(plan.layout, job.shape), 1), (0,) * len(job.shape))
+        if isinstance(job, tuple):
+            salvage, local = job
+            if isinstance(value, KilledWorker):
+                reason = _death_reason(client, value)
+                on_message(f"run {_describe(plan.spec, salvage.block, local)} failed: {reason}")
+                value = Outcome(None, reason, math.nan)
+            value.record(salvage.results, local, salvage.tally)
+            salvage.remaining -= 1
+            if salvage.remaining:
+                continue
+            salvage.results.write(plan.target, salvage.block.origin)
+            finished(salvage.tally)
+        for block in _take(blocks, 1):
+            in_flight.add(submit_block(block))
+
+
+def _death_reason(client: "distributed.Client", error) -> str:
+    """Why the workers running a task died, as far as the scheduler knows."""
+    worker = error.last_worker
+    attempts = error.allowed_failures + 1
+    try:
+        memory_kills = [event for _, event in client.get_events("worker-restart-memory")
+                        if event.get("worker") == worker.address]
+    except Exception:  # events unavailable (older scheduler): say what is certain
+        memory_kills = []
+    tries = f"(tried on {attempts} workers)"
+    if memory_kills:
+        return f"worker died: memory limit {_bytes(worker.memory_limit)} {tries}"
+    return f"worker died: killed or crashed while running it {tries}"
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if count >= size:
+            value = count / size
+            return f"{value:.0f} {unit}" if value == round(value) else f"{value:.2f} {unit}"
+    return f"{count} B"
+
+
+def _describe(spec: SweepSpec, block: Block, local: tuple[int, ...]) -> str:
+    index = tuple(o + i for o, i in zip(block.origin, local))
+    return "(" + ", ".join(f"{dim}={values[i]!r}" for (dim, values), i in zip(spec.grid.items(), index)) + ")"
 
 
 def _take(iterator, count: int) -> list:
     return [item for _, item in zip(range(count), iterator)]
+
+

@@ -14,6 +14,16 @@ Every field of the problem's parameters (its ``Problem.params`` class, see
 neither take their defaults. :func:`load_spec` and :func:`parse_spec` validate
 everything, every grid point included, and raise :class:`SpecError` naming the
 offending key and value before any work starts.
+
+Input is bounded: a spec file of at most MAX_SPEC_BYTES, at most MAX_SPEC_NODES YAML
+nodes with every alias expanded (a "billion laughs" file is refused before it is
+built), no key twice in a mapping, and a grid of at most ``max_runs`` runs (default
+MAX_GRID_RUNS), checked before any value is converted. Messages show values cut to 80
+characters.
+
+A sweep's identity (:attr:`SweepSpec.hash`) is its computation: the problem, every
+parameter and the grid. ``name`` and ``description`` are labels: changing them does
+not make another sweep.
 """
 from __future__ import annotations
 
@@ -32,7 +42,11 @@ from sweep.problems import DEFAULT_PROBLEM, get_problem
 from sweep.problems.base import ParamError, Problem, ProblemParams, did_you_mean, short_repr
 
 TOP_LEVEL_KEYS = ("name", "description", "problem", "params", "grid")
+IDENTITY_KEYS = ("problem", "params", "grid")  # the part of normalised() that is the computation
 FULL_VALIDATION_LIMIT = 100_000  # grids up to this many points have every point validated
+MAX_SPEC_BYTES = 2**20           # a spec file larger than this is refused unread
+MAX_SPEC_NODES = 1_000_000       # YAML nodes, every alias expanded (bounds what parsing may build)
+MAX_GRID_RUNS = 10**7            # default limit on the runs of one sweep (--max-runs)
 
 
 class SpecError(ValueError):
@@ -83,30 +97,63 @@ class SweepSpec:
 
     @property
     def hash(self) -> str:
-        """SHA-256 of the stable JSON of :meth:`normalised`: the identity of a sweep."""
-        text = json.dumps(self.normalised(), sort_keys=False, separators=(",", ":"), allow_nan=True)
+        """SHA-256 of the stable JSON of the IDENTITY_KEYS of :meth:`normalised` (problem,
+        parameters, grid): the identity of a sweep. Name and description are not part of it."""
+        identity = {key: value for key, value in self.normalised().items() if key in IDENTITY_KEYS}
+        text = json.dumps(identity, sort_keys=False, separators=(",", ":"), allow_nan=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a YAML spec file."""
+def load_spec(path: str | Path, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
+    """Read and validate a YAML spec file (UTF-8, at most MAX_SPEC_BYTES)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            data = file.read(MAX_SPEC_BYTES + 1)
     except OSError as error:
         raise SpecError(f"cannot read spec file {str(path)!r}: {error.strerror}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec file {str(path)!r} is larger than {MAX_SPEC_BYTES} bytes; a spec lists values, "
+                        "it does not need to be this big")
     try:
-        raw = yaml.load(text, Loader=_SpecLoader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(f"spec file {str(path)!r} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
+                        f"{error.start})") from None
+    return parse_spec(read_yaml(text, f"spec file {str(path)!r}"), max_runs=max_runs)
+
+
+def read_yaml(text: str, what: str) -> Any:
+    """The YAML document in ``text``, built only if it has at most MAX_SPEC_NODES nodes with
+    every alias expanded; a key given twice in a mapping is an error. SpecError naming
+    ``what`` otherwise."""
+    loader = _SpecLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        nodes = _expanded_size(node)
+        if nodes > MAX_SPEC_NODES:
+            raise SpecError(f"{what} expands to more than {MAX_SPEC_NODES} YAML values (through its aliases); "
+                            "refusing to build it")
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
-        raise SpecError(f"spec file {str(path)!r} is not valid YAML: {error}") from None
-    return parse_spec(raw)
+        raise SpecError(f"{what} is not valid YAML: {_cut(str(error), 300)}") from None
+    except RecursionError:
+        raise SpecError(f"{what} nests its values too deeply") from None
+    finally:
+        loader.dispose()
 
 
-def parse_spec(raw: Any) -> SweepSpec:
-    """Validate a spec given as a mapping (as read from YAML) and normalise it."""
+def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
+    """Validate a spec given as a mapping (as read from YAML) and normalise it.
+
+    A grid of more than ``max_runs`` runs is refused before any of its values is converted.
+    """
     _require(isinstance(raw, Mapping), "spec", raw, "a mapping with keys " + ", ".join(TOP_LEVEL_KEYS))
     for key in raw:
-        _require(key in TOP_LEVEL_KEYS, key, raw[key], f"a known top-level key (one of {list(TOP_LEVEL_KEYS)})")
+        _require(key in TOP_LEVEL_KEYS, key, raw[key],
+                 f"a known top-level key{did_you_mean(key, TOP_LEVEL_KEYS)} (one of {list(TOP_LEVEL_KEYS)})")
     name = raw.get("name")
     _require(isinstance(name, str) and name.strip() != "", "name", name, "a non-empty string")
     description = raw.get("description", "")
@@ -118,6 +165,12 @@ def parse_spec(raw: Any) -> SweepSpec:
     params = _section(raw, "params", problem)
     grid = _section(raw, "grid", problem)
     _require(len(grid) > 0, "grid", grid, "a mapping with at least one swept parameter")
+    for key, values in grid.items():
+        _require(isinstance(values, list), f"grid.{key}", values, "a list of values")
+    runs = math.prod(len(values) for values in grid.values())
+    if runs > max_runs:
+        raise SpecError(f"spec key 'grid' makes {runs:,} runs ({' x '.join(str(len(v)) for v in grid.values())}), "
+                        f"more than the limit of {max_runs:,} (--max-runs)")
 
     fixed = {key: _parameter_value(problem, f"params.{key}", key, value) for key, value in params.items()}
     swept = {key: _grid_values(problem, key, values) for key, values in grid.items()}
@@ -136,7 +189,61 @@ def parse_spec(raw: Any) -> SweepSpec:
 
 
 class _SpecLoader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does."""
+    """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does, and
+    refuses a key given twice in one mapping (YAML forbids it; PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                except TypeError:  # unhashable: SafeLoader says so below
+                    continue
+                if repeated:
+                    raise SpecError(f"spec key {short_repr(key)} is given twice in one mapping "
+                                    f"(line {key_node.start_mark.line + 1}); give each key once")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """The number of nodes of the document with every alias expanded (a recursive alias
+    counts as more than MAX_SPEC_NODES). Iterative, memoised per node: linear in the
+    nodes as written."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = ([item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode)
+                    else list(node.value))
+        if children_done:
+            on_path.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(child)] for child in children), MAX_SPEC_NODES + 1)
+            continue
+        if id(node) in on_path:
+            return MAX_SPEC_NODES + 1  # recursive: infinite when expanded
+        on_path.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                return MAX_SPEC_NODES + 1
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _SpecLoader.add_implicit_resolver(
@@ -148,7 +255,8 @@ _SpecLoader.add_implicit_resolver(
 
 def _section(raw: Mapping[str, Any], section: str, problem: Problem) -> Mapping[str, Any]:
     """``params`` or ``grid``: a mapping of the problem's parameter names (absent = empty)."""
-    value = raw.get(section) or {}
+    value = raw.get(section)
+    value = {} if value is None else value
     _require(isinstance(value, Mapping), section, value, "a mapping of parameter names to values")
     names = problem.params.names()
     for key in value:
@@ -170,7 +278,6 @@ def _parameter_value(problem: Problem, where: str, key: str, value: Any) -> Any:
 def _grid_values(problem: Problem, key: str, values: Any) -> tuple[Any, ...]:
     """The list of values of one swept parameter: non-empty, scalars, no duplicates."""
     where = f"grid.{key}"
-    _require(isinstance(values, list), where, values, "a list of values")
     _require(len(values) > 0, where, values, "a non-empty list")
     coerced = tuple(_parameter_value(problem, where, key, value) for value in values)
     for i, value in enumerate(coerced):

@@ -1,23 +1,35 @@
-"""Tasks: chunk-aligned blocks of the grid, how big they are, and the task that runs one.
+"""Tasks: chunk-aligned blocks of the grid, how big they are, and the tasks that run them.
 
-A task is one :class:`Block` = one chunk of the store along the grid dims (whole along
-the problem's extra dims). :func:`run_block` runs every run of its block, records
-a failing run as 'failed' with its message instead of stopping, and writes the block's
-region of the store itself (from whichever process runs it): each chunk has exactly one
-writer, and ``done`` is written last. Re-running a block rewrites the same values, so a
-task Dask re-runs after losing a worker is harmless.
+A task is one :class:`~sweep.store.Block` = one chunk of the store along the grid dims
+(whole along the problem's extra dims). :func:`run_block` runs every run of its block,
+records a failing run as 'failed' with its message instead of stopping, and writes the
+block's region of the store itself (from whichever process runs it): each chunk has
+exactly one writer, and ``done`` is written last. Re-running a block rewrites the same
+values, so a task Dask re-runs after losing a worker is harmless.
+
+Before it runs and before it writes, a task checks its :class:`~sweep.store.WriteTarget`
+(the store still holds its sweep, its `sweep run` still holds the store): the task of a
+dead or superseded `sweep run` stops with LockLost and writes nothing.
+
+When a block's task keeps killing its worker (a run that exhausts the memory, a
+crash), the engine reruns its runs alone with :func:`run_point`, which returns the
+run's :class:`Outcome` instead of writing, and writes the block itself.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable
 
 import numpy as np
 
+from sweep.problems.base import RunResult
 from sweep.spec import SweepSpec
-from sweep.store import BlockResults, StoreLayout, layout_for
+from sweep.store import Block, BlockResults, StoreLayout, WriteTarget, blocks_of, layout_for
+
+__all__ = ["Block", "Outcome", "RunTally", "blocks_of", "choose_chunks", "run_block", "run_point"]
 
 # Task sizing (a heuristic: tasks of about TARGET_TASK_SECONDS of work, but at least
 # MIN_TASKS of them so that a few workers stay balanced until the end). A block's store
@@ -26,23 +38,7 @@ TARGET_TASK_SECONDS = 2.0
 MIN_TASKS = 8
 MAX_CHUNK_BYTES = 64 * 2**20
 COST_SAMPLE_POINTS = 1000                 # grid points the mean cost is estimated from
-
-
-@dataclass(frozen=True)
-class Block:
-    """A box of the grid: ``origin`` (first index per dim) and ``shape``."""
-
-    origin: tuple[int, ...]
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def points(self) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
-        """(index in the block, index in the grid) of every run of the block."""
-        for local in np.ndindex(*self.shape):
-            yield local, tuple(o + i for o, i in zip(self.origin, local))
+MAX_ERROR_CHARS = 2000                    # a failed run's stored message is cut to this
 
 
 @dataclass
@@ -58,15 +54,33 @@ class RunTally:
         self.statuses.update(other.statuses)
         self.run_seconds += other.run_seconds
 
+    def count(self, status: str, wall_time: float) -> None:
+        self.runs += 1
+        self.statuses[status] += 1
+        self.run_seconds += wall_time if math.isfinite(wall_time) else 0.0  # NaN: the run's worker died
 
-def blocks_of(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[Block]:
-    """The chunk-aligned blocks covering a grid of ``shape`` (edge blocks may be smaller)."""
-    counts = [-(-n // c) for n, c in zip(shape, chunks)]
-    result = []
-    for chunk_index in np.ndindex(*counts):
-        origin = tuple(i * c for i, c in zip(chunk_index, chunks))
-        result.append(Block(origin, tuple(min(c, n - o) for o, c, n in zip(origin, chunks, shape))))
-    return result
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run ended: its result, or (``result`` None) the error message of a failure."""
+
+    result: RunResult | None
+    error: str
+    wall_time: float
+
+    def record(self, results: BlockResults, local: tuple[int, ...], tally: RunTally) -> None:
+        """Put this outcome at ``local`` (an index in the block) of ``results`` and count it
+        in ``tally``; a result that does not fit the layout is recorded as a failure."""
+        error = self.error
+        if self.result is not None:
+            try:
+                results.record(local, self.result, self.wall_time)
+                tally.count(self.result.status, self.wall_time)
+                return
+            except ValueError as mismatch:
+                error = f"ValueError: {mismatch}"
+        results.record_failure(local, error, self.wall_time)
+        tally.count("failed", self.wall_time)
 
 
 def choose_chunks(spec: SweepSpec) -> tuple[int, ...]:
@@ -89,28 +103,34 @@ def choose_chunks(spec: SweepSpec) -> tuple[int, ...]:
     return tuple(chunks)
 
 
-def run_block(store_path: str, spec: SweepSpec, layout: StoreLayout, block: Block) -> RunTally:
+def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: Block) -> RunTally:
     """The task: run every run of ``block`` (the problem's run function), then write its
-    region of the store (whose layout is ``layout``)."""
+    region of the store (whose layout is ``layout``) at ``target``. Raises LockLost (and
+    runs and writes nothing more) once ``target``'s `sweep run` no longer holds the store."""
+    target.check()
     results = BlockResults(layout, block.shape)
-    tally = RunTally(runs=block.size)
+    tally = RunTally()
     run = spec.problem.runner()
     for local, index in block.points():
-        start = time.perf_counter()
-        try:
-            result = run(spec.params_at(index))
-            wall_time = time.perf_counter() - start
-            results.record(local, result, wall_time)
-        except Exception as error:  # a failing run is recorded and the sweep goes on
-            wall_time = time.perf_counter() - start
-            results.record_failure(local, f"{type(error).__name__}: {error}", wall_time)
-            tally.statuses["failed"] += 1
-            tally.run_seconds += wall_time
-            continue
-        tally.statuses[result.status] += 1
-        tally.run_seconds += wall_time
-    results.write(store_path, block.origin)
+        _run_one(run, spec, index).record(results, local, tally)
+    results.write(target, block.origin)
     return tally
+
+
+def run_point(spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
+    """The task of one run rerun alone: its outcome, returned (the caller writes it)."""
+    return _run_one(spec.problem.runner(), spec, index)
+
+
+def _run_one(run: Callable, spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
+    """One run, timed; an exception becomes a failed outcome with its message."""
+    start = time.perf_counter()
+    try:
+        result = run(spec.params_at(index))
+    except Exception as error:  # a failing run is recorded and the sweep goes on
+        message = f"{type(error).__name__}: {error}"
+        return Outcome(None, message[:MAX_ERROR_CHARS], time.perf_counter() - start)
+    return Outcome(result, "", time.perf_counter() - start)
 
 
 def _mean_run_seconds(spec: SweepSpec) -> float:

@@ -1,6 +1,7 @@
 """The engine (sweep/engine.py, tasks.py, cluster.py): serial, local and external clusters
 give identical stores; killed workers and clients lose nothing; failures are recorded."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,14 +15,18 @@ import pytest
 import xarray as xr
 from distributed import Client
 
+from sweep import problems
 from sweep.cluster import ClusterConfig, ClusterConfigError, LocalClusterConfig, connect, load_cluster_config, \
     parse_cluster_config
-from sweep.engine import run_sweep
+from sweep.engine import execute, plan_sweep, run_sweep, start
+from sweep.lock import StoreLock
 from sweep.problems.base import STATUS
 from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store, read_done, run_counts
+from sweep.tasks import choose_chunks
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent  # on the workers' path: they import tests.hungry_problem
 
 TINY = parse_spec({
     "name": "tiny",
@@ -51,9 +56,11 @@ def scheduler_yaml(tmp_path_factory):
     log = open(folder / "cluster.log", "w")
     processes = []
 
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
     def start(*args):
         processes.append(subprocess.Popen([str(BIN / "dask"), *args], cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+                                          start_new_session=True, env=env))
 
     try:
         start("scheduler", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--port", "0",
@@ -99,6 +106,7 @@ def slow_reference(tmp_path_factory, external_client):
     return folder / "slow.yaml", folder / "reference.zarr"
 
 
+@pytest.mark.slow
 def test_serial_local_and_external_clusters_give_identical_stores(tmp_path, scheduler_yaml, external_client):
     run_sweep(TINY, tmp_path / "serial.zarr")
     local = ClusterConfig(local=LocalClusterConfig(n_workers=2, threads_per_worker=1, dashboard_address=":0"),
@@ -162,7 +170,11 @@ def test_killed_worker_loses_nothing(tmp_path, slow_reference, external_client):
     xr.testing.assert_identical(load_results(reference), load_results(store))
 
 
+@pytest.mark.slow
 def test_killed_client_resumes_without_redoing_runs(tmp_path, slow_reference, scheduler_yaml):
+    """Case 1: the tasks a killed client left running on the cluster write nothing (before
+    the lock, they kept writing with no client); a resume finishes the sweep, keeping every
+    run finished before the kill."""
     spec_file, reference = slow_reference
     store = tmp_path / "killed-client.zarr"
     command = [str(BIN / "sweep"), "run", str(spec_file), "--store", str(store), "--scheduler", str(scheduler_yaml)]
@@ -172,17 +184,143 @@ def test_killed_client_resumes_without_redoing_runs(tmp_path, slow_reference, sc
     finally:
         client.send_signal(signal.SIGKILL)
         client.wait()
-    # The killed client's running tasks still finish and write their blocks; ``done`` is
-    # written after a block's variables, so reading it first makes ``before`` final there.
+    time.sleep(1)  # a write a task had begun before the kill lands
     finished = read_done(store)
     before = open_store(store).load()
     assert 12 <= finished.sum() < finished.size
+    time.sleep(10)  # the orphaned tasks (3 per worker) finish their runs, and write nothing
+    np.testing.assert_array_equal(read_done(store), finished)
 
-    subprocess.run(command, check=True, capture_output=True, timeout=180)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0 and "taking over" in result.stderr, result.stderr
     after = open_store(store).load()
     assert after["done"].all()
     np.testing.assert_array_equal(after["wall_time"].values[finished], before["wall_time"].values[finished])
     xr.testing.assert_identical(load_results(reference), load_results(store))
+
+
+RACE_YAML = """\
+name: {name}
+problem: hungry
+params: {{pause: 0.5, offset: {offset}}}
+grid:
+  seed: [{seeds}]
+"""
+
+
+def sweep_command(*args: str) -> list[str]:
+    """The real CLI in a new process, with the test problems registered."""
+    code = ("import sys; from sweep import problems; problems.PROBLEMS['hungry'] = 'tests.hungry_problem'; "
+            "from sweep.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", code, *args]
+
+
+@pytest.mark.slow
+def test_two_sweep_runs_cannot_corrupt_a_store(tmp_path, scheduler_yaml):
+    """Case 1, the race: `sweep run B --overwrite` while A runs is refused, naming A; once A
+    is killed, B takes the store over, and the tasks A left running on the cluster write
+    none of A's values into it. Runs take 0.5 s each: A lasts >= 12 s whatever the load."""
+    seeds = ", ".join(map(str, range(48)))
+    spec_a, spec_b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    spec_a.write_text(RACE_YAML.format(name="a", offset=0.5, seeds=seeds))
+    spec_b.write_text(RACE_YAML.format(name="b", offset=0.25, seeds=seeds))
+    store = tmp_path / "s.zarr"
+
+    def sweep(spec, *extra):
+        return sweep_command("run", str(spec), "--store", str(store), "--scheduler", str(scheduler_yaml), *extra)
+
+    a = subprocess.Popen(sweep(spec_a), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_done(store, at_least=6)
+        b = subprocess.run(sweep(spec_b, "--overwrite"), capture_output=True, text=True, timeout=120)
+        assert a.poll() is None, "A finished before B tried: the race was not tested"
+        assert b.returncode == 2 and f"in use by another `sweep run` (pid {a.pid}" in b.stderr, b.stderr
+        assert b.stderr.count("\n") == 1 and open_store(store).attrs["spec"]["name"] == "a"
+    finally:
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+    a_done = read_done(store)
+    assert 6 <= a_done.sum() < 48
+    b = subprocess.run(sweep(spec_b, "--overwrite"), capture_output=True, text=True, timeout=300)
+    assert b.returncode == 0 and "taking over" in b.stderr, b.stderr
+    time.sleep(2)  # any task A left running has long finished, and tried to write
+    ds = open_store(store).load()
+    assert ds.attrs["spec"]["name"] == "b" and ds["done"].all()
+    np.testing.assert_array_equal(ds["value"].values, np.arange(48) + 0.25)  # none of A's seed + 0.5
+    again = subprocess.run(sweep(spec_a), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "different sweep" in again.stderr and again.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_what_is_done_and_says_so(tmp_path, slow_reference):
+    """Case 8: Ctrl-C (SIGINT to the whole process group, as a terminal sends it) on a
+    local-cluster sweep: exit 130, one line saying how many runs are saved (they are, as
+    an undisturbed sweep has them), no Dask warnings. (Resuming: the killed-client test.)"""
+    spec_file, reference = slow_reference
+    store = tmp_path / "s.zarr"
+    process = subprocess.Popen([str(BIN / "sweep"), "run", str(spec_file), "--store", str(store)], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for_done(store, at_least=6)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finished = read_done(store)
+    assert process.returncode == 130, err
+    lines = [line for line in re.split(r"[\r\n]", err) if line.strip() and not re.match(r"\s*\d+%\|", line)]
+    assert lines == [f"interrupted: {finished.sum()} runs saved in {store}; run the same command to resume"], lines
+    saved, expected = load_results(store), load_results(reference)
+    for name in ("final_loss", "epochs_clean", "loss", "status"):
+        np.testing.assert_array_equal(saved[name].values[finished], expected[name].values[finished])
+
+
+@pytest.fixture
+def hungry(monkeypatch):
+    monkeypatch.setitem(problems.PROBLEMS, "hungry", "tests.hungry_problem")
+
+
+def test_poison_run_is_recorded_not_fatal(tmp_path, hungry):
+    """Case 2: a run that takes more memory than its worker may have is killed with its
+    worker (a real nanny, a real memory limit), tried on a second worker, then recorded as
+    failed with the reason; its block-mate, rerun alone, and every other run are done; a
+    resume does not repeat the failure."""
+    spec = parse_spec({"name": "poison", "problem": "hungry", "params": {"hungry_at": 5, "megabytes": 2000},
+                       "grid": {"seed": list(range(16))}})
+    assert choose_chunks(spec) == (2,)  # the hungry run shares its block with seed 4
+    store = tmp_path / "s.zarr"
+    messages = []
+    config = ClusterConfig(local=LocalClusterConfig(n_workers=2, memory_limit="400MiB"))
+    with connect(config) as client:
+        with StoreLock(store) as lock:
+            plan = start(plan_sweep(spec, store, token=lock.token))
+            tally = execute(plan, client, on_message=messages.append)
+    assert tally.runs == 16 and tally.statuses == {"done": 15, "failed": 1}
+    reason = "worker died: memory limit 400 MiB (tried on 2 workers)"
+    assert messages == [f"block at grid index (4,) (2 runs): {reason}; rerunning its runs one by one",
+                        f"run (seed=5) failed: {reason}"]
+    ds = open_store(store).load()
+    assert ds["done"].all() and ds["error"].values[5] == reason and ds["status"].values[5] == STATUS["failed"]
+    others = np.arange(16) != 5
+    assert (ds["status"].values[others] == STATUS["done"]).all() and (ds[ERROR].values[others] == "").all()
+    np.testing.assert_array_equal(ds["value"].values[others], np.arange(16)[others] + 0.5)
+    assert run_sweep(spec, store).runs == 0  # a resume keeps the recorded failure (no cluster needed)
+
+
+def test_failures_are_final_unless_retried(tmp_path, hungry):
+    """A resume never repeats a recorded failure; --retry-failed reruns it (and its block)."""
+    flag = tmp_path / "failing"
+    flag.write_text("")
+    spec = parse_spec({"name": "f", "problem": "hungry", "params": {"fail_at": 3, "fail_while": str(flag)},
+                       "grid": {"seed": list(range(16))}})
+    store = tmp_path / "s.zarr"
+    assert run_sweep(spec, store).statuses == {"done": 15, "failed": 1}
+    assert "RuntimeError: failing while" in str(open_store(store)[ERROR].values[3])
+    flag.unlink()
+    assert run_sweep(spec, store).runs == 0
+    assert open_store(store)["status"].values[3] == STATUS["failed"]
+    assert run_sweep(spec, store, retry_failed=True).statuses == {"done": 2}
+    ds = open_store(store).load()
+    assert (ds["status"] == STATUS["done"]).all() and (ds[ERROR] == "").all()
 
 
 def wait_for_done(store: Path, at_least: int, timeout: float = 120) -> None:

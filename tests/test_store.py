@@ -1,14 +1,17 @@
 """The results store (sweep/store.py) and the task blocks (sweep/tasks.py), without training."""
 import numpy as np
 import pytest
+import xarray as xr
+import yaml
 import zarr
 
 from sweep import problems
 from sweep.problems.base import STATUS, RunResult
 from sweep.problems.separable.variables import CURVES, SCALARS, recorded_epochs
+from sweep.engine import run_sweep
 from sweep.spec import parse_spec
-from sweep.store import (DONE, ERROR, BlockResults, StoreError, check_store, create_store, grid_chunks, is_store,
-                         layout_for, open_store, read_done, run_counts)
+from sweep.store import (DONE, ERROR, BlockResults, StoreError, WriteTarget, check_store, create_store, grid_chunks, is_store,
+                         layout_for, open_store, read_done, run_counts, scan_store, store_kind)
 from sweep.tasks import MIN_TASKS, blocks_of, choose_chunks
 
 WEIGHTS = "weights"
@@ -78,7 +81,7 @@ def test_block_write_touches_only_its_region(store):
     block.record((0, 1, 0, 0), fake_result(width=4, d=5, epochs=60, value=0.5, weights=True), wall_time=1.0)
     block.record((0, 0, 0, 1), fake_result(width=2, d=5, epochs=80, value=0.25, weights=False), wall_time=2.0)
     block.record_failure((0, 0, 0, 0), "ParamError: boom", wall_time=0.1)
-    block.write(store, (2, 0, 1, 0))
+    block.write(WriteTarget(str(store), SPEC.hash, None), (2, 0, 1, 0))
 
     ds = open_store(store).load()
     done = ds[DONE].values
@@ -138,3 +141,190 @@ def test_task_size_keeps_enough_tasks():
     chunks = choose_chunks(spec)
     assert len(blocks_of(spec.shape, chunks)) >= MIN_TASKS
     assert chunks[1:] == (2, 3) and chunks[0] > 1  # whole trailing dims first, several runs per task
+
+
+# ---------------------------------------------------------------- kill-safe creation, damage and repair (issue 18)
+
+TOY = {"name": "toy", "problem": "toy_regression", "params": {"steps": 5}, "grid": {"seed": list(range(8)),
+                                                                                     "lr": [0.1, 0.2]}}
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setitem(problems.PROBLEMS, "toy_regression", "tests.toy_problem")
+    return parse_spec(TOY)
+
+
+@pytest.fixture
+def finished(tmp_path, toy):
+    """A finished toy store and a copy of it (the reference, never touched)."""
+    import shutil
+
+    run_sweep(toy, tmp_path / "s.zarr")
+    shutil.copytree(tmp_path / "s.zarr", tmp_path / "reference.zarr")
+    return tmp_path / "s.zarr", tmp_path / "reference.zarr"
+
+
+def results(path):
+    return open_store(path).load()
+
+
+def chunk(store, name, *coords):
+    """The chunk file of variable ``name`` at grid chunk ``coords`` (whole along extra dims)."""
+    group = zarr.open_group(str(store), mode="r")
+    array = group[name]
+    return store / name / array.metadata.encode_chunk_key(tuple(coords) + (0,) * (array.ndim - len(coords)))
+
+
+DAMAGE = {
+    "random done chunk": lambda s: chunk(s, DONE, 1).write_bytes(np.random.default_rng(0).bytes(64)),
+    "empty done chunk": lambda s: chunk(s, DONE, 1).write_bytes(b""),
+    "corrupt data chunk": lambda s: chunk(s, "rel_error", 1).write_bytes(np.random.default_rng(1).bytes(200)),
+    "deleted data chunk": lambda s: chunk(s, "final_error", 1).unlink(),
+    "one flipped bit": lambda s: _flip(chunk(s, "rel_error", 1)),
+}
+
+
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x08
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_damaged_chunk_is_reported_by_block_and_rerun(kind, finished, toy, capsys):
+    """status, show and verify survive and name the block; the runs count as not done;
+    `sweep run` reruns that block only, and no finished run is lost."""
+    from sweep.cli import main
+
+    store, reference = finished
+    chunks = grid_chunks(store)
+    assert chunks == (1, 2)  # 16 runs, at least 8 tasks: one block per seed
+    DAMAGE[kind](store)
+    health = scan_store(store, decode=True)
+    assert list(health.damaged) == [(1, 0)] and health.damaged_runs == 2
+    assert health.done.sum() == 14 and not health.done[1].any()
+    assert run_counts(store)["remaining"] == (2 if kind in ("random done chunk", "empty done chunk",
+                                                            "deleted data chunk") else 0)  # quick scan: no decoding
+
+    for command in (["status", str(store)], ["show", str(store)]):
+        assert main(command) == 0
+    assert main(["verify", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert "block at grid index (1, 0) (2 runs)" in out and "would rerun 2 runs in 1 block" in out
+
+    spec_file = store.parent / "toy.yaml"
+    spec_file.write_text(yaml.safe_dump(TOY, sort_keys=False))
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 0
+    assert "ran 2 runs" in capsys.readouterr().out
+    assert main(["verify", str(store)]) == 0
+    after, before = results(store), results(reference)
+    xr.testing.assert_identical(after.drop_vars("wall_time"), before.drop_vars("wall_time"))
+    untouched = np.arange(8) != 1
+    np.testing.assert_array_equal(after["wall_time"].values[untouched], before["wall_time"].values[untouched])
+
+
+def test_truncated_root_metadata_is_one_line_everywhere_and_rebuilt_by_run(finished, toy, capsys):
+    from sweep.cli import main
+
+    store, reference = finished
+    root = store / "zarr.json"
+    root.write_bytes(root.read_bytes()[:300])
+    for command in (["status", str(store)], ["show", str(store)], ["verify", str(store)],
+                    ["report", str(store), "--out", str(store.parent / "report")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "root metadata" in err and "unreadable" in err and err.count("\n") == 1
+    spec_file = store.parent / "toy.yaml"
+    spec_file.write_text(yaml.safe_dump({**TOY, "params": {"steps": 6}}, sort_keys=False))  # another sweep: not repaired
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 2
+    assert "not recognisably a store of spec" in capsys.readouterr().err
+    spec_file.write_text(yaml.safe_dump(TOY, sort_keys=False))
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 0
+    assert "ran 0 runs" in capsys.readouterr().out
+    xr.testing.assert_identical(results(store).drop_vars("wall_time"), results(reference).drop_vars("wall_time"))
+    np.testing.assert_array_equal(results(store)["wall_time"], results(reference)["wall_time"])
+
+
+def test_damaged_coordinate_is_rewritten(finished, toy, capsys):
+    from sweep.cli import main
+
+    store, reference = finished
+    chunk(store, "seed").write_bytes(b"\x00" * 8)
+    assert scan_store(store, decode=True).coordinates == ["seed"]
+    assert main(["show", str(store)]) == 2 and "sweep verify" in capsys.readouterr().err
+    run_sweep(toy, store)
+    xr.testing.assert_identical(results(store), results(reference))
+
+
+def test_creation_is_atomic_under_kill(tmp_path):
+    """A real process killed while laying out a store (metadata written, not yet
+    consolidated) leaves nothing at the path; the next `sweep run` cleans up and works."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec_file, store = tmp_path / "spec.yaml", tmp_path / "s.zarr"
+    spec_file.write_text("name: k\nparams: {n: 10, n_test: 5, d: 2, max_epochs: 2}\ngrid: {seed: [0, 1]}\n")
+    ready = tmp_path / "consolidating"
+    code = ("import sys, time, zarr; from pathlib import Path\n"
+            "def stall(*a, **k):\n"
+            f"    Path({str(ready)!r}).write_text('now'); time.sleep(600)\n"
+            "zarr.consolidate_metadata = stall\n"
+            "from sweep.cli import main; sys.exit(main(sys.argv[1:]))\n")
+    process = subprocess.Popen([sys.executable, "-c", code, "run", str(spec_file), "--store", str(store), "--serial"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        assert any(p.name.startswith(".s.zarr.creating-") for p in tmp_path.iterdir())
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not store.exists() and store_kind(store) == "missing"
+    from sweep.cli import main
+
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 0
+    assert read_done(store).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["consolidating", "s.zarr", "spec.yaml"]
+
+
+def test_overwrite_replaces_a_store_atomically(store, toy, tmp_path):
+    create_store(store, toy, (1, 2))
+    assert open_store(store).attrs["spec"]["name"] == "toy"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]
+
+
+def test_store_left_incomplete_by_an_old_version_is_one_line_and_overwritable(store, tmp_path, capsys):
+    """Before atomic creation, a kill could leave a store without consolidated metadata."""
+    import json
+
+    from sweep.cli import main
+
+    root = json.loads((store / "zarr.json").read_text())
+    del root["consolidated_metadata"]
+    (store / "zarr.json").write_text(json.dumps(root))
+    assert store_kind(store) == "damaged"
+    assert main(["status", str(store)]) == 2
+    assert "creation was interrupted" in capsys.readouterr().err
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text("name: x\nparams: {n: 10, n_test: 5, d: 2, max_epochs: 2}\ngrid: {seed: [0]}\n")
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 2
+    assert main(["run", str(spec_file), "--store", str(store), "--serial", "--overwrite"]) == 0
+    assert read_done(store).all()
+
+
+def test_writes_check_the_spec_hash_and_the_writer(store, toy, tmp_path):
+    from sweep.lock import LockLost, StoreLock
+
+    block = BlockResults(layout_for(SPEC), (1, 2, 1, 2))
+    with pytest.raises(StoreError, match="no longer holds this task's sweep"):
+        block.write(WriteTarget(str(store), toy.hash, None), (0, 0, 0, 0))
+    with StoreLock(store) as lock:
+        with pytest.raises(LockLost):
+            block.write(WriteTarget(str(store), SPEC.hash, "another run's token"), (0, 0, 0, 0))
+        block.write(WriteTarget(str(store), SPEC.hash, lock.token), (0, 0, 0, 0))
+    assert not read_done(store).any() and scan_store(store, decode=True).damaged == {}

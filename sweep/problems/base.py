@@ -110,15 +110,24 @@ class ProblemParams:
 
     @classmethod
     def coerce(cls, name: str, value: Any) -> Any:
-        """Check the type of one field; ints are accepted where floats are expected."""
+        """Check the type of one field; ints are accepted where floats are expected.
+
+        Numbers must fit their storage: an int in int64, a float in float64 (a 400-digit
+        integer for a float field is refused, not turned into OverflowError), and a seed
+        (a field named ``seed`` or ``*_seed``) in [0, 2**63), what NumPy's generators take.
+        """
         kind = cls.kind(name)
         if not _KINDS[kind](value):
             raise ParamError(f"parameter {name!r} must be of type {kind}, got {short_repr(value)} "
                              f"({type(value).__name__})")
+        if kind == "int":
+            if is_seed(name):
+                require(0 <= value < 2**63, name, value, "a seed in [0, 2**63)")
+            require(-(2**63) <= value < 2**63, name, value, "an integer that fits in 64 bits")
         if kind == "float":
-            return float(value)
+            return _float(name, value)
         if kind == "tuple[float, ...]":
-            return tuple(float(v) for v in value)
+            return tuple(_float(name, v) for v in value)
         return value
 
     @classmethod
@@ -135,6 +144,19 @@ class ProblemParams:
 
     def validate(self) -> None:
         """Raise ParamError naming the first field whose value is out of range."""
+
+
+def is_seed(name: str) -> bool:
+    """Whether field ``name`` is a random seed (``seed``, ``data_seed``, ...): in [0, 2**63)."""
+    return name == "seed" or name.endswith("_seed")
+
+
+def _float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ParamError(f"parameter {name!r} must be a number that fits in a 64-bit float, "
+                         f"got {short_repr(value)}") from None
 
 
 def did_you_mean(key: Any, known) -> str:
