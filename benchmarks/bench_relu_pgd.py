@@ -135,7 +135,7 @@ def kernel_benchmark(rounds: int) -> None:
 
 def phase_benchmark(seeds: int) -> None:
     from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
-    from sweep.engine import execute, prepare
+    from sweep.engine import run_sweep
     from sweep.spec import load_spec, parse_spec
     from sweep.store import open_store
 
@@ -150,8 +150,7 @@ def phase_benchmark(seeds: int) -> None:
         with connect(config) as client:
             client.run(lambda: ours(*_tiny()))  # compile (or load from the cache) in each worker
             start = time.perf_counter()
-            plan = prepare(spec, Path(folder) / "phase.zarr")
-            tally = execute(plan, client)
+            tally = run_sweep(spec, Path(folder) / "phase.zarr", client=client)
             wall = time.perf_counter() - start
         busy = float(open_store(Path(folder) / "phase.zarr")["wall_time"].sum()) / (2 * wall)
     print(f"  {tally.runs} runs in {wall:.1f} s: {tally.runs / wall:.1f} runs/s; busy share {busy:.0%}; "

@@ -143,8 +143,11 @@ def execute(plan: SweepPlan, client: "distributed.Client | None" = None,
         on_block_done(tally)
 
     if client is None:
-        for block in plan.pending:
-            finished(run_block(plan.target, plan.spec, plan.layout, block))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # one BLAS thread per run, as in a Dask worker
+            for block in plan.pending:
+                finished(run_block(plan.target, plan.spec, plan.layout, block))
     else:
         _execute_on_cluster(plan, client, finished, on_message)
     return total

@@ -279,6 +279,8 @@ def _grid_values(problem: Problem, key: str, values: Any) -> tuple[Any, ...]:
     """The list of values of one swept parameter: non-empty, scalars, no duplicates."""
     where = f"grid.{key}"
     _require(len(values) > 0, where, values, "a non-empty list")
+    _require(not problem.params.kind(key).startswith("tuple"), where, values,
+             "a fixed parameter (a list-valued parameter cannot be a grid dim; give it in 'params')")
     coerced = tuple(_parameter_value(problem, where, key, value) for value in values)
     for i, value in enumerate(coerced):
         _require(value not in coerced[:i], where, values, f"a list without duplicates ({value!r} repeats)")

@@ -32,6 +32,14 @@ def test_a_spec_without_problem_is_separable():
     assert spec.normalised()["problem"] == "separable"
 
 
+def test_a_list_valued_parameter_cannot_be_swept():
+    with pytest.raises(SpecError, match=r"'grid.bias_values'.*fixed parameter"):
+        parse_spec({"name": "t", "problem": "biased_relu", "grid": {"bias_values": [[0.0, 1.0], [0.5, 0.5]]}})
+    spec = parse_spec({"name": "t", "problem": "biased_relu", "params": {"m": 2, "bias_values": [0.0, 1.0]},
+                       "grid": {"seed": [0]}})
+    assert spec.fixed["bias_values"] == (0.0, 1.0)
+
+
 def test_unknown_problem_is_refused_with_a_suggestion():
     with pytest.raises(SpecError, match=r"'problem'.*'separabel'.*did you mean 'separable'"):
         parse_spec({"name": "typo", "problem": "separabel", "grid": {"seed": [0]}})

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
     ({"relu_slope_at_zero": 1.5}, "parameter 'relu_slope_at_zero' must be in [0, 1], got 1.5"),
     ({"iterations": 0}, "parameter 'iterations' must be >= 1, got 0"),
     ({"dtype": "float16"}, "parameter 'dtype' must be 'float64' or 'float32', got 'float16'"),
-    ({"seed": -1}, "parameter 'seed' must be >= 0, got -1"),
+    ({"seed": -1}, "parameter 'seed' must be a seed in [0, 2**63), got -1"),
 ])
 def test_bad_parameters_name_the_field_and_the_value(changes, message):
     with pytest.raises(ParamError) as error:

@@ -52,7 +52,6 @@ class ReluPGDParams(ProblemParams):
         require(self.dtype in ("float64", "float32"), "dtype", self.dtype, "'float64' or 'float32'")
         require_choice(self, "constraint", CONSTRAINTS)
         require_at_least(self, 1, "d", "n", "n_test", "iterations")
-        require_at_least(self, 0, "data_seed", "seed")
         radius = " (the l1 radius ||w*||_1 would be 0)" if self.constraint == "l1" else ""
         require(self.s >= 1, "s", self.s, f">= 1: the teacher needs a non-zero{radius}")
         require(self.s <= self.d, "s", self.s, f"<= d = {self.d}")
