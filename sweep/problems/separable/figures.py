@@ -137,6 +137,12 @@ def _draw_neurons(ax, W: np.ndarray, limit: float, hollow: bool) -> None:
                   facecolor="none" if hollow else color, edgecolor=color, zorder=3 if hollow else 2)
 
 
+def _arrow(color: str, label: str, hollow: bool = False) -> Line2D:
+    """A legend entry that looks like the neuron arrows: a line ending in a triangle."""
+    return Line2D([], [], color=color, lw=1.5, marker=">", markevery=[1], ms=6, label=label,
+                  mfc="none" if hollow else color)
+
+
 def _plane_legend(zero_region: bool = False, predicted: str | None = None) -> list:
     """Legend entries for :func:`_draw_plane`: every mark it makes, in words."""
     handles = [
@@ -145,13 +151,13 @@ def _plane_legend(zero_region: bool = False, predicted: str | None = None) -> li
         Patch(color=W_COLOR, alpha=0.25, label="N_W > 0 (predicts +1)"),
         Patch(color=U_COLOR, alpha=0.25, label="N_W < 0 (predicts -1)"),
         Line2D([], [], color="k", lw=1.5, label="decision boundary"),
-        Line2D([], [], marker=r"$\rightarrow$", ls="", color=W_COLOR, ms=10, label="w-neuron direction (scaled)"),
-        Line2D([], [], marker=r"$\rightarrow$", ls="", color=U_COLOR, ms=10, label="u-neuron direction (scaled)"),
+        _arrow(W_COLOR, "w-neuron direction (scaled)"),
+        _arrow(U_COLOR, "u-neuron direction (scaled)"),
     ]
     if zero_region:
         handles.insert(4, Patch(color="0.35", alpha=0.3, label="N_W = 0: both neurons inactive (ReLU)"))
     if predicted:
-        handles.append(Line2D([], [], marker=">", ls="", mfc="none", mec="k", ms=8, label=predicted))
+        handles.append(_arrow("k", predicted, hollow=True))
     return handles
 
 
@@ -351,6 +357,9 @@ def fig9_outlier(ds: xr.Dataset) -> Figure | None:
                 axes[0].plot(epochs, accuracy, style, color="k", lw=0.6, alpha=0.5)
         axes[0].legend(handles=[Line2D([], [], color="k", label="training accuracy, each seed"),
                                 Line2D([], [], color="k", ls="--", label="test accuracy, each seed")])
+    else:
+        axes[0].text(0.5, 0.5, "no weight history in this store\n(save_weight_history)", ha="center", va="center",
+                     transform=axes[0].transAxes)
     axes[0].set(xscale="log", xlabel="epoch", ylabel="accuracy", title="(a) accuracy")
     _draw_directions(axes[1], ds, points)
     for ax, (w_name, u_name), ylabel, title in (
@@ -370,7 +379,12 @@ def fig9_outlier(ds: xr.Dataset) -> Figure | None:
 
 def _draw_directions(ax, ds: xr.Dataset, points: list[dict[str, Any]]) -> None:
     """(b): the first run's training data (the outlier ringed) and every seed's final neuron
-    directions as unit arrows."""
+    directions as unit arrows (a note instead when the store kept no weights)."""
+    if not ("weights" in ds or "weight_history" in ds):
+        ax.text(0.5, 0.5, "no saved weights in this store\n(save_weights or save_weight_history)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set(title="(b) final neuron directions", xticks=[], yticks=[])
+        return
     first = points[0]
     data = make_dataset(run_params(ds, first))
     X, y = data.X, data.y
@@ -389,8 +403,8 @@ def _draw_directions(ax, ds: xr.Dataset, points: list[dict[str, Any]]) -> None:
         Line2D([], [], marker="o", ls="", color=W_COLOR, ms=4, label="training point, y = +1"),
         Line2D([], [], marker="o", ls="", color=U_COLOR, ms=4, label="training point, y = -1"),
         Line2D([], [], marker="o", ls="", mfc="none", mec="k", ms=9, label="the outlier (y = +1)"),
-        Line2D([], [], marker=r"$\rightarrow$", ls="", color=W_COLOR, ms=10, label="w-neuron directions, every seed"),
-        Line2D([], [], marker=r"$\rightarrow$", ls="", color=U_COLOR, ms=10, label="u-neuron directions, every seed"),
+        _arrow(W_COLOR, "w-neuron directions, every seed"),
+        _arrow(U_COLOR, "u-neuron directions, every seed"),
     ], fontsize=6, loc="lower right")
     ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", xlabel="x₁", ylabel="x₂",
            title="(b) final neuron directions (unit length)")
