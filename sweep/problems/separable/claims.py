@@ -153,15 +153,18 @@ def without_seed(point: dict[str, Any]) -> dict[str, Any]:
 
 def last_value(ds: xr.Dataset, name: str, point: dict[str, Any]) -> float:
     """The curve's value at the last epoch it was recorded (NaN if never)."""
-    curve = ds[name].sel(point).values
-    finite = np.flatnonzero(np.isfinite(curve))
-    return float(curve[finite[-1]]) if finite.size else np.nan
+    return _recorded(ds, name, point, -1)
 
 
 def first_value(ds: xr.Dataset, name: str, point: dict[str, Any]) -> float:
+    """The curve's value at the first epoch it was recorded (NaN if never)."""
+    return _recorded(ds, name, point, 0)
+
+
+def _recorded(ds: xr.Dataset, name: str, point: dict[str, Any], which: int) -> float:
     curve = ds[name].sel(point).values
     finite = np.flatnonzero(np.isfinite(curve))
-    return float(curve[finite[0]]) if finite.size else np.nan
+    return float(curve[finite[which]]) if finite.size else np.nan
 
 
 def span(values: list[float], fmt: str = ".3g") -> str:
@@ -174,9 +177,10 @@ def span(values: list[float], fmt: str = ".3g") -> str:
 
 
 def tally(ds: xr.Dataset, figure: str, statement: str, measure: Callable[[dict[str, Any]], tuple[bool, dict]],
-          numbers: Callable[[list[dict]], str]) -> Claim:
-    """Apply ``measure(point) -> (holds, values)`` to every run; count per grid point."""
-    results = [(point, *measure(point)) for point in runs(ds)]
+          numbers: Callable[[list[dict]], str], select: Callable[[dict[str, Any]], bool] = lambda point: True) -> Claim:
+    """Apply ``measure(point) -> (holds, values)`` to every run that ``select`` keeps; count
+    per grid point; ``numbers`` turns the list of values into the claim's line of numbers."""
+    results = [(point, *measure(point)) for point in runs(ds) if select(point)]
     groups: dict[str, list[bool]] = {}
     for point, held, _ in results:
         groups.setdefault(describe_point(without_seed(point), DIM_NAMES), []).append(held)
@@ -188,23 +192,25 @@ def tally(ds: xr.Dataset, figure: str, statement: str, measure: Callable[[dict[s
 # ---------------------------------------------------------------- the claims
 
 def fig1_boundaries(ds: xr.Dataset) -> Claim | None:
-    """Small init: straight boundary and clustered neurons; large init: a bent boundary."""
+    """The smallest init gives a straight boundary, the largest a bent one (runs at both)."""
     if not applies_fig1(ds):
         return None
     small, large = min(parameter_values(ds, "init_scale")), max(parameter_values(ds, "init_scale"))
 
     def measure(point):
-        scale = point["init_scale"]
-        if scale not in (small, large):
-            return True, {}
         bend = boundary_bend(plane(run_params(ds, point), final_weights(ds, point)))
-        held = bend <= STRAIGHT if scale == small else bend >= BENT
-        return held, {"small" if scale == small else "large": bend}
+        ratio = last_value(ds, "cluster_ratio", point) if "cluster_ratio" in ds else np.nan
+        if point["init_scale"] == small:
+            return bool(bend <= STRAIGHT), {"small": bend, "small_ratio": ratio}
+        return bool(bend >= BENT), {"large": bend, "large_ratio": ratio}
 
     return tally(ds, "Fig. 1", f"init {small:g}: a straight boundary (bend <= {STRAIGHT:g}); init {large:g}: "
                                f"a bent one (bend >= {BENT:g})", measure,
-                 lambda rows: f"boundary bend at init {small:g}: {span([r['small'] for r in rows if 'small' in r])}; "
-                              f"at init {large:g}: {span([r['large'] for r in rows if 'large' in r])}")
+                 lambda rows: f"boundary bend at init {small:g}: {span([r['small'] for r in rows if 'small' in r])} "
+                              f"(clustering ratio {span([r['small_ratio'] for r in rows if 'small' in r])}); at init "
+                              f"{large:g}: {span([r['large'] for r in rows if 'large' in r])} (clustering ratio "
+                              f"{span([r['large_ratio'] for r in rows if 'large' in r])})",
+                 select=lambda point: point["init_scale"] in (small, large))
 
 
 def linear_regime(ds: xr.Dataset, figure: str) -> Claim:
