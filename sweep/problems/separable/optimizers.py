@@ -2,7 +2,8 @@
 
 Each entry takes the training set, W0, the run parameters, a seed for its own
 randomness, the epochs at which to hand W to ``on_snapshot(epoch, W)``, and returns a
-:class:`Trajectory`. ``bounded`` says whether Theorem 4.1 (THEORY.md §2) applies.
+:class:`kernels.SGDResult` (W, loss per epoch, E_clean, E_conv, epochs_run, diverged; GD has
+no E_clean: -1). ``bounded`` says whether Theorem 4.1 (THEORY.md §2) applies.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from kernels import SGDTrainer, dataset_loss, gd_train
+from kernels import SGDResult, SGDTrainer, dataset_loss, gd_train
 from sweep.problems.separable.variables import recorded_epochs
 
 if TYPE_CHECKING:
@@ -22,30 +23,16 @@ ORDER_BLOCK_MIN = 64           # epochs of visiting orders drawn at a time ...
 ORDER_BLOCK_MAX_INTS = 1 << 22  # ... growing with the run, up to this many indices
 
 
-@dataclass
-class Trajectory:
-    """W: final weights; loss: L_S after each epoch run (NaN where the optimiser skipped
-    it: every epoch of the recorded ladder and the last one are exact); E_clean/E_conv
-    1-based or -1."""
-
-    W: np.ndarray
-    loss: np.ndarray
-    E_clean: int
-    E_conv: int
-    epochs_run: int
-    diverged: bool
-
-
 Snapshot = Callable[[int, np.ndarray], None]
 
 
 @dataclass(frozen=True)
 class Optimizer:
-    train: Callable[[np.ndarray, np.ndarray, np.ndarray, SeparableParams, int, np.ndarray, Snapshot], Trajectory]
+    train: Callable[[np.ndarray, np.ndarray, np.ndarray, SeparableParams, int, np.ndarray, Snapshot], SGDResult]
     bounded: bool  # Theorem 4.1 bounds its E_clean
 
 
-def train_sgd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> Trajectory:
+def train_sgd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> SGDResult:
     """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1).
 
     Orders are drawn in blocks from ``default_rng([seed, 1])``: the run depends on the
@@ -64,13 +51,11 @@ def train_sgd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, 
         wanted = snapshot_at[(snapshot_at > done) & (snapshot_at <= done + block)]
         for epoch, W in zip(wanted, trainer.run_block(order, wanted)):
             on_snapshot(int(epoch), W)
-    r = trainer.result()
-    return Trajectory(W=r.W, loss=r.loss, E_clean=r.E_clean, E_conv=r.E_conv, epochs_run=r.epochs_run,
-                      diverged=r.diverged)
+    return trainer.result()
 
 
 def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot,
-             normalised: bool = False) -> Trajectory:
+             normalised: bool = False) -> SGDResult:
     """Full-batch GD, one step per epoch (the gradient-flow approximation, THEORY.md §4).
 
     With ``normalised`` each step is lr grad L_S / L_S (loss-normalised GD: the same path,
@@ -92,7 +77,7 @@ def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, o
     loss_before = np.exp(np.concatenate(log_before))
     loss = np.append(loss_before[1:], dataset_loss(W, X.astype(W.dtype), y, p.alpha, p.v))
     below = np.flatnonzero(loss < p.eps)
-    return Trajectory(W=W, loss=loss, E_clean=-1, E_conv=int(below[0]) + 1 if below.size else -1,
+    return SGDResult(W=W, loss=loss, E_clean=-1, E_conv=int(below[0]) + 1 if below.size else -1,
                       epochs_run=done, diverged=bool(done < p.max_epochs or not np.isfinite(loss[-1])))
 
 
