@@ -84,7 +84,7 @@ def boundary_bend(p: Plane) -> float:
     zero crossing in the square. Where N_W = 0 on whole regions (ReLU) the boundary is
     taken as the edge of the region N_W > 0.
     """
-    field = p.output if np.any(p.output != 0) and not np.any(p.output == 0) else (p.output > 0).astype(float) - 0.5
+    field = (p.output > 0).astype(float) - 0.5 if np.any(p.output == 0) else p.output
     lines = contourpy.contour_generator(p.axis, p.axis, field).lines(0.0)
     points = np.concatenate([line for line in lines if len(line)]) if lines else np.empty((0, 2))
     if len(points) < 2:
