@@ -7,8 +7,11 @@ the Dataset of :func:`analysis.stats.open_results`, writes ``out_dir/<name>.png`
 what the figure needs. :func:`figure_file` turns ``plot(ds) -> Figure | None`` into one.
 
 One style for all: :data:`STYLE`, panels of PANEL_SIZE inches at DPI, so a figure of
-p panels is a PNG of (PANEL_SIZE[1] * DPI, p * PANEL_SIZE[0] * DPI) pixels. Plots use
-matplotlib's object API (no pyplot state, no GUI backend needed).
+p panels is a PNG of (PANEL_SIZE[1] * DPI, p * PANEL_SIZE[0] * DPI) pixels, one of r rows
+of c panels (:func:`panel_grid`) a PNG of (r * PANEL_SIZE[1] * DPI, c * PANEL_SIZE[0] * DPI).
+Plots use matplotlib's object API (no pyplot state, no GUI backend needed). Legends
+speak words: a curve is labelled by its variable's ``long_name`` unless told otherwise,
+and every band or thin line a figure draws has its own legend entry.
 """
 from __future__ import annotations
 
@@ -56,6 +59,13 @@ def panels(n: int) -> tuple[Figure, list]:
     return fig, list(np.atleast_1d(fig.subplots(1, n)))
 
 
+def panel_grid(rows: int, columns: int) -> tuple[Figure, list[list]]:
+    """A figure of ``rows`` x ``columns`` panels, and their axes as a list of rows."""
+    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
+    axes = np.asarray(fig.subplots(rows, columns, squeeze=False))
+    return fig, [list(row) for row in axes]
+
+
 # ---------------------------------------------------------------- what a store holds
 
 def parameter_values(ds: xr.Dataset, name: str) -> list:
@@ -95,39 +105,56 @@ def first_seed_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
     return {**seed, **reference_point(ds, free)}
 
 
-def describe_point(point: dict[str, Any]) -> str:
-    return ", ".join(f"{dim}={value:g}" if isinstance(value, float) else f"{dim}={value}"
-                     for dim, value in point.items())
+def describe_point(point: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """``dim=value, ...``; ``names`` gives a dim's words (e.g. init_scale -> "init scale")."""
+    names = names or {}
+    return ", ".join(f"{names.get(dim, dim)} = {value:g}" if isinstance(value, float) else
+                     f"{names.get(dim, dim)} = {value}" for dim, value in point.items())
 
 
 def draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], along: str, ylabel: str,
                 transform: Callable[[xr.DataArray], xr.DataArray] = lambda x: x, prefix: str = "",
-                labels: dict[str, str] | None = None) -> None:
-    """Median over seeds (line) and min-max over seeds (band) of each curve against ``along``.
+                labels: dict[str, str] | None = None, each_seed: bool = False,
+                dim_names: dict[str, str] | None = None) -> None:
+    """Median over seeds (thick line) of each curve against ``along``, with the seeds shown
+    either as a min-max band (default) or, with ``each_seed``, as one thin line per seed.
 
     Each curve is plotted through ``transform`` (e.g. 1 - x, then labelled with
-    ``prefix`` "1 - "); ``labels`` gives a curve's legend text (default: its name).
-    One line per value of the first point dim with >= 2 values; other dims are held
-    (see title).
+    ``prefix`` "1 - "); ``labels`` gives a curve's legend text (default: the variable's
+    ``long_name``, else its name). One colour per value of the first point dim with >= 2
+    values; other dims are held (see title). ``dim_names`` puts dims in words. The legend
+    says what the band or the thin lines are, and over how many seeds.
     """
+    dim_names = dim_names or {}
     lines_dim = next((dim for dim in point_dims(ds) if ds.sizes[dim] >= 2), None)
     held = reference_point(ds, (lines_dim,) if lines_dim else ())
     steps = ds[along].values
+    n_seeds = ds.sizes.get(SEED_DIM, 1)
     for name, linestyle in zip(names, ("-", "--", ":", "-.")):
         values = transform(ds[name].sel(held)).compute()
+        text = prefix + (labels or {}).get(name, ds[name].attrs.get("long_name", name))
         for index, line_value in enumerate(values[lines_dim].values if lines_dim else [None]):
             line = values.sel({lines_dim: line_value}) if lines_dim else values
             per_seed = line.transpose(..., along).values.reshape(-1, steps.size)
             color = f"C{index}"
-            finite = np.isfinite(per_seed).any(axis=0)
-            low = np.full(steps.size, np.nan)
-            high = np.full(steps.size, np.nan)
-            low[finite] = np.nanmin(per_seed[:, finite], 0)
-            high[finite] = np.nanmax(per_seed[:, finite], 0)
-            ax.fill_between(steps, low, high, color=color, alpha=0.15, lw=0)
-            text = prefix + (labels or {}).get(name, name)
-            label = text + ("" if line_value is None else f", {lines_dim}={as_python(line_value)}")
-            ax.plot(steps, nanmedian(per_seed.T), linestyle, color=color, label=label)
-    ax.set(xscale="log", xlabel=along, ylabel=ylabel, title=describe_point(held) or "all runs")
-    ax.legend()
-
+            if each_seed:
+                for seed_curve in per_seed:
+                    ax.plot(steps, seed_curve, linestyle, color=color, lw=0.6, alpha=0.45)
+            else:
+                finite = np.isfinite(per_seed).any(axis=0)
+                low = np.full(steps.size, np.nan)
+                high = np.full(steps.size, np.nan)
+                low[finite] = np.nanmin(per_seed[:, finite], 0)
+                high[finite] = np.nanmax(per_seed[:, finite], 0)
+                ax.fill_between(steps, low, high, color=color, alpha=0.15, lw=0)
+            value_text = "" if line_value is None else f", {dim_names.get(lines_dim, lines_dim)} = {as_python(line_value)}"
+            ax.plot(steps, nanmedian(per_seed.T), linestyle, color=color, lw=2.0,
+                    label=f"{text}{value_text}: median over {n_seeds} seed{'s' * (n_seeds != 1)}")
+    if n_seeds > 1:
+        if each_seed:
+            ax.plot([], [], "-", color="0.5", lw=0.6, alpha=0.6, label="thin lines: each seed")
+        else:
+            ax.fill_between([], [], [], color="0.5", alpha=0.15, lw=0, label=f"band: min to max over the {n_seeds} seeds")
+    ax.set(xscale="log", xlabel=dim_names.get(along, along), ylabel=ylabel,
+           title=describe_point(held, dim_names) or "all runs")
+    ax.legend(fontsize=7)

@@ -10,15 +10,25 @@ Pure Python/NumPy formulas:
   F(W) = <W, W*>, G(W) = ||W||_F the proof tracks.
 - :func:`lr_for_two_eps`: the learning rate under which E_conv(2 eps) <= E_bound(eps).
 
+Both bounds are computed in decimal floating point with BOUND_DIGITS significant
+digits and an exponent range far beyond float64's, so no intermediate (s / a, lr v R_x,
+...) can overflow or underflow: the bound is exact (floor of T_max evaluated to 40
+digits) whenever it fits a float, and BoundOverflowError is raised when it does not.
 Invalid arguments raise ValueError naming the argument and its value.
 """
 from __future__ import annotations
 
+import decimal
 import math
+import sys
+from decimal import Decimal
 
 import numpy as np
 
 LAMBERT_C = 0.2784645427610738  # c = W0(1/e), the maximum of z / (1 + e^z) (THEORY.md §2)
+BOUND_DIGITS = 40               # significant digits of the decimal arithmetic of the bounds
+_EXPONENT_RANGE = 10 ** 6       # decimal exponents; float64's are within +-324
+_FLOAT_MAX = Decimal(sys.float_info.max)
 
 
 def epoch_bound(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float,
@@ -26,14 +36,16 @@ def epoch_bound(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float
     """E_bound(eps) = floor(T_max) + 1 epochs (THEORY.md §2), as a Python int.
 
     a = alpha v lr (1 - e^{-eps}), beta = c lr / k + lr^2 v^2 R_x^2 and
-    T_max = 2 s R_0 / a + s^2 n beta / a^2. For alpha = 0 (ReLU) there is no
-    bound and ValueError is raised; so it is when T_max exceeds the float range.
+    T_max = 2 s R_0 / a + s^2 n beta / a^2. For alpha = 0 (ReLU) there is no bound
+    and ValueError is raised; BoundOverflowError (a ValueError) when T_max exceeds the
+    float range. Never ZeroDivisionError or OverflowError: see the module docstring.
     """
     _check_nonnegative("R_0", R_0)
-    a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
-    s_over_a = s / a
-    t_max = 2.0 * s_over_a * R_0 + s_over_a * s_over_a * n * beta
-    return _epochs_from_horizon(t_max)
+    with _bound_arithmetic():
+        a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
+        s_over_a = Decimal(s) / a
+        t_max = 2 * s_over_a * Decimal(R_0) + s_over_a * s_over_a * n * beta
+        return _epochs_from_horizon(t_max)
 
 
 def epoch_bound_instance(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float,
@@ -55,24 +67,29 @@ def epoch_bound_instance(*, n: int, k: int, alpha: float, v: float, lr: float, e
 
     Numerics: in x = A T the quadratic reads x^2 - 2 P x - Q = 0 with
     P = B / (2A) - F0 and Q = C - F0^2 = (K G0 - F0)(K G0 + F0), K = sqrt(2k) s.
-    So r = (P + hypot(P, sqrt Q)) / A, or Q / (hypot(P, sqrt Q) - P) / A when
-    P < 0: no cancellation, and no squares that could overflow before r does.
+    So r = (P + sqrt(P^2 + Q)) / A, or Q / (sqrt(P^2 + Q) - P) / A when P < 0: no
+    cancellation. In decimal arithmetic, like :func:`epoch_bound`.
     """
-    a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
     _check_finite("F0", F0)
     _check_nonnegative("G0", G0)
-    K = math.sqrt(2 * k) * s
-    if abs(F0) > K * G0 * (1 + 1e-9):
-        raise ValueError(
-            f"epoch_bound_instance: 'F0' = {F0!r} exceeds sqrt(2k) s G0 = {K * G0!r} "
-            "(Cauchy–Schwarz); F0 and G0 must come from the same W0 and W*"
-        )
-    A = 2 * k * a
-    P = k * s * (s / a) * n * beta - F0  # B / (2A) - F0
-    Q = max(K * G0 - F0, 0.0) * max(K * G0 + F0, 0.0)  # clipped at 0 against rounding
-    hypotenuse = math.hypot(P, math.sqrt(Q))
-    x = P + hypotenuse if P >= 0 else Q / (hypotenuse - P)
-    return _epochs_from_horizon(max(x / A, 0.0))
+    with _bound_arithmetic():
+        a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
+        K = Decimal(2 * k).sqrt() * Decimal(s)
+        F, G = Decimal(F0), Decimal(G0)
+        if abs(F) > K * G * (1 + Decimal("1e-9")):
+            raise ValueError(
+                f"epoch_bound_instance: 'F0' = {F0!r} exceeds sqrt(2k) s G0 = {float(K * G)!r} "
+                "(Cauchy–Schwarz); F0 and G0 must come from the same W0 and W*"
+            )
+        A = 2 * k * a
+        P = k * Decimal(s) * (Decimal(s) / a) * n * beta - F  # B / (2A) - F0
+        Q = max(K * G - F, Decimal(0)) * max(K * G + F, Decimal(0))  # clipped at 0 against rounding
+        hypotenuse = (P * P + Q).sqrt()
+        if P >= 0:
+            x = P + hypotenuse
+        else:
+            x = Q / (hypotenuse - P) if hypotenuse - P > 0 else Decimal(0)
+        return _epochs_from_horizon(max(x / A, Decimal(0)))
 
 
 def teacher_stack(w_star: np.ndarray, k: int) -> np.ndarray:
@@ -103,8 +120,9 @@ def lr_for_two_eps(*, n: int, k: int, v: float, eps: float, R_x: float) -> float
 
 
 def _step_terms(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float,
-                s: float, R_x: float) -> tuple[float, float]:
-    """Validate the shared arguments; return a = alpha v lr (1 - e^{-eps}) and beta (THEORY.md §2)."""
+                s: float, R_x: float) -> tuple[Decimal, Decimal]:
+    """Validate the shared arguments; return a = alpha v lr (1 - e^{-eps}) and
+    beta = c lr / k + (lr v R_x)^2 (THEORY.md §2) as decimals (in :func:`_bound_arithmetic`)."""
     _check_count("n", n)
     _check_count("k", k)
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < 1.0):
@@ -113,21 +131,40 @@ def _step_terms(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float
         raise ValueError("epoch_bound: alpha = 0 (ReLU) has no Theorem 4.1 bound")
     for name, value in (("v", v), ("lr", lr), ("eps", eps), ("s", s), ("R_x", R_x)):
         _check_positive(name, value)
-    a = alpha * v * lr * -math.expm1(-eps)
-    step = lr * v * R_x
-    beta = LAMBERT_C * lr / k + step * step  # inf, not OverflowError, past the float range
+    a = Decimal(alpha) * Decimal(v) * Decimal(lr) * _one_minus_exp_minus(Decimal(eps))
+    step = Decimal(lr) * Decimal(v) * Decimal(R_x)
+    beta = Decimal(LAMBERT_C) * Decimal(lr) / k + step * step
     return a, beta
+
+
+def _one_minus_exp_minus(eps: Decimal) -> Decimal:
+    """1 - e^{-eps} to full decimal precision, by its alternating series for small eps."""
+    if eps >= Decimal("0.01"):
+        return 1 - (-eps).exp()
+    total, term, order = Decimal(0), eps, 1
+    while abs(term) > abs(total) * Decimal(10) ** -(BOUND_DIGITS + 5) or order == 1:
+        total += term
+        order += 1
+        term = -term * eps / order
+    return total
+
+
+def _bound_arithmetic() -> decimal.localcontext:
+    """The decimal context of the bounds: BOUND_DIGITS digits, exponents within +-10^6."""
+    return decimal.localcontext(decimal.Context(prec=BOUND_DIGITS, Emax=_EXPONENT_RANGE, Emin=-_EXPONENT_RANGE,
+                                                traps=[decimal.InvalidOperation, decimal.DivisionByZero,
+                                                       decimal.Overflow]))
 
 
 class BoundOverflowError(ValueError):
     """The bound exists but exceeds the float range."""
 
 
-def _epochs_from_horizon(t_max: float) -> int:
-    """floor(T) + 1 as a Python int; BoundOverflowError if T is not a finite float."""
-    if not math.isfinite(t_max):
-        raise BoundOverflowError(f"the epoch bound T_max = {t_max!r} exceeds the float range")
-    return math.floor(t_max) + 1
+def _epochs_from_horizon(t_max: Decimal) -> int:
+    """floor(T) + 1 as a Python int; BoundOverflowError if T exceeds the float range."""
+    if t_max > _FLOAT_MAX:
+        raise BoundOverflowError(f"the epoch bound T_max = {t_max:.4E} exceeds the float range")
+    return int(t_max.to_integral_value(rounding=decimal.ROUND_FLOOR)) + 1
 
 
 def _check_count(name: str, value: int) -> None:

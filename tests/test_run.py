@@ -11,7 +11,7 @@ import pytest
 from sweep.problems.base import ParamError
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.run import init_weights, train_one
-from sweep.problems.separable.variables import CURVES, SCALARS, WEIGHTS, recorded_epochs
+from sweep.problems.separable.variables import CURVES, SCALARS, WEIGHT_HISTORY, WEIGHTS, layout, recorded_epochs
 
 SMALL = dict(dataset="linear_teacher", n=40, n_test=50, d=5, margin=0.1, width=3, alpha=0.3, lr=0.1,
              eps=0.05, init_scale=0.01, max_epochs=400, seed=3, data_seed=4)
@@ -62,6 +62,43 @@ def test_max_epochs_and_float32_and_gd():
     gd = train_one(dict(SMALL, optimizer="gd", lr=1.0, max_epochs=300))
     assert gd.values["epochs_clean"] == -1 and np.isnan(gd.values["epochs_bound"])
     assert gd.status == "done" and gd.values["epochs_run"] == 300
+
+
+def test_weight_history_holds_w_at_the_recorded_epochs():
+    """Snapshots at every recorded epoch (W after that epoch); NaN past the run's end."""
+    epochs = recorded_epochs(120)
+    r = train_one(dict(SMALL, save_weight_history=True, record_metrics=False, stop_early=False, max_epochs=120))
+    history = r.values[WEIGHT_HISTORY.name]
+    assert history.shape == (epochs.size, 2 * SMALL["width"], SMALL["d"])
+    cut = train_one(dict(SMALL, save_weights=True, stop_early=False, max_epochs=int(epochs[-1])))
+    np.testing.assert_array_equal(history[-1], cut.values[WEIGHTS.name])
+    assert not np.array_equal(history[0], history[-1]) and np.all(np.isfinite(history))
+    stopped = train_one(dict(SMALL, save_weight_history=True))  # stops early, well before 400 epochs
+    history = stopped.values[WEIGHT_HISTORY.name]
+    reached = recorded_epochs(400) <= stopped.values["epochs_run"]
+    assert np.all(np.isfinite(history[reached])) and np.all(np.isnan(history[~reached]))
+
+
+def test_layout_adds_weight_history_only_when_asked():
+    def values_of(**changes):
+        params = {**SeparableParams.defaults(), **changes}
+        return lambda name: [params[name]]
+
+    plain = [v.name for v in layout(values_of()).variables]
+    assert plain == [v.name for v in SCALARS + CURVES]
+    asked = layout(values_of(save_weight_history=True))
+    assert [v.name for v in asked.variables] == plain + [WEIGHT_HISTORY.name]
+    assert [dim.name for dim in asked.dims] == ["epoch", "neuron", "feature"]
+
+
+def test_loss_normalised_gd_follows_the_gd_path_faster():
+    """Step lr / L_S (THEORY.md §4): same start and same first step direction as plain GD,
+    and a training loss far below plain GD's after as many steps."""
+    common = dict(SMALL, stop_early=False, max_epochs=200, lr=0.5)
+    plain, normalised = train_one(dict(common, optimizer="gd")), train_one(dict(common, optimizer="gd_normalised"))
+    assert normalised.status == "done" and normalised.values["epochs_clean"] == -1
+    assert normalised.values["final_loss"] < 1e-3 * plain.values["final_loss"]
+    assert np.isnan(normalised.values["epochs_bound"])  # Theorem 4.1 is about SGD
 
 
 def test_a_diverging_run_ends_with_a_status():

@@ -149,3 +149,119 @@ def test_lr_for_two_eps():
     assert lr_for_two_eps(n=100, k=4, v=0.5, eps=0.01, R_x=2.0) == pytest.approx(0.01 / (2 * 4 * 100 * 0.25 * 4))
     with pytest.raises(ValueError, match="'eps'"):
         lr_for_two_eps(n=100, k=4, v=0.5, eps=0.0, R_x=2.0)
+
+
+# ---------------------------------------------------------------- extreme arguments (issue 16)
+
+def mp_step_terms(p):
+    """a and beta of THEORY.md §2 in mpmath (80 digits), from the same float arguments."""
+    import mpmath
+
+    a = mpmath.mpf(p["alpha"]) * p["v"] * p["lr"] * -mpmath.expm1(-mpmath.mpf(p["eps"]))
+    beta = mpmath.mpf(LAMBERT_C) * p["lr"] / p["k"] + (mpmath.mpf(p["lr"]) * p["v"] * p["R_x"]) ** 2
+    return a, beta
+
+
+def expected_epochs(t_max):
+    """floor(T) + 1, None when T is too close to an integer to decide, "overflow" past the floats."""
+    import mpmath
+
+    if t_max > mpmath.mpf(np.finfo(np.float64).max):
+        return "overflow"
+    low, high = mpmath.floor(t_max * (1 - mpmath.mpf(10) ** -30)), mpmath.floor(t_max * (1 + mpmath.mpf(10) ** -30))
+    return int(low) + 1 if low == high else None
+
+
+def log_uniform(low, high):
+    from hypothesis import strategies as st
+
+    return st.floats(min_value=low, max_value=high).map(lambda exponent: 10.0 ** exponent)
+
+
+def extreme_settings():
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries({
+        "n": st.integers(1, 10 ** 9), "k": st.integers(1, 10 ** 6),
+        "alpha": log_uniform(-300, -0.01), "v": log_uniform(-300, 300), "lr": log_uniform(-300, 300),
+        "eps": log_uniform(-300, 3), "s": log_uniform(-300, 300), "R_x": log_uniform(-300, 300),
+    })
+
+
+def check_against(bound, expected):
+    from analysis.theory import BoundOverflowError
+
+    if expected == "overflow":
+        with pytest.raises(BoundOverflowError):
+            bound()
+    elif expected is not None:
+        assert bound() == expected
+
+
+def test_epoch_bound_matches_mpmath_on_extreme_arguments():
+    """Every input, however extreme, gives floor(T_max) + 1 exactly or BoundOverflowError;
+    never ZeroDivisionError, OverflowError or a spurious inf (THEORY.md §2)."""
+    import mpmath
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(extreme_settings(), st.one_of(st.just(0.0), log_uniform(-300, 300)))
+    def check(setting, R_0):
+        with mpmath.workdps(80):
+            a, beta = mp_step_terms(setting)
+            s = mpmath.mpf(setting["s"])
+            expected = expected_epochs(2 * s * R_0 / a + s * s * setting["n"] * beta / (a * a))
+        check_against(lambda: epoch_bound(**setting, R_0=R_0), expected)
+
+    check()
+
+
+def test_instance_bound_matches_mpmath_on_extreme_arguments():
+    import mpmath
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(extreme_settings(), log_uniform(-300, 300), st.floats(-1.0, 1.0))
+    def check(setting, G0, cosine):
+        K = math.sqrt(2 * setting["k"]) * setting["s"]
+        F0 = cosine * K * G0
+        if not math.isfinite(F0):
+            return
+        with mpmath.workdps(80):
+            a, beta = mp_step_terms(setting)
+            A, s, n, k = 2 * setting["k"] * a, mpmath.mpf(setting["s"]), setting["n"], setting["k"]
+            Kmp = mpmath.sqrt(2 * k) * s
+            if abs(F0) > Kmp * G0:
+                return  # rounding put F0 just past Cauchy–Schwarz
+            P = k * s * s * n * beta / a - F0
+            Q = (Kmp * G0 - F0) * (Kmp * G0 + F0)
+            root = (P + mpmath.sqrt(P * P + Q)) / A
+            expected = expected_epochs(max(root, mpmath.mpf(0)))
+        check_against(lambda: epoch_bound_instance(**setting, F0=F0, G0=G0), expected)
+
+    check()
+
+
+@pytest.mark.parametrize("arguments", [
+    dict(n=10, k=1, alpha=1e-300, v=1.0, lr=1e-30, eps=0.1, s=1.0, R_x=1.0, R_0=0.0),   # a underflows in floats
+    dict(n=10, k=1, alpha=0.5, v=1e200, lr=1e200, eps=0.1, s=1e-200, R_x=1e-100, R_0=1.0),  # lr v R_x > 1e154
+    dict(n=10 ** 9, k=1, alpha=0.5, v=1.0, lr=1.0, eps=5e-324, s=1.0, R_x=1.0, R_0=1.0),    # subnormal eps
+])
+def test_the_issues_edge_cases_give_a_bound_or_overflow(arguments):
+    from analysis.theory import BoundOverflowError
+
+    try:
+        bound = epoch_bound(**arguments)
+    except BoundOverflowError:
+        return
+    assert isinstance(bound, int) and bound >= 1
+
+
+def test_finite_bound_with_overflowing_intermediates():
+    """lr v R_x = 1e250, whose square overflows floats, yet T_max = s^2 n beta / a^2 is about
+    (s R_x / (alpha (1 - e^-eps)))^2 = 1e4 (the c lr / k part of beta adds 1e-250 of it)."""
+    p = dict(n=1, k=1, alpha=0.5, v=1e125, lr=1e125, eps=1.0, s=31.6, R_x=1.0)
+    t_max = (31.6 / (0.5 * -math.expm1(-1.0))) ** 2
+    assert epoch_bound(**p, R_0=0.0) == math.floor(t_max) + 1

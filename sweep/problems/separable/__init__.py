@@ -7,7 +7,9 @@ learns linearly separable data with SGD (or full-batch GD) on the cross-entropy 
 - one run: :mod:`.run` (``train_one``); what it records: :mod:`.variables`;
 - theory: the Theorem 4.1 bounds ``epochs_bound`` and ``epochs_bound_instance``
   (analysis.theory), held against E_clean in :mod:`.report`;
-- figures and report sections: :mod:`.figures`, :mod:`.report`.
+- the paper's figures: what each claims, measured run by run (:mod:`.claims`), the 2D
+  picture of a run (:mod:`.planar`), the figures (:mod:`.figures`) and the report
+  sections and checks (:mod:`.report`).
 """
 from __future__ import annotations
 
@@ -42,6 +44,6 @@ PROBLEM = Problem(
     run="sweep.problems.separable.run:train_one",
     run_seconds=run_seconds,
     report="sweep.problems.separable.report",
-    presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig4_par_prediction", "fig5_relu_vs_leaky",
-             "fig7_clustering", "fig8_par_share", "fig9_outlier"),
+    presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
+             "fig5_relu_vs_leaky", "fig6_mnist_pairs", "fig7_clustering", "fig8_par_share", "fig9_outlier"),
 )

@@ -9,9 +9,15 @@ bound). Thin selections over the generic statistics of :mod:`analysis.stats`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import xarray as xr
 
 from analysis import stats
+from analysis.plotting import parameter_values
+from sweep.problems.base import STATUS
+from sweep.problems.separable.optimizers import OPTIMIZERS
 
 MEASURED = "epochs_clean"
 BOUNDS = ("epochs_bound", "epochs_bound_instance")
@@ -35,6 +41,51 @@ def seed_summary(ds: xr.Dataset) -> xr.Dataset:
 def check_bound(ds: xr.Dataset) -> stats.BoundCheck:
     """Runs whose E_clean exceeds the worst-case or the instance bound (THEORY.md §2)."""
     return stats.check_upper_bounds(ds, MEASURED, BOUNDS)
+
+
+@dataclass(frozen=True)
+class BoundCoverage:
+    """Why finished runs were or were not held against Theorem 4.1 (THEORY.md §2).
+
+    ``finished``: runs done, diverged or at max_epochs; of these, ``unbounded_optimizer``
+    use an optimiser the theorem is not about (full-batch GD), ``relu`` have alpha = 0 (no
+    bound), ``no_margin`` are bounded SGD runs whose SVM margin could not be computed (the
+    bound is NaN), ``not_clean`` are bounded SGD runs with a bound that never reached
+    E_clean, ``infinite`` have a bound beyond the float range (it holds trivially).
+    """
+
+    finished: int
+    unbounded_optimizer: int
+    relu: int
+    no_margin: int
+    not_clean: int
+    infinite: int
+
+
+def bound_coverage(ds: xr.Dataset) -> BoundCoverage:
+    """Count the runs of each kind of :class:`BoundCoverage`."""
+    codes = [STATUS[name] for name in ("done", "diverged", "max_epochs")]
+    finished = ds[stats.DONE] & ds[stats.STATUS].isin(codes)
+    bounded_optimizer = _per_run(ds, "optimizer", lambda name: OPTIMIZERS[str(name)].bounded)
+    relu = _per_run(ds, "alpha", lambda alpha: float(alpha) == 0.0)
+    candidate = finished & bounded_optimizer & ~relu
+    bound = ds[BOUNDS[0]]
+    counts = xr.Dataset({
+        "finished": finished.sum(),
+        "unbounded_optimizer": (finished & ~bounded_optimizer).sum(),
+        "relu": (finished & bounded_optimizer & relu).sum(),
+        "no_margin": (candidate & ds["margin_s"].isnull()).sum(),
+        "not_clean": (candidate & bound.notnull() & ~(ds[MEASURED] > 0)).sum(),
+        "infinite": (candidate & np.isinf(bound) & (ds[MEASURED] > 0)).sum(),
+    }).compute()
+    return BoundCoverage(**{name: int(value) for name, value in counts.data_vars.items()})
+
+
+def _per_run(ds: xr.Dataset, name: str, test) -> xr.DataArray:
+    """``test(value)`` of a run parameter, broadcast over the grid (a grid dim or one fixed value)."""
+    if name in ds.dims:
+        return xr.DataArray([bool(test(value)) for value in ds[name].values], dims=[name], coords={name: ds[name]})
+    return xr.DataArray(bool(test(parameter_values(ds, name)[0])))
 
 
 def scaling_parameters(ds: xr.Dataset) -> tuple[str, ...]:

@@ -224,6 +224,41 @@ def gaussians(*, n: int, n_test: int, d: int, margin: float, spread: float, data
     return _split(X, y, n, _first_axis(d))
 
 
+SKEWED_POSITIVE_CENTRE = (2.0, 1.0)    # centres of gaussians_skewed in the first two coordinates
+SKEWED_NEGATIVE_CENTRE = (-0.5, -2.0)
+
+
+@register("gaussians_skewed")
+def gaussians_skewed(*, n: int, n_test: int, d: int, margin: float, spread: float, data_seed: int) -> DataSet:
+    """Two Gaussian clouds whose centres are not antipodal (THEORY.md §4-5, Fig. 4).
+
+    Label +1 around SKEWED_POSITIVE_CENTRE = (2, 1), label -1 around SKEWED_NEGATIVE_CENTRE
+    = (-0.5, -2) (further coordinates 0), each coordinate with standard deviation
+    ``spread``, labels with probability 1/2. The teacher is the unit vector along
+    c+/|c+| - c-/|c-| (between the two centres' directions, at about 51 degrees);
+    points with y<teacher, x> < margin are rejected. Because the clouds are not mirror
+    images, the directions that Theorem 6.2's PAR-SVM predicts for the w- and u-neurons
+    (near each cloud's own direction for small alpha) differ by tens of degrees from the
+    plain SVM, the teacher and the class-mean difference (all near 50 degrees). Needs d >= 2.
+    """
+    if d < 2:
+        raise ParamError(f"parameter 'd' must be >= 2 for 'gaussians_skewed', got {d!r}")
+    positive, negative = np.zeros(d), np.zeros(d)
+    positive[:2], negative[:2] = SKEWED_POSITIVE_CENTRE, SKEWED_NEGATIVE_CENTRE
+    teacher = _unit_rows((_unit_rows(positive[None])[0] - _unit_rows(negative[None])[0])[None])[0]
+    distance = min(positive @ teacher, -(negative @ teacher))  # of each centre to the teacher's hyperplane
+    acceptance = float(stats.norm.sf((margin - distance) / spread))
+    rng = np.random.default_rng(data_seed)
+
+    def draw(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        y = np.where(rng.random(m) < 0.5, 1.0, -1.0)
+        X = spread * rng.standard_normal((m, d)) + np.where(y[:, None] > 0, positive, negative)
+        return X, y, y * (X @ teacher)
+
+    X, y = _sample_with_margin(n + n_test, d, margin, acceptance, draw)
+    return _split(X, y, n, teacher)
+
+
 OUTLIER_INDEX = 0           # the outlier's row in the training set of gaussians_outlier
 OUTLIER_MIN_FIRST = 0.1     # the outlier's first coordinate is max(margin, this)
 
@@ -286,5 +321,7 @@ def register_mnist_pair(positive: int, negative: int) -> Generator:
     return register(mnist_pair.__name__)(mnist_pair)
 
 
-register_mnist_pair(0, 1)
-register_mnist_pair(3, 5)
+MNIST_PAIRS = ((0, 1), (3, 5),                                  # paper Fig. 2
+               (1, 7), (2, 3), (4, 9), (5, 8), (6, 8), (7, 9))  # more pairs, paper Fig. 6 (App. D.2)
+for _positive, _negative in MNIST_PAIRS:
+    register_mnist_pair(_positive, _negative)

@@ -1,50 +1,50 @@
 """Figures of the ``separable`` problem: the bound check and the paper's figures (THEORY.md §2-5).
 
 Each figure follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) ->
-list[Path]``, [] when the store lacks what it needs: no weights, d != 2, no such curve,
-...). :data:`FIGURES` lists them all, in report order. Decision boundaries regenerate
-the training data with the problem's own generator (:mod:`.datasets`).
+list[Path]``, [] when the store lacks what it needs or the picture would show nothing).
+A paper figure is drawn where its claim applies (:mod:`.claims`), shows every run of the
+store (one panel per run, or one thin line per seed), and states in its title on how many
+runs the claim holds. :data:`FIGURES` lists them all, in report order. Decision
+boundaries regenerate the training data with the problem's own generator.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, first_seed_point, has, panels,
-                               parameter_values, reference_point, run_parameters)
-from analysis.stats import point_dims
+from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, panel_grid, panels,
+                               parameter_values, reference_point)
+from analysis.stats import SEED_DIM, point_dims
+from kernels import network_output
+from sweep.problems.separable import claims as claim
 from sweep.problems.separable.bounds import scaling_parameters, seed_summary, summarised_values
-from sweep.problems.separable.datasets import make_dataset
-from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.datasets import OUTLIER_INDEX, make_dataset
+from sweep.problems.separable.planar import (Plane, boundary_bend, final_weights, output_along_means, plane,
+                                             run_params, slope_spread)
 from sweep.problems.separable.variables import EPOCH
 
 W_COLOR, U_COLOR = "tab:red", "tab:blue"  # w-neurons / label +1, u-neurons / label -1
-LABELS = {
-    "alpha": "Leaky-ReLU slope α", "width": "width k (neurons per sign)",
-    "init_scale": "init scale (expected row norm of W0)", "eps": "loss level ε (nats)",
-    "margin": "margin γ (data units)", "epoch": "epoch",
-}
-MNIST_DATASETS = ("mnist_0_1", "mnist_3_5")
-GRID_POINTS = 200  # per axis, for decision-boundary contours
+CANDIDATE_COLORS = ("k", "tab:orange", "tab:green", "tab:purple")
+WORDS = {**claim.DIM_NAMES, "alpha": "Leaky-ReLU slope α", "width": "width k (neurons per sign)",
+         "init_scale": "init scale (expected row norm of W0)", "eps": "loss level ε (nats)",
+         "margin": "margin γ (data units)"}
 
 
-def run_params(ds: xr.Dataset, point: dict[str, Any]) -> SeparableParams:
-    """The parameters of the run at ``point`` (all grid dims)."""
-    return SeparableParams.from_mapping(run_parameters(ds, point))
+def _title(fig: Figure, found: claim.Claim) -> None:
+    """The claim, its share of runs and its numbers above the figure."""
+    verdict = "holds on every run" if found.holds else f"holds on {found.held} of {found.total} runs"
+    fig.suptitle(f"{found.figure}: {found.statement}. {verdict.capitalize()}.\n{found.numbers}", fontsize=9)
 
 
-def _is_planar(ds: xr.Dataset) -> bool:
-    """Saved weights and 2D inputs (the decision-boundary figures)."""
-    return ("weights" in ds and parameter_values(ds, "d") == [2]
-            and not _uses_dataset(ds, *MNIST_DATASETS))
-
-
-def _uses_dataset(ds: xr.Dataset, *names: str) -> bool:
-    return any(str(dataset) in names for dataset in parameter_values(ds, "dataset"))
+def _runs_by(ds: xr.Dataset, dim: str) -> list[dict[str, Any]]:
+    """Every run's grid point, ordered by ``dim`` first (one panel row per value of ``dim``)."""
+    return sorted(claim.runs(ds), key=lambda point: point.get(dim, 0))
 
 
 # ---------------------------------------------------------------- epochs against the bound (THEORY.md §2)
@@ -53,24 +53,28 @@ def _uses_dataset(ds: xr.Dataset, *names: str) -> bool:
 def epochs_vs_parameters(ds: xr.Dataset) -> Figure | None:
     """Per swept parameter: E_clean per seed, its median with bootstrap interval, E_conv and E_bound."""
     parameters = scaling_parameters(ds)
-    if not parameters:
-        return None
+    values = summarised_values(ds)
+    if not parameters or not bool(values["epochs_clean"].notnull().any()):
+        return None  # no run reached E_clean: nothing to plot against the bound
     summary = seed_summary(ds)
     fig, axes = panels(len(parameters))
     for ax, parameter in zip(axes, parameters):
         held = reference_point(ds, (parameter,))
         at = summary.sel(held)
         x = at[parameter].values
-        seeds = summarised_values(ds)["epochs_clean"].sel(held).transpose(parameter, ...).values
+        seeds = values["epochs_clean"].sel(held).transpose(parameter, ...).values
         ax.plot(np.repeat(x, seeds.size // x.size), seeds.reshape(-1), ".", color="0.6", ms=3,
-                label="E_clean, each seed")
+                label="E_clean (first clean epoch), each seed")
         median = at["epochs_clean_median"].values
         ax.errorbar(x, median, yerr=[median - at["epochs_clean_lo"].values, at["epochs_clean_hi"].values - median],
-                    fmt="o-", color="k", capsize=3, label="E_clean, median (95% CI)")
-        ax.plot(x, at["epochs_conv_median"].values, "s--", color="tab:green", label="E_conv, median")
-        ax.plot(x, at["epochs_bound_median"].values, "^-", color="tab:purple", label="Theorem 4.1 bound, median")
-        ax.set(xscale="log", yscale="log", xlabel=LABELS[parameter], ylabel="epochs",
-               title=describe_point(held) or "all runs")
+                    fmt="o-", color="k", capsize=3, label="E_clean, median over seeds (bars: 95% bootstrap interval)")
+        ax.plot(x, at["epochs_conv_median"].values, "s--", color="tab:green",
+                label="E_conv (first epoch with training loss < ε), median")
+        if np.isfinite(at["epochs_bound_median"].values).any():
+            ax.plot(x, at["epochs_bound_median"].values, "^-", color="tab:purple",
+                    label="Theorem 4.1 bound E_bound, median")
+        ax.set(xscale="log", yscale="log", xlabel=WORDS.get(parameter, parameter), ylabel="epochs",
+               title=describe_point(held, WORDS) or "all runs")
         ax.legend()
     return fig
 
@@ -82,188 +86,331 @@ def ratio_heatmap(ds: xr.Dataset) -> Figure | None:
     if len(swept) < 2:
         return None
     held = reference_point(ds, tuple(swept))
-    ratio = seed_summary(ds)["ratio_median"].sel(held).transpose(*swept)
-    values = ratio.values
-    if not np.any(values > 0):
+    values = seed_summary(ds)["ratio_median"].sel(held).transpose(*swept).values
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
         return None
     fig, (ax,) = panels(1)
-    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis",
-                      norm=LogNorm(np.nanmin(values[values > 0]), np.nanmax(values)))
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", norm=LogNorm(positive.min(), positive.max()))
     for axis, dim in ((ax.set_yticks, swept[0]), (ax.set_xticks, swept[1])):
         axis(range(ds.sizes[dim]), [f"{v:g}" if isinstance(v, float) else str(v) for v in parameter_values(ds, dim)])
-    ax.set(ylabel=LABELS.get(swept[0], swept[0]), xlabel=LABELS.get(swept[1], swept[1]),
-           title=f"median E_clean / E_bound over seeds{'; ' + describe_point(held) if held else ''}")
+    ax.set(ylabel=WORDS.get(swept[0], swept[0]), xlabel=WORDS.get(swept[1], swept[1]),
+           title="median over seeds of E_clean / E_bound (white: no run reached E_clean)"
+                 + (f"\n{describe_point(held, WORDS)}" if held else ""))
     ax.grid(False)
-    fig.colorbar(image, ax=ax, label="E_clean / E_bound (must be <= 1)")
+    fig.colorbar(image, ax=ax, label="E_clean / E_bound (Theorem 4.1: at most 1)")
     return fig
 
 
 # ---------------------------------------------------------------- decision boundaries (THEORY.md §3-5)
 
-def _neurons(ds: xr.Dataset, point: dict[str, Any]) -> np.ndarray:
-    """The saved final W (2k, d) at ``point``, NaN padding dropped (w-rows first, then u-rows).
+def _draw_plane(ax, p: Plane, title: str, predicted: np.ndarray | None = None) -> None:
+    """Training data, the sign regions and decision boundary of N_W, and the neurons as arrows.
 
-    The store pads rows to the largest width and columns to the largest input dimension
-    (d, or d + 1 with ``bias``), so padding columns go first, then padding rows.
+    Regions: N_W > 0 (red tint), N_W < 0 (blue tint), N_W = 0 exactly (grey: every neuron
+    inactive, only with ReLU). ``predicted``: neuron directions drawn as hollow arrows.
     """
-    weights = ds["weights"].sel(point).values
-    weights = weights[:, np.any(np.isfinite(weights), axis=0)]
-    return weights[np.all(np.isfinite(weights), axis=1)]
-
-
-def _draw_boundary(ax, W: np.ndarray, params, title: str, dashed: np.ndarray | None = None) -> None:
-    """Training data, the sign regions and zero level of N_W, and the neurons as arrows.
-
-    ``dashed``: a second weight matrix (e.g. the PAR prediction) drawn dashed on top.
-    """
-    from kernels import network_output
-
-    data = make_dataset(params)
-    X = data.X
-    limit = 1.15 * float(np.abs(X[:, :2]).max())
-    axis = np.linspace(-limit, limit, GRID_POINTS)
-    xx, yy = np.meshgrid(axis, axis)
-    plane = np.column_stack([xx.ravel(), yy.ravel(), np.ones((xx.size, X.shape[1] - 2))])
-    for weights, style in ((W, "solid"), (dashed, "dashed")):
-        if weights is None:
-            continue
-        out = network_output(weights, plane, params.alpha, params.v).reshape(xx.shape)
-        sign = np.sign(out)
-        if style == "solid":
-            # Three regions: N_W < 0, N_W = 0 exactly (every neuron inactive, only possible
-            # with ReLU, alpha = 0: shaded grey), N_W > 0.
-            ax.contourf(xx, yy, sign, levels=[-1.5, -0.5, 0.5, 1.5], colors=[U_COLOR, "0.4", W_COLOR],
-                        alpha=0.12)
-        if np.any(sign == 0):
-            # N_W vanishes on whole regions, where its zero level set is no curve: draw the
-            # boundary of the region predicted +1 and that of the region predicted -1.
-            ax.contour(xx, yy, sign, levels=[-0.5, 0.5], colors="k", linestyles=style, linewidths=1.5)
-        else:
-            ax.contour(xx, yy, out, levels=[0.0], colors="k", linestyles=style, linewidths=1.5)
-        _draw_neurons(ax, weights, limit, style)
+    xx, yy = np.meshgrid(p.axis, p.axis)
+    sign = np.sign(p.output)
+    ax.contourf(xx, yy, sign, levels=[-1.5, -0.5, 0.5, 1.5], colors=[U_COLOR, "0.35", W_COLOR], alpha=0.13)
+    if np.any(sign == 0):
+        ax.contour(xx, yy, sign, levels=[-0.5, 0.5], colors="k", linewidths=1.5, linestyles="solid")
+    else:
+        ax.contour(xx, yy, p.output, levels=[0.0], colors="k", linewidths=1.5)
+    _draw_neurons(ax, p.W, p.limit, hollow=False)
+    if predicted is not None:
+        _draw_neurons(ax, predicted, p.limit, hollow=True)
+    X, y = p.data.X, p.data.y
     for label, color in ((1, W_COLOR), (-1, U_COLOR)):
-        ax.scatter(*X[data.y == label, :2].T, s=8, color=color, alpha=0.6, label=f"y = {label:+d}")
-    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", xlabel="x₁", ylabel="x₂", title=title)
+        ax.scatter(*X[y == label, :2].T, s=8, color=color, alpha=0.7)
+    ax.set(xlim=(-p.limit, p.limit), ylim=(-p.limit, p.limit), aspect="equal", xlabel="x₁", ylabel="x₂", title=title)
 
 
-def _draw_neurons(ax, W: np.ndarray, limit: float, style: str) -> None:
-    """Neuron directions as arrows from the origin, longest scaled to 0.9 * limit (hollow if dashed)."""
+def _draw_neurons(ax, W: np.ndarray, limit: float, hollow: bool) -> None:
+    """Neuron directions (first two coordinates) as arrows from the origin, the longest
+    scaled to 0.9 * limit; hollow arrows for predicted directions."""
     k = W.shape[0] // 2
     scale = 0.9 * limit / max(float(np.linalg.norm(W[:, :2], axis=1).max()), 1e-300)
     for rows, color in ((W[:k], W_COLOR), (W[k:], U_COLOR)):
         ax.quiver(np.zeros(len(rows)), np.zeros(len(rows)), rows[:, 0] * scale, rows[:, 1] * scale,
-                  angles="xy", scale_units="xy", scale=1, width=0.006, linewidth=1.0,
-                  facecolor="none" if style == "dashed" else color, edgecolor=color)
+                  angles="xy", scale_units="xy", scale=1, width=0.012 if hollow else 0.006, linewidth=1.2,
+                  facecolor="none" if hollow else color, edgecolor=color, zorder=3 if hollow else 2)
 
 
-def _boundary_panels(ds: xr.Dataset, dim: str, values: list, describe: Callable[[Any], str]) -> Figure:
-    """One decision-boundary panel per value of ``dim`` (first seed, other dims held)."""
-    fig, axes = panels(len(values))
-    held = first_seed_point(ds, (dim,))
-    for ax, value in zip(axes, values):
-        point = {**held, dim: value}
-        _draw_boundary(ax, _neurons(ds, point), run_params(ds, point), f"{describe(value)}\n{describe_point(held)}")
-    axes[0].legend(loc="lower right")
-    return fig
+def _arrow(color: str, label: str, hollow: bool = False) -> Line2D:
+    """A legend entry that looks like the neuron arrows: a line ending in a triangle."""
+    return Line2D([], [], color=color, lw=1.5, marker=">", markevery=[1], ms=6, label=label,
+                  mfc="none" if hollow else color)
+
+
+def _plane_legend(zero_region: bool = False, predicted: str | None = None) -> list:
+    """Legend entries for :func:`_draw_plane`: every mark it makes, in words."""
+    handles = [
+        Line2D([], [], marker="o", ls="", color=W_COLOR, ms=4, label="training point, y = +1"),
+        Line2D([], [], marker="o", ls="", color=U_COLOR, ms=4, label="training point, y = -1"),
+        Patch(color=W_COLOR, alpha=0.25, label="N_W > 0 (predicts +1)"),
+        Patch(color=U_COLOR, alpha=0.25, label="N_W < 0 (predicts -1)"),
+        Line2D([], [], color="k", lw=1.5, label="decision boundary"),
+        _arrow(W_COLOR, "w-neuron direction (scaled)"),
+        _arrow(U_COLOR, "u-neuron direction (scaled)"),
+    ]
+    if zero_region:
+        handles.insert(4, Patch(color="0.35", alpha=0.3, label="N_W = 0: both neurons inactive (ReLU)"))
+    if predicted:
+        handles.append(_arrow("k", predicted, hollow=True))
+    return handles
 
 
 @figure_file
 def fig1_boundaries(ds: xr.Dataset) -> Figure | None:
-    """Paper Fig. 1: small init gives clustered neurons and a near-linear boundary, large init not."""
-    if not (_is_planar(ds) and "init_scale" in ds.dims and ds.sizes["init_scale"] >= 2):
+    """Paper Fig. 1: small init gives clustered neurons and a straight boundary, large init a bent one;
+    every seed (columns) at the smallest and the largest init (rows)."""
+    found = claim.fig1_boundaries(ds)
+    if found is None:
         return None
     scales = parameter_values(ds, "init_scale")
-    return _boundary_panels(ds, "init_scale", [min(scales), max(scales)], lambda s: f"init scale {s:g}")
+    chosen = [point for point in claim.runs(ds) if point["init_scale"] in (min(scales), max(scales))]
+    seeds = sorted({point.get(SEED_DIM, 0) for point in chosen})
+    fig, axes = panel_grid(2, len(seeds))
+    for point in chosen:
+        row = 0 if point["init_scale"] == min(scales) else 1
+        ax = axes[row][seeds.index(point.get(SEED_DIM, 0))]
+        p = plane(run_params(ds, point), final_weights(ds, point))
+        _draw_plane(ax, p, f"{describe_point(point, claim.DIM_NAMES)}: boundary bend {boundary_bend(p):.2g}")
+    axes[0][0].legend(handles=_plane_legend(), loc="lower right", fontsize=6)
+    _title(fig, found)
+    return fig
 
 
 @figure_file
-def fig5_relu_vs_leaky(ds: xr.Dataset) -> Figure | None:
-    """Paper Fig. 5 (App. D.1): ReLU (alpha = 0) vs Leaky-ReLU boundaries of small networks."""
-    alphas = parameter_values(ds, "alpha") if "alpha" in ds.dims else []
-    if not (_is_planar(ds) and 0.0 in alphas and max(alphas) > 0):
+def fig3_nonlinear_output(ds: xr.Dataset) -> Figure | None:
+    """Paper Fig. 3: a clustered network with a straight boundary whose output is not linear:
+    top, the level sets of N_W (they bend); bottom, N_W along the line through the class means."""
+    found = claim.fig3_nonlinear_output(ds)
+    if found is None:
         return None
-    return _boundary_panels(ds, "alpha", [0.0, max(alphas)],
-                            lambda a: "ReLU (α = 0)" if a == 0 else f"Leaky ReLU (α = {a:g})")
+    points = list(claim.runs(ds))
+    fig, axes = panel_grid(2, len(points))
+    for column, point in enumerate(points):
+        p = plane(run_params(ds, point), final_weights(ds, point))
+        top, bottom = axes[0][column], axes[1][column]
+        _draw_plane(top, p, describe_point(point, claim.DIM_NAMES))
+        xx, yy = np.meshgrid(p.axis, p.axis)
+        levels = np.linspace(np.percentile(p.output, 5), np.percentile(p.output, 95), 9)
+        top.contour(xx, yy, p.output, levels=levels[levels != 0], colors="0.3", linewidths=0.7, linestyles="dotted")
+        t, values = output_along_means(p)
+        X, y = p.data.X, p.data.y
+        negative, positive = X[y < 0].mean(axis=0), X[y > 0].mean(axis=0)
+        ends = negative + np.outer(t[[0, -1]], positive - negative)
+        top.plot(ends[:, 0], ends[:, 1], "--", color="tab:green", lw=1)
+        fit = np.polyval(np.polyfit(t, values, 1), t)
+        bottom.plot(t, values, color="k", label="N_W along the line (green dashes above)")
+        bottom.plot(t, fit, ":", color="tab:green", label="best straight-line fit")
+        bottom.axhline(0, color="0.6", lw=0.8)
+        bottom.set(xlabel="position t on the line (0: mean of y = -1, 1: mean of y = +1)", ylabel="N_W",
+                   title=f"slope varies by {slope_spread(t, values):.0%} along the line")
+        bottom.legend()
+    handles = _plane_legend() + [Line2D([], [], ls="dotted", color="0.3", label="level sets of N_W"),
+                                 Line2D([], [], ls="--", color="tab:green", label="line through the class means")]
+    axes[0][0].legend(handles=handles, loc="lower right", fontsize=6)
+    _title(fig, found)
+    return fig
 
 
 @figure_file
 def fig4_par_prediction(ds: xr.Dataset) -> Figure | None:
-    """Paper Fig. 4: learned boundary and neurons (solid) vs the PAR-SVM prediction (dashed), THEORY.md §4.
-
-    The prediction is the PAR-SVM when it is PAR-consistent, else the sign-constrained one.
-    """
-    from analysis.par import par_prediction
-
-    if not (_is_planar(ds) and parameter_values(ds, "dataset") == ["gaussians"]):
+    """Paper Fig. 4 (THEORY.md §4): per data set (columns), top: the learned boundary and neurons
+    (first seed) with the predicted directions as hollow arrows; bottom: 1 - cos between every
+    neuron of every seed and each candidate direction over training."""
+    found = claim.fig4_par_prediction(ds)
+    if found is None:
         return None
-    point = first_seed_point(ds, ())
-    params = run_params(ds, point)
-    if params.alpha <= 0:
+    by_data = {}
+    for point in claim.runs(ds):
+        by_data.setdefault(describe_point({k: v for k, v in point.items() if k != SEED_DIM}, claim.DIM_NAMES), []).append(point)
+    fig, axes = panel_grid(2, len(by_data))
+    epochs = ds["epoch"].values
+    for column, (name, points) in enumerate(by_data.items()):
+        candidates = None
+        for point in points:
+            candidates, cosines = claim.fig4_cosines(ds, point)
+            for color, (candidate, values) in zip(CANDIDATE_COLORS, cosines.items()):
+                axes[1][column].plot(epochs, np.clip(1 - values, 1e-12, None), color=color, lw=0.5, alpha=0.5)
+        first = points[0]
+        predicted = np.vstack([candidates.w[candidates.prediction], candidates.u[candidates.prediction]])
+        _draw_plane(axes[0][column], plane(run_params(ds, first), final_weights(ds, first)),
+                    f"{name}, {describe_point({SEED_DIM: first.get(SEED_DIM, 0)}, claim.DIM_NAMES)}", predicted=predicted)
+        degrees = {key: np.degrees(np.arccos(np.clip(candidates.w[key] @ candidates.w[candidates.prediction], -1, 1)))
+                   for key in candidates.w if key != candidates.prediction}
+        handles = [Line2D([], [], color=color, label=key if key == candidates.prediction else
+                          f"{key} (w: {degrees[key]:.0f}° from the prediction)")
+                   for color, key in zip(CANDIDATE_COLORS, candidates.w)]
+        axes[1][column].set(xscale="log", yscale="log", xlabel="epoch (full-batch step)",
+                            ylabel="1 - cos(neuron, candidate direction)",
+                            title=f"{name}: every neuron of {len(points)} seeds, one thin line each")
+        axes[1][column].legend(handles=handles, fontsize=6)
+    axes[0][0].legend(handles=_plane_legend(predicted="predicted direction (PAR-SVM), hollow"), loc="upper left",
+                      fontsize=6)
+    _title(fig, found)
+    return fig
+
+
+@figure_file
+def fig5_relu_vs_leaky(ds: xr.Dataset) -> Figure | None:
+    """Paper Fig. 5 (App. D.1): two-neuron networks, ReLU (top row) against Leaky ReLU (bottom),
+    every seed (columns)."""
+    found = claim.fig5_relu_vs_leaky(ds)
+    if found is None:
         return None
-    data = make_dataset(params)
-    prediction = par_prediction(data.X, data.y, params.alpha)
-    chosen = prediction.unconstrained if prediction.par_consistent else prediction.sign_constrained
-    predicted = np.vstack([chosen.w_dir, chosen.u_dir])  # one w- and one u-neuron (THEORY.md §4)
-    W = _neurons(ds, point)
-    fig, (ax,) = panels(1)
-    kind = "PAR-SVM" if prediction.par_consistent else "sign-constrained PAR-SVM"
-    _draw_boundary(ax, W, params, f"learned (solid) vs {kind} prediction (dashed)\n{describe_point(point)}", dashed=predicted)
-    ax.legend(loc="lower right")
+    alphas = [0.0, max(parameter_values(ds, "alpha"))]
+    chosen = [point for point in claim.runs(ds) if point["alpha"] in alphas]
+    seeds = sorted({point.get(SEED_DIM, 0) for point in chosen})
+    fig, axes = panel_grid(2, len(seeds))
+    for point in chosen:
+        ax = axes[alphas.index(point["alpha"])][seeds.index(point.get(SEED_DIM, 0))]
+        p = plane(run_params(ds, point), final_weights(ds, point))
+        kind = "ReLU (α = 0)" if point["alpha"] == 0 else f"Leaky ReLU (α = {point['alpha']:g})"
+        zero = f", N_W = 0 on {np.mean(p.output == 0):.1%} of the square" if point["alpha"] == 0 else ""
+        _draw_plane(ax, p, f"{kind}, {describe_point({SEED_DIM: point.get(SEED_DIM, 0)}, claim.DIM_NAMES)}{zero}")
+    axes[0][0].legend(handles=_plane_legend(zero_region=True), loc="lower right", fontsize=6)
+    _title(fig, found)
     return fig
 
 
 # ---------------------------------------------------------------- curves over training (THEORY.md §3-4)
 
-@figure_file
-def fig2_linear_regime(ds: xr.Dataset) -> Figure | None:
-    """Paper Fig. 2 / App. D.2: share of points OUTSIDE the linear regime (1 - linear_frac), MNIST pairs."""
-    if not (has(ds, "linear_frac_train", "linear_frac_test") and _uses_dataset(ds, *MNIST_DATASETS)):
-        return None
+def _linear_regime_figure(ds: xr.Dataset, found: claim.Claim) -> Figure:
     fig, axes = panels(2)
     for ax, split in zip(axes, ("train", "test")):
         draw_curves(ax, ds, (f"linear_frac_{split}",), EPOCH, f"share of {split} points outside the linear regime",
-                     transform=lambda x: 1 - x, prefix="1 - ")
+                    transform=lambda x: 1 - x, labels={f"linear_frac_{split}": f"{split} points outside"},
+                    each_seed=True, dim_names=claim.DIM_NAMES)
         ax.set_ylim(-0.02, 1.02)
+    _title(fig, found)
     return fig
 
 
 @figure_file
+def fig2_linear_regime(ds: xr.Dataset) -> Figure | None:
+    """Paper Fig. 2 / App. D.2: share of points OUTSIDE the linear regime (1 - linear_frac), MNIST pairs."""
+    found = claim.fig2_linear_regime(ds)
+    return None if found is None else _linear_regime_figure(ds, found)
+
+
+@figure_file
+def fig6_mnist_pairs(ds: xr.Dataset) -> Figure | None:
+    """Paper Fig. 6 / App. D.2: the Fig. 2 curves for more MNIST digit pairs."""
+    found = claim.fig6_mnist_pairs(ds)
+    return None if found is None else _linear_regime_figure(ds, found)
+
+
+@figure_file
 def fig7_clustering(ds: xr.Dataset) -> Figure | None:
-    """Paper Fig. 7 / App. D.3: clustering ratio 2R/||wbar - ubar|| and largest intra-type angle."""
-    if not has(ds, "cluster_ratio", "max_angle"):
+    """Paper Fig. 7 / App. D.3: clustering ratio 2R/||wbar - ubar|| and largest same-type angle."""
+    found = claim.fig7_clustering(ds)
+    if found is None:
         return None
     fig, axes = panels(2)
-    draw_curves(axes[0], ds, ("cluster_ratio",), EPOCH, "clustering ratio 2R / ||w̄ - ū||")
-    draw_curves(axes[1], ds, ("max_angle",), EPOCH, "largest angle between same-type neurons (degrees)")
+    draw_curves(axes[0], ds, ("cluster_ratio",), EPOCH, "clustering ratio 2R / ||w̄ - ū||", each_seed=True,
+                labels={"cluster_ratio": "clustering ratio"}, dim_names=claim.DIM_NAMES)
+    draw_curves(axes[1], ds, ("max_angle",), EPOCH, "largest angle between same-type neurons (degrees)",
+                each_seed=True, labels={"max_angle": "largest same-type angle"}, dim_names=claim.DIM_NAMES)
+    for ax in axes:
+        ax.set_yscale("log")
+    _title(fig, found)
     return fig
 
 
 @figure_file
 def fig8_par_share(ds: xr.Dataset) -> Figure | None:
     """Paper Fig. 8 / App. I: share of w- and u-neurons in PAR over training, Gaussian data."""
-    if not (has(ds, "par_share_w", "par_share_u") and _uses_dataset(ds, "gaussians")):
+    found = claim.fig8_par_share(ds)
+    if found is None:
         return None
-    fig, (ax,) = panels(1)
-    draw_curves(ax, ds, ("par_share_w", "par_share_u"), EPOCH, "share of neurons in PAR")
-    ax.set_ylim(-0.02, 1.02)
+    fig, axes = panels(2)
+    for ax, (name, kind) in zip(axes, (("par_share_w", "w-neurons"), ("par_share_u", "u-neurons"))):
+        draw_curves(ax, ds, (name,), EPOCH, f"share of {kind} in PAR", each_seed=True,
+                    labels={name: f"{kind} in PAR"}, dim_names=claim.DIM_NAMES)
+        ax.set_ylim(-0.02, 1.02)
+    _title(fig, found)
     return fig
 
 
 @figure_file
 def fig9_outlier(ds: xr.Dataset) -> Figure | None:
-    """Paper Fig. 9 / App. J: with an outlier the disagreements reach 0 (NAR) but the PAR share stays < 1."""
-    if not (has(ds, "disagree_w", "disagree_u", "par_share_w", "par_share_u")
-            and _uses_dataset(ds, "gaussians_outlier")):
+    """Paper Fig. 9 / App. J, its four panels: (a) accuracy, (b) neuron directions, (c) the most
+    points two same-type neurons disagree on, (d) the PAR share; every seed."""
+    found = claim.fig9_outlier(ds)
+    if found is None:
         return None
-    fig, axes = panels(2)
-    draw_curves(axes[0], ds, ("disagree_w", "disagree_u"), EPOCH,
-                 "most points two same-type neurons disagree on")
-    draw_curves(axes[1], ds, ("par_share_w", "par_share_u"), EPOCH, "share of neurons in PAR")
-    axes[1].set_ylim(-0.02, 1.02)
+    fig, axes = panels(4)
+    epochs = ds["epoch"].values
+    points = list(claim.runs(ds))
+    if "weight_history" in ds:
+        for point in points:
+            params = run_params(ds, point)
+            data = make_dataset(params)
+            history = claim.weight_history(ds, point)
+            for X, y, style in ((data.X, data.y, "-"), (data.X_test, data.y_test, "--")):
+                accuracy = [np.mean(np.sign(network_output(W, X, params.alpha, params.v)) == y)
+                            if np.isfinite(W).all() else np.nan for W in history]
+                axes[0].plot(epochs, accuracy, style, color="k", lw=0.6, alpha=0.5)
+        axes[0].legend(handles=[Line2D([], [], color="k", label="training accuracy, each seed"),
+                                Line2D([], [], color="k", ls="--", label="test accuracy, each seed")])
+    else:
+        axes[0].text(0.5, 0.5, "no weight history in this store\n(save_weight_history)", ha="center", va="center",
+                     transform=axes[0].transAxes)
+    axes[0].set(xscale="log", xlabel="epoch", ylabel="accuracy", title="(a) accuracy")
+    _draw_directions(axes[1], ds, points)
+    for ax, (w_name, u_name), ylabel, title in (
+            (axes[2], ("disagree_w", "disagree_u"), "training points", "(c) most points two same-type neurons disagree on"),
+            (axes[3], ("par_share_w", "par_share_u"), "share of neurons", "(d) share of neurons in PAR")):
+        for name, color, kind in ((w_name, W_COLOR, "w-neurons"), (u_name, U_COLOR, "u-neurons")):
+            for point in points:
+                ax.plot(epochs, ds[name].sel(point).values, color=color, lw=0.7, alpha=0.6)
+            ax.plot([], [], color=color, label=f"{kind}, each seed")
+        ax.set(xscale="log", xlabel="epoch", ylabel=ylabel, title=title)
+        ax.legend()
+    axes[2].set_ylim(bottom=-0.5)
+    axes[3].set_ylim(-0.02, 1.02)
+    _title(fig, found)
     return fig
 
 
+def _draw_directions(ax, ds: xr.Dataset, points: list[dict[str, Any]]) -> None:
+    """(b): the first run's training data (the outlier ringed) and every seed's final neuron
+    directions as unit arrows (a note instead when the store kept no weights)."""
+    if not ("weights" in ds or "weight_history" in ds):
+        ax.text(0.5, 0.5, "no saved weights in this store\n(save_weights or save_weight_history)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set(title="(b) final neuron directions", xticks=[], yticks=[])
+        return
+    first = points[0]
+    data = make_dataset(run_params(ds, first))
+    X, y = data.X, data.y
+    for label, color in ((1, W_COLOR), (-1, U_COLOR)):
+        ax.scatter(*X[y == label, :2].T, s=6, color=color, alpha=0.5)
+    ax.scatter(*X[OUTLIER_INDEX, :2], s=80, facecolor="none", edgecolor="k", zorder=4)
+    limit = 1.15 * float(np.abs(X[:, :2]).max())
+    for point in points:
+        W = final_weights(ds, point) if "weights" in ds else claim.weight_history(ds, point)[-1]
+        k = W.shape[0] // 2
+        unit = W[:, :2] / np.linalg.norm(W[:, :2], axis=1, keepdims=True) * 0.9 * limit
+        for rows, color in ((unit[:k], W_COLOR), (unit[k:], U_COLOR)):
+            ax.quiver(np.zeros(len(rows)), np.zeros(len(rows)), rows[:, 0], rows[:, 1], angles="xy",
+                      scale_units="xy", scale=1, width=0.004, color=color, alpha=0.5)
+    ax.legend(handles=[
+        Line2D([], [], marker="o", ls="", color=W_COLOR, ms=4, label="training point, y = +1"),
+        Line2D([], [], marker="o", ls="", color=U_COLOR, ms=4, label="training point, y = -1"),
+        Line2D([], [], marker="o", ls="", mfc="none", mec="k", ms=9, label="the outlier (y = +1)"),
+        _arrow(W_COLOR, "w-neuron directions, every seed"),
+        _arrow(U_COLOR, "u-neuron directions, every seed"),
+    ], fontsize=6, loc="lower right")
+    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", xlabel="x₁", ylabel="x₂",
+           title="(b) final neuron directions (unit length)")
+
+
 FIGURES: tuple[FigureFile, ...] = (
-    epochs_vs_parameters, ratio_heatmap, fig1_boundaries, fig2_linear_regime, fig4_par_prediction,
-    fig5_relu_vs_leaky, fig7_clustering, fig8_par_share, fig9_outlier,
+    epochs_vs_parameters, ratio_heatmap, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
+    fig4_par_prediction, fig5_relu_vs_leaky, fig6_mnist_pairs, fig7_clustering, fig8_par_share, fig9_outlier,
 )

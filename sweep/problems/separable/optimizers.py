@@ -7,6 +7,7 @@ no E_clean: -1). ``bounded`` says whether Theorem 4.1 (THEORY.md §2) applies.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -53,16 +54,19 @@ def train_sgd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, 
     return trainer.result()
 
 
-def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> SGDResult:
+def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot,
+             normalised: bool = False) -> SGDResult:
     """Full-batch GD, one step per epoch (the gradient-flow approximation, THEORY.md §4).
 
+    With ``normalised`` each step is lr grad L_S / L_S (loss-normalised GD: the same path,
+    re-parametrised in time, reaching the flow's limit direction far sooner, THEORY.md §4).
     E_conv is the first step after which L_S < eps. E_clean is an SGD notion: -1, so
     stop_early never applies. Deterministic: ``seed`` is unused.
     """
     W, log_before, done = W0, [], 0
     for stop in np.union1d(snapshot_at, [p.max_epochs]):
         W, log_loss = gd_train(X, y, W, alpha=p.alpha, lr=p.lr, steps=int(stop) - done, v=p.v,
-                               dtype=np.dtype(p.dtype).type)
+                               normalised=normalised, dtype=np.dtype(p.dtype).type)
         log_before.append(log_loss)
         done += log_loss.size
         if done < stop:
@@ -80,4 +84,5 @@ def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, o
 OPTIMIZERS: dict[str, Optimizer] = {
     "sgd": Optimizer(train=train_sgd, bounded=True),
     "gd": Optimizer(train=train_gd, bounded=False),
+    "gd_normalised": Optimizer(train=functools.partial(train_gd, normalised=True), bounded=False),
 }

@@ -36,10 +36,11 @@ class SeparableParams(ProblemParams):
     dtype: str = "float64"           # float64 or float32
     record_metrics: bool = True      # metrics along training (THEORY.md §3-4) at the recorded epochs
     save_weights: bool = False       # keep the final W in the store
+    save_weight_history: bool = False  # keep W at every recorded epoch
 
     FIELD_DOCS = {
         "dataset": "data set, a key of `datasets.DATASETS`: linear_teacher, gaussians, gaussians_outlier, "
-                   "mnist_P_N (MNIST digit P labelled +1 against N)",
+                   "gaussians_skewed, mnist_P_N (MNIST digit P labelled +1 against N)",
         "n": "training points",
         "n_test": "held-out points",
         "d": "input dimension (ignored by MNIST: 784)",
@@ -52,7 +53,7 @@ class SeparableParams(ProblemParams):
         "alpha": "Leaky-ReLU slope in [0, 1); 0 is ReLU (no Theorem 4.1 bound)",
         "v": "fixed second-layer weight",
         "init_scale": "expected row norm of W0 (the realised max, R_0, is recorded)",
-        "optimizer": "sgd (per-sample, THEORY.md §1) or gd (full batch, §4)",
+        "optimizer": "sgd (per-sample, THEORY.md §1), gd (full batch, §4) or gd_normalised (full batch, step lr / L_S, §4)",
         "lr": "learning rate eta",
         "eps": "loss level of E_clean and E_conv",
         "max_epochs": "epoch budget",
@@ -60,6 +61,7 @@ class SeparableParams(ProblemParams):
         "dtype": "float64 or float32 (X and W)",
         "record_metrics": "metrics along training (THEORY.md §3-4) at the recorded epochs",
         "save_weights": "keep the final W in the store (`weights`)",
+        "save_weight_history": "keep W at every recorded epoch (`weight_history`; figures that follow the neurons)",
     }
 
     def validate(self) -> None:

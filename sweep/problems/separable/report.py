@@ -1,7 +1,9 @@
 """The report sections of the ``separable`` problem (see :mod:`analysis.report`).
 
-The Theorem 4.1 check comes first and loudly (THEORY.md §2), stating what it checked;
-then the scaling slopes of the empirical epochs beside the bound's and the per-grid-point
+The Theorem 4.1 check comes first and loudly (THEORY.md §2), stating what it checked and
+why the other runs were not; then one observation check per paper figure the store
+shows (:mod:`.claims`: on how many runs the paper's claim holds, with its numbers); then
+the scaling slopes of the empirical epochs beside the bound's and the per-grid-point
 seed medians (the full table also in ``summary.csv``). Figures: :mod:`.figures`.
 """
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import pandas as pd
 import xarray as xr
 
-from analysis.report import Check, frame
-from analysis.stats import CONFIDENCE, N_BOOTSTRAP, Slope, point_dims, status_counts
-from sweep.problems.separable.bounds import SUMMARISED, check_bound, scaling_slopes, seed_summary
+from analysis.report import OBSERVATION, Check, frame
+from analysis.stats import CONFIDENCE, N_BOOTSTRAP, Slope, point_dims
+from sweep.problems.separable.bounds import SUMMARISED, bound_coverage, check_bound, scaling_slopes, seed_summary
+from sweep.problems.separable.claims import Claim, claims
 from sweep.problems.separable.figures import FIGURES
 
 MAX_TABLE_ROWS = 100  # grid points shown in report.md; summary.csv has all
@@ -20,7 +23,7 @@ __all__ = ["FIGURES", "checks", "sections", "summary"]
 
 
 def checks(ds: xr.Dataset) -> list[Check]:
-    return [bound_check(ds)]
+    return [bound_check(ds), *(claim_check(found) for found in claims(ds))]
 
 
 def sections(ds: xr.Dataset) -> list[str]:
@@ -33,29 +36,61 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
 
 def bound_check(ds: xr.Dataset) -> Check:
     """The Theorem 4.1 check: one calm line when it holds, a big WARNING when not, and
-    "not checked" with the reason when no run reached E_clean with a bound."""
-    check = check_bound(ds)
+    "not checked" with the reason when no run reached E_clean with a bound. Runs left out
+    are counted by reason (THEORY.md §2), never silently."""
+    check, coverage = check_bound(ds), bound_coverage(ds)
     title = "Theorem 4.1 check (THEORY.md §2)"
-    unbounded = (f" {check.unbounded} run(s) reached E_clean but have no bound (their SVM margin could not be "
-                 f"computed, or alpha = 0) and are not counted." if check.unbounded else "")
+    left_out = _left_out(coverage)
     if check.checked == 0:
-        counts = status_counts(ds)
-        reason = (f"no run reached E_clean with a finite bound ({counts.get('max_epochs', 0)} of "
-                  f"{sum(counts.values())} runs stopped at max_epochs)")
-        return Check(title, f"**Bound check: not checked** — {reason}.{unbounded}",
-                     f"Theorem 4.1: not checked, {reason}", None)
+        reason = _nothing_checked(coverage)
+        text = f"**Bound check: not checked** — {reason}."
+        return Check(title, text, f"Theorem 4.1: not checked — {reason}", None)
+    note = f"\n\nNot held against the bound: {left_out}." if left_out else ""
     if check.holds:
         text = (f"**0 of {check.checked} runs exceed the Theorem 4.1 bound** "
-                f"(worst-case and instance-specific; runs that reached E_clean).{unbounded}")
-        return Check(title, text, f"Theorem 4.1: 0 of {check.checked} runs exceed the bound", True)
+                f"(worst-case and instance-specific; the runs that reached E_clean).{note}")
+        return Check(title, text, f"Theorem 4.1: 0 of {check.checked} runs that reached E_clean exceed the bound"
+                                  + (f" ({left_out})" if left_out else ""), True)
     worst, instance = check.above["epochs_bound"], check.above["epochs_bound_instance"]
     offenders = "\n".join(f"- {point}" for point in check.offenders)
     text = (f"> # WARNING: {worst} of {check.checked} runs exceed the Theorem 4.1 bound\n"
             f"> **{instance} of {check.checked} runs exceed the instance-specific bound.**\n"
             f"> The bound holds for every run (THEORY.md §2): the implementation is wrong.\n\n"
-            f"Offending runs (up to {len(check.offenders)} shown):\n\n{offenders}{unbounded}")
+            f"Offending runs (up to {len(check.offenders)} shown):\n\n{offenders}{note}")
     return Check(title, text, f"WARNING: {worst} of {check.checked} runs exceed the Theorem 4.1 bound "
                               f"({instance} the instance-specific one)", False)
+
+
+def _nothing_checked(coverage) -> str:
+    """Why no run was held against the bound, in one phrase."""
+    total = coverage.finished
+    if coverage.unbounded_optimizer == total:
+        return f"Theorem 4.1 is about SGD and every run ({total}/{total}) uses full-batch GD"
+    if coverage.relu == total:
+        return f"every run ({total}/{total}) is ReLU (α = 0), which has no bound"
+    if coverage.no_margin == total:
+        return f"no run's SVM margin could be computed ({total}/{total})"
+    return f"no run reached E_clean with a finite bound ({_left_out(coverage)})"
+
+
+def _left_out(coverage) -> str:
+    """The runs not held against the bound, by reason (empty if none)."""
+    parts = [(coverage.unbounded_optimizer, "use full-batch GD (the theorem is about SGD)"),
+             (coverage.relu, "are ReLU (α = 0): no bound"),
+             (coverage.no_margin, "have no bound because their SVM margin could not be computed"),
+             (coverage.not_clean, "never reached E_clean (stopped at max_epochs or diverged)"),
+             (coverage.infinite, "have a bound beyond the float range (it holds trivially)")]
+    return "; ".join(f"{count}/{coverage.finished} runs {why}" for count, why in parts if count)
+
+
+def claim_check(found: Claim) -> Check:
+    """A paper figure's claim as an observation check: the share of runs, its numbers, per grid point."""
+    verdict = (f"holds on all {found.total} runs" if found.holds else
+               f"holds on {found.held} of {found.total} runs")
+    per_point = "".join(f"\n- {line}" for line in found.per_point) if len(found.per_point) > 1 else ""
+    text = f"**{found.figure} {verdict}**: {found.statement}.\n\nMeasured: {found.numbers}.{per_point}"
+    return Check(f"{found.figure}: the paper's claim (THEORY.md §5)", text,
+                 f"{found.figure}: {verdict}; {found.numbers}", found.holds, OBSERVATION)
 
 
 def slopes_table(slopes: list[Slope]) -> str:

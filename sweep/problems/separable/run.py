@@ -18,7 +18,7 @@ from sweep.problems.base import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
 from sweep.problems.separable.optimizers import OPTIMIZERS
 from sweep.problems.separable.params import SeparableParams
-from sweep.problems.separable.variables import CURVES, METRICS, WEIGHTS, recorded_epochs
+from sweep.problems.separable.variables import CURVES, METRICS, WEIGHT_HISTORY, WEIGHTS, recorded_epochs
 
 
 def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.float64) -> np.ndarray:
@@ -50,7 +50,8 @@ def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
 
     Returns the value of every variable of ``variables.SCALARS`` and ``CURVES`` (curves
     over ``recorded_epochs(max_epochs)``, fill where not reached) and, with
-    ``save_weights``, the final W (2k, d). Raises ParamError for bad parameters. A
+    ``save_weights``, the final W (2k, d), with ``save_weight_history`` W at every
+    recorded epoch (epochs, 2k, d; NaN where not reached). Raises ParamError for bad parameters. A
     non-separable data set trains as usual but has margin_s and both bounds NaN. A
     diverged run (non-finite loss) gets status 'diverged'.
     """
@@ -64,13 +65,17 @@ def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
 
     epochs = recorded_epochs(p.max_epochs)
     metrics = np.full((len(METRICS), epochs.size), np.nan)
+    history = np.full((epochs.size, *W0.shape), np.nan) if p.save_weight_history else None
     column = {int(e): i for i, e in enumerate(epochs)}
 
     def measure(epoch: int, W: np.ndarray) -> None:
-        training_metrics(W, X, y, data.X_test, metrics[:, column[epoch]])
+        if p.record_metrics:
+            training_metrics(W, X, y, data.X_test, metrics[:, column[epoch]])
+        if history is not None:
+            history[column[epoch]] = W
 
     optimizer = OPTIMIZERS[p.optimizer]
-    snapshot_at = epochs if p.record_metrics else epochs[:0]
+    snapshot_at = epochs if p.record_metrics or p.save_weight_history else epochs[:0]
     traj = optimizer.train(X, y, W0, p, p.seed, snapshot_at, measure)
 
     curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
@@ -112,4 +117,6 @@ def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
     }
     if p.save_weights:
         values[WEIGHTS.name] = W
+    if history is not None:
+        values[WEIGHT_HISTORY.name] = history
     return RunResult(status=status, values=values)

@@ -3,7 +3,8 @@
 ``run.train_one`` fills exactly these; the store lays out exactly these (plus the
 engine's ``status``, ``wall_time``, ``error`` and ``done``). Scalars have the grid's
 dims; curves add the ``epoch`` dim (the epochs of :func:`recorded_epochs`); ``weights``
-adds ``neuron`` and ``feature`` when any run saves its weights.
+adds ``neuron`` and ``feature`` when any run saves its weights, ``weight_history`` adds
+``epoch``, ``neuron`` and ``feature`` when any run saves its weights along training.
 """
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ WEIGHTS = Variable("weights", "float64", np.nan, "1",
                    "final first-layer weights W (2k, d); rows 0..k-1 positive neurons, k..2k-1 negative; "
                    "padded with NaN to the largest width and input dimension", (NEURON, FEATURE))
 
+WEIGHT_HISTORY = Variable("weight_history", "float64", np.nan, "1",
+                          "first-layer weights W (2k, d) at each recorded epoch, as ``weights``; lets figures "
+                          "follow the neurons over training (THEORY.md §4-5)", (EPOCH, NEURON, FEATURE))
+
 DENSE_EPOCHS = 50       # every epoch up to here is recorded ...
 EPOCHS_PER_DECADE = 20  # ... then this many log-spaced epochs per decade
 
@@ -66,13 +71,18 @@ def recorded_epochs(max_epochs: int) -> np.ndarray:
 def layout(values: Values) -> Layout:
     """The dims and variables of a sweep: ``epoch`` covers the longest run; ``weights``
     (on ``neuron`` x ``feature``, the widest network and the largest input) only when
-    some run saves its weights."""
+    some run saves its weights, ``weight_history`` only when some run saves them along
+    training (a sweep that asks for neither lays out exactly what it did before)."""
     epochs = recorded_epochs(max(values("max_epochs")))
     dims = [Dim(EPOCH, epochs.size, epochs, {"units": "epochs", "long_name": "1-based epoch at which curves are recorded"})]
     variables = [*SCALARS, *CURVES]
-    if any(values("save_weights")):
+    final, history = any(values("save_weights")), any(values("save_weight_history"))
+    if final or history:
         dims += [Dim(NEURON, 2 * max(values("width"))), Dim(FEATURE, _max_feature_count(values))]
+    if final:
         variables.append(WEIGHTS)
+    if history:
+        variables.append(WEIGHT_HISTORY)
     return Layout(tuple(dims), tuple(variables))
 
 
