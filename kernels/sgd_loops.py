@@ -29,28 +29,64 @@ import numpy as np
 from kernels.jit import REASSOCIATE, jit
 
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
-from kernels.losses import neg_loss_slope
+from kernels.losses import neg_loss_slope_vectorisable
 
-@jit(fastmath=REASSOCIATE)
-def step_coefficients(pre, yi, alpha, v, lr, coef):
+# Partial sums of the neuron sum N_W(x) / v (neuron_total): its canonical order.
+NEURON_LANES = 8
+
+
+@jit(inline=True)
+def activation(h, alpha):
+    """sigma(h) = h if h > 0 else alpha h (THEORY.md §1), in float64."""
+    return h if h > 0.0 else alpha * h
+
+
+@jit(inline=True)
+def lane_tree(s0, s1, s2, s3, s4, s5, s6, s7):
+    """The NEURON_LANES partial sums of a neuron sum, added in one fixed order."""
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@jit(inline=True)
+def margin_and_step(total, yi, v, lr):
+    """(z, eta g y v) from N_W(x) / v = ``total``: the margin z = y N_W(x) and the step
+    size shared by every neuron (THEORY.md §1)."""
+    z = yi * v * total
+    return z, lr * neg_loss_slope_vectorisable(z) * yi * v
+
+
+@jit(inline=True)
+def coefficient(h, alpha, step, negative):
+    """c_j = +-step sigma'(h) (minus for a u-neuron), with sigma'(h) = 1 if h > 0 else alpha."""
+    c = step if h > 0.0 else alpha * step
+    return -c if negative else c
+
+
+@jit
+def neuron_total(pre, alpha, lanes):
+    """sum_{j<k} sigma(pre_j) - sum_{j>=k} sigma(pre_j), i.e. N_W(x) / v, in the canonical
+    order: term j goes to partial sum j % NEURON_LANES, in order of j, and the partial sums
+    are added by ``lane_tree``. lanes: a float64 (NEURON_LANES,) work array."""
+    k = pre.shape[0] // 2
+    lanes[:] = 0.0
+    for j in range(pre.shape[0]):
+        act = activation(pre[j], alpha)
+        lanes[j % NEURON_LANES] += act if j < k else -act
+    return lane_tree(lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], lanes[5], lanes[6], lanes[7])
+
+
+@jit
+def step_coefficients(pre, yi, alpha, v, lr, coef, lanes):
     """From the pre-activations of one point, write c_j into coef; return the margin z.
 
     z = y N_W(x); c_j = eta g y v sigma'(pre_j), negated for the u-rows (THEORY.md §1).
-    The sum over neurons is reassociated (fastmath: it vectorises instead of one long
-    chain of dependent adds), which changes only rounding.
+    Every sum and product in a fixed order (``neuron_total``, ``margin_and_step``) and no
+    libm call: the runs-as-lanes loops (kernels.sgd_lanes) compute the same numbers.
     """
-    two_k = pre.shape[0]
-    k = two_k // 2
-    total = 0.0
-    for j in range(two_k):
-        h = pre[j]
-        act = h if h > 0.0 else alpha * h
-        total += act if j < k else -act
-    z = yi * v * total
-    step = lr * neg_loss_slope(z) * yi * v
-    for j in range(two_k):
-        c = step if pre[j] > 0.0 else alpha * step
-        coef[j] = c if j < k else -c
+    k = pre.shape[0] // 2
+    z, step = margin_and_step(neuron_total(pre, alpha, lanes), yi, v, lr)
+    for j in range(pre.shape[0]):
+        coef[j] = coefficient(pre[j], alpha, step, j >= k)
     return z
 
 
@@ -80,15 +116,16 @@ def _update_forward_rows(W, coef, x, x_next, pre):
 
 
 @jit
-def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef):
+def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef, lanes):
     """One epoch over the points in ``perm`` with W (2k, d) in place; True if no point had
-    margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype."""
+    margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype;
+    lanes: float64 (NEURON_LANES,)."""
     n = perm.shape[0]
     clean = True
     _forward_rows(W, X[perm[0]], pre)
     for t in range(n):
         i = perm[t]
-        if step_coefficients(pre, y[i], alpha, v, lr, coef) <= z_eps:
+        if step_coefficients(pre, y[i], alpha, v, lr, coef, lanes) <= z_eps:
             clean = False
         # After the last step the next forward is wasted work; the next epoch redoes it.
         _update_forward_rows(W, coef, X[i], X[perm[min(t + 1, n - 1)]], pre)
@@ -96,7 +133,7 @@ def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef):
 
 
 @jit
-def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
+def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, lanes):
     """As ``epoch_neuron_major`` with the weights stored transposed, WT (d, 2k).
 
     The feature loop is unrolled by 2 and jammed into the neuron loop, so each pass over
@@ -113,7 +150,7 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef):
             pre[j] += WT[f, j] * x[f]
     for t in range(n):
         i = perm[t]
-        if step_coefficients(pre, y[i], alpha, v, lr, coef) <= z_eps:
+        if step_coefficients(pre, y[i], alpha, v, lr, coef, lanes) <= z_eps:
             clean = False
         x = X[i]
         x_next = X[perm[min(t + 1, n - 1)]]
@@ -171,12 +208,12 @@ def _block_preactivations(P, G, C, t, pre):
 
 
 @jit
-def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
+def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, lanes, dims):
     """As ``epoch_neuron_major`` on W (2k, d), with the updates of each block of b points
     delayed and applied as one matrix product (see the module docstring).
 
     Work arrays of W's dtype: Xb (b, d), P (b, 2k), G (b, b), C (b, 2k), pre (2k,);
-    dims: int32 (6,), for ``kernels.blas.gemm``.
+    lanes: float64 (NEURON_LANES,); dims: int32 (6,), for ``kernels.blas.gemm``.
     """
     n = perm.shape[0]
     block = Xb.shape[0]
@@ -190,7 +227,7 @@ def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
         gemm(points, points, G[:size, :size], False, True, False, dims)  # G = X_b X_b^T
         for t in range(size):
             _block_preactivations(P, G, C, t, pre)
-            if step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t]) <= z_eps:
+            if step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t], lanes) <= z_eps:
                 clean = False
         gemm(C[:size], points, W, True, False, True, dims)               # W += C^T X_b
     return clean
