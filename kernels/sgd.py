@@ -102,7 +102,7 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     dims = np.empty(6, dtype=np.int32)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
-    lanes = np.empty(NEURON_LANES)
+    work = np.empty(two_k + NEURON_LANES)
     HT = np.empty((two_k, LOSS_CHUNK if small else n), dtype=W.dtype)
     sums = np.empty((NEURON_LANES, LOSS_CHUNK))
     net = np.empty(n)
@@ -125,11 +125,11 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
         else:
             shuffle_epoch(seed, np.uint64(epoch), perm, stream)
         if delayed > 0:
-            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, lanes, dims)
+            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, work, dims)
         elif feature_major:
-            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, lanes)
+            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, work)
         else:
-            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef, lanes)
+            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef, work)
             if padded:
                 W[:, :] = Ws[:, :d]
         state[EPOCHS_DONE] = epoch

@@ -62,30 +62,39 @@ def coefficient(h, alpha, step, negative):
     return -c if negative else c
 
 
-@jit
-def neuron_total(pre, alpha, lanes):
-    """sum_{j<k} sigma(pre_j) - sum_{j>=k} sigma(pre_j), i.e. N_W(x) / v, in the canonical
-    order: term j goes to partial sum j % NEURON_LANES, in order of j, and the partial sums
-    are added by ``lane_tree``. lanes: a float64 (NEURON_LANES,) work array."""
-    k = pre.shape[0] // 2
+@jit(inline=True)
+def lanes_total(terms, lanes):
+    """sum_j terms[j] in the canonical order of a neuron sum: term j goes to partial sum
+    j % NEURON_LANES, in order of j, and the partial sums are added by ``lane_tree``.
+    lanes: a float64 (NEURON_LANES,) work array."""
     lanes[:] = 0.0
-    for j in range(pre.shape[0]):
-        act = activation(pre[j], alpha)
-        lanes[j % NEURON_LANES] += act if j < k else -act
+    count = terms.shape[0]
+    full = count - count % NEURON_LANES
+    for start in range(0, full, NEURON_LANES):
+        for lane in range(NEURON_LANES):
+            lanes[lane] += terms[start + lane]
+    for j in range(full, count):
+        lanes[j - full] += terms[j]
     return lane_tree(lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], lanes[5], lanes[6], lanes[7])
 
 
 @jit
-def step_coefficients(pre, yi, alpha, v, lr, coef, lanes):
+def step_coefficients(pre, yi, alpha, v, lr, coef, work):
     """From the pre-activations of one point, write c_j into coef; return the margin z.
 
     z = y N_W(x); c_j = eta g y v sigma'(pre_j), negated for the u-rows (THEORY.md §1).
-    Every sum and product in a fixed order (``neuron_total``, ``margin_and_step``) and no
-    libm call: the runs-as-lanes loops (kernels.sgd_lanes) compute the same numbers.
+    N_W(x) / v = sum_j +-sigma(pre_j) is summed by ``lanes_total``; every other sum and
+    product in the written order, and no libm call (``margin_and_step``): the runs-as-lanes
+    loops (kernels.sgd_lanes) compute the same numbers. work: float64 (2k + NEURON_LANES,).
     """
-    k = pre.shape[0] // 2
-    z, step = margin_and_step(neuron_total(pre, alpha, lanes), yi, v, lr)
-    for j in range(pre.shape[0]):
+    two_k = pre.shape[0]
+    k = two_k // 2
+    terms = work[:two_k]
+    for j in range(two_k):
+        act = activation(pre[j], alpha)
+        terms[j] = -act if j >= k else act
+    z, step = margin_and_step(lanes_total(terms, work[two_k:]), yi, v, lr)
+    for j in range(two_k):
         coef[j] = coefficient(pre[j], alpha, step, j >= k)
     return z
 
@@ -116,16 +125,16 @@ def _update_forward_rows(W, coef, x, x_next, pre):
 
 
 @jit
-def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef, lanes):
+def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef, work):
     """One epoch over the points in ``perm`` with W (2k, d) in place; True if no point had
     margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype;
-    lanes: float64 (NEURON_LANES,)."""
+    work: float64 (2k + NEURON_LANES,)."""
     n = perm.shape[0]
     clean = True
     _forward_rows(W, X[perm[0]], pre)
     for t in range(n):
         i = perm[t]
-        if step_coefficients(pre, y[i], alpha, v, lr, coef, lanes) <= z_eps:
+        if step_coefficients(pre, y[i], alpha, v, lr, coef, work) <= z_eps:
             clean = False
         # After the last step the next forward is wasted work; the next epoch redoes it.
         _update_forward_rows(W, coef, X[i], X[perm[min(t + 1, n - 1)]], pre)
@@ -133,7 +142,7 @@ def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef, lanes):
 
 
 @jit
-def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, lanes):
+def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, work):
     """As ``epoch_neuron_major`` with the weights stored transposed, WT (d, 2k).
 
     The feature loop is unrolled by 2 and jammed into the neuron loop, so each pass over
@@ -150,7 +159,7 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, lanes):
             pre[j] += WT[f, j] * x[f]
     for t in range(n):
         i = perm[t]
-        if step_coefficients(pre, y[i], alpha, v, lr, coef, lanes) <= z_eps:
+        if step_coefficients(pre, y[i], alpha, v, lr, coef, work) <= z_eps:
             clean = False
         x = X[i]
         x_next = X[perm[min(t + 1, n - 1)]]
@@ -208,12 +217,12 @@ def _block_preactivations(P, G, C, t, pre):
 
 
 @jit
-def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, lanes, dims):
+def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, work, dims):
     """As ``epoch_neuron_major`` on W (2k, d), with the updates of each block of b points
     delayed and applied as one matrix product (see the module docstring).
 
     Work arrays of W's dtype: Xb (b, d), P (b, 2k), G (b, b), C (b, 2k), pre (2k,);
-    lanes: float64 (NEURON_LANES,); dims: int32 (6,), for ``kernels.blas.gemm``.
+    work: float64 (2k + NEURON_LANES,); dims: int32 (6,), for ``kernels.blas.gemm``.
     """
     n = perm.shape[0]
     block = Xb.shape[0]
@@ -227,7 +236,7 @@ def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, lanes, d
         gemm(points, points, G[:size, :size], False, True, False, dims)  # G = X_b X_b^T
         for t in range(size):
             _block_preactivations(P, G, C, t, pre)
-            if step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t], lanes) <= z_eps:
+            if step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t], work) <= z_eps:
                 clean = False
         gemm(C[:size], points, W, True, False, True, dims)               # W += C^T X_b
     return clean

@@ -1,0 +1,182 @@
+"""Many small runs per kernel call: the batched SGD kernel against one call per run and JAX vmap.
+
+For 64 runs of per-sample SGD on one training set (same data, W0s and visiting orders
+for every code; the loss after every epoch, as E_conv needs it, THEORY.md §2), it times
+in one process, single-threaded:
+  per-run   one ``kernels.sgd_train`` call per run (what the engine did before batching),
+  batched   one ``kernels.sgd_train_many`` call for all runs,
+  drawn     the same, drawing the visiting orders in the kernel (``SeededOrders``): the
+            work a sweep run does, which the others are spared (their orders are given),
+  jax       ``jit(vmap(run))`` over the runs, ``lax.scan`` over epochs and steps (if jax
+            imports: ``pip install -e '.[bench]'``),
+and prints per shape the median steps/s over rounds (each round times every code once, so
+all see the same load; the machine is shared), the ratios batched / per-run and
+batched / jax (median of the per-round ratios, quartiles in parentheses), whether batched
+equals per-run bit for bit and jax's largest relative difference in W, and the targets:
+batched >= 2x jax where d * 2k <= 640, batched >= 0.95x per-run everywhere.
+
+    python benchmarks/bench_batched.py [--quick] [--runs 64]
+"""
+from __future__ import annotations
+
+import os
+
+# One thread everywhere, set before numpy, numba or jax are imported.
+for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kernels import SeededOrders, seeded_orders, sgd_train, sgd_train_many  # noqa: E402
+from kernels.sgd import small_network  # noqa: E402
+from kernels.sgd_batched import MIN_LANES  # noqa: E402
+
+ALPHA, V, LR, EPS = 0.2, 1.0, 0.01, 0.01
+# (n, d, k, epochs): the shapes of the issue, with epochs for a few 1e7 steps per code
+SHAPES = [(20, 2, 4, 200), (100, 2, 16, 50), (200, 20, 16, 20), (200, 20, 64, 10), (1000, 50, 50, 2)]
+JAX_TARGET_SIZE = 640  # batched >= 2x jax where d * 2k <= this
+JAX_TARGET, PER_RUN_TARGET = 2.0, 0.95
+
+
+def make_problem(n, d, k, epochs, runs, dtype, seed=0):
+    """X, y, W0s (runs, 2k, d), the runs' seeds and their visiting orders (runs, epochs, n)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) / np.sqrt(d)
+    y = np.where(X @ rng.standard_normal(d) >= 0, 1.0, -1.0)
+    W0s = 0.3 * rng.standard_normal((runs, 2 * k, d)) / np.sqrt(d)
+    seeds = np.arange(runs)
+    orders = np.stack([seeded_orders(int(s), epochs, n) for s in seeds])
+    return X.astype(dtype), y, W0s.astype(dtype), seeds, orders
+
+
+def run_per_run(X, y, W0s, seeds, orders):
+    return np.stack([sgd_train(X, y, W0s[r], orders[r], alpha=ALPHA, lr=LR, eps=EPS, v=V, dtype=X.dtype.type).W
+                     for r in range(W0s.shape[0])])
+
+
+def run_batched(X, y, W0s, seeds, orders):
+    return sgd_train_many(X, y, W0s, orders, alpha=ALPHA, lr=LR, eps=EPS, v=V, dtype=X.dtype.type).W
+
+
+def run_drawn(X, y, W0s, seeds, orders):
+    return sgd_train_many(X, y, W0s, SeededOrders(seeds, orders.shape[1]), alpha=ALPHA, lr=LR, eps=EPS, v=V,
+                          dtype=X.dtype.type).W
+
+
+def make_jax_runner():
+    """``jit(vmap(train))``: each run a ``lax.scan`` over epochs of ``lax.scan`` over steps,
+    with the loss at the end of each epoch (as benchmarks/bench_kernels.py's jax peer)."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    compiled = {}
+
+    def build(k, dtype):
+        signs = jnp.concatenate([jnp.ones(k), -jnp.ones(k)]).astype(dtype)
+
+        def train(X, y, W, order):
+            def step(W, i):
+                x = X[i]
+                h = W @ x
+                z = y[i] * V * jnp.dot(signs, jnp.maximum(h, ALPHA * h))
+                c = (LR * jax.nn.sigmoid(-z) * y[i] * V).astype(dtype) * signs * jnp.where(h > 0, 1.0, ALPHA).astype(dtype)
+                return W + c[:, None] * x[None, :], None
+
+            def epoch(W, perm):
+                W, _ = jax.lax.scan(step, W, perm)
+                H = X @ W.T
+                zs = y * V * (jnp.maximum(H, ALPHA * H) @ signs)
+                return W, jnp.mean(jnp.logaddexp(0.0, -zs))
+
+            return jax.lax.scan(epoch, W, order)
+
+        return jax.jit(jax.vmap(train, in_axes=(None, None, 0, 0)))
+
+    def run_jax(X, y, W0s, seeds, orders):
+        key = (W0s.shape[1] // 2, X.dtype)
+        if key not in compiled:
+            compiled[key] = build(key[0], X.dtype)
+        W, losses = compiled[key](jnp.asarray(X), jnp.asarray(y, dtype=X.dtype), jnp.asarray(W0s), jnp.asarray(orders))
+        return np.asarray(jax.block_until_ready(W))
+
+    return run_jax
+
+
+def bench_shape(n, d, k, epochs, dtype, codes, args):
+    """Median steps/s per code, and per-round ratios of batched to the others."""
+    problem = make_problem(n, d, k, epochs, args.runs, dtype)
+    steps = args.runs * epochs * n
+    first, results = {}, {}
+    for name, code in codes.items():  # the first call compiles: timed apart
+        start = time.perf_counter()
+        results[name] = code(*problem)
+        first[name] = time.perf_counter() - start
+    rates = {name: [] for name in codes}
+    for _ in range(args.rounds):
+        for name, code in codes.items():
+            start = time.perf_counter()
+            code(*problem)
+            rates[name].append(steps / (time.perf_counter() - start))
+    rates = {name: np.array(r) for name, r in rates.items()}
+    row = {"rates": {name: float(np.median(r)) for name, r in rates.items()},
+           "compile": {name: first[name] - steps / float(np.median(rates[name])) for name in codes}}
+    for mine, peer in (("batched", "per-run"), ("drawn", "per-run"), ("batched", "jax")):
+        if peer in rates:
+            ratios = rates[mine] / rates[peer]
+            row[mine, peer] = (float(np.median(ratios)), *np.percentile(ratios, [25, 75]))
+    row["identical"] = bool(np.array_equal(results["batched"], results["per-run"])
+                            and np.array_equal(results["drawn"], results["batched"]))
+    if "jax" in results:
+        W = results["batched"].astype(np.float64)
+        row["jax_err"] = float(np.max(np.abs(results["jax"] - W)) / np.max(np.abs(W)))
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    parser.add_argument("--runs", type=int, default=64, help="runs per call (default 64)")
+    args = parser.parse_args(argv)
+    args.rounds = 3 if args.quick else 7
+    codes = {"per-run": run_per_run, "batched": run_batched, "drawn": run_drawn}
+    try:
+        codes["jax"] = make_jax_runner()
+    except ImportError as error:
+        print(f"jax skipped ({error})")
+    import numba
+    print(f"numba {numba.__version__}; {args.runs} runs per call; single thread; median of {args.rounds} rounds, "
+          "each timing every code once; loss after every epoch; the machine is shared: read the ratios")
+    for dtype in (np.float64, np.float32):
+        print(f"\n{np.dtype(dtype).name}")
+        head = (f"{'n':>5} {'d':>3} {'k':>3} {'layout':>8} | " + " ".join(f"{name + ' steps/s':>15}" for name in codes)
+                + f" | {'batched/per-run (quartiles)':>28} {'drawn/per-run':>13}")
+        if "jax" in codes:
+            head += f" {'batched/jax (quartiles)':>24} {'jax err':>8}"
+        print(head + " | same W  targets")
+        for n, d, k, epochs in SHAPES:
+            r = bench_shape(n, d, k, epochs, dtype, codes, args)
+            layout = "lanes" if small_network(2 * k, d) and args.runs >= MIN_LANES else "per-run"
+            line = f"{n:>5} {d:>3} {k:>3} {layout:>8} | " + " ".join(f"{r['rates'][name]:>15,.0f}" for name in codes)
+            ratio = r["batched", "per-run"]
+            line += f" | {ratio[0]:>10.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f}) {r['drawn', 'per-run'][0]:>12.2f}x"
+            met = [ratio[0] >= PER_RUN_TARGET]
+            if "jax" in codes:
+                jax_ratio = r["batched", "jax"]
+                line += f" {jax_ratio[0]:>9.2f}x ({jax_ratio[1]:.2f}-{jax_ratio[2]:.2f}) {r['jax_err']:>8.0e}"
+                if d * 2 * k <= JAX_TARGET_SIZE:
+                    met.append(jax_ratio[0] >= JAX_TARGET)
+            line += f" | {'yes' if r['identical'] else 'NO':>6}  {'met' if all(met) else 'MISSED'}"
+            print(line, flush=True)
+    print(f"\ntargets: batched/per-run >= {PER_RUN_TARGET}; batched/jax >= {JAX_TARGET} where d * 2k <= "
+          f"{JAX_TARGET_SIZE}. 'drawn/per-run': batched with in-kernel orders over per-run with given orders.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The inner loops of many SGD runs at once, one run per SIMD lane (THEORY.md §1).
+
+A step of a small network is a handful of flops: one run leaves most of a SIMD register
+empty and waits on the latency of its chain (margin, loss slope, coefficients, update).
+Here the runs are the innermost axis: W is (2k, d, L) with lane l holding one run, and
+every loop runs over the lanes, so that the compiler vectorises across runs and the
+runs' chains overlap. Each lane visits its own points (its own visiting order), so the
+points of a step are gathered into xs (d, L) first.
+
+Every lane computes exactly what the per-run kernel computes for a ``small_network``
+(kernels.sgd): the same operations in the same order (features in order, two per pass
+as in ``epoch_feature_major``; the neuron sum by ``lanes_total``'s order; the loss pass
+of ``_small_epoch_loss``), no fused multiply-adds and no libm call inside the vectorised
+loops (``exp_nonpositive``), so that a run's results do not depend on its lane, on the
+number of lanes, or on which other runs share the call.
+
+Per-lane parameters are the rows of ``params`` (PARAMS, L): ALPHA, V, LR, Z_EPS, EPS.
+Every array has exactly one column per lane, and the loops run over all of them (with a
+loop bound taken from an array's shape LLVM vectorises these loops; with a smaller
+bound passed in, 3.5x slower at d = 20): runs that stop leave the arrays
+(kernels.sgd_batched takes the remaining lanes into narrower ones).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kernels.exp import exp_nonpositive
+from kernels.jit import jit
+from kernels.network import LOSS_CHUNK
+from kernels.sgd_loops import NEURON_LANES, activation, coefficient, lane_tree, margin_and_step
+
+ALPHA, V, LR, Z_EPS, EPS = range(5)
+PARAMS = 5
+
+
+@jit
+def gather_points(X, perm, t, xs):
+    """xs[f, l] = X[perm[l, t], f] for every lane."""
+    for l in range(xs.shape[1]):
+        row = X[perm[l, t]]
+        for f in range(X.shape[1]):
+            xs[f, l] = row[f]
+
+
+@jit
+def first_forward(W, xs, pre):
+    """pre[j, l] = <w_j, x> of each lane's first point, summed over the features in order."""
+    two_k, d, lanes = W.shape
+    for j in range(two_k):
+        acc = pre[j]
+        acc[:] = 0.0
+        for f in range(d):
+            w = W[j, f]
+            x = xs[f]
+            for l in range(lanes):
+                acc[l] += w[l] * x[l]
+
+
+@jit
+def lanes_coefficients(pre, y_lanes, params, coef, sums, steps, clean):
+    """``kernels.sgd_loops.step_coefficients`` for each lane: coef[j, l] = c_j of lane l's
+    point, whose label is y_lanes[l]; clean[l] becomes False when the margin z <= z_eps.
+    Work arrays: sums float64 (NEURON_LANES, L), steps float64 (L,)."""
+    two_k, lanes = pre.shape
+    k = two_k // 2
+    alpha = params[ALPHA]
+    sums[:, :] = 0.0
+    for j in range(two_k):
+        partial = sums[j % NEURON_LANES]
+        h = pre[j]
+        if j < k:
+            for l in range(lanes):
+                partial[l] += activation(h[l], alpha[l])
+        else:
+            for l in range(lanes):
+                partial[l] += -activation(h[l], alpha[l])
+    v, lr, z_eps = params[V], params[LR], params[Z_EPS]
+    for l in range(lanes):
+        total = lane_tree(sums[0, l], sums[1, l], sums[2, l], sums[3, l], sums[4, l], sums[5, l], sums[6, l], sums[7, l])
+        z, step = margin_and_step(total, y_lanes[l], v[l], lr[l])
+        steps[l] = step
+        clean[l] = clean[l] and not z <= z_eps[l]
+    for j in range(two_k):
+        h = pre[j]
+        c = coef[j]
+        for l in range(lanes):
+            c[l] = coefficient(h[l], alpha[l], steps[l], j >= k)
+
+
+@jit
+def update_forward(W, coef, xs, xn, pre):
+    """w_j += c_j x (x = xs), then pre_j = <w_j, x_next> (x_next = xn), per lane, in the
+    order of ``kernels.sgd_loops.epoch_feature_major``: features two per pass, in order."""
+    two_k, d, lanes = W.shape
+    d2 = d - d % 2
+    for j in range(two_k):
+        c = coef[j]
+        acc = pre[j]
+        acc[:] = 0.0
+        for f in range(0, d2, 2):
+            w0, w1 = W[j, f], W[j, f + 1]
+            x0, x1 = xs[f], xs[f + 1]
+            n0, n1 = xn[f], xn[f + 1]
+            for l in range(lanes):
+                a = w0[l] + c[l] * x0[l]
+                b = w1[l] + c[l] * x1[l]
+                w0[l] = a
+                w1[l] = b
+                acc[l] += a * n0[l] + b * n1[l]
+        for f in range(d2, d):
+            w = W[j, f]
+            x = xs[f]
+            xnext = xn[f]
+            for l in range(lanes):
+                a = w[l] + c[l] * x[l]
+                w[l] = a
+                acc[l] += a * xnext[l]
+
+
+@jit
+def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, proofs, loss, exact):
+    """``kernels.sgd._small_epoch_loss`` for every lane: loss[l], exact[l].
+
+    A lane with ``proving[l]`` (need 1) takes, as that function does, the summed losses at
+    the end of the first chunk (not the last) by which they reach stop_sums[l] as a lower
+    bound (exact False); the pass stops early once every lane has one.
+    Work arrays: H (2k, L) of W's dtype; float64 sums (NEURON_LANES, L), series, totals,
+    proofs (L,).
+    """
+    n, d = X.shape
+    two_k, _, lanes = W.shape
+    k = two_k // 2
+    alpha, v = params[ALPHA], params[V]
+    waiting = 0
+    for l in range(lanes):
+        totals[l] = 0.0
+        series[l] = 0.0
+        proofs[l] = np.nan
+        waiting += 1 if proving[l] else 0
+    for start in range(0, n, LOSS_CHUNK):
+        stop = min(start + LOSS_CHUNK, n)
+        for i in range(start, stop):
+            x = X[i]
+            for j in range(two_k):
+                acc = H[j]
+                acc[:] = 0.0
+                for f in range(d):
+                    w = W[j, f]
+                    xf = x[f]
+                    for l in range(lanes):
+                        acc[l] += w[l] * xf
+            sums[:, :] = 0.0
+            for j in range(two_k):
+                partial = sums[j % NEURON_LANES]
+                h = H[j]
+                if j < k:
+                    for l in range(lanes):
+                        partial[l] += activation(h[l], alpha[l])
+                else:
+                    for l in range(lanes):
+                        partial[l] += -activation(h[l], alpha[l])
+            yi = y[i]
+            for l in range(lanes):
+                total = lane_tree(sums[0, l], sums[1, l], sums[2, l], sums[3, l], sums[4, l], sums[5, l], sums[6, l],
+                                  sums[7, l])
+                z = yi * v[l] * total
+                e = exp_nonpositive(-abs(z))
+                series[l] += e + series[l] * e
+                totals[l] += max(-z, 0.0)
+        for l in range(lanes):
+            totals[l] += math.log1p(series[l])
+            series[l] = 0.0
+        if stop < n:
+            for l in range(lanes):
+                if proving[l] and proofs[l] != proofs[l] and totals[l] >= stop_sums[l]:
+                    proofs[l] = totals[l]
+                    waiting -= 1
+            if waiting == 0 and proving.all():
+                break
+    for l in range(lanes):
+        proven = proofs[l] == proofs[l]
+        loss[l] = (proofs[l] if proven else totals[l]) / n
+        exact[l] = not proven
+
