@@ -102,7 +102,6 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     dims = np.empty(6, dtype=np.int32)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
-    work = np.empty(two_k + NEURON_LANES)
     HT = np.empty((two_k, LOSS_CHUNK if small else n), dtype=W.dtype)
     sums = np.empty((NEURON_LANES, LOSS_CHUNK))
     net = np.empty(n)
@@ -125,11 +124,11 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
         else:
             shuffle_epoch(seed, np.uint64(epoch), perm, stream)
         if delayed > 0:
-            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, work, dims)
+            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims, small)
         elif feature_major:
-            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, work)
+            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, small)
         else:
-            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef, work)
+            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef, small)
             if padded:
                 W[:, :] = Ws[:, :d]
         state[EPOCHS_DONE] = epoch
@@ -217,7 +216,8 @@ def _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_su
     """(loss, exact) as ``_epoch_loss``, in the canonical order (WT (d, 2k) = W^T).
 
     Points are taken in chunks of LOSS_CHUNK; for each, <w_j, x_i> is summed over the
-    features in order, N_W(x_i) / v by ``neuron_total``'s order, and the losses as in
+    features in order, two per pass (as the steps' forward), N_W(x_i) / v by
+    ``neuron_total``'s order, and the losses as in
     ``kernels.network.summed_loss`` with ``exp_nonpositive`` (one log1p per chunk). need 1
     stops at the end of the first chunk (not the last) by which the summed losses reach
     stop_sum. kernels.sgd_lanes.lanes_loss computes the same numbers for many runs.
@@ -235,7 +235,12 @@ def _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_su
         HT[:, :size] = 0.0
         for j in range(two_k):
             row = HT[j]
-            for f in range(d):
+            for f in range(0, d - d % 2, 2):
+                w0, w1 = WT[f, j], WT[f + 1, j]
+                x0, x1 = XT[f, start:start + size], XT[f + 1, start:start + size]
+                for i in range(size):
+                    row[i] += w0 * x0[i] + w1 * x1[i]
+            for f in range(d - d % 2, d):
                 w = WT[f, j]
                 points = XT[f, start:start + size]
                 for i in range(size):
@@ -410,7 +415,14 @@ def orders_argument(orders, runs: int, n: int):
         raise ValueError(f"order must be an integer array of shape ({runs}, epochs, {n}), got {orders.dtype} "
                          f"{orders.shape}" if runs > 1 else
                          f"order must be an integer array of shape (epochs, {n}), got {orders.dtype} {orders.shape}")
-    checked = np.stack([check_order(o, n) for o in orders]) if orders.shape[1] else orders.astype(np.int64)
+    try:
+        checked = check_order(orders.reshape(-1, orders.shape[-1]), n).reshape(orders.shape)
+    except ValueError as error:  # name the run and epoch rather than the flattened row
+        if runs == 1 or "row" not in str(error):
+            raise
+        row = int(str(error).split("row ")[1].split()[0])
+        raise ValueError(f"order[{row // orders.shape[1]}] row {row % orders.shape[1]} is not a permutation of "
+                         f"0..{n - 1}") from None
     return checked, np.zeros(runs, dtype=np.uint64), orders.shape[1]
 
 

@@ -23,8 +23,7 @@ from kernels.jit import jit
 from kernels.orders import STREAM_WORDS, shuffle_epoch
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
                          _max_row_l1, orders_argument, small_network)
-from kernels.sgd_lanes import (ALPHA, EPS, LR, PARAMS, V, Z_EPS, first_forward, gather_points, lanes_coefficients,
-                               lanes_loss, update_forward)
+from kernels.sgd_lanes import ALPHA, EPS, LR, PARAMS, V, Z_EPS, first_forward, gather_points, lanes_loss, lanes_step
 from kernels.sgd_loops import NEURON_LANES
 from kernels.validation import check_alpha, check_finite_positive, check_loss_at, check_training_inputs
 
@@ -59,39 +58,45 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
     next_loss = 0
     while next_loss < loss_at.shape[0] and loss_at[next_loss] <= done:
         next_loss += 1
+    width = -1
     for e in range(epochs):
         lanes = W.shape[2]
         if lanes == 0:
             break
+        if lanes != width:  # work arrays, one column per lane
+            width = lanes
+            perm = np.empty((lanes, n), dtype=np.int64)
+            pre = np.empty((two_k, lanes), dtype=W.dtype)
+            coef = np.empty(lanes, dtype=W.dtype)
+            xs = np.empty((d, lanes), dtype=W.dtype)
+            xn = np.empty((d, lanes), dtype=W.dtype)
+            H = np.empty(lanes, dtype=W.dtype)
+            y_lanes, steps, loss = np.empty(lanes), np.empty(lanes), np.empty(lanes)
+            series, totals, proofs, stop_sums = np.empty(lanes), np.empty(lanes), np.empty(lanes), np.empty(lanes)
+            sums = np.empty((NEURON_LANES, lanes))
+            clean, exact = np.empty(lanes, dtype=np.bool_), np.empty(lanes, dtype=np.bool_)
+            compute, proving = np.empty(lanes, dtype=np.bool_), np.empty(lanes, dtype=np.bool_)
+            running = np.empty(lanes, dtype=np.bool_)
+            for l in range(lanes):
+                stop_sums[l] = n * params[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
         epoch = done + e + 1
-        perm = np.empty((lanes, n), dtype=np.int64)
-        pre = np.empty((two_k, lanes), dtype=W.dtype)
-        coef = np.empty((two_k, lanes), dtype=W.dtype)
-        xs = np.empty((d, lanes), dtype=W.dtype)
-        xn = np.empty((d, lanes), dtype=W.dtype)
-        y_lanes = np.empty(lanes)
-        sums = np.empty((NEURON_LANES, lanes))
-        steps = np.empty(lanes)
-        clean = np.ones(lanes, dtype=np.bool_)
         for l in range(lanes):
             if orders.shape[1] > 0:
                 perm[l] = orders[lane_run[l], e]
             else:
                 shuffle_epoch(seeds[lane_run[l]], np.uint64(epoch), perm[l], stream)
+            clean[l] = True
         gather_points(X, perm, 0, xs)
-        first_forward(W, xs, pre)
+        first_forward(W, xs, pre, sums, params[ALPHA])
         for t in range(n):
             for l in range(lanes):
                 y_lanes[l] = y[perm[l, t]]
             gather_points(X, perm, min(t + 1, n - 1), xn)
-            lanes_coefficients(pre, y_lanes, params, coef, sums, steps, clean)
-            update_forward(W, coef, xs, xn, pre)
+            lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean)
             xs, xn = xn, xs
         wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
         if wanted:
             next_loss += 1
-        compute = np.empty(lanes, dtype=np.bool_)
-        proving = np.empty(lanes, dtype=np.bool_)
         for l in range(lanes):
             run = lane_run[l]
             state[run, EPOCHS_DONE] = epoch
@@ -102,11 +107,11 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             need = 0 if loss_every_epoch or wanted or last else (1 if state[run, E_CONV] < 0 else 2)
             proving[l] = need == 1
             compute[l] = need != 2 or not _lane_max_abs(W, l) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT
-        loss = np.zeros(lanes)
-        exact = np.zeros(lanes, dtype=np.bool_)
-        _lanes_loss_where(X, y, W, params, proving, compute, loss, exact)
+        if compute.all():
+            lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, proofs, loss, exact)
+        else:
+            _loss_of_some(X, y, W, params, proving, stop_sums, compute, loss, exact)
         snapshot = next_snap < snap_at.shape[0] and snap_at[next_snap] == epoch
-        running = np.empty(lanes, dtype=np.bool_)
         for l in range(lanes):
             run = lane_run[l]
             value = loss[l]
@@ -134,32 +139,21 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
 
 
 @jit
-def _lanes_loss_where(X, y, W, params, proving, compute, loss, exact):
-    """``lanes_loss`` for the lanes where ``compute``, taken into narrower arrays when not
-    all are; loss and exact of the others are left as they are."""
-    if compute.all():
-        Wc, pc, proving_c = W, params, proving
-    else:
-        which = np.flatnonzero(compute)
-        if which.shape[0] == 0:
-            return
-        Wc, pc, proving_c = _take_lanes(W, which), _take_columns(params, which), proving[which]
-    lanes = Wc.shape[2]
-    n = X.shape[0]
-    stop_sums = np.empty(lanes)
-    for l in range(lanes):
-        stop_sums[l] = n * pc[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
-    H = np.empty((W.shape[0], lanes), dtype=W.dtype)
-    sums = np.empty((NEURON_LANES, lanes))
-    series, totals, proofs, value = np.empty(lanes), np.empty(lanes), np.empty(lanes), np.empty(lanes)
-    known = np.empty(lanes, dtype=np.bool_)
-    lanes_loss(X, y, Wc, pc, proving_c, stop_sums, H, sums, series, totals, proofs, value, known)
-    if compute.all():
-        loss[:], exact[:] = value, known
-    else:
-        which = np.flatnonzero(compute)
-        for i in range(which.shape[0]):
-            loss[which[i]], exact[which[i]] = value[i], known[i]
+def _loss_of_some(X, y, W, params, proving, stop_sums, compute, loss, exact):
+    """``lanes_loss`` for the lanes where ``compute``, taken into narrower arrays; the
+    others get loss 0.0, not exact (``kernels.sgd._small_epoch_loss`` skipping a pass)."""
+    which = np.flatnonzero(compute)
+    loss[:] = 0.0
+    exact[:] = False
+    lanes = which.shape[0]
+    if lanes == 0:
+        return
+    value, known = np.empty(lanes), np.empty(lanes, dtype=np.bool_)
+    lanes_loss(X, y, _take_lanes(W, which), _take_columns(params, which), proving[which], stop_sums[which],
+               np.empty(lanes, dtype=W.dtype), np.empty((NEURON_LANES, lanes)), np.empty(lanes), np.empty(lanes),
+               np.empty(lanes), value, known)
+    for i in range(lanes):
+        loss[which[i]], exact[which[i]] = value[i], known[i]
 
 
 @jit

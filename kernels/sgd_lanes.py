@@ -9,7 +9,7 @@ points of a step are gathered into xs (d, L) first.
 
 Every lane computes exactly what the per-run kernel computes for a ``small_network``
 (kernels.sgd): the same operations in the same order (features in order, two per pass
-as in ``epoch_feature_major``; the neuron sum by ``lanes_total``'s order; the loss pass
+as in ``epoch_feature_major``; the neuron sum by ``neuron_total``'s order; the loss pass
 of ``_small_epoch_loss``), no fused multiply-adds and no libm call inside the vectorised
 loops (``exp_nonpositive``), so that a run's results do not depend on its lane, on the
 number of lanes, or on which other runs share the call.
@@ -44,10 +44,30 @@ def gather_points(X, perm, t, xs):
             xs[f, l] = row[f]
 
 
+@jit(inline=True)
+def _add_activations(sums, j, k, h, alpha):
+    """sums[j % NEURON_LANES, l] += +-sigma(h[l]) for every lane (minus for a u-neuron)."""
+    partial = sums[j % NEURON_LANES]
+    if j < k:
+        for l in range(h.shape[0]):
+            partial[l] += activation(h[l], alpha[l])
+    else:
+        for l in range(h.shape[0]):
+            partial[l] += -activation(h[l], alpha[l])
+
+
+@jit(inline=True)
+def _lane_sum(sums, l):
+    """N_W(x) / v of lane l from its partial sums (kernels.sgd_loops.neuron_total's order)."""
+    return lane_tree(sums[0, l], sums[1, l], sums[2, l], sums[3, l], sums[4, l], sums[5, l], sums[6, l], sums[7, l])
+
+
 @jit
-def first_forward(W, xs, pre):
-    """pre[j, l] = <w_j, x> of each lane's first point, summed over the features in order."""
+def first_forward(W, xs, pre, sums, alpha):
+    """pre[j, l] = <w_j, x> of each lane's first point, summed over the features in order,
+    and the partial sums of N_W(x) / v into sums (NEURON_LANES, L)."""
     two_k, d, lanes = W.shape
+    sums[:, :] = 0.0
     for j in range(two_k):
         acc = pre[j]
         acc[:] = 0.0
@@ -56,56 +76,39 @@ def first_forward(W, xs, pre):
             x = xs[f]
             for l in range(lanes):
                 acc[l] += w[l] * x[l]
+        _add_activations(sums, j, two_k // 2, acc, alpha)
 
 
 @jit
-def lanes_coefficients(pre, y_lanes, params, coef, sums, steps, clean):
-    """``kernels.sgd_loops.step_coefficients`` for each lane: coef[j, l] = c_j of lane l's
-    point, whose label is y_lanes[l]; clean[l] becomes False when the margin z <= z_eps.
-    Work arrays: sums float64 (NEURON_LANES, L), steps float64 (L,)."""
-    two_k, lanes = pre.shape
+def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
+    """One SGD step of every lane, on its point xs[:, l] (label y_lanes[l]) whose
+    pre-activations are pre (2k, L) and N_W / v partial sums ``sums``; leaves in pre and
+    sums those of its next point xn (kernels.sgd_loops: ``step_coefficients``, then the
+    fused update and forward of ``epoch_feature_major``, features two per pass). clean[l]
+    becomes False when the margin z <= z_eps. Work arrays: steps float64 (L,), coef (L,)
+    of W's dtype.
+    """
+    two_k, d, lanes = W.shape
     k = two_k // 2
-    alpha = params[ALPHA]
-    sums[:, :] = 0.0
-    for j in range(two_k):
-        partial = sums[j % NEURON_LANES]
-        h = pre[j]
-        if j < k:
-            for l in range(lanes):
-                partial[l] += activation(h[l], alpha[l])
-        else:
-            for l in range(lanes):
-                partial[l] += -activation(h[l], alpha[l])
-    v, lr, z_eps = params[V], params[LR], params[Z_EPS]
+    d2 = d - d % 2
+    alpha, v, lr, z_eps = params[ALPHA], params[V], params[LR], params[Z_EPS]
     for l in range(lanes):
-        total = lane_tree(sums[0, l], sums[1, l], sums[2, l], sums[3, l], sums[4, l], sums[5, l], sums[6, l], sums[7, l])
-        z, step = margin_and_step(total, y_lanes[l], v[l], lr[l])
+        z, step = margin_and_step(_lane_sum(sums, l), y_lanes[l], v[l], lr[l])
         steps[l] = step
         clean[l] = clean[l] and not z <= z_eps[l]
+    sums[:, :] = 0.0
     for j in range(two_k):
-        h = pre[j]
-        c = coef[j]
-        for l in range(lanes):
-            c[l] = coefficient(h[l], alpha[l], steps[l], j >= k)
-
-
-@jit
-def update_forward(W, coef, xs, xn, pre):
-    """w_j += c_j x (x = xs), then pre_j = <w_j, x_next> (x_next = xn), per lane, in the
-    order of ``kernels.sgd_loops.epoch_feature_major``: features two per pass, in order."""
-    two_k, d, lanes = W.shape
-    d2 = d - d % 2
-    for j in range(two_k):
-        c = coef[j]
         acc = pre[j]
+        for l in range(lanes):
+            coef[l] = coefficient(acc[l], alpha[l], steps[l], j >= k)
         acc[:] = 0.0
         for f in range(0, d2, 2):
             w0, w1 = W[j, f], W[j, f + 1]
             x0, x1 = xs[f], xs[f + 1]
             n0, n1 = xn[f], xn[f + 1]
             for l in range(lanes):
-                a = w0[l] + c[l] * x0[l]
-                b = w1[l] + c[l] * x1[l]
+                a = w0[l] + coef[l] * x0[l]
+                b = w1[l] + coef[l] * x1[l]
                 w0[l] = a
                 w1[l] = b
                 acc[l] += a * n0[l] + b * n1[l]
@@ -114,9 +117,10 @@ def update_forward(W, coef, xs, xn, pre):
             x = xs[f]
             xnext = xn[f]
             for l in range(lanes):
-                a = w[l] + c[l] * x[l]
+                a = w[l] + coef[l] * x[l]
                 w[l] = a
                 acc[l] += a * xnext[l]
+        _add_activations(sums, j, k, acc, alpha)
 
 
 @jit
@@ -126,12 +130,13 @@ def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, pro
     A lane with ``proving[l]`` (need 1) takes, as that function does, the summed losses at
     the end of the first chunk (not the last) by which they reach stop_sums[l] as a lower
     bound (exact False); the pass stops early once every lane has one.
-    Work arrays: H (2k, L) of W's dtype; float64 sums (NEURON_LANES, L), series, totals,
+    Work arrays: H (L,) of W's dtype; float64 sums (NEURON_LANES, L), series, totals,
     proofs (L,).
     """
     n, d = X.shape
     two_k, _, lanes = W.shape
     k = two_k // 2
+    d2 = d - d % 2
     alpha, v = params[ALPHA], params[V]
     waiting = 0
     for l in range(lanes):
@@ -143,29 +148,23 @@ def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, pro
         stop = min(start + LOSS_CHUNK, n)
         for i in range(start, stop):
             x = X[i]
+            sums[:, :] = 0.0
             for j in range(two_k):
-                acc = H[j]
-                acc[:] = 0.0
-                for f in range(d):
+                H[:] = 0.0
+                for f in range(0, d2, 2):
+                    w0, w1 = W[j, f], W[j, f + 1]
+                    x0, x1 = x[f], x[f + 1]
+                    for l in range(lanes):
+                        H[l] += w0[l] * x0 + w1[l] * x1
+                for f in range(d2, d):
                     w = W[j, f]
                     xf = x[f]
                     for l in range(lanes):
-                        acc[l] += w[l] * xf
-            sums[:, :] = 0.0
-            for j in range(two_k):
-                partial = sums[j % NEURON_LANES]
-                h = H[j]
-                if j < k:
-                    for l in range(lanes):
-                        partial[l] += activation(h[l], alpha[l])
-                else:
-                    for l in range(lanes):
-                        partial[l] += -activation(h[l], alpha[l])
+                        H[l] += w[l] * xf
+                _add_activations(sums, j, k, H, alpha)
             yi = y[i]
             for l in range(lanes):
-                total = lane_tree(sums[0, l], sums[1, l], sums[2, l], sums[3, l], sums[4, l], sums[5, l], sums[6, l],
-                                  sums[7, l])
-                z = yi * v[l] * total
+                z = yi * v[l] * _lane_sum(sums, l)
                 e = exp_nonpositive(-abs(z))
                 series[l] += e + series[l] * e
                 totals[l] += max(-z, 0.0)
@@ -183,4 +182,3 @@ def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, pro
         proven = proofs[l] == proofs[l]
         loss[l] = (proofs[l] if proven else totals[l]) / n
         exact[l] = not proven
-
