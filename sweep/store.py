@@ -28,7 +28,7 @@ from sweep.problems.base import STATUS, Dim, RunResult, Variable
 if TYPE_CHECKING:
     from sweep.spec import SweepSpec
 
-FORMAT = "linear-teachers-sweep/1"  # root attr: marks a directory as a sweep store
+FORMAT = "linear-teachers-sweep/2"  # root attr: marks a directory as a sweep store; 2: SGD orders drawn in the kernels
 DONE, ERROR, STATUS_VARIABLE, WALL_TIME = "done", "error", "status", "wall_time"
 PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
 

@@ -1,7 +1,8 @@
 """Tasks: chunk-aligned blocks of the grid, how big they are, and the task that runs one.
 
 A task is one :class:`Block` = one chunk of the store along the grid dims (whole along
-the problem's extra dims). :func:`run_block` runs every run of its block, records
+the problem's extra dims). :func:`run_block` runs every run of its block (in one
+``run_many`` call per group of equal ``batch_key`` when the problem has them), records
 a failing run as 'failed' with its message instead of stopping, and writes the block's
 region of the store itself (from whichever process runs it): each chunk has exactly one
 writer, and ``done`` is written last. Re-running a block rewrites the same values, so a
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from sweep.problems.base import RunResult
 from sweep.spec import SweepSpec
 from sweep.store import BlockResults, StoreLayout, layout_for
 
@@ -94,23 +96,50 @@ def run_block(store_path: str, spec: SweepSpec, layout: StoreLayout, block: Bloc
     region of the store (whose layout is ``layout``)."""
     results = BlockResults(layout, block.shape)
     tally = RunTally(runs=block.size)
-    run = spec.problem.runner()
-    for local, index in block.points():
-        start = time.perf_counter()
-        try:
-            result = run(spec.params_at(index))
-            wall_time = time.perf_counter() - start
-            results.record(local, result, wall_time)
-        except Exception as error:  # a failing run is recorded and the sweep goes on
-            wall_time = time.perf_counter() - start
-            results.record_failure(local, f"{type(error).__name__}: {error}", wall_time)
-            tally.statuses["failed"] += 1
-            tally.run_seconds += wall_time
-            continue
+    run, run_many = spec.problem.runner(), spec.problem.many_runner()
+
+    def record(local, result: RunResult, wall_time: float) -> None:
+        results.record(local, result, wall_time)
         tally.statuses[result.status] += 1
         tally.run_seconds += wall_time
+
+    for batch in _batches(spec, block) if run_many else [[point] for point in block.points()]:
+        if len(batch) > 1:  # one batched call; if it raises, the runs go one by one below
+            start = time.perf_counter()
+            try:
+                outcomes = run_many([spec.params_at(index) for _, index in batch])
+                share = (time.perf_counter() - start) / len(batch)  # each run's wall_time
+                for (local, _), result in zip(batch, outcomes, strict=True):
+                    record(local, result, share)
+                continue
+            except Exception:
+                pass
+        for local, index in batch:
+            start = time.perf_counter()
+            try:
+                result = run(spec.params_at(index))
+            except Exception as error:  # a failing run is recorded and the sweep goes on
+                wall_time = time.perf_counter() - start
+                results.record_failure(local, f"{type(error).__name__}: {error}", wall_time)
+                tally.statuses["failed"] += 1
+                tally.run_seconds += wall_time
+                continue
+            record(local, result, time.perf_counter() - start)
     results.write(store_path, block.origin)
     return tally
+
+
+def _batches(spec: SweepSpec, block: Block) -> list[list]:
+    """The runs of ``block`` grouped by the problem's ``batch_key`` (a run whose params
+    do not build goes alone: it fails on its own)."""
+    groups: dict = {}
+    for local, index in block.points():
+        try:
+            key = spec.problem.batch_key(spec.params_at(index))
+        except Exception:
+            key = ("alone", index)
+        groups.setdefault(key, []).append((local, index))
+    return list(groups.values())
 
 
 def _mean_run_seconds(spec: SweepSpec) -> float:
