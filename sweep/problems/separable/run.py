@@ -14,11 +14,11 @@ from scipy.special import gammaln
 
 from analysis.margin import NotSeparableError, svm_margin
 from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
-from kernels import network_output
+from kernels import SGDResult, network_output
 from kernels.metrics import training_metrics
 from sweep.problems.base import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
-from sweep.problems.separable.optimizers import OPTIMIZERS, Trajectory
+from sweep.problems.separable.optimizers import OPTIMIZERS
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.variables import CURVES, METRICS, WEIGHTS, recorded_epochs
 
@@ -105,7 +105,7 @@ def _train_group(ps: list[SeparableParams]) -> list[RunResult]:
             for run, (p, traj, W0) in enumerate(zip(ps, trajectories, W0s))]
 
 
-def _result(p: SeparableParams, traj: Trajectory, W0: np.ndarray, metrics: np.ndarray, epochs: np.ndarray,
+def _result(p: SeparableParams, traj: SGDResult, W0: np.ndarray, metrics: np.ndarray, epochs: np.ndarray,
             data: DataSet, svm, bounded: bool, R_x: float) -> RunResult:
     """One run's RunResult: its counts, curves, bounds and final measures."""
     X, y = data.X, data.y
