@@ -86,7 +86,7 @@ def has(ds: xr.Dataset, *names: str) -> bool:
 
 def reference_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
     """Hold every point dim not in ``free`` at its middle value (stated in figure titles)."""
-    return {dim: ds[dim].values[ds.sizes[dim] // 2].item() for dim in point_dims(ds) if dim not in free}
+    return {dim: as_python(ds[dim].values[ds.sizes[dim] // 2]) for dim in point_dims(ds) if dim not in free}
 
 
 def first_seed_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:

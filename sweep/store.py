@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sweep.problems.base import STATUS, Dim, RunResult, Variable
+from sweep.problems.base import ENGINE_VARIABLES, STATUS, Dim, RunResult, Variable
 
 if TYPE_CHECKING:
     from sweep.spec import SweepSpec
@@ -64,7 +64,7 @@ def layout_for(spec: SweepSpec) -> StoreLayout:
     the engine's ``status``, ``wall_time``, ``error`` or ``done``, nor a grid dim's name).
     """
     problem_layout = spec.problem.layout(spec.all_values)
-    variables = spec.problem.variables(spec.all_values)
+    variables = problem_layout.variables + ENGINE_VARIABLES
     names = [*spec.dims, *(dim.name for dim in problem_layout.dims), *(v.name for v in variables)]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

@@ -34,6 +34,8 @@ def run(p: ToyParams) -> RunResult:
     for _ in range(p.steps):
         w = w - p.lr * X.T @ (X @ w - y) / p.n
         errors.append(np.linalg.norm(w - w_star) / np.linalg.norm(w_star))
+        if not errors[-1] < 1e10:
+            return RunResult("diverged", {"final_error": errors[-1], "rel_error": np.array(errors)})
     return RunResult("done" if errors[-1] < 1e-3 else "max_epochs", {"final_error": errors[-1], "rel_error": np.array(errors)})
 
 

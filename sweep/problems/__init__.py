@@ -16,6 +16,9 @@ from sweep.problems.base import ParamError, Problem, RunResult, did_you_mean
 
 PROBLEMS: dict[str, str] = {
     "separable": "sweep.problems.separable",
+    "relu_pgd": "sweep.problems.relu_pgd",
+    "relu_student": "sweep.problems.relu_student",
+    "biased_relu": "sweep.problems.biased_relu",
 }
 DEFAULT_PROBLEM = "separable"
 ENTRY_POINT_GROUP = "linear_teachers.problems"

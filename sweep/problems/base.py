@@ -229,7 +229,6 @@ class Problem:
     - ``report``: "module" with ``sections(ds) -> list[str]`` (markdown) and ``FIGURES``
       (each ``figure(ds, out_dir) -> list[Path]``), or None.
     - ``presets``: the names (files in presets/) that reproduce its paper's figures.
-    - ``reconstructed``: parameters whose meaning is a reconstruction (THEORY.md §6).
     """
 
     name: str
@@ -255,10 +254,6 @@ class Problem:
     def report_module(self):
         """The module with ``sections`` and ``FIGURES``, or None."""
         return importlib.import_module(self.report) if self.report else None
-
-    def variables(self, values: Values) -> tuple[Variable, ...]:
-        """The problem's variables followed by ENGINE_VARIABLES."""
-        return self.layout(values).variables + ENGINE_VARIABLES
 
 
 def _imported(path: str) -> Callable:

@@ -1,0 +1,200 @@
+"""The ``biased_relu`` theory held against a store (THEORY.md §6.3): the N^{-1/2} rate of the
+moment learner, the growth of its error with the bias magnitude, the zero-bias ablation.
+
+Each function takes the Dataset of :func:`analysis.stats.open_results` and returns small
+computed numbers; the figures (:mod:`.figures`) and the report (:mod:`.report`) show them.
+Slopes are fitted on the seed medians (pooled over the other swept dims, a fixed effect
+per group, :func:`analysis.stats.scaling_slopes`) and, for the share of seeds, seed by seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from analysis import stats
+from analysis.plotting import parameter_values
+from kernels.hermite import normal_pdf
+
+ERROR = "err_w_sign_agnostic"  # the error the rate and bias figures fit (directions, up to the sign symmetry)
+# THEORY.md §6.3: parameter errors ~ N^{-1/2}, so the squared test error ~ N^{-1}.
+RATES = {ERROR: -0.5, "moment_err_2": -0.5, "test_rel_l2": -1.0}
+BAND = 0.25                    # a fitted slope "near" its rate: within +-BAND
+LOCAL = 0.5                    # the rate is local: fitted on grid points whose seed-median ERROR is below this
+BIAS_FIT_FROM = 2.0            # the 1/phi(beta) shape is fitted on beta >= this, where the growth dominates
+RECOVERED = 0.3                # a neuron's direction counts as recovered below this error
+
+
+def loaded(ds: xr.Dataset, *names: str) -> xr.Dataset:
+    """The variables ``names`` and ``done`` in memory (the stores are small; NumPy-backed
+    reductions are far faster than Dask graphs of tiny chunks)."""
+    return ds[[*names, "done"]].load()
+
+
+def learners(ds: xr.Dataset) -> list[str]:
+    return [str(v) for v in parameter_values(ds, "learner")]
+
+
+def at_learner(ds: xr.Dataset, learner: str) -> xr.Dataset:
+    """The runs of one learner (the store itself when the learner is fixed)."""
+    return ds.sel(learner=learner) if "learner" in ds.dims else ds
+
+
+def finite(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """``ds[name]`` as float where the run is done and the value finite, else NaN."""
+    values = ds[name].astype(np.float64)
+    return values.where(ds["done"] & np.isfinite(values))
+
+
+def counted(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """:func:`finite` and > 0 (what a log axis or a log-log fit can use), else NaN."""
+    values = finite(ds, name)
+    return values.where(values > 0)
+
+
+def recovered_share(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: the share of teacher neurons whose direction error (neuron_err_w) is below
+    RECOVERED; NaN for runs not done."""
+    errors = ds["neuron_err_w"]
+    share = (errors < RECOVERED).sum("neuron") / errors.notnull().sum("neuron")
+    return share.where(ds["done"])
+
+
+@dataclass(frozen=True)
+class Rate:
+    """The log-log slope in N of one learner's error: pooled seed medians with a bootstrap
+    interval, and the share of (seed, other dims) series whose own slope is within BAND of
+    the expected rate (RATES). ``local``: fitted only on the grid points in the local
+    regime (seed-median ERROR < LOCAL), else on every N."""
+
+    learner: str
+    variable: str
+    local: bool
+    slope: float
+    lo: float
+    hi: float
+    share_in_band: float
+    series: int
+
+    @property
+    def expected(self) -> float:
+        return RATES[self.variable]
+
+    @property
+    def band(self) -> tuple[float, float]:
+        return (self.expected - BAND, self.expected + BAND)
+
+    @property
+    def fitted_on(self) -> str:
+        return f"median {ERROR} < {LOCAL}" if self.local else "every N"
+
+
+def rates(ds: xr.Dataset, variable: str = ERROR, local: bool = True) -> list[Rate]:
+    """The slope in N of ``variable`` (a key of RATES) for every learner of the store whose
+    runs have it, fitted where at least two N of a series count ([] without an N sweep).
+
+    With ``local``, only grid points whose seed-median direction error is below LOCAL
+    count: the N^{-1/2} rate is that of a perturbation, and above LOCAL the largest
+    direction error is of order 1 (it saturates at sqrt 2). The points are selected on
+    the medians, so a point just below LOCAL by chance can flatten the slope a little.
+    """
+    if "N" not in ds.dims or ds.sizes["N"] < 2 or variable not in ds:
+        return []
+    store = loaded(ds, variable, ERROR)
+    out = []
+    for learner in learners(ds):
+        runs = at_learner(store, learner)
+        values = counted(runs, variable)
+        if local:
+            values = values.where(stats.median_over_seeds(counted(runs, ERROR)) < LOCAL)
+        per_seed = seed_slopes(values, "N")
+        series = int(np.sum(np.isfinite(per_seed)))
+        if series == 0:
+            continue
+        [slope] = stats.scaling_slopes(runs, {variable: values}, ("N",))
+        inside = np.sum(np.abs(per_seed - RATES[variable]) <= BAND)
+        out.append(Rate(learner, variable, local, slope.slope, slope.lo, slope.hi, float(inside / series), series))
+    return out
+
+
+def seed_slopes(values: xr.DataArray, along: str) -> np.ndarray:
+    """Least-squares slope of log(values) in log(along) for every series (every
+    combination of the other dims, seed included); NaN where fewer than two values count."""
+    values = values.transpose(..., along).compute()
+    log_x = np.log(values[along].values.astype(np.float64))
+    slopes = []
+    for log_y in np.log(values.values.reshape(-1, values.sizes[along])):
+        ok = np.isfinite(log_y)
+        slopes.append(np.polyfit(log_x[ok], log_y[ok], 1)[0] if ok.sum() >= 2 else np.nan)
+    return np.array(slopes)
+
+
+@dataclass(frozen=True)
+class BiasGrowth:
+    """err ~ c / phi(beta): the scale c fitted on beta >= BIAS_FIT_FROM (seed medians of
+    ``learner``), and the slope of log(median err) in log(1/phi(beta)) there (1 = the shape)."""
+
+    learner: str
+    scale: float
+    exponent: float
+    betas: np.ndarray
+    medians: np.ndarray
+
+
+def bias_growth(ds: xr.Dataset, learner: str = "moments") -> BiasGrowth | None:
+    """The fit of the moment learner's error against 1/phi(beta), or None without a beta sweep."""
+    if "beta" not in ds.dims or learner not in learners(ds):
+        return None
+    medians = stats.median_over_seeds(counted(at_learner(loaded(ds, ERROR), learner), ERROR))
+    medians = medians.median([dim for dim in medians.dims if dim != "beta"]).compute()
+    betas = medians["beta"].values.astype(np.float64)
+    use = (betas >= BIAS_FIT_FROM) & np.isfinite(medians.values)
+    if use.sum() < 2:
+        return None
+    log_growth = -np.log(normal_pdf(betas[use]))
+    log_error = np.log(medians.values[use])
+    scale = float(np.exp(np.mean(log_error - log_growth)))
+    exponent = float(np.polyfit(log_growth, log_error, 1)[0])
+    return BiasGrowth(learner, scale, exponent, betas, medians.values)
+
+
+@dataclass(frozen=True)
+class ZeroBias:
+    """At the largest N: how many seeds recover the b = 0 neuron (direction error < RECOVERED)
+    with the pencil and with T_3 alone, and the other neurons with each."""
+
+    neuron: int
+    N: float
+    seeds: int
+    pencil: int
+    t3_only: int
+    others_pencil: int
+    others_t3_only: int
+    others: int
+
+
+def zero_bias_neuron(ds: xr.Dataset) -> int | None:
+    """The teacher neuron whose bias the spec fixes to 0 (``bias_values``), or None."""
+    values = parameter_values(ds, "bias_values")
+    if len(values) != 1 or 0.0 not in values[0]:
+        return None
+    return list(values[0]).index(0.0)
+
+
+def zero_bias(ds: xr.Dataset) -> ZeroBias | None:
+    """The zero-bias ablation at the largest N of the moment learner's runs, or None."""
+    neuron = zero_bias_neuron(ds)
+    if neuron is None or "moments" not in learners(ds) or "neuron_err_w_t3_only" not in ds:
+        return None
+    runs = at_learner(loaded(ds, "neuron_err_w", "neuron_err_w_t3_only"), "moments")
+    if "N" in runs.dims:
+        runs = runs.sel(N=runs["N"].values.max())
+    done = runs["done"].values.reshape(-1)
+    pencil = runs["neuron_err_w"].transpose(..., "neuron").values.reshape(done.size, -1)[done]
+    t3 = runs["neuron_err_w_t3_only"].transpose(..., "neuron").values.reshape(done.size, -1)[done]
+    others = np.isfinite(pencil) & (np.arange(pencil.shape[1]) != neuron)
+    return ZeroBias(neuron, float(ds["N"].values.max()) if "N" in ds.dims else float(parameter_values(ds, "N")[0]),
+                    int(done.sum()), int(np.sum(pencil[:, neuron] < RECOVERED)), int(np.sum(t3[:, neuron] < RECOVERED)),
+                    int(np.sum((pencil < RECOVERED) & others)), int(np.sum((t3 < RECOVERED) & others)),
+                    int(others.sum()))

@@ -1,0 +1,228 @@
+"""Figures of the ``biased_relu`` problem (THEORY.md §6.3), each drawn from every seed.
+
+Each follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) -> list[Path]``,
+[] when the store lacks what it needs). Every seed's run is a dot (or a thin line), the
+median over seeds a thick line; titles state the fitted numbers and on what share of
+seeds a claim holds (:mod:`.evidence`). :data:`FIGURES` lists them in report order.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from analysis.plotting import DPI, PANEL_SIZE, describe_point, figure_file, panels, parameter_values
+from analysis.stats import nanmedian, over_last_axis, point_dims
+from kernels.hermite import normal_pdf
+from sweep.problems.biased_relu import evidence
+from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
+
+LEARNER_COLORS = {"moments": "C0", "sgd": "C3", "hybrid": "C2"}
+LABELS = {ERROR: "max direction error ||±ŵ − w||", "test_rel_l2": "test relative L2 error",
+          "err_b_sign_agnostic": "max bias error |±b̂ − b|", "err_a": "max output-weight error |â − a|",
+          "N": "samples N", "beta": "bias range β (b ~ U[−β, β])", "cond": "cond (directions' anisotropy)"}
+
+
+def _grid(rows: int, columns: int) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
+    return fig, np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
+
+
+def _series(values: xr.DataArray, along: str, by: tuple[str, ...]):
+    """(label, x, per-seed values (seeds, x)) for every combination of the dims ``by``."""
+    for combo in itertools.product(*(values[dim].values for dim in by)):
+        point = dict(zip(by, combo))
+        line = values.sel(point) if point else values
+        line = line.transpose(..., along)
+        yield (", ".join(f"{dim}={v}" for dim, v in point.items()), line[along].values,
+               line.values.reshape(-1, line.sizes[along]))
+
+
+def _draw(ax, x, per_seed, color, label, marker="o") -> None:
+    """Every seed as a dot, the median over seeds as a line."""
+    ax.plot(np.repeat(x[None], per_seed.shape[0], 0).ravel(), per_seed.ravel(), marker, color=color, ms=2.5,
+            alpha=0.3, lw=0)
+    ax.plot(x, nanmedian(per_seed.T), marker + "-", color=color, label=label, ms=4)
+
+
+def _setting(ds: xr.Dataset, held: dict) -> str:
+    """The teacher's size and the sample count of the panel: d, m, N, fixed or held."""
+    fixed = {name: parameter_values(ds, name)[0] for name in ("d", "m", "N") if name not in ds.dims}
+    return describe_point({**fixed, **held})
+
+
+def _other_dims(ds: xr.Dataset, *exclude: str) -> tuple[str, ...]:
+    return tuple(dim for dim in point_dims(ds) if dim not in (*exclude, "learner") and ds.sizes[dim] >= 2)
+
+
+# ---------------------------------------------------------------- error against N (the N^{-1/2} rate)
+
+@figure_file
+def error_vs_samples(ds: xr.Dataset) -> Figure | None:
+    """Per learner (columns): the direction error (top) and the test error (bottom) against N,
+    one colour per (d, m); the slope fitted in the local regime (seed-median direction error
+    below LOCAL, dotted) and the reference rates N^{-1/2} and N^{-1}."""
+    if "N" not in ds.dims or ds.sizes["N"] < 2:
+        return None
+    names = learners(ds)
+    rates = {(r.learner, r.variable): r for variable in (ERROR, "test_rel_l2") for r in evidence.rates(ds, variable)}
+    ds = loaded(ds, ERROR, "test_rel_l2")
+    fig, axes = _grid(2, len(names))
+    by = _other_dims(ds, "N")
+    for column, learner in enumerate(names):
+        runs = at_learner(ds, learner)
+        for row, variable in enumerate((ERROR, "test_rel_l2")):
+            ax = axes[row, column]
+            values = counted(runs, variable)
+            for index, (label, x, per_seed) in enumerate(_series(values, "N", by)):
+                _draw(ax, x, per_seed, f"C{index}", label or learner)
+            x = values["N"].values.astype(np.float64)
+            anchor = float(np.nanmedian(values.sel(N=x.max()).values))
+            expected = evidence.RATES[variable]
+            if np.isfinite(anchor):
+                ax.plot(x, anchor * (x / x.max()) ** expected, "k--", lw=1, label=f"∝ N^({expected:g})")
+            if variable == ERROR:
+                ax.axhline(evidence.LOCAL, color="k", ls=":", lw=1)
+            rate = rates.get((learner, variable))
+            fit = (f"\nslope where median error < {evidence.LOCAL}: {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]\n"
+                   f"seed series with slope {expected:g} ± {evidence.BAND:g}: {rate.share_in_band:.0%} of "
+                   f"{rate.series}" if rate else "")
+            ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],
+                   title=f"{learner}{fit}")
+            ax.legend(fontsize=6)
+    return fig
+
+
+# ---------------------------------------------------------------- error against the bias range
+
+@figure_file
+def error_vs_bias(ds: xr.Dataset) -> Figure | None:
+    """Direction, bias and output-weight errors against beta, per learner; the moment
+    learner's direction error against the reference shape c / phi(beta)."""
+    if "beta" not in ds.dims or ds.sizes["beta"] < 2:
+        return None
+    growth = evidence.bias_growth(ds)
+    variables = (ERROR, "err_b_sign_agnostic", "err_a")
+    ds = loaded(ds, *variables)
+    fig, axes = panels(len(variables))
+    held = {dim: ds[dim].values[-1] for dim in _other_dims(ds, "beta")}
+    for ax, variable in zip(axes, variables):
+        for learner in learners(ds):
+            values = counted(at_learner(ds, learner), variable).sel(held)
+            for _, x, per_seed in _series(values, "beta", ()):
+                _draw(ax, x, per_seed, LEARNER_COLORS.get(learner, "k"), learner)
+        title = _setting(ds, held)
+        if variable == ERROR and growth is not None:
+            betas = np.linspace(growth.betas.min(), growth.betas.max(), 100)
+            ax.plot(betas, growth.scale / normal_pdf(betas), "k--", lw=1, label="c / φ(β)")
+            title += (f"\nmoments: c = {growth.scale:.3g} fitted on β ≥ {evidence.BIAS_FIT_FROM:g};\n"
+                      f"there d log(err) / d log(1/φ(β)) = {growth.exponent:.2f}")
+        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable], title=title)
+        ax.legend(fontsize=7)
+    return fig
+
+
+# ---------------------------------------------------------------- the zero-bias ablation
+
+@figure_file
+def zero_bias_ablation(ds: xr.Dataset) -> Figure | None:
+    """The b = 0 neuron's direction error (red, one line per seed) and the other neurons'
+    (grey) against N: the pencil anchored on T_2 (left) and Jennrich on T_3 alone (right)."""
+    summary = evidence.zero_bias(ds)
+    if summary is None:
+        return None
+    runs = at_learner(loaded(ds, "neuron_err_w", "neuron_err_w_t3_only"), "moments")
+    fig, axes = panels(2)
+    names = (("neuron_err_w", "pencil anchored on T_2", summary.pencil, summary.others_pencil),
+             ("neuron_err_w_t3_only", "T_3 alone (Jennrich)", summary.t3_only, summary.others_t3_only))
+    for ax, (name, title, zero_ok, others_ok) in zip(axes, names):
+        values = runs[name].where(runs["done"])
+        x = values["N"].values if "N" in values.dims else np.array(parameter_values(ds, "N"))
+        lines = values.transpose(..., "neuron", *(["N"] if "N" in values.dims else []))
+        per_run = lines.values.reshape(-1, values.sizes["neuron"], x.size)
+        for series in per_run:
+            for neuron, line in enumerate(series):
+                zero = neuron == summary.neuron
+                ax.plot(x, line, "o-" if zero else ".-", color="tab:red" if zero else "0.6", lw=1 if zero else 0.5,
+                        ms=3, alpha=0.8 if zero else 0.4)
+        ax.axhline(evidence.RECOVERED, color="k", ls=":", lw=1)
+        ax.plot([], [], "o-", color="tab:red", label=f"neuron {summary.neuron} (b = 0), each seed")
+        ax.plot([], [], ".-", color="0.6", label="the other neurons")
+        ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel="direction error ||±ŵ − w||",
+               title=f"{title}\nat N = {summary.N:.0e}, error < {evidence.RECOVERED} (dotted): the b = 0 neuron on "
+                     f"{zero_ok}/{summary.seeds} seeds,\nthe other neurons {others_ok}/{summary.others}")
+        ax.legend(fontsize=7)
+    return fig
+
+
+# ---------------------------------------------------------------- conditioning and width
+
+@figure_file
+def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
+    """The largest direction error (top) and the share of neurons recovered (bottom,
+    direction error < RECOVERED) against cond (one line per m/d), against m/d (one line per
+    cond), and against the realised s_m (every run)."""
+    swept = [dim for dim in ("cond", "m") if dim in ds.dims and ds.sizes[dim] >= 2]
+    if not swept or "learner" in ds.dims and ds.sizes["learner"] > 1:
+        return None
+    d = parameter_values(ds, "d")
+    per_m = len(d) == 1  # m is shown as m / d
+    ds = loaded(ds, ERROR, "neuron_err_w", "s_m")
+    rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
+            (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
+    fig, axes = _grid(2, len(swept) + 1)
+    for (values, ylabel, yscale), row in zip(rows, axes):
+        for ax, along in zip(row, swept):
+            by = tuple(dim for dim in swept if dim != along)
+            for index, (label, x, per_seed) in enumerate(_series(values, along, by)):
+                if by == ("m",) and per_m:
+                    label = f"m/d = {int(label.removeprefix('m=')) / d[0]:.2g}"
+                _draw(ax, x / (d[0] if along == "m" and per_m else 1), per_seed, f"C{index}", label)
+            ax.set(xscale="log" if along == "cond" else "linear", yscale=yscale, ylabel=ylabel,
+                   xlabel=LABELS["cond"] if along == "cond" else ("m / d" if per_m else "m"),
+                   title=f"d = {d[0]}, each seed a dot, median a line" if per_m else "each seed a dot")
+            ax.legend(fontsize=6)
+        ax = row[-1]
+        s_m = ds["s_m"].where(ds["done"])
+        for index, m in enumerate(ds["m"].values if "m" in ds.dims else [None]):
+            at = {"m": m} if m is not None else {}
+            ax.plot(s_m.sel(at).values.ravel(), values.sel(at).values.ravel(), ".", ms=3, alpha=0.6,
+                    color=f"C{index}", label=f"m = {m}" if m is not None else None)
+        ax.set(xscale="log", yscale=yscale, xlabel="s_m (smallest singular value of W)", ylabel=ylabel,
+               title="every run")
+        if "m" in ds.dims:
+            ax.legend(fontsize=6)
+    return fig
+
+
+# ---------------------------------------------------------------- learning curves
+
+@figure_file
+def learning_curves(ds: xr.Dataset) -> Figure | None:
+    """test_rel_l2 along the SGD steps of sgd and hybrid: median over seeds and min-max band,
+    at the largest N (other dims at their middle value)."""
+    if "test_rel_l2_curve" not in ds:
+        return None
+    names = [learner for learner in learners(ds) if learner != "moments"]
+    ds = loaded(ds, "test_rel_l2_curve")
+    held = {dim: ds[dim].values[-1 if dim == "N" else ds.sizes[dim] // 2] for dim in _other_dims(ds)}
+    fig, (ax,) = panels(1)
+    steps = ds["step"].values
+    for learner in names:
+        curve = at_learner(ds, learner)["test_rel_l2_curve"].where(at_learner(ds, learner)["done"]).sel(held)
+        per_seed = curve.transpose(..., "step").values.reshape(-1, steps.size)
+        color = LEARNER_COLORS.get(learner, "k")
+        shown = steps > 0  # log axis: the start (step 0) is the first point's left neighbour
+        low = over_last_axis(lambda v: np.nanmin(v, axis=-1), per_seed.T)
+        high = over_last_axis(lambda v: np.nanmax(v, axis=-1), per_seed.T)
+        ax.fill_between(steps[shown], low[shown], high[shown], color=color, alpha=0.15, lw=0)
+        ax.plot(steps[shown], nanmedian(per_seed.T)[shown], color=color, label=f"{learner} (median, min-max band)")
+    ax.set(xscale="log", yscale="log", xlabel="SGD step", ylabel=LABELS["test_rel_l2"],
+           title=describe_point(held) or "all runs")
+    ax.legend(fontsize=7)
+    return fig
+
+
+FIGURES = (error_vs_samples, error_vs_bias, zero_bias_ablation, error_vs_conditioning, learning_curves)

@@ -1,0 +1,166 @@
+"""The report sections of the ``biased_relu`` problem (see :mod:`analysis.report`).
+
+Checks (THEORY.md §6.3), each "not checked" with the reason when the store lacks the sweep:
+
+- the moment estimates T_hat_2 converge at the rate N^{-1/2} (the streamed estimator);
+- the moment learner's direction error falls like N^{-1/2} (slope within BAND of -1/2);
+- a neuron with b = 0 is recovered by the pencil anchored on T_2 and not by T_3 alone.
+
+Sections: the slopes per learner, the bias growth against 1/phi(beta), the pencil's
+imaginary-part flags, and the seed medians per grid point (all in ``summary.csv``).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import xarray as xr
+
+from analysis import stats
+from analysis.report import Check, frame
+from kernels.hermite import normal_pdf
+from sweep.problems.biased_relu import evidence
+from sweep.problems.biased_relu.evidence import BAND, ERROR, Rate, finite
+from sweep.problems.biased_relu.figures import FIGURES
+
+SUMMARISED = (ERROR, "err_w", "err_b_sign_agnostic", "err_a", "flipped", "test_rel_l2", "moment_err_2")
+ESTIMATION_BAND = (-0.6, -0.4)  # the slope of ||T_hat_2 - T_2|| in N (a CLT rate: tight)
+ZERO_BIAS_SHARE = 0.8           # the ablation holds when the pencil recovers the b = 0 neuron on this share of
+                                # seeds and T_3 alone on at most 1 - this share
+MAX_TABLE_ROWS = 60
+
+__all__ = ["FIGURES", "checks", "sections", "summary"]
+
+
+def checks(ds: xr.Dataset) -> list[Check]:
+    return [estimation_check(ds), rate_check(ds), zero_bias_check(ds)]
+
+
+def sections(ds: xr.Dataset) -> list[str]:
+    return [rates_table(ds), bias_section(ds), flags_section(ds), summary_table(ds)]
+
+
+def summary(ds: xr.Dataset) -> pd.DataFrame:
+    return frame(seed_summary(ds))
+
+
+def seed_summary(ds: xr.Dataset) -> xr.Dataset:
+    """Median, bootstrap interval and count over seeds of every SUMMARISED variable the store has."""
+    runs = evidence.loaded(ds, *(name for name in SUMMARISED if name in ds))
+    return stats.seed_summary({name: finite(runs, name) for name in SUMMARISED if name in runs})
+
+
+def _moment_rate(ds: xr.Dataset, variable: str, local: bool) -> Rate | None:
+    return next((r for r in evidence.rates(ds, variable, local) if r.learner == "moments"), None)
+
+
+def estimation_check(ds: xr.Dataset) -> Check:
+    """||T_hat_2 - T_2||_F of the moment learner against N: slope in ESTIMATION_BAND."""
+    title = "T_2 is estimated at the rate N^(-1/2) (THEORY.md §6.3, streamed moments)"
+    rate = _moment_rate(ds, "moment_err_2", local=False)
+    if rate is None:
+        reason = "the store does not sweep N over two values with the moment learner"
+        return Check(title, f"**Not checked** — {reason}.", f"T_2 rate: not checked, {reason}", None)
+    holds = ESTIMATION_BAND[0] <= rate.slope <= ESTIMATION_BAND[1]
+    text = (f"slope of the seed-median ||T_hat_2 - T_2||_F in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}] "
+            f"(all N, pooled over the other swept dims; must lie in {list(ESTIMATION_BAND)}); "
+            f"{rate.share_in_band:.0%} of {rate.series} seed series have their own slope in {list(rate.band)}.")
+    line = f"T_2 rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(ESTIMATION_BAND)}"
+    return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
+                 holds)
+
+
+def rate_check(ds: xr.Dataset) -> Check:
+    """The moment learner's direction error against N, in the local regime: slope within BAND of -1/2."""
+    title = "The moment learner's error falls like N^(-1/2) (THEORY.md §6.3)"
+    rate = _moment_rate(ds, ERROR, local=True)
+    if rate is None:
+        reason = (f"the store does not sweep N with the moment learner over two values where its median "
+                  f"{ERROR} is below {evidence.LOCAL}")
+        return Check(title, f"**Not checked** — {reason}.", f"N^(-1/2) rate: not checked, {reason}", None)
+    holds = rate.band[0] <= rate.slope <= rate.band[1]
+    text = (f"slope of the seed-median {ERROR} in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}], fitted "
+            f"on the grid points in the local regime (seed median below {evidence.LOCAL}; above it the largest "
+            f"direction error is of order 1 and saturates at sqrt 2), pooled over the other swept dims; must lie in "
+            f"{list(rate.band)}. Seed by seed, {rate.share_in_band:.0%} of {rate.series} series with two such "
+            f"points have their slope in that band.")
+    line = f"N^(-1/2) rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(rate.band)}"
+    return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
+                 holds)
+
+
+def zero_bias_check(ds: xr.Dataset) -> Check:
+    """The b = 0 neuron: recovered by the pencil on >= ZERO_BIAS_SHARE of the seeds, by T_3
+    alone on <= 1 - ZERO_BIAS_SHARE (at the largest N)."""
+    title = "A neuron with b = 0: the pencil anchored on T_2 recovers it, T_3 alone does not (THEORY.md §6.3)"
+    result = evidence.zero_bias(ds)
+    if result is None:
+        reason = "the store fixes no bias to 0 (bias_values) or has no moment-learner runs"
+        return Check(title, f"**Not checked** — {reason}.", f"zero-bias ablation: not checked, {reason}", None)
+    pencil, t3 = result.pencil / result.seeds, result.t3_only / result.seeds
+    holds = pencil >= ZERO_BIAS_SHARE and t3 <= 1 - ZERO_BIAS_SHARE
+    text = (f"At N = {result.N:.0e}, the b = 0 neuron (neuron {result.neuron}) has direction error < "
+            f"{evidence.RECOVERED} on **{result.pencil} of {result.seeds} seeds with the pencil** and on "
+            f"**{result.t3_only} of {result.seeds} with T_3 alone**; the other neurons on {result.others_pencil} "
+            f"and {result.others_t3_only} of {result.others}. Holds when the pencil recovers it on >= "
+            f"{ZERO_BIAS_SHARE:.0%} of the seeds and T_3 alone on <= {1 - ZERO_BIAS_SHARE:.0%}.")
+    line = f"zero-bias ablation: pencil {result.pencil}/{result.seeds}, T_3 alone {result.t3_only}/{result.seeds} seeds"
+    return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
+                 holds)
+
+
+def rates_table(ds: xr.Dataset) -> str:
+    """Slopes in N of the direction error, the test error and ||T_hat_2 - T_2||, per learner."""
+    header = (f"## Rates in N\n\nd log(median over seeds) / d log N, pooled over the other swept dims; "
+              f"{stats.CONFIDENCE:.0%} bootstrap interval over seeds; the expected rate (parameter errors "
+              f"N^(-1/2), the squared test error N^(-1)) and the share of seed series whose own slope is within "
+              f"{BAND} of it.\n\n")
+    rows = [f"| {r.learner} | {r.variable} | {r.fitted_on} | {r.slope:.3f} | [{r.lo:.3f}, {r.hi:.3f}] | "
+            f"{r.expected:g} | {r.share_in_band:.0%} of {r.series} |"
+            for variable, local in ((ERROR, True), ("test_rel_l2", True), ("moment_err_2", False))
+            for r in evidence.rates(ds, variable, local)]
+    if not rows:
+        return header + "N is not swept."
+    return header + "\n".join(["| learner | error | fitted on | slope | interval | expected | seed series near it |",
+                               "|---|---|---|---|---|---|---|", *rows])
+
+
+def bias_section(ds: xr.Dataset) -> str:
+    """The moment learner's error against 1/phi(beta)."""
+    growth = evidence.bias_growth(ds)
+    if growth is None:
+        return "## Error against the bias range\n\nbeta is not swept with the moment learner."
+    rows = [f"| {b:g} | {m:.4g} | {growth.scale / float(normal_pdf(b)):.4g} |"
+            for b, m in zip(growth.betas, growth.medians)]
+    return (f"## Error against the bias range\n\nMedian over seeds (and the other swept dims) of the moment "
+            f"learner's {ERROR}, beside c / phi(beta) with c = {growth.scale:.4g} fitted on beta >= "
+            f"{evidence.BIAS_FIT_FROM:g}; there, d log(error) / d log(1/phi(beta)) = **{growth.exponent:.2f}** "
+            f"(1 would be the reference shape exactly). At small beta the pencil's eigenvalues -b_i <w_i, u> "
+            f"crowd together (at beta = 0 they all vanish and the directions are not identifiable from T_2 and "
+            f"T_3), so the error rises again there.\n\n"
+            + "\n".join(["| beta | median error | c / phi(beta) |", "|---|---|---|", *rows]))
+
+
+def flags_section(ds: xr.Dataset) -> str:
+    """Runs by learner and status, and how many moment runs had complex pencil eigenvectors."""
+    lines = ["## Runs by learner", "", "| learner | runs done | diverged | imag_flag = 1 |", "|---|---|---|---|"]
+    for learner in evidence.learners(ds):
+        runs = evidence.at_learner(ds, learner)
+        done = int(runs["done"].sum())
+        diverged = int((runs["status"].where(runs["done"]) == 1).sum())
+        flagged = int((runs["imag_flag"] == 1).sum())
+        lines.append(f"| {learner} | {done} | {diverged} | {flagged if learner != 'sgd' else '-'} |")
+    return "\n".join(lines)
+
+
+def summary_table(ds: xr.Dataset) -> str:
+    """Per grid point: median [interval] of the direction error and the test error, as markdown."""
+    table = frame(seed_summary(ds))
+    dims = list(stats.point_dims(ds))
+    shown = [ERROR, "test_rel_l2"]
+    lines = ["| " + " | ".join([*dims, *shown]) + " |", "|" + "---|" * (len(dims) + len(shown))]
+    for row in table.head(MAX_TABLE_ROWS).to_dict("records"):
+        cells = [str(row[dim]) for dim in dims] + [
+            f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, {row[f'{name}_hi']:.3g}]" for name in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    more = f" (first {MAX_TABLE_ROWS} of {len(table)}; all in summary.csv)" if len(table) > MAX_TABLE_ROWS else ""
+    return (f"## Medians over seeds{more}\n\nmedian [{stats.CONFIDENCE:.0%} bootstrap interval]; every variable "
+            f"of {list(SUMMARISED)} is in summary.csv.\n\n" + "\n".join(lines))

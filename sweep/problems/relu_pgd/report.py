@@ -1,0 +1,217 @@
+"""The report of a ``relu_pgd`` store (see :mod:`analysis.report`; THEORY.md §6.1).
+
+Checks, in this order:
+
+1. relu'(0) = 0 keeps w at 0 (derived: at w = 0 every pre-activation is 0, so the
+   gradient vanishes): every such run must have rel_err_t = 1 and no support at every t.
+2. The first step from 0 with mu0 relu'(0) = 1 is P_K((2/n) sum_i y_i x_i) (derived):
+   the stored rel_err_1 of a sample of such runs against the estimate recomputed in NumPy
+   from the problem's own data generator.
+3. The linear rate: the theorem gives no constant c, so no run can break it; the check
+   states the measured constants (smallest n / n0_hat with >= 95% success, with >= 95%
+   inside the 2^-t envelope) and says it is not a pass/fail check.
+
+Then a per-grid-point table (all of it in ``summary.csv``). Figures: :mod:`.figures`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from analysis.plotting import parameter_values, run_parameters
+from analysis.report import Check
+from analysis.stats import point_dims
+from sweep.problems.relu_pgd.figures import FIGURES
+from sweep.problems.relu_pgd.summary import (LARGE_SAMPLE_RATIO, REFERENCE, SHARES, TARGET_SHARE,
+                                             measured_constants, point_table, theorem_schedule, with_fixed)
+from sweep.problems.relu_pgd.variables import ITERATION
+
+FIRST_STEP_RUNS = 20          # runs whose first step is recomputed (evenly spread over the eligible ones)
+FIRST_STEP_TOLERANCE = {"float64": 1e-9, "float32": 1e-4}  # relative, on rel_err_1
+MAX_TABLE_ROWS = 100          # grid points shown in report.md; summary.csv has all
+SHARE_TITLES = {"success": f"success (rel_err_T < 1e-6) in >= {TARGET_SHARE:.0%} of seeds from",
+                "envelope_ok": f"inside 2^-t at every t in >= {TARGET_SHARE:.0%} of seeds from"}
+
+__all__ = ["FIGURES", "checks", "sections", "summary"]
+
+
+def checks(ds: xr.Dataset) -> list[Check]:
+    return [stays_at_zero_check(ds), first_step_check(ds), rate_check(ds)]
+
+
+def sections(ds: xr.Dataset) -> list[str]:
+    return [point_section(point_table(ds), point_dims(ds))]
+
+
+def summary(ds: xr.Dataset) -> pd.DataFrame:
+    return point_table(ds)
+
+
+def _runs(ds: xr.Dataset, names=("relu_slope_at_zero", "mu0", "dtype")) -> pd.DataFrame:
+    """One row per finished run: its grid coordinates and the values of ``names``."""
+    runs = ds["done"].to_dataframe().reset_index()
+    return with_fixed(runs[runs["done"]].drop(columns="done"), ds, names)
+
+
+def stays_at_zero_check(ds: xr.Dataset) -> Check:
+    """Every finished run with relu'(0) = 0 has rel_err_t = 1 and an empty support at every t."""
+    title = "relu'(0) = 0 keeps w at 0 (THEORY.md §6.1, derived)"
+    if 0.0 not in parameter_values(ds, "relu_slope_at_zero"):
+        return Check(title, "**Not checked**: no run has `relu_slope_at_zero` = 0.",
+                     "relu'(0) = 0: not checked, no such run", None)
+    at = {"relu_slope_at_zero": 0.0} if "relu_slope_at_zero" in ds.dims else {}
+    done = ds["done"].sel(at)
+    rel_err, overlap = ds["rel_err"].sel(at), ds["support_overlap"].sel(at)
+    stays = (((rel_err == 1.0) | rel_err.isnull()).all(ITERATION) & ((overlap == 0.0) | overlap.isnull()).all(ITERATION)
+             & rel_err.isel({ITERATION: 0}).notnull())
+    checked, moved = int(done.sum()), int((done & ~stays).sum())
+    if checked == 0:
+        return Check(title, "**Not checked**: no run with `relu_slope_at_zero` = 0 has finished.",
+                     "relu'(0) = 0: not checked, no finished run", None)
+    if moved == 0:
+        return Check(title, f"**{checked} of {checked} runs with relu'(0) = 0 stay at w = 0** (rel_err_t = 1 and "
+                            f"support overlap 0 at every t): at w = 0 every pre-activation is 0, so the gradient is 0.",
+                     f"relu'(0) = 0: {checked} of {checked} runs stay at w = 0", True)
+    return Check(title, f"> # WARNING: {moved} of {checked} runs with relu'(0) = 0 left w = 0\n"
+                        f"> The gradient at 0 vanishes with relu'(0) = 0: the implementation is wrong.",
+                 f"WARNING: {moved} of {checked} runs with relu'(0) = 0 left w = 0", False)
+
+
+def first_step_rel_err(ds: xr.Dataset, point: dict) -> float:
+    """||P_K((2/n) sum_i y_i x_i) - w*|| / ||w*|| for the run at ``point``, recomputed in
+    float64 NumPy from the problem's data generator (THEORY.md §6.1)."""
+    from kernels.projections import project, projection_code
+    from sweep.problems.relu_pgd.data import make_instance
+    from sweep.problems.relu_pgd.params import ReluPGDParams
+    from sweep.problems.relu_pgd.run import projection_level
+
+    p = ReluPGDParams.from_mapping(run_parameters(ds, point))
+    data = make_instance(p)
+    estimate = (2.0 / p.n) * (data.X.T.astype(np.float64) @ data.y.astype(np.float64))
+    project(estimate, projection_code(p.constraint), projection_level(p.constraint, data.w_star))
+    return float(np.linalg.norm(estimate - data.w_star) / np.linalg.norm(data.w_star))
+
+
+def first_step_check(ds: xr.Dataset) -> Check:
+    """The stored rel_err_1 of up to FIRST_STEP_RUNS runs with mu0 relu'(0) = 1 against
+    the projected unbiased estimate recomputed from their data."""
+    title = "First step = P_K((2/n) sum_i y_i x_i) when mu0 relu'(0) = 1 (THEORY.md §6.1, derived)"
+    runs = _runs(ds)
+    eligible = runs[np.isclose(runs["relu_slope_at_zero"] * runs["mu0"], 1.0, rtol=0, atol=1e-12)]
+    if eligible.empty:
+        return Check(title, "**Not checked**: no finished run has mu0 relu'(0) = 1.",
+                     "first step: not checked, no finished run with mu0 relu'(0) = 1", None)
+    picked = eligible.iloc[np.unique(np.linspace(0, len(eligible) - 1, FIRST_STEP_RUNS).round().astype(int))]
+    dims = list(ds["done"].dims)
+    offenders = []
+    for row in picked.to_dict("records"):
+        point = {dim: row[dim] for dim in dims}
+        stored = float(ds["rel_err"].sel(point).isel({ITERATION: 1}))
+        expected = first_step_rel_err(ds, point)
+        if not abs(stored - expected) <= FIRST_STEP_TOLERANCE[row["dtype"]] * expected:
+            offenders.append(f"- {point}: stored {stored:.12g}, recomputed {expected:.12g}")
+    checked = len(picked)
+    what = (f"{checked} of the {len(eligible)} finished runs with mu0 relu'(0) = 1 (evenly spread over the grid): "
+            f"stored rel_err_1 against ||P_K((2/n) sum_i y_i x_i) - w*|| recomputed in NumPy from the run's data "
+            f"(relative tolerance {FIRST_STEP_TOLERANCE['float64']:g} in float64)")
+    if not offenders:
+        return Check(title, f"**{checked} of {checked} runs agree**: {what}. At w = 0 with relu'(0) = 1/2, "
+                            f"-mu0 grad L = (mu0/n) sum y_i x_i, and E[y x] = w*/2.",
+                     f"first step: {checked} of {checked} sampled runs equal the projected unbiased estimate", True)
+    listed = "\n".join(offenders)
+    return Check(title, f"> # WARNING: {len(offenders)} of {checked} runs disagree\n> {what}.\n\n{listed}",
+                 f"WARNING: {len(offenders)} of {checked} sampled runs' first step is not P_K((2/n) sum y_i x_i)",
+                 False)
+
+
+def _ratio(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3g}"
+
+
+def constants_table(constants: pd.DataFrame, setting: list[str]) -> str:
+    """The measured constants per setting, as markdown."""
+    header = [*setting, "n/n0_hat in grid", "seeds per point", *(SHARE_TITLES[name] for name in SHARES)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in constants.to_dict("records"):
+        cells = [str(row[dim]) for dim in setting]
+        cells += [f"{row['ratio_min']:.3g} - {row['ratio_max']:.3g} ({row['points']} points)", str(row["min_runs"])]
+        for name in SHARES:
+            sustained = "" if row[f"{name}_sustained"] or math.isnan(row[f"{name}_from"]) else " (not at every larger n)"
+            cells.append(_ratio(row[f"{name}_from"]) + sustained)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ranges(constants: pd.DataFrame, name: str) -> str:
+    """'2.5-3.2 (l0), 12-16 (l1)': the range of ``{name}_from`` over settings, per constraint."""
+    parts = []
+    groups = constants.groupby("constraint") if "constraint" in constants else [("", constants)]
+    for constraint, group in groups:
+        values = group[f"{name}_from"].dropna()
+        missing = len(group) - len(values)
+        text = "none" if values.empty else (f"{values.min():.3g}" if values.min() == values.max()
+                                             else f"{values.min():.3g}-{values.max():.3g}")
+        text += f" ({constraint}" if constraint else " ("
+        text += f"; not reached in {missing} of {len(group)} settings)" if missing else ")"
+        parts.append(text.replace(" ()", ""))
+    return ", ".join(parts)
+
+
+def rate_check(ds: xr.Dataset) -> Check:
+    """The measured constants of the linear rate; holds None: the theorem's c is unknown."""
+    title = "Linear rate: the measured constants (THEORY.md §6.1)"
+    table = point_table(ds)
+    if table.empty:
+        return Check(title, "**Not checked**: no run has finished.", "linear rate: nothing measured, no finished run",
+                     None)
+    dims = point_dims(ds)
+    setting = [dim for dim in dims if dim != "n"]
+    constants = with_fixed(measured_constants(table, dims), ds, ("constraint",))
+    large = with_fixed(table[(table["n_over_n0"] >= LARGE_SAMPLE_RATIO) & theorem_schedule(table, ds)], ds,
+                       ("constraint",))
+    if large.empty:
+        large_text = (f"No run of this store has n >= {LARGE_SAMPLE_RATIO} n0_hat with the schedule of THEORY.md "
+                      f"§6.1 (relu'(0) = 1/2, mu0 = 2, mu = 1, float64).")
+    else:
+        counts = "; ".join(f"{constraint}: **{int(group['envelope_ok_count'].sum())} of {int(group['runs'].sum())} "
+                           f"runs**" for constraint, group in large.groupby("constraint"))
+        large_text = (f"Inside 2^-t at every step at n >= {LARGE_SAMPLE_RATIO} n0_hat with the schedule of THEORY.md "
+                      f"§6.1 (relu'(0) = 1/2, mu0 = 2, mu = 1, float64): {counts}. (The tests assert every seed of "
+                      f"a small grid at 25 n0_hat for l0 and at 40 n0_hat for l1.)")
+    reference = (f"The reference implementation of THEORY.md §6.1 (d = 1000, s = 20, l0, 20 trials, 40 steps) "
+                 f"measured 95% success at {REFERENCE['success']} n0_hat and every run inside the envelope from "
+                 f"{REFERENCE['envelope_ok']} n0_hat.")
+    markdown = (
+        f"The theorem: from w_0 = 0, ||w_t - w*|| <= 2^-t ||w*|| for every t, with high probability, once "
+        f"n > c n0. It does not give c, so no run can break it: **this is not a pass/fail check**; it states c as "
+        f"this store measures it. Per setting (every grid dim but n and seed): the smallest n / n0_hat of the grid "
+        f"at which at least {TARGET_SHARE:.0%} of the seeds succeed (rel_err_T < 1e-6), and at which at least "
+        f"{TARGET_SHARE:.0%} stay inside 2^-t at every step; '-' when no n of the grid gets there, "
+        f"'not at every larger n' when a larger n of the grid falls below {TARGET_SHARE:.0%} again. "
+        f"The resolution is the grid's spacing in n.\n\n"
+        f"{constants_table(constants, setting)}\n\n{reference}\n\n{large_text}")
+    line = (f"linear rate (c not given; measured, not pass/fail): >= {TARGET_SHARE:.0%} success from n/n0_hat "
+            f"{_ranges(constants, 'success')}; >= {TARGET_SHARE:.0%} inside 2^-t from "
+            f"{_ranges(constants, 'envelope_ok')}")
+    return Check(title, markdown, line, None)
+
+
+def point_section(table: pd.DataFrame, dims: tuple[str, ...]) -> str:
+    """Per grid point: shares with their 95% Wilson intervals and seed medians, as markdown."""
+    columns = [*dims, "n/n0_hat", "success", "inside 2^-t", "diverged", "contraction", "t_success", "rel_err_T",
+               "test_rel_err"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table.head(MAX_TABLE_ROWS).to_dict("records"):
+        cells = [str(row[dim]) for dim in dims] + [f"{row['n_over_n0']:.3g}"]
+        cells += [f"{int(row[f'{name}_count'])}/{int(row['runs'])} [{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]"
+                  for name in SHARES]
+        cells += [str(int(row["diverged"])), f"{row['contraction_median']:.3g}", f"{row['t_success_median']:.3g}",
+                  f"{row['rel_err_final_median']:.3g}", f"{row['test_rel_err_median']:.3g}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    shown = f" (first {MAX_TABLE_ROWS} of {len(table)}; all in summary.csv)" if len(table) > MAX_TABLE_ROWS else ""
+    return (f"## Per grid point{shown}\n\nRuns that succeed and that stay inside the envelope, of the finished "
+            f"runs, with the 95% Wilson interval of the share; seed medians of the contraction factor, of t_success "
+            f"(over the runs that succeed), of rel_err_T and of the relative test error.\n\n" + "\n".join(lines))

@@ -1,0 +1,110 @@
+"""The ``relu_pgd`` runs of a store, summarised per grid point and held against THEORY.md §6.1.
+
+- :func:`point_table`: per grid point (all grid dims but ``seed``), the share of seeds
+  that succeed and that stay inside the 2^-t envelope, with Wilson intervals, and seed
+  medians of the other measures;
+- :func:`measured_constants`: along n, per setting (every other grid dim), the smallest
+  n / n0_hat at which >= 95% of seeds succeed, and at which >= 95% stay inside the
+  envelope: the constant c of the theorem as this store measures it (the paper gives none).
+
+Only finished runs (``done``) count. Plain pandas on the small scalar variables.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from analysis.plotting import parameter_values
+from analysis.stats import CONFIDENCE, point_dims
+from sweep.problems.base import STATUS
+
+TARGET_SHARE = 0.95      # "most seeds": the share the measured constants ask for
+LARGE_SAMPLE_RATIO = 25  # n / n0_hat from which the report counts runs inside the envelope (tests: all, for l0)
+THEOREM_SCHEDULE = {"relu_slope_at_zero": 0.5, "mu0": 2.0, "mu": 1.0}  # THEORY.md §6.1
+SHARES = ("success", "envelope_ok")
+MEDIANS = ("contraction", "t_success", "rel_err_final", "test_rel_err")
+# Reference implementation of THEORY.md §6.1 (d = 1000, s = 20, l0, 20 trials, 40 steps).
+REFERENCE = {"success": 3.2, "envelope_ok": 12.8}
+_ONE_POINT = "_point"  # the group of a store whose only grid dim is seed
+
+
+def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = CONFIDENCE):
+    """The Wilson score interval (lo, hi) of a binomial share; NaN where trials = 0."""
+    from scipy.stats import norm
+
+    z = norm.ppf(0.5 + confidence / 2)
+    k, m = np.asarray(successes, np.float64), np.asarray(trials, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = k / m
+        centre = (share + z * z / (2 * m)) / (1 + z * z / m)
+        half = z / (1 + z * z / m) * np.sqrt(share * (1 - share) / m + z * z / (4 * m * m))
+    return centre - half, centre + half
+
+
+def runs_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per finished run: the grid coordinates and the scalar measures."""
+    names = [*SHARES, *MEDIANS, "n_over_n0", "n0_hat", "status", "done"]
+    frame = ds[names].to_dataframe().reset_index()
+    frame = frame[frame["done"]].drop(columns="done")
+    frame["diverged"] = frame["status"] == STATUS["diverged"]
+    return frame
+
+
+def point_table(ds: xr.Dataset) -> pd.DataFrame:
+    """Per grid point: runs, ``{success, envelope_ok}_{count, share, lo, hi}``, diverged
+    runs, n0_hat, n_over_n0 and the seed medians ``{name}_median`` of MEDIANS (t_success
+    over the runs that succeed, the others over finite values). Sorted by the grid."""
+    dims = list(point_dims(ds)) or [_ONE_POINT]
+    runs = runs_frame(ds).assign(**{_ONE_POINT: 0})
+    runs["t_success"] = runs["t_success"].where(runs["t_success"] >= 0)
+    if runs.empty:
+        return pd.DataFrame(columns=[*point_dims(ds), "runs"])
+    grouped = runs.groupby(dims, sort=True)
+    table = grouped.agg(runs=("n_over_n0", "size"), n0_hat=("n0_hat", "first"), n_over_n0=("n_over_n0", "first"),
+                        diverged=("diverged", "sum"), **{f"{name}_count": (name, "sum") for name in SHARES},
+                        **{f"{name}_median": (name, "median") for name in MEDIANS})
+    for name in SHARES:
+        table[f"{name}_share"] = table[f"{name}_count"] / table["runs"]
+        table[f"{name}_lo"], table[f"{name}_hi"] = wilson_interval(table[f"{name}_count"], table["runs"])
+    return table.reset_index().drop(columns=_ONE_POINT, errors="ignore")
+
+
+def measured_constants(table: pd.DataFrame, dims: tuple[str, ...]) -> pd.DataFrame:
+    """Per setting (the grid point dims but ``n``): for each name in SHARES, the smallest
+    n / n0_hat of the store at which >= TARGET_SHARE of the runs count
+    (``{name}_from``, NaN if none), whether every larger n of the setting does too
+    (``{name}_sustained``), and the points and fewest runs per point it rests on."""
+    setting = [dim for dim in dims if dim != "n"]
+    rows = []
+    groups = table.groupby(setting, sort=True) if setting else [((), table)]
+    for key, group in groups:
+        group = group.sort_values("n_over_n0")
+        row = dict(zip(setting, key if isinstance(key, tuple) else (key,)))
+        row.update(points=len(group), min_runs=int(group["runs"].min()),
+                   ratio_min=group["n_over_n0"].min(), ratio_max=group["n_over_n0"].max())
+        for name in SHARES:
+            reached = (group[f"{name}_share"] >= TARGET_SHARE).to_numpy()
+            first = int(np.argmax(reached)) if reached.any() else None
+            row[f"{name}_from"] = group["n_over_n0"].iloc[first] if first is not None else math.nan
+            row[f"{name}_sustained"] = bool(first is not None and reached[first:].all())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def with_fixed(table: pd.DataFrame, ds: xr.Dataset, names) -> pd.DataFrame:
+    """``table`` with a column for each of ``names`` that the store does not sweep (its
+    value in the spec, or the default)."""
+    return table.assign(**{name: parameter_values(ds, name)[0] for name in names if name not in table})
+
+
+def theorem_schedule(table: pd.DataFrame, ds: xr.Dataset) -> pd.Series:
+    """Which rows of ``table`` ran with the schedule of THEORY.md §6.1 (relu'(0) = 1/2,
+    mu0 = 2, mu = 1) in float64 (2^-T is below float32's rounding for T > 24)."""
+    table = with_fixed(table, ds, (*THEOREM_SCHEDULE, "dtype"))
+    keep = table["dtype"] == "float64"
+    for name, value in THEOREM_SCHEDULE.items():
+        keep &= table[name] == value
+    return keep

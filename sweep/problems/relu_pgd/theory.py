@@ -1,0 +1,54 @@
+"""What THEORY.md §6.1 predicts for one run, and the per-run measures held against it.
+
+Soltanolkotabi (2017): from w_0 = 0, PGD on Gaussian inputs with ReLU labels satisfies
+||w_t - w*|| <= 2^-t ||w*|| for every t once n > c n0, n0 the squared Gaussian width of
+the descent cone of the constraint at w* (c not given). The axis is :func:`n0_hat`.
+Plain NumPy on a run's curve rel_err_t (t = 0 .. T); no kernels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SUCCESS_TOLERANCE = 1e-6            # success: rel_err_T below this; t_success: first t below it
+CONTRACTION_WINDOW = (1e-12, 1e-1)  # rel_err_t strictly inside: the points of the contraction fit
+ENVELOPE_RATE = 0.5                 # the envelope rel_err_t <= ENVELOPE_RATE^t of the theorem
+DIVERGENCE_FACTOR = 1e3             # diverged: ||w_t|| > DIVERGENCE_FACTOR ||w*||
+
+
+def n0_hat(d: int, s: int, constraint: str) -> float:
+    """The sample-size scale n0_hat: 2 s ln(d/s) for an s-sparse teacher (the leading term
+    of the descent cone's squared width, THEORY.md §6.1); d for a dense teacher (s = d) and
+    for K = R^d (``none``), whose descent cone is all of R^d."""
+    if s >= d or constraint == "none":
+        return float(d)
+    return 2.0 * s * math.log(d / s)
+
+
+def envelope(t: np.ndarray) -> np.ndarray:
+    """The theorem's bound on rel_err_t: 2^-t."""
+    return ENVELOPE_RATE ** np.asarray(t, dtype=np.float64)
+
+
+def first_success(rel_err: np.ndarray) -> int:
+    """The first t with rel_err_t < SUCCESS_TOLERANCE, -1 if none."""
+    below = np.flatnonzero(rel_err < SUCCESS_TOLERANCE)
+    return int(below[0]) if below.size else -1
+
+
+def inside_envelope(rel_err: np.ndarray) -> bool:
+    """rel_err_t <= 2^-t for every t >= 1 of the curve (t = 0 .. T, no NaN)."""
+    t = np.arange(rel_err.size)
+    return bool(np.all(rel_err[1:] <= envelope(t[1:])))
+
+
+def contraction_factor(rel_err: np.ndarray) -> float:
+    """exp of the least-squares slope of log rel_err_t over t, on the t where rel_err_t is
+    inside CONTRACTION_WINDOW: the fitted factor per step (1/2 on the envelope). NaN with
+    fewer than two such t."""
+    t = np.flatnonzero((rel_err > CONTRACTION_WINDOW[0]) & (rel_err < CONTRACTION_WINDOW[1]))
+    if t.size < 2:
+        return math.nan
+    slope = np.polyfit(t.astype(np.float64), np.log(rel_err[t]), 1)[0]
+    return float(np.exp(slope))

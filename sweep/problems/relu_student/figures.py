@@ -1,0 +1,229 @@
+"""Figures of the ``relu_student`` problem (THEORY.md §6.2).
+
+Each follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) ->
+list[Path]``, [] when the store lacks what it needs) and shows every run it summarises
+(a panel per run, or counts k/n per cell, or a band over all runs):
+
+- :func:`plane_paths`: the paths of the atoms c_k theta_k in the plane over training
+  (d = 2), one panel per run, the teacher's atoms marked;
+- :func:`success_heatmaps`: the share of runs that identified the teacher over M/m x
+  lam, one heatmap per learner;
+- :func:`convergence`: D_K, e_stray and F - F_final over the steps on log axes, per setting;
+- :func:`masses_vs_expected`: final assigned masses against those expected at lam.
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from analysis.plotting import DPI, PANEL_SIZE, as_python, describe_point, figure_file, has, panels, parameter_values
+from sweep.problems.relu_student.tables import REPLICATE_DIMS, setting_dims, settings_table
+from sweep.problems.relu_student.variables import FEATURE, STEP
+
+MAX_RUN_PANELS = 6   # runs drawn per setting in plane_paths
+MAX_SETTINGS = 8     # settings (rows of panels, or lines) per figure
+POSITIVE, NEGATIVE, TEACHER_COLOR = "tab:red", "tab:blue", "k"
+
+
+def _settings(ds: xr.Dataset) -> list[dict]:
+    """Every combination of the setting dims (in grid order), up to MAX_SETTINGS (one more
+    when there are more, so that callers can tell)."""
+    dims = setting_dims(ds)
+    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
+    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)}
+            for i in range(grids[0].size if dims else 1)][:MAX_SETTINGS + 1]
+
+
+def _replicates(ds: xr.Dataset) -> list[dict]:
+    """Every combination of the replicate dims in the store ({} when there are none)."""
+    dims = [dim for dim in REPLICATE_DIMS if dim in ds.dims]
+    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
+    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)} for i in range(grids[0].size)] if dims \
+        else [{}]
+
+
+def _learner_label(point: dict, ds: xr.Dataset) -> str:
+    learner = point.get("learner", parameter_values(ds, "learner")[0])
+    if learner == "gd":
+        return "gd (= conic with ρ = 1)"
+    return f"conic, ρ = {point.get('rho', parameter_values(ds, 'rho')[0]):g}"
+
+
+# ---------------------------------------------------------------- paths in the plane
+
+@figure_file
+def plane_paths(ds: xr.Dataset) -> Figure | None:
+    """The paths of c_k theta_k over training (d = 2), one panel per run: a row per setting,
+    a column per replicate (seed, data_seed). Teacher atoms a_j w_j: black stars; atoms
+    expected at lam (when lam > 0): hollow circles; final atoms: dots of area ~ |c_k|,
+    red for c_k > 0 and blue for c_k < 0; the summed mass of the atoms within 0.1 rad of
+    w_j, at w_j: black crosses (a teacher neuron split over several atoms puts them along
+    its ray, their sum on the star)."""
+    if not (has(ds, "path_mass", "path_direction") and ds.sizes[FEATURE] == 2):
+        return None
+    settings, replicates = _settings(ds)[:MAX_SETTINGS], _replicates(ds)[:MAX_RUN_PANELS]
+    fig = Figure(figsize=(PANEL_SIZE[1] * len(replicates), PANEL_SIZE[1] * len(settings)), dpi=DPI,
+                 layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(settings), len(replicates), squeeze=False))
+    for row, setting in enumerate(settings):
+        for col, replicate in enumerate(replicates):
+            _draw_paths(axes[row, col], ds.sel({**setting, **replicate}).compute(), {**setting, **replicate})
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    shown, total = len(settings) * len(replicates), int(ds["done"].size)
+    if shown < total:
+        fig.suptitle(f"{shown} of the store's {total} runs (the first {MAX_SETTINGS} settings x "
+                     f"{MAX_RUN_PANELS} replicates at most)")
+    return fig
+
+
+def _draw_paths(ax, run: xr.Dataset, point: dict) -> None:
+    if not bool(run["done"]) or not np.isfinite(run["atom_mass"]).any():
+        ax.set_title(f"{describe_point(point)}: no result")
+        return
+    points = (run["path_mass"] * run["path_direction"]).transpose(STEP, "neuron", FEATURE).values
+    final = run["atom_mass"].values[:, None] * run["atom_direction"].values
+    for k in range(points.shape[1]):
+        if not np.isfinite(run["atom_mass"].values[k]):
+            continue
+        color = POSITIVE if run["atom_mass"].values[k] > 0 else NEGATIVE
+        ax.plot(points[:, k, 0], points[:, k, 1], "-", color=color, lw=0.8, alpha=0.6)
+    masses = run["atom_mass"].values
+    ax.scatter(final[:, 0], final[:, 1], s=60 * np.abs(masses) / max(np.nanmax(np.abs(masses)), 1e-300),
+               c=[POSITIVE if c > 0 else NEGATIVE for c in masses], zorder=3)
+    teacher = run["teacher_mass"].values[:, None] * run["teacher_direction"].values
+    ax.scatter(teacher[:, 0], teacher[:, 1], marker="*", s=160, facecolor="none", edgecolor=TEACHER_COLOR, zorder=4,
+               label="teacher a_j w_j")
+    if not np.array_equal(run["mass_lam"].values, run["teacher_mass"].values):  # lam > 0
+        expected = run["mass_lam"].values[:, None] * run["direction_lam"].values
+        ax.scatter(expected[:, 0], expected[:, 1], marker="o", s=90, facecolor="none", edgecolor="0.4", zorder=4,
+                   label="expected at λ")
+    clusters = run["mass"].values[:, None] * run["teacher_direction"].values
+    ax.scatter(clusters[:, 0], clusters[:, 1], marker="x", s=50, color=TEACHER_COLOR, zorder=5,
+               label="summed mass within 0.1 rad × w_j")
+    circle = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(circle), np.sin(circle), color="0.8", lw=0.6, zorder=0)
+    verdict = "identified" if int(run["success"]) == 1 else "not identified"
+    if int(run["teacher_degenerate"]) == 1:
+        verdict += ", degenerate teacher"
+    ax.set(aspect="equal", xlabel="c θ₁", ylabel="c θ₂",
+           title=f"{describe_point(point)}\n{verdict}\ne_mass {float(run['e_mass_lam']):.3f}, "
+                 f"e_stray {float(run['e_stray_lam']):.3f}")
+
+
+
+# ---------------------------------------------------------------- success over (M/m, lam)
+
+@figure_file
+def success_heatmaps(ds: xr.Dataset) -> Figure | None:
+    """Share of runs (over seeds and teachers) that identified the teacher, over M/m and
+    lam, one heatmap per learner; every cell says k/n. Other setting dims are held at
+    their middle value (in the title)."""
+    if not (has(ds, "success") and "M" in ds.dims and "lam" in ds.dims):
+        return None
+    learner_dims = [dim for dim in ("learner", "rho") if dim in setting_dims(ds)]
+    held = {dim: as_python(ds[dim].values[ds.sizes[dim] // 2]) for dim in setting_dims(ds)
+            if dim not in ("M", "lam", *learner_dims)}
+    table = settings_table(ds.sel(held) if held else ds, ("M", "lam", *learner_dims))
+    learners = _learner_settings(table, learner_dims)
+    fig, axes = panels(len(learners))
+    m = parameter_values(ds, "m")[0]
+    Ms, lams = [int(v) for v in ds["M"].values], [float(v) for v in ds["lam"].values]
+    for ax, learner in zip(axes, learners):
+        rows = table
+        for dim, value in learner.items():
+            rows = rows[rows[dim] == value]
+        share = np.full((len(lams), len(Ms)), np.nan)
+        for _, row in rows.iterrows():
+            i, j = lams.index(float(row["lam"])), Ms.index(int(row["M"]))
+            share[i, j] = row["share"]
+            ax.text(j, i, f"{int(row['identified'])}/{int(row['runs'])}", ha="center", va="center", fontsize=8,
+                    color="w" if row["share"] < 0.6 else "k")
+        image = ax.imshow(share, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(len(Ms)), [f"{M / m:g}" for M in Ms])
+        ax.set_yticks(range(len(lams)), [f"{lam:g}" for lam in lams])
+        ax.grid(False)
+        ax.set(xlabel=f"M / m (m = {m})", ylabel="λ",
+               title=f"{_learner_label(learner, ds)}{'; ' + describe_point(held) if held else ''}")
+    fig.colorbar(image, ax=axes, label="share of runs that identified the teacher")
+    return fig
+
+
+def _learner_settings(table, learner_dims: list[str]) -> list[dict]:
+    """The learner settings present, gd rows only once (gd ignores rho)."""
+    combos = table[learner_dims].drop_duplicates().to_dict("records") if learner_dims else [{}]
+    seen, kept = set(), []
+    for combo in combos:
+        key = ("gd",) if combo.get("learner") == "gd" else tuple(combo.items())
+        if key not in seen:
+            seen.add(key)
+            kept.append(combo)
+    return kept
+
+
+# ---------------------------------------------------------------- convergence over steps
+
+CONVERGENCE_CURVES = (("D_K", "D_K (kernel distance to the teacher)"), ("e_stray", "stray mass e_stray"),
+                      ("objective", "F - F_final"))
+
+
+@figure_file
+def convergence(ds: xr.Dataset) -> Figure | None:
+    """D_K, e_stray and F - F_final (F_final: the run's last objective) over the steps, log
+    axes; per setting the median over its runs (line) and their min-max (band). Stores of
+    more than MAX_SETTINGS settings get none (too many lines to read)."""
+    settings = _settings(ds)
+    if not has(ds, "D_K", "e_stray", "objective", "final_objective") or len(settings) > MAX_SETTINGS:
+        return None
+    fig, axes = panels(len(CONVERGENCE_CURVES))
+    steps = ds[STEP].values
+    for index, setting in enumerate(settings):
+        runs = ds.sel(setting) if setting else ds
+        label = describe_point(setting) or "all runs"
+        for ax, (name, ylabel) in zip(axes, CONVERGENCE_CURVES):
+            values = runs[name] - runs["final_objective"] if name == "objective" else runs[name]
+            per_run = values.where(runs["done"]).transpose(..., STEP).values.reshape(-1, steps.size)
+            per_run = np.where(per_run > 0, per_run, np.nan)
+            finite = np.isfinite(per_run).any(axis=0)
+            if not finite.any():
+                continue
+            low, mid, high = (np.full(steps.size, np.nan) for _ in range(3))
+            low[finite] = np.nanmin(per_run[:, finite], axis=0)
+            mid[finite] = np.nanmedian(per_run[:, finite], axis=0)
+            high[finite] = np.nanmax(per_run[:, finite], axis=0)
+            ax.fill_between(steps, low, high, color=f"C{index}", alpha=0.15, lw=0)
+            ax.plot(steps, mid, color=f"C{index}", label=f"{label} ({per_run.shape[0]} runs)")
+            ax.set(xscale="log", yscale="log", xlabel="step", ylabel=ylabel)
+    axes[0].legend()
+    return fig
+
+
+# ---------------------------------------------------------------- masses against the expected ones
+
+@figure_file
+def masses_vs_expected(ds: xr.Dataset) -> Figure | None:
+    """Every run's mass per atom of the measure expected at its lam (the m-atom minimiser
+    of the population objective; the teacher at lam = 0) against that atom's mass: the
+    summed mass of the student's atoms within 0.1 rad of it. Filled: runs that identified
+    the teacher; hollow: the others."""
+    if not (has(ds, "mass_at_lam", "mass_lam", "success") and "lam" in ds.dims):
+        return None
+    fig, (ax,) = panels(1)
+    for index, lam in enumerate(ds["lam"].values):
+        runs = ds.sel(lam=lam)
+        done = runs["done"].values
+        success = (runs["success"].values == 1) & done
+        mass = runs["mass_at_lam"].transpose(..., "teacher").values
+        expected = runs["mass_lam"].transpose(..., "teacher").values
+        for chosen, face in ((success, f"C{index}"), (done & ~success, "none")):
+            ax.scatter(expected[chosen].ravel(), mass[chosen].ravel(), s=14, facecolor=face, edgecolor=f"C{index}",
+                       label=f"λ = {lam:g}, {'identified' if face != 'none' else 'not'} ({int(chosen.sum())} runs)")
+    limits = ax.get_xlim()
+    ax.plot(limits, limits, color="0.5", lw=0.8, zorder=0)
+    ax.set(xlabel="mass expected at λ", ylabel="assigned student mass", title="final masses per teacher neuron")
+    ax.legend()
+    return fig
+
+
+FIGURES = (plane_paths, success_heatmaps, convergence, masses_vs_expected)

@@ -1,0 +1,67 @@
+"""The biased_relu evidence on hand-made stores (exact power laws, the exact 1/phi shape) and
+the report of a small sweep run through the engine."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from analysis.report import write_report
+from kernels.hermite import normal_pdf
+from sweep.engine import run_sweep
+from sweep.problems.biased_relu import evidence
+from sweep.spec import parse_spec
+
+
+def hand_made(values: np.ndarray, coords: dict, params: dict | None = None) -> xr.Dataset:
+    """A store-like Dataset: ``err_w_sign_agnostic`` on ``coords`` (seed first), all done."""
+    dims = tuple(coords)
+    return xr.Dataset({evidence.ERROR: (dims, values), "done": (dims, np.ones(values.shape, bool))}, coords=coords,
+                      attrs={"spec": {"problem": "biased_relu", "params": params or {"learner": "moments"}}})
+
+
+def test_seed_slopes_and_rates_recover_exact_power_laws_in_the_local_regime():
+    N = np.array([1e3, 1e4, 1e5, 1e6])
+    scale = np.array([1.0, 2.0, 0.5])[:, None]  # three seeds, each its own constant
+    errors = np.minimum(1.2, 100 * scale * N ** -0.5)  # saturated, then above LOCAL, then local
+    ds = hand_made(errors, {"seed": [0, 1, 2], "N": N})
+    [rate] = evidence.rates(ds)
+    assert rate.slope == pytest.approx(-0.5) and rate.lo == pytest.approx(-0.5) and rate.hi == pytest.approx(-0.5)
+    assert rate.local and rate.share_in_band == 1.0 and rate.series == 3 and rate.band == (-0.75, -0.25)
+    [everywhere] = evidence.rates(ds, local=False)
+    assert everywhere.slope > -0.45  # the saturated points flatten it
+    np.testing.assert_allclose(evidence.seed_slopes(ds[evidence.ERROR].where(N > 1e4), "N"), -0.5, atol=1e-12)
+
+
+def test_bias_growth_recovers_the_reference_shape_and_its_scale():
+    betas = np.array([0.0, 1.0, 2.0, 2.5, 3.0])
+    errors = 0.02 / normal_pdf(betas)
+    errors[0] = 5.0  # beta = 0 is outside the fit
+    ds = hand_made(np.tile(errors, (4, 1)), {"seed": [0, 1, 2, 3], "beta": betas})
+    growth = evidence.bias_growth(ds)
+    assert growth.scale == pytest.approx(0.02) and growth.exponent == pytest.approx(1.0)
+
+
+def test_zero_bias_neuron_is_read_from_the_spec():
+    ds = hand_made(np.ones((2, 1)), {"seed": [0, 1], "N": [1e6]}, {"learner": "moments", "bias_values": [0.5, 0.0]})
+    assert evidence.zero_bias_neuron(ds) == 1
+    assert evidence.zero_bias_neuron(hand_made(np.ones((2, 1)), {"seed": [0, 1], "N": [1e6]})) is None
+
+
+def test_report_of_a_small_sweep_checks_what_it_can_and_draws_its_figures(tmp_path):
+    spec = parse_spec({
+        "name": "small", "problem": "biased_relu",
+        "params": {"d": 4, "m": 2, "bias_values": [0.0, 0.9], "steps": 200, "refine_steps": 100, "lr": 0.05,
+                   "n_test": 1000},
+        "grid": {"seed": [0, 1], "N": [300_000, 1_000_000], "learner": ["moments", "sgd", "hybrid"]},
+    })
+    run_sweep(spec, tmp_path / "small.zarr")
+    report = write_report(tmp_path / "small.zarr", tmp_path / "report")
+    names = {path.name for path in report.paths}
+    assert {"error_vs_samples.png", "zero_bias_ablation.png", "learning_curves.png", "summary.csv"} <= names
+    assert "error_vs_bias.png" not in names and "error_vs_conditioning.png" not in names
+    checks = {check.title.split(" (")[0]: check for check in report.checks}
+    assert all(check.holds is not None for check in checks.values())  # each was checked
+    assert checks["T_2 is estimated at the rate N^(-1/2)"].holds
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Rates in N" in text and "| hybrid | err_w_sign_agnostic |" in text

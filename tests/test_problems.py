@@ -1,0 +1,106 @@
+"""The problem registry (sweep/problems): picking a problem in a spec, declarations every
+problem must satisfy, the README generated from them, and a toy problem added without
+touching the engine, run through `sweep run`, `sweep status` and `sweep report`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweep import problems
+from sweep.cli import EXIT_USAGE, main
+from sweep.problems import DEFAULT_PROBLEM, get_problem, problem_names
+from sweep.problems.base import ENGINE_VARIABLES, ParamError, ProblemParams
+from sweep.problems.docs import update_readme
+from sweep.spec import SpecError, parse_spec
+from sweep.store import open_store
+
+README = Path(__file__).parent.parent / "README.md"
+PRESETS = Path(__file__).parent.parent / "presets"
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setitem(problems.PROBLEMS, "toy_regression", "tests.toy_problem")
+    return get_problem("toy_regression")
+
+
+def test_a_spec_without_problem_is_separable():
+    spec = parse_spec({"name": "old", "grid": {"seed": [0]}})
+    assert spec.problem.name == DEFAULT_PROBLEM == "separable"
+    assert spec.normalised()["problem"] == "separable"
+
+
+def test_unknown_problem_is_refused_with_a_suggestion():
+    with pytest.raises(SpecError, match=r"'problem'.*'separabel'.*did you mean 'separable'"):
+        parse_spec({"name": "typo", "problem": "separabel", "grid": {"seed": [0]}})
+    with pytest.raises(ParamError, match="known problems"):
+        get_problem("nope")
+
+
+def test_parameters_belong_to_the_spec_s_problem(toy):
+    with pytest.raises(SpecError, match=r"'params.width'.*problem 'toy_regression'"):
+        parse_spec({"name": "t", "problem": "toy_regression", "params": {"width": 3}, "grid": {"seed": [0]}})
+    with pytest.raises(SpecError, match=r"'grid.stepz'.*did you mean 'steps'"):
+        parse_spec({"name": "t", "problem": "toy_regression", "grid": {"stepz": [3]}})
+
+
+@pytest.mark.parametrize("name", problem_names())
+def test_every_registered_problem_declares_a_consistent_layout(name):
+    problem = get_problem(name)
+    assert issubclass(problem.params, ProblemParams)
+    defaults = problem.params.defaults()
+    problem.params.from_mapping(defaults)  # the defaults are valid
+    layout = problem.layout(lambda key: (False, True) if isinstance(defaults[key], bool) else (defaults[key],))
+    names = [v.name for v in layout.variables]
+    assert len(names) == len(set(names)) and not set(names) & {v.name for v in ENGINE_VARIABLES}
+    dims = {dim.name: dim for dim in layout.dims}
+    for variable in layout.variables:
+        assert set(variable.dims) <= set(dims), variable.name
+        assert variable.units is None or isinstance(variable.units, str)
+        np.array(variable.fill).astype(variable.dtype if variable.dtype != "str" else str)  # the fill fits the dtype
+    for dim in dims.values():
+        assert dim.values is None or len(dim.values) == dim.size
+    for preset in problem.presets:
+        spec = parse_spec_file(PRESETS / f"{preset}.yaml")
+        assert spec.problem.name == name, preset
+    problem.runner()  # the run function imports
+
+
+def parse_spec_file(path: Path):
+    from sweep.spec import load_spec
+
+    return load_spec(path)
+
+
+def test_readme_tables_are_generated_from_the_declarations():
+    text = README.read_text()
+    assert update_readme(text) == text, "run: python -m sweep problems --update-readme README.md"
+    for name in problem_names():
+        assert f"<!-- sweep problems {name} -->" in text, f"README has no generated tables for {name}"
+
+
+def test_a_new_problem_runs_through_the_engine_untouched(toy, tmp_path, capsys):
+    spec = tmp_path / "toy.yaml"
+    spec.write_text("name: toy\nproblem: toy_regression\nparams: {d: 4, n: 40}\n"
+                    "grid: {seed: [0, 1, 2], steps: [5, 300], lr: [0.1, 1.0e3]}\n")
+    store = tmp_path / "toy.zarr"
+    assert main(["run", str(spec), "--store", str(store), "--serial"]) == 0
+    ds = open_store(store).load()
+    assert ds["done"].all() and ds["rel_error"].dims == ("seed", "steps", "lr", "step")
+    converged = ds.sel(steps=300, lr=0.1)
+    assert (converged["status"] == 0).all() and (converged["final_error"] < 1e-3).all()
+    assert np.isnan(ds["rel_error"].sel(steps=5).isel(step=slice(5, None))).all()  # past the run: fill
+    assert (ds.sel(lr=1.0e3)["status"] == 1).all()  # a step size far too large: diverged
+
+    capsys.readouterr()
+    assert main(["status", str(store)]) == 0
+    assert "total       12" in capsys.readouterr().out
+    assert main(["report", str(store), "--out", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "problem `toy_regression`" in report and "| done | 3 |" in report and "| diverged | 6 |" in report
+
+    spec.write_text("name: toy\nproblem: toy_regression\ngrid: {lr: [0.1, -1.0]}\n")
+    assert main(["run", str(spec), "--store", str(tmp_path / "bad.zarr"), "--serial"]) == EXIT_USAGE
+    assert "'lr'" in capsys.readouterr().err
