@@ -15,7 +15,13 @@ batched / jax (median of the per-round ratios, quartiles in parentheses), whethe
 equals per-run bit for bit and jax's largest relative difference in W, and the targets:
 batched >= 2x jax where d * 2k <= 640, batched >= 0.95x per-run everywhere.
 
+With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.SMALL_NETWORK
+and kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one after the
+other in the per-run layout of larger networks, for d * 2k from 256 to 2560; and R runs as
+lanes against R runs one after the other in the canonical order, for R = 2..8.
+
     python benchmarks/bench_batched.py [--quick] [--runs 64]
+    python benchmarks/bench_batched.py --thresholds [--quick]
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernels import SeededOrders, seeded_orders, sgd_train, sgd_train_many  # noqa: E402
+import kernels.sgd  # noqa: E402
+import kernels.sgd_batched  # noqa: E402
 from kernels.sgd import small_network  # noqa: E402
 from kernels.sgd_batched import MIN_LANES  # noqa: E402
 
@@ -139,12 +147,64 @@ def bench_shape(n, d, k, epochs, dtype, codes, args):
     return row
 
 
+def median_ratio(fast, slow, problem, rounds):
+    """Median over rounds of time(slow) / time(fast), with its quartiles (CPU time)."""
+    fast(*problem), slow(*problem)  # compile
+    ratios = []
+    for _ in range(rounds):
+        start = time.process_time()
+        fast(*problem)
+        middle = time.process_time()
+        slow(*problem)
+        ratios.append((time.process_time() - middle) / (middle - start))
+    return float(np.median(ratios)), *np.percentile(ratios, [25, 75])
+
+
+def thresholds(args):
+    """Lanes against the per-run layouts around SMALL_NETWORK and MIN_LANES (module docstring)."""
+    small, few = kernels.sgd.SMALL_NETWORK, kernels.sgd_batched.MIN_LANES
+
+    def per_run_layout(*problem):  # as if the network were not small: the per-run layout of larger ones
+        kernels.sgd.SMALL_NETWORK = 0
+        try:
+            return run_per_run(*problem)
+        finally:
+            kernels.sgd.SMALL_NETWORK = small
+
+    def lanes(*problem):
+        kernels.sgd.SMALL_NETWORK, kernels.sgd_batched.MIN_LANES = 10**9, 1
+        try:
+            return run_batched(*problem)
+        finally:
+            kernels.sgd.SMALL_NETWORK, kernels.sgd_batched.MIN_LANES = small, few
+
+    print(f"SMALL_NETWORK = {small}: {args.runs} runs as lanes over the per-run layout of larger networks "
+          "(per-run time / lanes time, CPU time, median and quartiles)")
+    for dtype in (np.float64, np.float32):
+        for n, d, k in [(200, 2, 64), (200, 2, 256), (200, 8, 32), (200, 20, 8), (200, 20, 16), (200, 20, 26),
+                        (200, 20, 32), (200, 20, 40), (200, 20, 64), (200, 50, 8), (200, 50, 13)]:
+            problem = make_problem(n, d, k, max(1, int(4e6 / (args.runs * n * d * k))), args.runs, dtype)
+            ratio = median_ratio(lanes, per_run_layout, problem, args.rounds)
+            print(f"  {np.dtype(dtype).name} (n, d, k) = {(n, d, k)}, d * 2k = {2 * d * k:>5}: "
+                  f"{ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})", flush=True)
+    print(f"\nMIN_LANES = {few}: R runs as lanes over R runs one after the other in the canonical order")
+    for n, d, k in [(20, 2, 4), (100, 2, 16), (200, 20, 16)]:
+        for runs in (2, 3, 4, 6, 8):
+            problem = make_problem(n, d, k, max(1, int(2e6 / (runs * n * d * k))), runs, np.float64)
+            ratio = median_ratio(lanes, run_per_run, problem, args.rounds)
+            print(f"  float64 (n, d, k) = {(n, d, k)}, R = {runs}: {ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})",
+                  flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
     parser.add_argument("--runs", type=int, default=64, help="runs per call (default 64)")
+    parser.add_argument("--thresholds", action="store_true", help="measure SMALL_NETWORK and MIN_LANES instead")
     args = parser.parse_args(argv)
     args.rounds = 3 if args.quick else 7
+    if args.thresholds:
+        return thresholds(args)
     codes = {"per-run": run_per_run, "batched": run_batched, "drawn": run_drawn}
     try:
         codes["jax"] = make_jax_runner()

@@ -206,14 +206,16 @@ class SGDBatchResult:
 
 def _per_run(name: str, value, runs: int) -> np.ndarray:
     """A number or one per run, as a float64 (runs,) array, each value checked (alpha in
-    [0, 1), the others finite and > 0)."""
+    [0, 1), the others finite and > 0); ValueError naming the first bad one."""
     values = np.asarray(value, dtype=np.float64)
     if values.ndim == 0:
         values = np.full(runs, values)
     if values.shape != (runs,):
         raise ValueError(f"{name} must be a number or an array of one per run ({runs}), got shape {values.shape}")
-    for item in values:
-        check_alpha(item) if name == "alpha" else check_finite_positive(name, item)
+    good = (values >= 0.0) & (values < 1.0) if name == "alpha" else np.isfinite(values) & (values > 0.0)
+    if not good.all():
+        bad = values[np.argmin(good)]
+        check_alpha(bad) if name == "alpha" else check_finite_positive(name, bad)
     return values
 
 
