@@ -23,13 +23,18 @@ from kernels.jit import jit
 from kernels.orders import STREAM_WORDS, shuffle_epoch
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
                          _max_row_l1, orders_argument, small_network)
-from kernels.sgd_lanes import ALPHA, EPS, LR, PARAMS, V, Z_EPS, first_forward, gather_points, lanes_loss, lanes_step
+from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_points,
+                               lanes_loss, lanes_step)
 from kernels.sgd_loops import NEURON_LANES
 from kernels.validation import check_alpha, check_finite_positive, check_loss_at, check_training_inputs
 
 # Runs from which a small network trains as lanes rather than run after run (measured:
-# benchmarks/bench_batched.py, benchmarks/README.md).
-MIN_LANES = 4
+# benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
+MIN_LANES = 16
+# LLVM runs a loop over the lanes in SIMD only for its multiples of 32 (4 registers of 8
+# doubles per iteration), the rest one lane at a time: the lanes are padded to such a
+# multiple (benchmarks/README.md).
+LANE_BLOCK = 32
 
 
 @jit
@@ -37,21 +42,23 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
                  loss_every_epoch, loss_at, snap_at, snaps):
     """Run up to ``epochs`` epochs of the runs in the lanes of W (2k, d, L).
 
-    Lane l holds run lane_run[l]; params (PARAMS, L) its parameters (kernels.sgd_lanes).
-    Visiting orders: orders[run, e] if orders (R, epochs, n) has epochs, else drawn from
-    seeds[run] (uint64, kernels.orders). state (R, 4) int64, loss_out (R, epochs) and
-    snaps (R, len(snap_at), 2k, d) by run, as ``kernels.sgd.sgd_epochs`` has them for
-    one run; every running run has run the same epochs. A run that finishes leaves the
-    lanes, its W written to W_out[run] (R, 2k, d). Returns (W, lane_run, params) of the
-    runs still running.
+    Lane l holds run lane_run[l], or, where lane_run[l] < 0, a copy of lane 0 that pads
+    the lanes to a multiple of LANE_BLOCK (its results are not used); params (PARAMS, L)
+    the lanes' parameters (kernels.sgd_lanes). Visiting orders: orders[run, e] if orders
+    (R, epochs, n) has epochs, else drawn from seeds[run] (uint64, kernels.orders).
+    state (R, 4) int64, loss_out (R, epochs) and snaps (R, len(snap_at), 2k, d) by run, as
+    ``kernels.sgd.sgd_epochs`` has them for one run; every running run has run the same
+    epochs. A run that finishes leaves the lanes, its W written to W_out[run] (R, 2k, d).
+    Returns (W, lane_run, params) of the runs still running.
     """
     n, d = X.shape
-    two_k, _, lanes = W.shape
-    if lanes == 0:
+    two_k = W.shape[0]
+    real = np.flatnonzero(lane_run >= 0)
+    if real.shape[0] == 0:
         return W, lane_run, params
     row_l1 = _max_row_l1(X)
     stream = np.empty(STREAM_WORDS, dtype=np.uint64)
-    done = state[lane_run[0], EPOCHS_DONE]
+    done = state[lane_run[real[0]], EPOCHS_DONE]
     next_snap = 0
     while next_snap < snap_at.shape[0] and snap_at[next_snap] <= done:
         next_snap += 1
@@ -66,6 +73,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
         if lanes != width:  # work arrays, one column per lane
             width = lanes
             perm = np.empty((lanes, n), dtype=np.int64)
+            perm[:] = np.arange(n)  # the order of a padding lane
             pre = np.empty((two_k, lanes), dtype=W.dtype)
             coef = np.empty(lanes, dtype=W.dtype)
             xs = np.empty((d, lanes), dtype=W.dtype)
@@ -75,16 +83,17 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             series, totals, proofs, stop_sums = np.empty(lanes), np.empty(lanes), np.empty(lanes), np.empty(lanes)
             sums = np.empty((NEURON_LANES, lanes))
             clean, exact = np.empty(lanes, dtype=np.bool_), np.empty(lanes, dtype=np.bool_)
-            compute, proving = np.empty(lanes, dtype=np.bool_), np.empty(lanes, dtype=np.bool_)
+            role = np.empty(lanes, dtype=np.int8)
             running = np.empty(lanes, dtype=np.bool_)
             for l in range(lanes):
                 stop_sums[l] = n * params[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
         epoch = done + e + 1
         for l in range(lanes):
-            if orders.shape[1] > 0:
-                perm[l] = orders[lane_run[l], e]
-            else:
-                shuffle_epoch(seeds[lane_run[l]], np.uint64(epoch), perm[l], stream)
+            run = lane_run[l]
+            if run >= 0 and orders.shape[1] > 0:
+                perm[l] = orders[run, e]
+            elif run >= 0:
+                shuffle_epoch(seeds[run], np.uint64(epoch), perm[l], stream)
             clean[l] = True
         gather_points(X, perm, 0, xs)
         first_forward(W, xs, pre, sums, params[ALPHA])
@@ -99,23 +108,33 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             next_loss += 1
         for l in range(lanes):
             run = lane_run[l]
+            role[l] = IGNORE
+            if run < 0:
+                continue
             state[run, EPOCHS_DONE] = epoch
             if clean[l] and state[run, E_CLEAN] < 0:
                 state[run, E_CLEAN] = epoch
             last = e == epochs - 1 or (stop_early and state[run, E_CLEAN] > 0 and state[run, E_CONV] > 0)
             # need 0 the exact loss, 1 whether it is < eps, 2 only whether it is finite (sgd_epochs)
             need = 0 if loss_every_epoch or wanted or last else (1 if state[run, E_CONV] < 0 else 2)
-            proving[l] = need == 1
-            compute[l] = need != 2 or not _lane_max_abs(W, l) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT
-        if compute.all():
-            lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, proofs, loss, exact)
-        else:
-            _loss_of_some(X, y, W, params, proving, stop_sums, compute, loss, exact)
+            if need == 1:
+                role[l] = PROVE
+            elif need == 0 or not _lane_max_abs(W, l) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT:
+                role[l] = EXACT
+        computed = np.count_nonzero(role != IGNORE)
+        if padded_width(computed) == lanes:  # as many lanes as all of them: compute them all
+            lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs, loss, exact)
+        elif computed > 0:
+            _loss_of_some(X, y, W, params, role, stop_sums, loss, exact)
         snapshot = next_snap < snap_at.shape[0] and snap_at[next_snap] == epoch
         for l in range(lanes):
             run = lane_run[l]
-            value = loss[l]
-            loss_out[run, e] = value if exact[l] or not math.isfinite(value) else np.nan
+            running[l] = False
+            if run < 0:
+                continue
+            computed_here = role[l] != IGNORE  # else need 2 and W tame: L_S is finite (sgd_epochs)
+            value = loss[l] if computed_here else 0.0
+            loss_out[run, e] = value if (computed_here and exact[l]) or not math.isfinite(value) else np.nan
             if value < params[EPS, l] and state[run, E_CONV] < 0:
                 state[run, E_CONV] = epoch
             if snapshot:
@@ -132,27 +151,46 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
                         W_out[run, j, f] = W[j, f, l]
         if snapshot:
             next_snap += 1
-        if not running.all():
-            keep = np.flatnonzero(running)
-            W, params, lane_run = _take_lanes(W, keep), _take_columns(params, keep), lane_run[keep]
+        remaining = np.count_nonzero(running)
+        if padded_width(remaining) < lanes:  # narrower arrays
+            keep = padded_lanes(np.flatnonzero(running))
+            lane_run = np.where(np.arange(keep.shape[0]) < remaining, lane_run[keep], -1)
+            W, params = _take_lanes(W, keep), _take_columns(params, keep)
+        else:  # finished runs stay as padding
+            for l in range(lanes):
+                if not running[l]:
+                    lane_run[l] = -1
     return W, lane_run, params
 
 
 @jit
-def _loss_of_some(X, y, W, params, proving, stop_sums, compute, loss, exact):
-    """``lanes_loss`` for the lanes where ``compute``, taken into narrower arrays; the
-    others get loss 0.0, not exact (``kernels.sgd._small_epoch_loss`` skipping a pass)."""
-    which = np.flatnonzero(compute)
-    loss[:] = 0.0
-    exact[:] = False
-    lanes = which.shape[0]
-    if lanes == 0:
-        return
-    value, known = np.empty(lanes), np.empty(lanes, dtype=np.bool_)
-    lanes_loss(X, y, _take_lanes(W, which), _take_columns(params, which), proving[which], stop_sums[which],
-               np.empty(lanes, dtype=W.dtype), np.empty((NEURON_LANES, lanes)), np.empty(lanes), np.empty(lanes),
-               np.empty(lanes), value, known)
-    for i in range(lanes):
+def padded_width(count):
+    """The lanes that ``count`` runs take: a multiple of LANE_BLOCK (0 for none)."""
+    return -(-count // LANE_BLOCK) * LANE_BLOCK
+
+
+@jit
+def padded_lanes(which):
+    """The lane indices ``which``, then which[0] repeated up to ``padded_width``."""
+    out = np.full(padded_width(which.shape[0]), which[0] if which.shape[0] else 0, dtype=np.int64)
+    out[:which.shape[0]] = which
+    return out
+
+
+@jit
+def _loss_of_some(X, y, W, params, role, stop_sums, loss, exact):
+    """``lanes_loss`` for the lanes whose role is not IGNORE, taken (and padded) into
+    narrower arrays; the loss and exact of the others are left as they are."""
+    which = np.flatnonzero(role != IGNORE)
+    lanes = padded_lanes(which)
+    count = lanes.shape[0]
+    value, known = np.empty(count), np.empty(count, dtype=np.bool_)
+    roles = role[lanes]
+    roles[which.shape[0]:] = IGNORE
+    lanes_loss(X, y, _take_lanes(W, lanes), _take_columns(params, lanes), roles, stop_sums[lanes],
+               np.empty(count, dtype=W.dtype), np.empty((NEURON_LANES, count)), np.empty(count), np.empty(count),
+               np.empty(count), value, known)
+    for i in range(which.shape[0]):
         loss[which[i]], exact[which[i]] = value[i], known[i]
 
 
@@ -255,12 +293,14 @@ class SGDBatchTrainer:
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
         self._lanes = small_network(two_k, d) and runs >= MIN_LANES
         if self._lanes:
-            self._W = np.ascontiguousarray(np.moveaxis(W0s.astype(X.dtype), 0, -1))  # (2k, d, R)
+            lanes = padded_lanes(np.arange(runs))  # (lanes_epochs)
+            self._W = np.ascontiguousarray(np.moveaxis(W0s.astype(X.dtype)[lanes], 0, -1))  # (2k, d, lanes)
             self._W_out = np.empty(W0s.shape, dtype=X.dtype)  # W of the runs that left the lanes
-            self._lane_run = np.arange(runs, dtype=np.int64)
-            self._params = np.empty((PARAMS, runs))
-            self._params[ALPHA], self._params[V], self._params[LR], self._params[EPS] = alpha, v, lr, eps
-            self._params[Z_EPS] = [-math.log(math.expm1(e)) for e in eps]  # as SGDTrainer
+            self._lane_run = np.where(np.arange(lanes.size) < runs, lanes, -1)
+            self._params = np.empty((PARAMS, lanes.size))
+            self._params[ALPHA], self._params[V], self._params[LR], self._params[EPS] = (
+                alpha[lanes], v[lanes], lr[lanes], eps[lanes])
+            self._params[Z_EPS] = [-math.log(math.expm1(e)) for e in eps[lanes]]  # as SGDTrainer
             self._state = np.tile(np.array([0, -1, -1, 0], dtype=np.int64), (runs, 1))
         else:
             self._trainers = [SGDTrainer(X, y, W0s[r], alpha=alpha[r], lr=lr[r], eps=eps[r], v=v[r],
@@ -333,7 +373,8 @@ class SGDBatchTrainer:
             diverged = np.array([r.diverged for r in results])
         else:
             W = self._W_out.copy()
-            W[self._lane_run] = np.moveaxis(self._W, -1, 0)
+            running = self._lane_run >= 0
+            W[self._lane_run[running]] = np.moveaxis(self._W, -1, 0)[running]
             runs_loss = [np.concatenate([block[r] for block in self._losses]) if self._losses else np.empty(0)
                          for r in range(self.runs)]
             s = self._state

@@ -33,6 +33,7 @@ from kernels.sgd_loops import NEURON_LANES, activation, coefficient, lane_tree, 
 
 ALPHA, V, LR, Z_EPS, EPS = range(5)
 PARAMS = 5
+IGNORE, PROVE, EXACT = 0, 1, 2  # a lane's role in ``lanes_loss``
 
 
 @jit
@@ -124,12 +125,13 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
 
 
 @jit
-def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, proofs, loss, exact):
+def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs, loss, exact):
     """``kernels.sgd._small_epoch_loss`` for every lane: loss[l], exact[l].
 
-    A lane with ``proving[l]`` (need 1) takes, as that function does, the summed losses at
-    the end of the first chunk (not the last) by which they reach stop_sums[l] as a lower
-    bound (exact False); the pass stops early once every lane has one.
+    role[l]: EXACT (need 0 or 2: the whole pass), PROVE (need 1: as that function, the
+    summed losses at the end of the first chunk, not the last, by which they reach
+    stop_sums[l], as a lower bound, exact False) or IGNORE (a lane whose result is not
+    used). The pass stops early once no lane is EXACT and every PROVE lane has its bound.
     Work arrays: H (L,) of W's dtype; float64 sums (NEURON_LANES, L), series, totals,
     proofs (L,).
     """
@@ -138,12 +140,12 @@ def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, pro
     k = two_k // 2
     d2 = d - d % 2
     alpha, v = params[ALPHA], params[V]
-    waiting = 0
+    waiting = 0  # PROVE lanes without their bound, or any EXACT lane (then the pass runs to the end)
     for l in range(lanes):
         totals[l] = 0.0
         series[l] = 0.0
         proofs[l] = np.nan
-        waiting += 1 if proving[l] else 0
+        waiting += 1 if role[l] == PROVE else (n if role[l] == EXACT else 0)
     for start in range(0, n, LOSS_CHUNK):
         stop = min(start + LOSS_CHUNK, n)
         for i in range(start, stop):
@@ -173,10 +175,10 @@ def lanes_loss(X, y, W, params, proving, stop_sums, H, sums, series, totals, pro
             series[l] = 0.0
         if stop < n:
             for l in range(lanes):
-                if proving[l] and proofs[l] != proofs[l] and totals[l] >= stop_sums[l]:
+                if role[l] == PROVE and proofs[l] != proofs[l] and totals[l] >= stop_sums[l]:
                     proofs[l] = totals[l]
                     waiting -= 1
-            if waiting == 0 and proving.all():
+            if waiting == 0:
                 break
     for l in range(lanes):
         proven = proofs[l] == proofs[l]
