@@ -15,10 +15,10 @@ batched / jax (median of the per-round ratios, quartiles in parentheses), whethe
 equals per-run bit for bit and jax's largest relative difference in W, and the targets:
 batched >= 2x jax where d * 2k <= 640, batched >= 0.95x per-run everywhere.
 
-With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.SMALL_NETWORK
-and kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one after the
-other in the per-run layout of larger networks, for d * 2k from 256 to 2560; and R runs as
-lanes against R runs one after the other in the canonical order, for R = 2..8.
+With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.SMALL_NETWORK,
+SMALL_NEURONS and kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one
+after the other in the per-run layout of larger networks, for d * 2k from 64 to 2600; and R
+runs as lanes against R runs one after the other in the canonical order, for R = 8..32.
 
     python benchmarks/bench_batched.py [--quick] [--runs 64]
     python benchmarks/bench_batched.py --thresholds [--quick]
@@ -162,7 +162,7 @@ def median_ratio(fast, slow, problem, rounds):
 
 def thresholds(args):
     """Lanes against the per-run layouts around SMALL_NETWORK and MIN_LANES (module docstring)."""
-    small, few = kernels.sgd.SMALL_NETWORK, kernels.sgd_batched.MIN_LANES
+    small, neurons, few = kernels.sgd.SMALL_NETWORK, kernels.sgd.SMALL_NEURONS, kernels.sgd_batched.MIN_LANES
 
     def per_run_layout(*problem):  # as if the network were not small: the per-run layout of larger ones
         kernels.sgd.SMALL_NETWORK = 0
@@ -172,24 +172,25 @@ def thresholds(args):
             kernels.sgd.SMALL_NETWORK = small
 
     def lanes(*problem):
-        kernels.sgd.SMALL_NETWORK, kernels.sgd_batched.MIN_LANES = 10**9, 1
+        kernels.sgd.SMALL_NETWORK, kernels.sgd.SMALL_NEURONS, kernels.sgd_batched.MIN_LANES = 10**9, 10**9, 1
         try:
             return run_batched(*problem)
         finally:
-            kernels.sgd.SMALL_NETWORK, kernels.sgd_batched.MIN_LANES = small, few
+            kernels.sgd.SMALL_NETWORK, kernels.sgd.SMALL_NEURONS, kernels.sgd_batched.MIN_LANES = small, neurons, few
 
-    print(f"SMALL_NETWORK = {small}: {args.runs} runs as lanes over the per-run layout of larger networks "
-          "(per-run time / lanes time, CPU time, median and quartiles)")
+    print(f"SMALL_NETWORK = {small}, SMALL_NEURONS = {neurons}: {args.runs} runs as lanes over the per-run layout "
+          "of larger networks (per-run time / lanes time, CPU time, median and quartiles)")
     for dtype in (np.float64, np.float32):
-        for n, d, k in [(200, 2, 64), (200, 2, 256), (200, 8, 32), (200, 20, 8), (200, 20, 16), (200, 20, 26),
+        for n, d, k in [(200, 2, 16), (200, 2, 32), (200, 2, 64), (200, 8, 32), (200, 20, 8), (200, 20, 16), (200, 20, 26),
                         (200, 20, 32), (200, 20, 40), (200, 20, 64), (200, 50, 8), (200, 50, 13)]:
             problem = make_problem(n, d, k, max(1, int(4e6 / (args.runs * n * d * k))), args.runs, dtype)
             ratio = median_ratio(lanes, per_run_layout, problem, args.rounds)
-            print(f"  {np.dtype(dtype).name} (n, d, k) = {(n, d, k)}, d * 2k = {2 * d * k:>5}: "
+            print(f"  {np.dtype(dtype).name} (n, d, k) = {(n, d, k)}, d * 2k = {2 * d * k:>5}, "
+                  f"{'small' if small_network(2 * k, d) else 'larger'}: "
                   f"{ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})", flush=True)
     print(f"\nMIN_LANES = {few}: R runs as lanes over R runs one after the other in the canonical order")
-    for n, d, k in [(20, 2, 4), (100, 2, 16), (200, 20, 16)]:
-        for runs in (2, 3, 4, 6, 8):
+    for n, d, k in [(20, 2, 4), (100, 2, 16), (200, 8, 8), (200, 20, 16)]:
+        for runs in (8, 16, 20, 24, 32):
             problem = make_problem(n, d, k, max(1, int(2e6 / (runs * n * d * k))), runs, np.float64)
             ratio = median_ratio(lanes, run_per_run, problem, args.rounds)
             print(f"  float64 (n, d, k) = {(n, d, k)}, R = {runs}: {ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})",
@@ -200,7 +201,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
     parser.add_argument("--runs", type=int, default=64, help="runs per call (default 64)")
-    parser.add_argument("--thresholds", action="store_true", help="measure SMALL_NETWORK and MIN_LANES instead")
+    parser.add_argument("--thresholds", action="store_true",
+                        help="measure SMALL_NETWORK, SMALL_NEURONS and MIN_LANES instead")
     args = parser.parse_args(argv)
     args.rounds = 3 if args.quick else 7
     if args.thresholds:

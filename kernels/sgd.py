@@ -39,16 +39,19 @@ TAME_OUTPUT = 1e300
 # PAD_FLOAT64_FROM features (benchmarks/probe_kernel_limits.py, 3 runs).
 ROW_MULTIPLE = 8
 PAD_FLOAT64_FROM = 32
-# A network with d * 2k <= SMALL_NETWORK weights trains in the canonical order (feature-
-# major steps, the loss pass of ``_small_epoch_loss``), the order kernels.sgd_lanes
-# computes many runs in at once, one run per SIMD lane; larger ones in the per-run order
-# fastest for them (benchmarks/bench_batched.py, benchmarks/README.md).
-SMALL_NETWORK = 1024
+# A network with d * 2k <= SMALL_NETWORK weights and 2k <= SMALL_NEURONS neurons trains in
+# the canonical order (feature-major steps, the loss pass of ``_small_epoch_loss``), the
+# order kernels.sgd_lanes computes many runs in at once, one run per SIMD lane. There 64
+# runs as lanes beat them one after the other in the per-run layouts of larger networks;
+# beyond, the per-run layouts fill the SIMD registers themselves and win
+# (benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
+SMALL_NETWORK = 800
+SMALL_NEURONS = 64
 
 
 def small_network(two_k: int, d: int) -> bool:
     """Whether W (2k, d) trains in the canonical order that runs-as-lanes shares."""
-    return two_k * d <= SMALL_NETWORK
+    return two_k * d <= SMALL_NETWORK and two_k <= SMALL_NEURONS
 
 
 @jit

@@ -30,7 +30,7 @@ from kernels.validation import check_alpha, check_finite_positive, check_loss_at
 
 # Runs from which a small network trains as lanes rather than run after run (measured:
 # benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
-MIN_LANES = 16
+MIN_LANES = 24
 # LLVM runs a loop over the lanes in SIMD only for its multiples of 32 (4 registers of 8
 # doubles per iteration), the rest one lane at a time: the lanes are padded to such a
 # multiple (benchmarks/README.md).
