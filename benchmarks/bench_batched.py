@@ -9,8 +9,9 @@ in one process, single-threaded:
             work a sweep run does, which the others are spared (their orders are given),
   jax       ``jit(vmap(run))`` over the runs, ``lax.scan`` over epochs and steps (if jax
             imports: ``pip install -e '.[bench]'``),
-and prints per shape the median steps/s over rounds (each round times every code once, so
-all see the same load; the machine is shared), the ratios batched / per-run and
+and prints per shape the median steps/s over rounds in CPU time of this process (each
+round times every code once, so all see the same load; the machine is shared, and CPU
+time leaves out the time other processes hold the core), the ratios batched / per-run and
 batched / jax (median of the per-round ratios, quartiles in parentheses), whether batched
 equals per-run bit for bit and jax's largest relative difference in W, and the targets:
 batched >= 2x jax where d * 2k <= 640, batched >= 0.95x per-run everywhere.
@@ -123,15 +124,15 @@ def bench_shape(n, d, k, epochs, dtype, codes, args):
     steps = args.runs * epochs * n
     first, results = {}, {}
     for name, code in codes.items():  # the first call compiles: timed apart
-        start = time.perf_counter()
+        start = time.process_time()
         results[name] = code(*problem)
-        first[name] = time.perf_counter() - start
+        first[name] = time.process_time() - start
     rates = {name: [] for name in codes}
     for _ in range(args.rounds):
         for name, code in codes.items():
-            start = time.perf_counter()
+            start = time.process_time()
             code(*problem)
-            rates[name].append(steps / (time.perf_counter() - start))
+            rates[name].append(steps / (time.process_time() - start))
     rates = {name: np.array(r) for name, r in rates.items()}
     row = {"rates": {name: float(np.median(r)) for name, r in rates.items()},
            "compile": {name: first[name] - steps / float(np.median(rates[name])) for name in codes}}
@@ -213,8 +214,8 @@ def main(argv=None):
     except ImportError as error:
         print(f"jax skipped ({error})")
     import numba
-    print(f"numba {numba.__version__}; {args.runs} runs per call; single thread; median of {args.rounds} rounds, "
-          "each timing every code once; loss after every epoch; the machine is shared: read the ratios")
+    print(f"numba {numba.__version__}; {args.runs} runs per call; single thread; CPU time, median of {args.rounds} "
+          "rounds, each timing every code once; loss after every epoch; the machine is shared: read the ratios")
     for dtype in (np.float64, np.float32):
         print(f"\n{np.dtype(dtype).name}")
         head = (f"{'n':>5} {'d':>3} {'k':>3} {'layout':>8} | " + " ".join(f"{name + ' steps/s':>15}" for name in codes)

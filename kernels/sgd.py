@@ -1,8 +1,9 @@
 """Per-sample SGD on the cross-entropy loss, epoch by epoch (THEORY.md §1-2).
 
 ``sgd_train`` is the public entry point. ``SGDTrainer`` is the same run cut into
-blocks of epochs, so that a caller can supply visiting orders block by block and
-take snapshots of W between blocks; ``sgd_train`` is one block.
+blocks of epochs, so that a caller can supply visiting orders block by block (or have
+them drawn in the kernel from a seed, kernels.orders) and take snapshots of W between
+blocks; ``sgd_train`` is one block. Many runs per call: kernels.sgd_batched.
 """
 from __future__ import annotations
 

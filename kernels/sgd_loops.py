@@ -20,12 +20,17 @@ BLAS matrix products (X_b W0^T, X_b X_b^T, then W0 += C^T X_b; each passes over 
 for all b points) and O(b k) work per step between them. The same steps, reassociated:
 only rounding changes. ``delayed_steps_for`` picks it where it is faster.
 
+The coefficients of a step come from ``step_coefficients`` (the sum over neurons
+reassociated, libm's exp) or, for small networks (kernels.sgd.small_network), from
+``canonical_step_coefficients``: the canonical order, every sum in a fixed order, no
+fastmath and e^x by arithmetic (kernels.exp), which the runs-as-lanes loops
+(kernels.sgd_lanes) reproduce bit for bit; there the steps are ``epoch_feature_major``.
+
 Float32 weights are updated and their pre-activations summed in float32 (2x the SIMD
 width of float64); the margin, the loss slope and the loss are float64.
 """
 from __future__ import annotations
 
-import numpy as np
 from kernels.jit import REASSOCIATE, jit
 
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
