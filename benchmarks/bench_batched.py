@@ -17,12 +17,12 @@ equals per-run bit for bit and jax's largest relative difference in W, and the t
 batched >= 2x jax where d * 2k <= 640, batched >= 0.95x per-run everywhere.
 
 With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.SMALL_NETWORK,
-SMALL_NEURONS and kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one
-after the other in the per-run layout of larger networks, for d * 2k from 64 to 2600; and R
-runs as lanes against R runs one after the other in the canonical order, for R = 8..32.
+kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one after the other
+in the per-run layouts of larger networks, for d in 2..50 and 2k in 8..64; and R runs as
+lanes against R runs one after the other in the canonical order, for R = 8..32.
 
     python benchmarks/bench_batched.py [--quick] [--runs 64]
-    python benchmarks/bench_batched.py --thresholds [--quick]
+    python benchmarks/bench_batched.py --thresholds [--quick]   # about 10 minutes
 """
 from __future__ import annotations
 
@@ -163,36 +163,38 @@ def median_ratio(fast, slow, problem, rounds):
 
 def thresholds(args):
     """Lanes against the per-run layouts around SMALL_NETWORK and MIN_LANES (module docstring)."""
-    small, neurons, few = kernels.sgd.SMALL_NETWORK, kernels.sgd.SMALL_NEURONS, kernels.sgd_batched.MIN_LANES
+    small, few = dict(kernels.sgd.SMALL_NETWORK), kernels.sgd_batched.MIN_LANES
 
-    def per_run_layout(*problem):  # as if the network were not small: the per-run layout of larger ones
-        kernels.sgd.SMALL_NETWORK = 0
-        try:
-            return run_per_run(*problem)
-        finally:
-            kernels.sgd.SMALL_NETWORK = small
+    def with_thresholds(weights, runs, code):
+        def run(*problem):
+            kernels.sgd.SMALL_NETWORK.update({8: weights, 4: weights})
+            kernels.sgd_batched.MIN_LANES = runs
+            try:
+                return code(*problem)
+            finally:
+                kernels.sgd.SMALL_NETWORK.update(small)
+                kernels.sgd_batched.MIN_LANES = few
+        return run
 
-    def lanes(*problem):
-        kernels.sgd.SMALL_NETWORK, kernels.sgd.SMALL_NEURONS, kernels.sgd_batched.MIN_LANES = 10**9, 10**9, 1
-        try:
-            return run_batched(*problem)
-        finally:
-            kernels.sgd.SMALL_NETWORK, kernels.sgd.SMALL_NEURONS, kernels.sgd_batched.MIN_LANES = small, neurons, few
-
-    print(f"SMALL_NETWORK = {small}, SMALL_NEURONS = {neurons}: {args.runs} runs as lanes over the per-run layout "
-          "of larger networks (per-run time / lanes time, CPU time, median and quartiles)")
+    lanes = with_thresholds(10**9, 1, run_batched)
+    per_run_layout = with_thresholds(0, 1, run_per_run)  # the per-run layouts of larger networks
+    print(f"SMALL_NETWORK = {small} (bytes per weight: weights): {args.runs} runs as lanes over the per-run layouts "
+          "of larger networks, 10+ epochs (per-run time / lanes time, CPU time, median and quartiles)")
     for dtype in (np.float64, np.float32):
-        for n, d, k in [(200, 2, 16), (200, 2, 32), (200, 2, 64), (200, 8, 32), (200, 20, 8), (200, 20, 16), (200, 20, 26),
-                        (200, 20, 32), (200, 20, 40), (200, 20, 64), (200, 50, 8), (200, 50, 13)]:
-            problem = make_problem(n, d, k, max(1, int(4e6 / (args.runs * n * d * k))), args.runs, dtype)
-            ratio = median_ratio(lanes, per_run_layout, problem, args.rounds)
-            print(f"  {np.dtype(dtype).name} (n, d, k) = {(n, d, k)}, d * 2k = {2 * d * k:>5}, "
-                  f"{'small' if small_network(2 * k, d) else 'larger'}: "
-                  f"{ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})", flush=True)
+        for d in (2, 8, 20, 50):
+            for two_k in (8, 16, 32, 64):
+                if d * two_k > 1280:
+                    continue
+                problem = make_problem(200, d, two_k // 2, max(10, int(3e6 / (args.runs * 200 * d * two_k))),
+                                       args.runs, dtype)
+                ratio = median_ratio(lanes, per_run_layout, problem, args.rounds)
+                kind = "small" if small_network(two_k, d, np.dtype(dtype).itemsize) else "larger"
+                print(f"  {np.dtype(dtype).name} d = {d:>2}, 2k = {two_k:>2}, d * 2k = {d * two_k:>4} ({kind}): "
+                      f"{ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})", flush=True)
     print(f"\nMIN_LANES = {few}: R runs as lanes over R runs one after the other in the canonical order")
-    for n, d, k in [(20, 2, 4), (100, 2, 16), (200, 8, 8), (200, 20, 16)]:
+    for n, d, k in [(20, 2, 4), (100, 2, 16), (200, 8, 8), (200, 20, 4)]:
         for runs in (8, 16, 20, 24, 32):
-            problem = make_problem(n, d, k, max(1, int(2e6 / (runs * n * d * k))), runs, np.float64)
+            problem = make_problem(n, d, k, max(10, int(2e6 / (runs * n * d * k))), runs, np.float64)
             ratio = median_ratio(lanes, run_per_run, problem, args.rounds)
             print(f"  float64 (n, d, k) = {(n, d, k)}, R = {runs}: {ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})",
                   flush=True)
@@ -203,7 +205,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
     parser.add_argument("--runs", type=int, default=64, help="runs per call (default 64)")
     parser.add_argument("--thresholds", action="store_true",
-                        help="measure SMALL_NETWORK, SMALL_NEURONS and MIN_LANES instead")
+                        help="measure SMALL_NETWORK and MIN_LANES instead")
     args = parser.parse_args(argv)
     args.rounds = 3 if args.quick else 7
     if args.thresholds:
@@ -225,7 +227,8 @@ def main(argv=None):
         print(head + " | same W  targets")
         for n, d, k, epochs in SHAPES:
             r = bench_shape(n, d, k, epochs, dtype, codes, args)
-            layout = "lanes" if small_network(2 * k, d) and args.runs >= MIN_LANES else "per-run"
+            small = small_network(2 * k, d, np.dtype(dtype).itemsize)
+            layout = "lanes" if small and args.runs >= MIN_LANES else "per-run"
             line = f"{n:>5} {d:>3} {k:>3} {layout:>8} | " + " ".join(f"{r['rates'][name]:>15,.0f}" for name in codes)
             ratio = r["batched", "per-run"]
             line += f" | {ratio[0]:>10.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f}) {r['drawn', 'per-run'][0]:>12.2f}x"

@@ -40,19 +40,20 @@ TAME_OUTPUT = 1e300
 # PAD_FLOAT64_FROM features (benchmarks/probe_kernel_limits.py, 3 runs).
 ROW_MULTIPLE = 8
 PAD_FLOAT64_FROM = 32
-# A network with d * 2k <= SMALL_NETWORK weights and 2k <= SMALL_NEURONS neurons trains in
-# the canonical order (feature-major steps, the loss pass of ``_small_epoch_loss``), the
-# order kernels.sgd_lanes computes many runs in at once, one run per SIMD lane. There 64
-# runs as lanes beat them one after the other in the per-run layouts of larger networks;
-# beyond, the per-run layouts fill the SIMD registers themselves and win
-# (benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
-SMALL_NETWORK = 800
-SMALL_NEURONS = 64
+# A network with at most SMALL_NETWORK[bytes per weight] weights d * 2k trains in the
+# canonical order (feature-major steps, the loss pass of ``_small_epoch_loss``), the order
+# kernels.sgd_lanes computes many runs in at once, one run per SIMD lane. Up to there 64
+# runs as lanes beat the same runs one after the other in the per-run layouts of larger
+# networks by 1.1-3.5x (over 10+ epochs: the per-run loops get faster as their branches
+# become predictable); beyond, the per-run layouts fill the SIMD registers themselves
+# and win (benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
+SMALL_NETWORK = {8: 160, 4: 400}
 
 
-def small_network(two_k: int, d: int) -> bool:
-    """Whether W (2k, d) trains in the canonical order that runs-as-lanes shares."""
-    return two_k * d <= SMALL_NETWORK and two_k <= SMALL_NEURONS
+def small_network(two_k: int, d: int, itemsize: int = 8) -> bool:
+    """Whether W (2k, d) with ``itemsize``-byte weights trains in the canonical order
+    that runs-as-lanes shares."""
+    return two_k * d <= SMALL_NETWORK[itemsize]
 
 
 @jit
@@ -358,7 +359,7 @@ class SGDTrainer:
         self._z_eps = -math.log(math.expm1(self.eps))
         self._state = np.array([0, -1, -1, 0], dtype=np.int64)
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
-        self._small = small_network(*self.W.shape)
+        self._small = small_network(*self.W.shape, self.W.itemsize)
         if self.delayed_steps is None:
             self._delayed_steps = 0 if self._small else delayed_steps_for(*self.W.shape)
         else:

@@ -291,7 +291,7 @@ class SGDBatchTrainer:
         if not np.all(np.isfinite(W0s)):
             raise ValueError("W0s must be finite")
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
-        self._lanes = small_network(two_k, d) and runs >= MIN_LANES
+        self._lanes = small_network(two_k, d, X.itemsize) and runs >= MIN_LANES
         if self._lanes:
             lanes = padded_lanes(np.arange(runs))  # (lanes_epochs)
             self._W = np.ascontiguousarray(np.moveaxis(W0s.astype(X.dtype)[lanes], 0, -1))  # (2k, d, lanes)

@@ -26,10 +26,11 @@ def orders(rng, epochs, n):
     return np.stack([rng.permutation(n) for _ in range(epochs)])
 
 
-@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (40, 11, 8, 0.5), (15, 4, 2, 0.0),
-                                         (30, 37, 3, 0.3),    # small networks: the canonical order
-                                         (30, 37, 14, 0.3),   # larger, 2k <= d, d >= 32: rows padded to 40
-                                         (30, 20, 30, 0.2)])  # larger, 2k > d: feature-major
+@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (15, 4, 2, 0.0),  # small: canonical
+                                         (40, 11, 8, 0.5),    # 2k > d: feature-major
+                                         (30, 37, 3, 0.3),    # 2k <= d, d >= 32: rows padded to 40
+                                         (30, 37, 14, 0.3),
+                                         (30, 20, 30, 0.2)])
 def test_sgd_matches_numpy_reference(n, d, k, alpha):
     X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
     order = orders(rng, 12, n)
