@@ -165,9 +165,9 @@ def thresholds(args):
     """Lanes against the per-run layouts around SMALL_NETWORK and MIN_LANES (module docstring)."""
     small, few = dict(kernels.sgd.SMALL_NETWORK), kernels.sgd_batched.MIN_LANES
 
-    def with_thresholds(weights, runs, code):
+    def with_thresholds(size, runs, code):
         def run(*problem):
-            kernels.sgd.SMALL_NETWORK.update({8: weights, 4: weights})
+            kernels.sgd.SMALL_NETWORK.update({8: size, 4: size})
             kernels.sgd_batched.MIN_LANES = runs
             try:
                 return code(*problem)
@@ -176,10 +176,10 @@ def thresholds(args):
                 kernels.sgd_batched.MIN_LANES = few
         return run
 
-    lanes = with_thresholds(10**9, 1, run_batched)
-    per_run_layout = with_thresholds(0, 1, run_per_run)  # the per-run layouts of larger networks
-    print(f"SMALL_NETWORK = {small} (bytes per weight: weights): {args.runs} runs as lanes over the per-run layouts "
-          "of larger networks, 10+ epochs (per-run time / lanes time, CPU time, median and quartiles)")
+    lanes = with_thresholds((10**9, 10**9), 1, run_batched)
+    per_run_layout = with_thresholds((0, 0), 1, run_per_run)  # the per-run layouts of larger networks
+    print(f"SMALL_NETWORK = {small} (bytes per weight: (weights, neurons)): {args.runs} runs as lanes over the "
+          "per-run layouts of larger networks, 10+ epochs (per-run time / lanes time, CPU time, median and quartiles)")
     for dtype in (np.float64, np.float32):
         for d in (2, 8, 20, 50):
             for two_k in (8, 16, 32, 64):

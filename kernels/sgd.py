@@ -40,20 +40,22 @@ TAME_OUTPUT = 1e300
 # PAD_FLOAT64_FROM features (benchmarks/probe_kernel_limits.py, 3 runs).
 ROW_MULTIPLE = 8
 PAD_FLOAT64_FROM = 32
-# A network with at most SMALL_NETWORK[bytes per weight] weights d * 2k trains in the
-# canonical order (feature-major steps, the loss pass of ``_small_epoch_loss``), the order
-# kernels.sgd_lanes computes many runs in at once, one run per SIMD lane. Up to there 64
-# runs as lanes beat the same runs one after the other in the per-run layouts of larger
-# networks by 1.1-3.5x (over 10+ epochs: the per-run loops get faster as their branches
-# become predictable); beyond, the per-run layouts fill the SIMD registers themselves
-# and win (benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
-SMALL_NETWORK = {8: 160, 4: 400}
+# A network with at most SMALL_NETWORK[bytes per weight] = (weights d * 2k, neurons 2k)
+# trains in the canonical order (feature-major steps, the loss pass of
+# ``_small_epoch_loss``), the order kernels.sgd_lanes computes many runs in at once, one
+# run per SIMD lane. There 64 runs as lanes beat the same runs one after the other in the
+# per-run layouts of larger networks by 1.2-3.2x (over 10+ epochs: the per-run loops get
+# faster as their branches become predictable); beyond, the per-run layouts fill the
+# SIMD registers themselves and mostly win (benchmarks/bench_batched.py --thresholds,
+# benchmarks/README.md).
+SMALL_NETWORK = {8: (160, 32), 4: (400, 64)}
 
 
 def small_network(two_k: int, d: int, itemsize: int = 8) -> bool:
     """Whether W (2k, d) with ``itemsize``-byte weights trains in the canonical order
     that runs-as-lanes shares."""
-    return two_k * d <= SMALL_NETWORK[itemsize]
+    weights, neurons = SMALL_NETWORK[itemsize]
+    return two_k * d <= weights and two_k <= neurons
 
 
 @jit
