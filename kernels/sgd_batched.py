@@ -106,6 +106,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
         wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
         if wanted:
             next_loss += 1
+        computed = 0
         for l in range(lanes):
             run = lane_run[l]
             role[l] = IGNORE
@@ -121,7 +122,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
                 role[l] = PROVE
             elif need == 0 or not _lane_max_abs(W, l) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT:
                 role[l] = EXACT
-        computed = np.count_nonzero(role != IGNORE)
+            computed += role[l] != IGNORE
         if padded_width(computed) == lanes:  # as many lanes as all of them: compute them all
             lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs, loss, exact)
         elif computed > 0:
@@ -151,7 +152,9 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
                         W_out[run, j, f] = W[j, f, l]
         if snapshot:
             next_snap += 1
-        remaining = np.count_nonzero(running)
+        remaining = 0
+        for l in range(lanes):
+            remaining += running[l]
         if padded_width(remaining) < lanes:  # narrower arrays
             keep = padded_lanes(np.flatnonzero(running))
             lane_run = np.where(np.arange(keep.shape[0]) < remaining, lane_run[keep], -1)

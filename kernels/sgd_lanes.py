@@ -124,6 +124,17 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
         _add_activations(sums, j, k, acc, alpha)
 
 
+@jit(inline=True)
+def _add_losses(yi, v, sums, series, totals):
+    """Each lane's loss on one point (label yi, N_W / v partial sums ``sums``) into its
+    running sums, as ``kernels.network.summed_loss`` (exp by ``exp_nonpositive``)."""
+    for l in range(series.shape[0]):
+        z = yi * v[l] * _lane_sum(sums, l)
+        e = exp_nonpositive(-abs(z))
+        series[l] += e + series[l] * e
+        totals[l] += max(-z, 0.0)
+
+
 @jit
 def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs, loss, exact):
     """``kernels.sgd._small_epoch_loss`` for every lane: loss[l], exact[l].
@@ -140,6 +151,7 @@ def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs
     k = two_k // 2
     d2 = d - d % 2
     alpha, v = params[ALPHA], params[V]
+    H_b, sums_b = np.empty_like(H), np.empty_like(sums)  # the second point of a pass
     waiting = 0  # PROVE lanes without their bound, or any EXACT lane (then the pass runs to the end)
     for l in range(lanes):
         totals[l] = 0.0
@@ -148,28 +160,31 @@ def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs
         waiting += 1 if role[l] == PROVE else (n if role[l] == EXACT else 0)
     for start in range(0, n, LOSS_CHUNK):
         stop = min(start + LOSS_CHUNK, n)
-        for i in range(start, stop):
-            x = X[i]
+        for i in range(start, stop, 2):  # two points per pass over W
+            pair = i + 1 < stop
+            a, b = X[i], X[i + 1] if pair else X[i]
             sums[:, :] = 0.0
+            sums_b[:, :] = 0.0
             for j in range(two_k):
                 H[:] = 0.0
+                H_b[:] = 0.0
                 for f in range(0, d2, 2):
                     w0, w1 = W[j, f], W[j, f + 1]
-                    x0, x1 = x[f], x[f + 1]
+                    a0, a1, b0, b1 = a[f], a[f + 1], b[f], b[f + 1]
                     for l in range(lanes):
-                        H[l] += w0[l] * x0 + w1[l] * x1
+                        H[l] += w0[l] * a0 + w1[l] * a1
+                        H_b[l] += w0[l] * b0 + w1[l] * b1
                 for f in range(d2, d):
                     w = W[j, f]
-                    xf = x[f]
+                    af, bf = a[f], b[f]
                     for l in range(lanes):
-                        H[l] += w[l] * xf
+                        H[l] += w[l] * af
+                        H_b[l] += w[l] * bf
                 _add_activations(sums, j, k, H, alpha)
-            yi = y[i]
-            for l in range(lanes):
-                z = yi * v[l] * _lane_sum(sums, l)
-                e = exp_nonpositive(-abs(z))
-                series[l] += e + series[l] * e
-                totals[l] += max(-z, 0.0)
+                _add_activations(sums_b, j, k, H_b, alpha)
+            _add_losses(y[i], v, sums, series, totals)
+            if pair:
+                _add_losses(y[i + 1], v, sums_b, series, totals)
         for l in range(lanes):
             totals[l] += math.log1p(series[l])
             series[l] = 0.0
