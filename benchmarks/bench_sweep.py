@@ -39,7 +39,8 @@ SPEC_2D = {
     "grid": {"n": [20, 50, 100, 200], "width": [1, 2, 4, 8, 12, 16], "alpha": [0.1, 0.3, 0.5],
              "seed": list(range(32))},
 }
-ONE_RUN = {"name": "one_run", "params": {"dataset": "linear_teacher", "d": 2, "n": 20, "max_epochs": 50}, "grid": {}}
+ONE_RUN = {"name": "one_run", "params": {"dataset": "linear_teacher", "d": 2, "n": 20, "max_epochs": 50},
+           "grid": {"seed": [0]}}
 
 
 def sweep_run(tree: Path, spec: Path, store: Path, serial: bool) -> tuple[float, float]:

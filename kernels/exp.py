@@ -11,6 +11,8 @@ on how many runs a kernel call trains.
 """
 from __future__ import annotations
 
+import math
+
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
@@ -21,8 +23,8 @@ _SHIFT = 6755399441055744.0           # 1.5 * 2^52: x + _SHIFT - _SHIFT rounds x
 _LOG2E = 1.4426950408889634           # 1 / ln 2
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits (k * _LN2_HI is exact) ...
 _LN2_LO = 1.90821492927058770002e-10  # ... and the rest
-_P1, _P2, _P3 = 1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05
-_P4, _P5 = -1.65339022054652515390e-06, 4.13813679705723846039e-08
+_C2, _C3, _C4, _C5, _C6, _C7 = (1.0 / math.factorial(i) for i in range(2, 8))  # Taylor coefficients 1/i!
+_C8, _C9, _C10, _C11, _C12, _C13 = (1.0 / math.factorial(i) for i in range(8, 14))
 _LOWEST = -746.0  # e^x < 2^-1075 below: rounds to 0
 
 
@@ -60,18 +62,19 @@ def _power_of_two(k):
 
 @jit(inline=True)
 def exp_nonpositive(x):
-    """e^x for x <= 0 within 1 ulp (fdlibm), 0.0 below -745.2, NaN for NaN.
+    """e^x for x <= 0 within 1 ulp, 0.0 below -745.2, NaN for NaN.
 
     Not for x > 0 (the result is then wrong, not an error): callers pass -|z|.
     """
     clamped = x if x > _LOWEST else _LOWEST  # also maps NaN, handled at the end
     kf = (clamped * _LOG2E + _SHIFT) - _SHIFT  # the integer nearest x / ln 2, in [-1077, 0]
-    hi = clamped - kf * _LN2_HI
-    lo = kf * _LN2_LO
-    r = hi - lo
-    t = r * r
-    c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
-    y = 1.0 - ((lo - quotient(r * c, 2.0 - c)) - hi)  # e^r, in [0.7, 1.42]
+    r = (clamped - kf * _LN2_HI) - kf * _LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    low = (_C2 + _C3 * r) + (_C4 + _C5 * r) * r2
+    middle = (_C6 + _C7 * r) + (_C8 + _C9 * r) * r2
+    high = (_C10 + _C11 * r) + (_C12 + _C13 * r) * r2
+    y = 1.0 + (r + r2 * ((low + middle * r4) + high * (r4 * r4)))  # e^r, in [0.7, 1.42]
     k = int(kf)
     half = k >> 1  # 2^k as two normal factors, so that a subnormal result is rounded once
     result = (y * _power_of_two(half)) * _power_of_two(k - half)
