@@ -1,155 +1,114 @@
-"""Benchmark of the sweep engine: one spec of many short runs, four ways.
+"""Sweeps end to end, before and after batching: runs/s of `sweep run` in fresh processes.
 
-1. serial: the problem's run function in a loop in this process (the kernels alone), timed in two
-   halves, before and after the others;
-2. cluster: the engine on a LocalCluster of 2 one-thread worker processes;
-3. bare: the runs split over 2 plain processes, no Dask and no store: the ceiling
-   the machine allows at the moment (its two vCPUs are not always equally fast);
-4. store: the same results written to a fresh store with no training.
+For two specs, the default preset (144 runs) and a 2D linear-teacher sweep of 2,304 runs
+(d = 2, k = 1..16, n = 20..200: the paper's 2D figures; ``SPEC_2D``), and for each code
+tree (this one, and with ``--before PATH`` the source tree before batching, e.g.
+``git archive f83f96a | tar -x -C PATH``), it runs the CLI as a user does, each run into
+a new store, one BLAS thread per process:
+  first    `sweep run SPEC --serial`: the first process of a tree (it compiles the kernels
+           when Numba's on-disk cache is cold; reported, not compared);
+  serial   the same again (cache warm): runs / wall time of the whole command;
+  2 workers `sweep run SPEC` on a local cluster of 2 one-thread workers (scheduler.yaml);
+  one run  `sweep run` of a 1-run spec (cache warm): what a fresh process costs before and
+           around its training (imports, loading the cached kernels, the store).
+For each command it also prints the share of its wall time spent inside the runs (the
+sum of the store's ``wall_time``; on 2 workers, over twice the wall time). Rounds
+interleave the trees, so that both see the same load; the machine is shared, so read the
+after / before ratios.
 
-Kernels are compiled before timing (once per process, reported separately). Prints runs
-per second, the parallel efficiency on 2 workers, serial / (2 x cluster wall), and the
-share of the cluster's worker time spent outside the runs, 1 - sum(run wall_time) /
-(2 x cluster wall). Bars: efficiency >= 85 %, outside share <= 10 %.
-
-    python benchmarks/bench_sweep.py [--quick]
+    python benchmarks/bench_sweep.py --before /tmp/before [--rounds 1] [--specs default,2d]
 """
 from __future__ import annotations
 
-import os
-
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")  # as in Dask workers: one core per process
-
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-from sweep.cluster import ClusterConfig, LocalClusterConfig, connect
-from sweep.engine import run_sweep
-from sweep.spec import SweepSpec, load_spec, parse_spec
-from sweep.store import BlockResults, WriteTarget, create_store, grid_chunks, layout_for, open_store
-from sweep.tasks import blocks_of, choose_chunks
-
-WORKERS = 2
-
-
-def bench_spec(seeds: int) -> SweepSpec:
-    """seeds x 2 widths x 2 slopes x 10 init scales short runs on a small linear teacher."""
-    return parse_spec({
-        "name": "bench",
-        "params": {"dataset": "linear_teacher", "n": 100, "n_test": 100, "d": 10, "margin": 0.05, "lr": 0.05,
-                   "eps": 0.01, "max_epochs": 1000},
-        "grid": {"seed": list(range(seeds)), "width": [4, 16], "alpha": [0.1, 0.5],
-                 "init_scale": [float(x) for x in np.geomspace(1e-3, 1.0, 10)]},
-    })
+HERE = Path(__file__).resolve().parents[1]
+SPEC_2D = {
+    "name": "bench_2d",
+    "description": "2D linear teacher: n x width x alpha x seed (seeds last, so that a task holds many seeds)",
+    "params": {"dataset": "linear_teacher", "d": 2, "margin": 0.1, "lr": 0.05, "eps": 0.01, "max_epochs": 2000},
+    "grid": {"n": [20, 50, 100, 200], "width": [1, 2, 4, 8, 12, 16], "alpha": [0.1, 0.3, 0.5],
+             "seed": list(range(32))},
+}
+ONE_RUN = {"name": "one_run", "params": {"dataset": "linear_teacher", "d": 2, "n": 20, "max_epochs": 50},
+           "grid": {"seed": [0]}}
 
 
-def warm_up() -> float:
-    """Compile the kernels (and import zarr) in this process; returns the seconds it took."""
-    import zarr  # noqa: F401  (imported on first use by the store)
-
+def sweep_run(tree: Path, spec: Path, store: Path, serial: bool) -> tuple[float, float]:
+    """(wall seconds of `sweep run`, seconds inside runs) for ``spec`` with the code of ``tree``."""
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    command = [sys.executable, "-m", "sweep", "run", str(spec), "--store", str(store)] + (["--serial"] if serial else [])
     start = time.perf_counter()
-    spec = bench_spec(1)
-    spec.problem.runner()(spec.params_at((0, 0, 0, 0)))
-    return time.perf_counter() - start
+    subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    in_runs = subprocess.run([sys.executable, "-c", "import sys, xarray as xr; "
+                              "print(float(xr.open_zarr(sys.argv[1])['wall_time'].sum()))", str(store)],
+                             env=env, check=True, capture_output=True, text=True)
+    return wall, float(in_runs.stdout)
 
 
-def load_bench_spec(source: int | str) -> SweepSpec:
-    """``bench_spec(source)`` for a number of seeds, else the spec file at ``source``."""
-    return bench_spec(source) if isinstance(source, int) else load_spec(source)
+def runs_in(spec: Path) -> int:
+    raw = yaml.safe_load(spec.read_text())
+    return int(np.prod([len(values) for values in (raw.get("grid") or {}).values()]))
 
 
-def _run_indices(source: int | str, indices: list) -> float:
-    """Train the runs at ``indices`` of ``load_bench_spec(source)``; returns the seconds taken."""
-    spec = load_bench_spec(source)
-    run = spec.problem.runner()
-    start = time.perf_counter()
-    for index in indices:
-        run(spec.params_at(index))
-    return time.perf_counter() - start
-
-
-def bare_processes(source: int | str, indices: list) -> float:
-    """Wall time of the runs split over WORKERS plain processes (no Dask, no store):
-    what this machine allows two cores to do at the moment, the ceiling of the cluster."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    with ProcessPoolExecutor(WORKERS, mp_context=get_context("spawn")) as pool:
-        for future in [pool.submit(warm_up) for _ in range(WORKERS)]:  # start + compile (~10 s each)
-            future.result()
-        start = time.perf_counter()
-        list(pool.map(_run_indices, [source] * WORKERS, [indices[w::WORKERS] for w in range(WORKERS)]))
-        return time.perf_counter() - start
-
-
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="400 runs instead of 2000")
-    parser.add_argument("--spec", help="time this spec file instead (e.g. presets/default.yaml)")
-    args = parser.parse_args()
-    source = args.spec or (10 if args.quick else 50)
-    spec = load_bench_spec(source)
-    print(f"spec: {spec.size} runs, grid {dict(zip(spec.dims, spec.shape))}, chunks {choose_chunks(spec)}")
-
-    compile_seconds = warm_up()
-    indices = list(np.ndindex(*spec.shape))
-    results, serial = {}, 0.0
-
-    run = spec.problem.runner()
-
-    def run_serially(part: list) -> float:
-        start = time.perf_counter()
-        results.update((index, run(spec.params_at(index))) for index in part)
-        return time.perf_counter() - start
-
-    # The serial runs are timed in two halves, before and after the cluster, so that a
-    # drift in the machine's load weighs on both sides of the efficiency ratio alike.
-    serial += run_serially(indices[0::2])
-
+    parser.add_argument("--before", type=Path, help="source tree of the code before batching")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--specs", default="default,2d", help="comma-separated: default, 2d")
+    args = parser.parse_args(argv)
+    trees = {"after": HERE} | ({"before": args.before.resolve()} if args.before else {})
     with tempfile.TemporaryDirectory() as folder:
-        local = ClusterConfig(local=LocalClusterConfig(n_workers=WORKERS, threads_per_worker=1, dashboard_address=":0"))
-        with connect(local) as client:
-            worker_compile = max(client.run(warm_up).values())
-            start = time.perf_counter()
-            summary = run_sweep(spec, Path(folder) / "cluster.zarr", client=client)
-            cluster = time.perf_counter() - start
-        run_seconds = float(open_store(Path(folder) / "cluster.zarr")["wall_time"].sum())
-        assert summary.runs == spec.size
-        bare = bare_processes(source, indices)
-        serial += run_serially(indices[1::2])
-        print(f"serial : {serial:7.2f} s  {spec.size / serial:7.1f} runs/s  (kernel compile {compile_seconds:.1f} s, "
-              "excluded; half timed before the cluster, half after)")
-        print(f"cluster: {cluster:7.2f} s  {spec.size / cluster:7.1f} runs/s  ({len(blocks_of(spec.shape, choose_chunks(spec)))} tasks, "
-              f"kernel compile {worker_compile:.1f} s per worker, excluded)")
-        print(f"bare   : {bare:7.2f} s  {spec.size / bare:7.1f} runs/s  ({WORKERS} plain processes, no Dask, no store)")
+        folder = Path(folder)
+        specs = {"default": HERE / "presets" / "default.yaml", "2d": folder / "bench_2d.yaml"}
+        specs["2d"].write_text(yaml.safe_dump(SPEC_2D))
+        (folder / "one_run.yaml").write_text(yaml.safe_dump(ONE_RUN))
+        chosen = args.specs.split(",")
+        stores = iter(range(10**6))
 
-        start = time.perf_counter()
-        path = Path(folder) / "store.zarr"
-        create_store(path, spec, choose_chunks(spec))
-        layout = layout_for(spec)
-        for block in blocks_of(spec.shape, grid_chunks(path)):
-            block_results = BlockResults(layout, block.shape)
-            for local_index, index in block.points():
-                block_results.record(local_index, results[index], wall_time=0.0)
-            block_results.write(WriteTarget(str(path), spec.hash, None), block.origin)
-        store = time.perf_counter() - start
-        print(f"store  : {store:7.2f} s  {spec.size / store:7.1f} runs/s  (layout + all block writes, "
-              "no training)")
+        def store() -> Path:
+            return folder / f"store{next(stores)}.zarr"
 
-    efficiency = serial / (WORKERS * cluster)
-    outside = 1 - run_seconds / (WORKERS * cluster)
-    print(f"parallel efficiency on {WORKERS} workers: {efficiency:6.1%}  (bar >= 85%)")
-    print(f"  of which the machine allows (bare processes / serial): {serial / (WORKERS * bare):6.1%}; "
-          f"cluster / bare: {bare / cluster:6.1%}")
-    print(f"time outside the runs (orchestration + store): {outside:6.1%}  (bar <= 10%)")
-    print(f"store writes alone / serial kernel time: {store / serial:6.1%}")
-    print(f"mean run wall time: {1e3 * serial / spec.size:.2f} ms serial, {1e3 * run_seconds / spec.size:.2f} ms in "
-          "the workers (more in the workers means the cores were shared with other processes)")
+        for name, tree in trees.items():
+            wall, _ = sweep_run(tree, folder / "one_run.yaml", store(), serial=True)
+            print(f"{name}: first process, 1 run: {wall:.1f} s (compiles when the tree's Numba cache is cold)")
+        results = {}
+        for _ in range(args.rounds):
+            for spec in chosen:
+                for name, tree in trees.items():
+                    for mode in ("serial", "2 workers", "one run"):
+                        path = folder / "one_run.yaml" if mode == "one run" else specs[spec]
+                        wall, in_runs = sweep_run(tree, path, store(), serial=mode != "2 workers")
+                        results.setdefault((spec, name, mode), []).append((wall, in_runs))
+        print(f"\nmedian of {args.rounds} round(s); runs/s = runs / wall time of `sweep run`; 'in runs': share of "
+              "the wall time spent inside runs (on 2 workers over 2 x wall)")
+        print(f"{'spec':<8} {'runs':>5} {'mode':<10} " + "".join(f"{name + ' s':>11} {'runs/s':>8} {'in runs':>8}"
+                                                                 for name in trees)
+              + ("  after/before runs/s" if len(trees) > 1 else ""))
+        for spec in chosen:
+            for mode in ("serial", "2 workers", "one run"):
+                runs = 1 if mode == "one run" else runs_in(specs[spec])
+                line = f"{spec:<8} {runs:>5} {mode:<10} "
+                rates = {}
+                for name in trees:
+                    walls, in_runs = np.array(results[spec, name, mode]).T
+                    wall = float(np.median(walls))
+                    share = float(np.median(in_runs / walls / (2 if mode == "2 workers" else 1)))
+                    rates[name] = runs / wall
+                    line += f"{wall:>11.1f} {rates[name]:>8.1f} {share:>8.0%}"
+                if len(trees) > 1:
+                    line += f"  {rates['after'] / rates['before']:>8.2f}x"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

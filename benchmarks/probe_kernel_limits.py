@@ -55,7 +55,7 @@ def _coefficient_steps(pre, coef, reps):
 @njit(nogil=True)
 def _fused_epochs(X, y, W, order, pre, coef):
     for e in range(order.shape[0]):
-        epoch_neuron_major(X, y, W, order[e], 0.2, 1.0, 0.01, -1e9, pre, coef)
+        epoch_neuron_major(X, y, W, order[e], 0.2, 1.0, 0.01, -1e9, pre, coef, False)
 
 
 def padded_rows_speedup(rng, d, k, dtype, rounds=7, n=1000, epochs=20):

@@ -4,7 +4,8 @@ Picked by name from :data:`LOSSES` (a code the kernels branch on):
 
 - ``logistic`` (THEORY.md §1): labels y in {+1, -1}, l = log(1 + e^{-z}) on the margin
   z = y f, computed stably (:func:`softplus_neg`; never exp of a large positive number);
-  -dl/dz = :func:`neg_loss_slope`, in (0, 1).
+  -dl/dz = :func:`neg_loss_slope`, in (0, 1) (:func:`neg_loss_slope_vectorisable` for
+  loops that must vectorise: SGD).
 - ``squared`` (THEORY.md §6): real labels, l = (f - y)^2 / 2, dl/df = f - y. (§6.1 writes
   its loss without the 1/2: its kernels double the step accordingly.)
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from kernels.exp import exp_nonpositive, quotient
 from kernels.jit import jit
 
 LOGISTIC, SQUARED = 0, 1
@@ -34,6 +36,15 @@ def neg_loss_slope(z):
         e = math.exp(-z)
         return e / (1.0 + e)
     return 1.0 / (1.0 + math.exp(z))
+
+
+@jit(inline=True)
+def neg_loss_slope_vectorisable(z):
+    """:func:`neg_loss_slope` by arithmetic alone (kernels.exp), so that a loop over
+    runs vectorises and each run's slope is the same in any lane: the SGD kernels' slope.
+    Within 1 ulp of e^{-|z|} before the one division."""
+    e = exp_nonpositive(-abs(z))
+    return quotient(e if z >= 0.0 else 1.0, 1.0 + e)
 
 
 @jit(inline=True)

@@ -1,8 +1,9 @@
 """Per-sample SGD on the cross-entropy loss, epoch by epoch (THEORY.md §1-2).
 
 ``sgd_train`` is the public entry point. ``SGDTrainer`` is the same run cut into
-blocks of epochs, so that a caller can supply visiting orders block by block and
-take snapshots of W between blocks; ``sgd_train`` is one block.
+blocks of epochs, so that a caller can supply visiting orders block by block (or have
+them drawn in the kernel from a seed, kernels.orders) and take snapshots of W between
+blocks; ``sgd_train`` is one block. Many runs per call: kernels.sgd_batched.
 """
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from kernels.jit import jit
 
-from kernels.network import loss_from_preactivations
-from kernels.sgd_loops import delayed_steps_for, epoch_delayed, epoch_feature_major, epoch_neuron_major
+from kernels.exp import exp_nonpositive
+from kernels.network import LOSS_CHUNK, loss_from_preactivations
+from kernels.orders import STREAM_WORDS, SeededOrders, check_points, check_seeds, shuffle_epoch
+from kernels.sgd_loops import (NEURON_LANES, activation, delayed_steps_for, epoch_delayed, epoch_feature_major,
+                               epoch_neuron_major, lane_tree)
 from kernels.validation import (check_delayed_steps, check_finite_positive, check_loss_at, check_order,
                                 check_training_inputs)
 
@@ -36,15 +40,34 @@ TAME_OUTPUT = 1e300
 # PAD_FLOAT64_FROM features (benchmarks/probe_kernel_limits.py, 3 runs).
 ROW_MULTIPLE = 8
 PAD_FLOAT64_FROM = 32
+# A network with at most SMALL_NETWORK[bytes per weight] = (weights d * 2k, neurons 2k)
+# trains in the canonical order (feature-major steps, the loss pass of
+# ``_small_epoch_loss``), the order kernels.sgd_lanes computes many runs in at once, one
+# run per SIMD lane. There 64 runs as lanes beat the same runs one after the other in the
+# per-run layouts of larger networks by 1.2-3.2x (over 10+ epochs: the per-run loops get
+# faster as their branches become predictable); beyond, the per-run layouts fill the
+# SIMD registers themselves and mostly win (benchmarks/bench_batched.py --thresholds,
+# benchmarks/README.md). One run alone in the canonical order is 0.7-0.9x as fast as in
+# the per-run layouts, so the float64 bound stops below d = 20, 2k = 8 (lanes 1.5x there),
+# which the default preset trains in groups too small for lanes.
+SMALL_NETWORK = {8: (128, 32), 4: (400, 64)}
+
+
+def small_network(two_k: int, d: int, itemsize: int = 8) -> bool:
+    """Whether W (2k, d) with ``itemsize``-byte weights trains in the canonical order
+    that runs-as-lanes shares."""
+    weights, neurons = SMALL_NETWORK[itemsize]
+    return two_k * d <= weights and two_k <= neurons
 
 
 @jit
-def sgd_epochs(X, XT, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, loss_out, loss_every_epoch, loss_at,
-               snap_at, snaps, delayed):
-    """Run one SGD epoch per row of ``order``, updating W in place (THEORY.md §1-2).
+def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_early, state, loss_out,
+               loss_every_epoch, loss_at, snap_at, snaps, delayed, small):
+    """Run ``epochs`` SGD epochs, updating W in place (THEORY.md §1-2).
 
-    X (n, d) and its transpose XT (d, n), both C-contiguous; y (n,) in {+1, -1}; W (2k, d);
-    order (m, n) visiting orders.
+    X (n, d) and its transpose XT (d, n), both C-contiguous; y (n,) in {+1, -1}; W (2k, d).
+    Visiting orders: the rows of ``order`` (epochs, n) if it has any, else drawn from
+    ``seed`` (kernels.orders.shuffle_epoch, by global epoch).
     state int64[4]: epochs done before this call, E_clean, E_conv (1-based, -1 if not
     reached), diverged flag; updated in place. A point counts against E_clean when its
     margin z <= z_eps, i.e. its loss l(z) >= eps at the moment it is sampled (THEORY.md §2).
@@ -59,21 +82,24 @@ def sgd_epochs(X, XT, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, 
     short (before E_conv, once L_S >= eps is certain): E_clean, E_conv, the divergence
     epoch and W are the same either way.
 
-    The steps run in sgd_loops: with the updates of ``delayed`` points at a time delayed
-    if it is > 0, else fused. When 2k > d the fused steps work on a feature-major copy
-    W^T (d, 2k), written back to W before returning; else (float32, or float64 from
-    PAD_FLOAT64_FROM features) on rows padded with zero features to a multiple of
-    ROW_MULTIPLE, copied back to W after every epoch, so that the loss pass and the
-    snapshots see the unpadded X and W. Zero features stay zero and add exact zeros:
-    only rounding changes.
-    The full loss is one matrix product W XT (BLAS) and a vectorised pass over its rows.
+    ``small`` (``small_network``, with ``delayed`` 0): the canonical order, the one
+    kernels.sgd_lanes shares: feature-major steps on W^T (d, 2k) and the loss pass of
+    ``_small_epoch_loss``. Otherwise the steps run in sgd_loops: with the updates of
+    ``delayed`` points at a time delayed if it is > 0, else fused. When 2k > d the fused
+    steps work on a feature-major copy W^T (d, 2k), written back to W before returning;
+    else (float32, or float64 from PAD_FLOAT64_FROM features) on rows padded with zero
+    features to a multiple of ROW_MULTIPLE, copied back to W after every epoch, so that
+    the loss pass and the snapshots see the unpadded X and W. Zero features stay zero and
+    add exact zeros: only rounding changes.
+    The full loss is then one matrix product W XT (BLAS) and a vectorised pass over its rows.
     With XT a copy rather than the view X.T, OpenBLAS's AVX-512 small-matrix kernels run
     it 1.4-4.4x faster for n d 2k up to 1e6 and 1.0-1.3x above; AVX2 kernels run both
     alike (benchmarks/probe_kernel_limits.py).
     """
     n, d = X.shape
     two_k = W.shape[0]
-    feature_major = delayed == 0 and two_k > d
+    small = small and delayed == 0
+    feature_major = small or (delayed == 0 and two_k > d)
     WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
     padded = (delayed == 0 and not feature_major and d % ROW_MULTIPLE != 0
               and (W.itemsize == 4 or d >= PAD_FLOAT64_FROM))
@@ -85,8 +111,12 @@ def sgd_epochs(X, XT, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, 
     dims = np.empty(6, dtype=np.int32)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
-    HT = np.empty((two_k, n), dtype=W.dtype)
+    HT = np.empty((two_k, LOSS_CHUNK if small else n), dtype=W.dtype)
+    sums = np.empty((NEURON_LANES, LOSS_CHUNK))
     net = np.empty(n)
+    exps = np.empty(LOSS_CHUNK)
+    perm = np.empty(n, dtype=np.int64)
+    stream = np.empty(STREAM_WORDS, dtype=np.uint64)
     output_bound = two_k * v * _max_row_l1(X)
     stop_sum = n * eps * (1.0 + LOSS_STOP_MARGIN)
     next_snap = 0
@@ -95,27 +125,34 @@ def sgd_epochs(X, XT, y, W, order, alpha, v, lr, z_eps, eps, stop_early, state, 
     next_loss = 0
     while next_loss < loss_at.shape[0] and loss_at[next_loss] <= state[EPOCHS_DONE]:
         next_loss += 1
-    ran = order.shape[0]
-    for e in range(order.shape[0]):
-        if delayed > 0:
-            clean = epoch_delayed(X, y, W, order[e], alpha, v, lr, z_eps, Xb, P, G, C, pre, dims)
-        elif feature_major:
-            clean = epoch_feature_major(X, y, WT, order[e], alpha, v, lr, z_eps, pre, coef)
+    ran = epochs
+    for e in range(epochs):
+        epoch = state[EPOCHS_DONE] + 1
+        if order.shape[0] > 0:
+            perm[:] = order[e]
         else:
-            clean = epoch_neuron_major(Xs, y, Ws, order[e], alpha, v, lr, z_eps, pre, coef)
+            shuffle_epoch(seed, np.uint64(epoch), perm, stream)
+        if delayed > 0:
+            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims, small)
+        elif feature_major:
+            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, small)
+        else:
+            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef, small)
             if padded:
                 W[:, :] = Ws[:, :d]
-        epoch = state[EPOCHS_DONE] + 1
         state[EPOCHS_DONE] = epoch
         if clean and state[E_CLEAN] < 0:
             state[E_CLEAN] = epoch
         wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
         if wanted:
             next_loss += 1
-        last = e == order.shape[0] - 1 or (stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0)
+        last = e == epochs - 1 or (stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0)
         # "need": 0 the exact loss, 1 whether it is < eps, 2 only whether it is finite
         need = 0 if loss_every_epoch or wanted or last else (1 if state[E_CONV] < 0 else 2)
-        if feature_major:  # two calls, so that each compiles for its layout of W
+        if small:
+            loss, exact = _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_sum,
+                                            output_bound)
+        elif feature_major:  # two calls, so that each compiles for its layout of W
             loss, exact = _epoch_loss(X, XT, y, WT.T, alpha, v, HT, net, need, stop_sum, output_bound)
         else:
             loss, exact = _epoch_loss(X, XT, y, W, alpha, v, HT, net, need, stop_sum, output_bound)
@@ -184,6 +221,67 @@ def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
 
 
 @jit
+def _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_sum, output_bound):
+    """(loss, exact) as ``_epoch_loss``, in the canonical order (WT (d, 2k) = W^T).
+
+    Points are taken in chunks of LOSS_CHUNK; for each, <w_j, x_i> is summed over the
+    features in order, two per pass (as the steps' forward), N_W(x_i) / v by
+    ``neuron_total``'s order, and the losses as in
+    ``kernels.network.summed_loss`` with ``exp_nonpositive`` (one log1p per chunk). need 1
+    stops at the end of the first chunk (not the last) by which the summed losses reach
+    stop_sum. kernels.sgd_lanes.lanes_loss computes the same numbers for many runs.
+    Work arrays: HT (2k, LOSS_CHUNK) of W's dtype; float64 sums (NEURON_LANES, LOSS_CHUNK),
+    net (>= LOSS_CHUNK,), exps (LOSS_CHUNK,).
+    """
+    if need == 2 and _max_abs(WT) * output_bound < TAME_OUTPUT:
+        return 0.0, False
+    n, d = X.shape
+    two_k = WT.shape[1]
+    k = two_k // 2
+    total = 0.0
+    for start in range(0, n, LOSS_CHUNK):
+        size = min(LOSS_CHUNK, n - start)
+        HT[:, :size] = 0.0
+        for j in range(two_k):
+            row = HT[j]
+            for f in range(0, d - d % 2, 2):
+                w0, w1 = WT[f, j], WT[f + 1, j]
+                x0, x1 = XT[f, start:start + size], XT[f + 1, start:start + size]
+                for i in range(size):
+                    row[i] += w0 * x0[i] + w1 * x1[i]
+            for f in range(d - d % 2, d):
+                w = WT[f, j]
+                points = XT[f, start:start + size]
+                for i in range(size):
+                    row[i] += w * points[i]
+        sums[:, :size] = 0.0
+        for j in range(two_k):
+            partial = sums[j % NEURON_LANES]
+            row = HT[j]
+            if j < k:
+                for i in range(size):
+                    partial[i] += activation(row[i], alpha)
+            else:
+                for i in range(size):
+                    partial[i] += -activation(row[i], alpha)
+        for i in range(size):
+            total_i = lane_tree(sums[0, i], sums[1, i], sums[2, i], sums[3, i], sums[4, i], sums[5, i], sums[6, i],
+                                sums[7, i])
+            z = y[start + i] * v * total_i
+            net[i] = z
+            exps[i] = exp_nonpositive(-abs(z))
+        s = 0.0
+        for i in range(size):
+            e = exps[i]
+            s += e + s * e
+            total += max(-net[i], 0.0)
+        total += math.log1p(s)
+        if need == 1 and start + size < n and total >= stop_sum:
+            return total / n, False
+    return total / n, True
+
+
+@jit
 def _max_row_l1(X):
     """max_i sum_f |x_if|, in float64."""
     largest = 0.0
@@ -236,7 +334,8 @@ class SGDTrainer:
     which it is wanted (see ``sgd_epochs``; the results are otherwise the same, faster).
     ``delayed_steps``: points whose updates are delayed and applied as one matrix product
     (kernels.sgd_loops.epoch_delayed), 0 for the fused steps, None to choose by W's shape
-    and the BLAS (``delayed_steps_for``); W differs between them only by rounding.
+    and the BLAS (``delayed_steps_for``, never for a ``small_network``); W differs between
+    them only by rounding.
     """
 
     X: np.ndarray
@@ -264,8 +363,11 @@ class SGDTrainer:
         self._z_eps = -math.log(math.expm1(self.eps))
         self._state = np.array([0, -1, -1, 0], dtype=np.int64)
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
-        self._delayed_steps = (delayed_steps_for(*self.W.shape) if self.delayed_steps is None
-                               else check_delayed_steps(self.delayed_steps))
+        self._small = small_network(*self.W.shape, self.W.itemsize)
+        if self.delayed_steps is None:
+            self._delayed_steps = 0 if self._small else delayed_steps_for(*self.W.shape)
+        else:
+            self._delayed_steps = check_delayed_steps(self.delayed_steps)
 
     @property
     def finished(self) -> bool:
@@ -278,21 +380,23 @@ class SGDTrainer:
         return int(self._state[EPOCHS_DONE])
 
     def run_block(self, order, snapshot_at=()) -> np.ndarray:
-        """Run the epochs of ``order`` (m, n) unless finished; return snapshots of W.
+        """Run the epochs of ``order`` unless finished; return snapshots of W.
 
+        ``order``: visiting orders (m, n), or ``SeededOrders(seed, m)`` to draw m epochs'
+        orders in the kernel (kernels.orders; the run continues its stream).
         ``snapshot_at``: ascending global 1-based epochs; the result holds W after each
         of them that this block reached, shape (count, 2k, d).
         """
-        order = check_order(order, self.X.shape[0])
+        order, seed, epochs = orders_argument(order, 1, self.X.shape[0])
         snap_at = np.asarray(snapshot_at, dtype=np.int64)
         snaps = np.empty((snap_at.shape[0],) + self.W.shape, dtype=self.W.dtype)
         if self.finished:
             return snaps[:0]
         before = self.epochs_run
-        loss = np.empty(order.shape[0])
-        ran = sgd_epochs(self.X, self._XT, self.y, self.W, order, self.alpha, self.v, self.lr, self._z_eps,
-                         self.eps, self.stop_early, self._state, loss, self.loss_at is None, self._loss_at,
-                         snap_at, snaps, self._delayed_steps)
+        loss = np.empty(epochs)
+        ran = sgd_epochs(self.X, self._XT, self.y, self.W, order[0], seed[0], epochs, self.alpha, self.v, self.lr,
+                         self._z_eps, self.eps, self.stop_early, self._state, loss, self.loss_at is None,
+                         self._loss_at, snap_at, snaps, self._delayed_steps, self._small)
         self._losses.append(loss[:ran])
         taken = np.count_nonzero((snap_at > before) & (snap_at <= self.epochs_run))
         first = np.count_nonzero(snap_at <= before)
@@ -305,9 +409,36 @@ class SGDTrainer:
                          epochs_run=int(s[EPOCHS_DONE]), diverged=bool(s[DIVERGED]))
 
 
+def orders_argument(orders, runs: int, n: int):
+    """(order (runs, m, n) int64, seeds (runs,) uint64, m) from explicit visiting orders
+    (m, n) for one run or (runs, m, n), or ``SeededOrders`` (then order is (runs, 0, n));
+    ValueError naming what is wrong."""
+    if isinstance(orders, SeededOrders):
+        check_points(n)
+        seeds = check_seeds(orders.seeds, runs)
+        return np.empty((runs, 0, n), dtype=np.int64), seeds, int(orders.epochs)
+    orders = np.asarray(orders)
+    if runs == 1 and orders.ndim == 2:
+        orders = orders[None]
+    if orders.ndim != 3 or orders.shape[0] != runs:
+        raise ValueError(f"order must be an integer array of shape ({runs}, epochs, {n}), got {orders.dtype} "
+                         f"{orders.shape}" if runs > 1 else
+                         f"order must be an integer array of shape (epochs, {n}), got {orders.dtype} {orders.shape}")
+    try:
+        checked = check_order(orders.reshape(-1, orders.shape[-1]), n).reshape(orders.shape)
+    except ValueError as error:  # name the run and epoch rather than the flattened row
+        if runs == 1 or "row" not in str(error):
+            raise
+        row = int(str(error).split("row ")[1].split()[0])
+        raise ValueError(f"order[{row // orders.shape[1]}] row {row % orders.shape[1]} is not a permutation of "
+                         f"0..{n - 1}") from None
+    return checked, np.zeros(runs, dtype=np.uint64), orders.shape[1]
+
+
 def sgd_train(X, y, W0, order, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64,
               loss_at=None, delayed_steps=None) -> SGDResult:
-    """Train with per-sample SGD over the visiting orders ``order`` (epochs, n).
+    """Train with per-sample SGD over the visiting orders ``order`` (epochs, n), or
+    ``SeededOrders(seed, epochs)`` to draw them in the kernel (kernels.orders).
 
     X (n, d), y (n,) in {+1, -1}, W0 (2k, d): rows 0..k-1 positive neurons, k..2k-1
     negative (THEORY.md §1). Runs every epoch of ``order`` unless ``stop_early``, which

@@ -42,8 +42,10 @@ from sweep.problems.base import ENGINE_VARIABLES, STATUS, Dim, RunResult, Variab
 if TYPE_CHECKING:
     from sweep.spec import SweepSpec
 
-FORMAT = "linear-teachers-sweep/2"           # root attr: marks a directory as a sweep store
-READABLE_FORMATS = (FORMAT, "linear-teachers-sweep/1")  # /1: before checksums and written fill chunks
+# root attr: marks a directory as a sweep store. /2: checksummed chunks, fill chunks written,
+# and SGD's visiting orders drawn in the kernels (separable results differ from /1's).
+FORMAT = "linear-teachers-sweep/2"
+READABLE_FORMATS = (FORMAT, "linear-teachers-sweep/1")
 DONE, ERROR, STATUS_VARIABLE, WALL_TIME = "done", "error", "status", "wall_time"
 PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
 SCAN_SLAB_BYTES = 64 * 2**20                 # a scan decodes this much of a variable at once

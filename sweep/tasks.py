@@ -1,11 +1,13 @@
 """Tasks: chunk-aligned blocks of the grid, how big they are, and the tasks that run them.
 
 A task is one :class:`~sweep.store.Block` = one chunk of the store along the grid dims
-(whole along the problem's extra dims). :func:`run_block` runs every run of its block,
-records a failing run as 'failed' with its message instead of stopping, and writes the
-block's region of the store itself (from whichever process runs it): each chunk has
-exactly one writer, and ``done`` is written last. Re-running a block rewrites the same
-values, so a task Dask re-runs after losing a worker is harmless.
+(whole along the problem's extra dims). :func:`run_block` runs every run of its block (in
+one ``run_many`` call per group of equal ``batch_key`` when the problem has them; if a
+group's call raises, its runs go one by one), records a failing run as 'failed' with its
+message instead of stopping, and writes the block's region of the store itself (from
+whichever process runs it): each chunk has exactly one writer, and ``done`` is written
+last. Re-running a block rewrites the same values, so a task Dask re-runs after losing a
+worker is harmless.
 
 Before it runs and before it writes, a task checks its :class:`~sweep.store.WriteTarget`
 (the store still holds its sweep, its `sweep run` still holds the store): the task of a
@@ -110,9 +112,13 @@ def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: 
     target.check()
     results = BlockResults(layout, block.shape)
     tally = RunTally()
-    run = spec.problem.runner()
-    for local, index in block.points():
-        _run_one(run, spec, index).record(results, local, tally)
+    run, run_many = spec.problem.runner(), spec.problem.many_runner()
+    for batch in _batches(spec, block) if run_many else [[point] for point in block.points()]:
+        outcomes = _run_batch(run_many, spec, [index for _, index in batch]) if len(batch) > 1 else None
+        if outcomes is None:  # one run, or a batched call that raised: the runs go one by one
+            outcomes = [_run_one(run, spec, index) for _, index in batch]
+        for (local, _), outcome in zip(batch, outcomes, strict=True):
+            outcome.record(results, local, tally)
     results.write(target, block.origin)
     return tally
 
@@ -131,6 +137,34 @@ def _run_one(run: Callable, spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
         message = f"{type(error).__name__}: {error}"
         return Outcome(None, message[:MAX_ERROR_CHARS], time.perf_counter() - start)
     return Outcome(result, "", time.perf_counter() - start)
+
+
+def _run_batch(run_many: Callable, spec: SweepSpec, indices: list) -> list[Outcome] | None:
+    """The runs at ``indices`` in one ``run_many`` call, each with its share of the call's
+    wall time; None if the call raised or returned another number of results (the caller
+    then runs them one by one)."""
+    start = time.perf_counter()
+    try:
+        results = list(run_many([spec.params_at(index) for index in indices]))
+    except Exception:
+        return None
+    if len(results) != len(indices):
+        return None
+    share = (time.perf_counter() - start) / len(indices)
+    return [Outcome(result, "", share) for result in results]
+
+
+def _batches(spec: SweepSpec, block: Block) -> list[list]:
+    """The runs of ``block`` grouped by the problem's ``batch_key`` (a run whose params
+    do not build goes alone: it fails on its own)."""
+    groups: dict = {}
+    for local, index in block.points():
+        try:
+            key = spec.problem.batch_key(spec.params_at(index))
+        except Exception:
+            key = ("alone", index)
+        groups.setdefault(key, []).append((local, index))
+    return list(groups.values())
 
 
 def _mean_run_seconds(spec: SweepSpec) -> float:

@@ -26,8 +26,11 @@ def orders(rng, epochs, n):
     return np.stack([rng.permutation(n) for _ in range(epochs)])
 
 
-@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (40, 11, 8, 0.5), (15, 4, 2, 0.0),
-                                         (30, 37, 3, 0.3)])  # 2k <= d, d >= 32: rows padded to 40
+@pytest.mark.parametrize("n,d,k,alpha", [(7, 3, 1, 0.2), (20, 5, 3, 0.1), (15, 4, 2, 0.0),  # small: canonical
+                                         (40, 11, 8, 0.5),    # 2k > d: feature-major
+                                         (30, 37, 3, 0.3),    # 2k <= d, d >= 32: rows padded to 40
+                                         (30, 37, 14, 0.3),
+                                         (30, 20, 30, 0.2)])
 def test_sgd_matches_numpy_reference(n, d, k, alpha):
     X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
     order = orders(rng, 12, n)
@@ -113,11 +116,13 @@ def test_blocks_equal_one_run_and_snapshots_are_the_weights_then():
 
 
 @pytest.mark.parametrize("n,d,k,lr,stop_early,dtype", [
-    (150, 6, 2, 0.3, False, np.float64),    # neuron-major W
+    (150, 6, 2, 0.3, False, np.float64),    # small networks: the canonical loss pass
     (150, 6, 2, 0.3, True, np.float64),
-    (200, 4, 6, 0.2, True, np.float64),     # feature-major W^T (2k > d)
+    (200, 4, 6, 0.2, True, np.float64),
     (200, 4, 6, 0.2, False, np.float32),
     (40, 5, 3, 1e300, False, np.float32),   # diverges
+    (150, 37, 14, 0.1, True, np.float64),   # larger: neuron-major W, BLAS loss pass
+    (150, 20, 30, 0.1, True, np.float64),   # larger: feature-major W^T (2k > d)
 ])
 def test_loss_at_changes_only_the_losses_it_skips(n, d, k, lr, stop_early, dtype):
     """Asked for the loss at a few epochs only, SGD skips or cuts short the other loss
@@ -148,10 +153,10 @@ def test_bad_loss_at_names_the_field():
             sgd_train(X, y, W0, orders(rng, 2, 10), alpha=0.1, lr=0.1, eps=0.01, loss_at=bad)
 
 
-@pytest.mark.parametrize("d, k", [(5, 4), (13, 2)], ids=["feature-major", "rows-padded"])
+@pytest.mark.parametrize("d, k", [(5, 4), (20, 30), (37, 14)], ids=["small", "feature-major", "rows-padded"])
 def test_float32_tracks_float64(d, k):
-    """Both float32 layouts: W^T (2k > d), and rows padded with zero features (d % 8 != 0);
-    snapshots and W come back unpadded."""
+    """The float32 layouts: a small network (canonical order), W^T (2k > d), and rows
+    padded with zero features (d % 8 != 0); snapshots and W come back unpadded."""
     X, y, W0, rng = separable_problem(30, d, k, seed=3)
     order = orders(rng, 10, 30)
     r64 = sgd_train(X, y, W0, order, alpha=0.1, lr=0.1, eps=0.01)

@@ -243,6 +243,11 @@ class Problem:
     - ``run``: "module:function" of ``run(params) -> RunResult``, imported where it runs
       (so that declaring a problem imports no kernels).
     - ``run_seconds(params)``: an estimate of one run's wall time (task sizing).
+    - ``run_many`` (optional): "module:function" of ``run_many(list of params) -> list of
+      RunResult`` (in that order), for runs with equal ``batch_key(params)``: the engine
+      then trains each such group of a task in one call (e.g. many small networks per
+      kernel call). Each result must equal what ``run`` returns for its params, whatever
+      the group.
     - ``report``: "module" with ``sections(ds) -> list[str]`` (markdown) and ``FIGURES``
       (each ``figure(ds, out_dir) -> list[Path]``), or None.
     - ``presets``: the names (files in presets/) that reproduce its paper's figures.
@@ -257,12 +262,23 @@ class Problem:
     run_seconds: Callable[[Any], float]
     report: str | None = None
     presets: tuple[str, ...] = ()
+    run_many: str | None = None
+    batch_key: Callable[[Any], Any] | None = None
 
     def runner(self) -> Callable[[Any], RunResult]:
         """The run function (imports the problem's numerics on first use)."""
-        module, function = self.run.split(":")
-        return getattr(importlib.import_module(module), function)
+        return _imported(self.run)
+
+    def many_runner(self) -> Callable[[list], list] | None:
+        """The batched run function, or None when the problem has none."""
+        return _imported(self.run_many) if self.run_many else None
 
     def report_module(self):
         """The module with ``sections`` and ``FIGURES``, or None."""
         return importlib.import_module(self.report) if self.report else None
+
+
+def _imported(path: str) -> Callable:
+    """The function at "module:function"."""
+    module, function = path.split(":")
+    return getattr(importlib.import_module(module), function)

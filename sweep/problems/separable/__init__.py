@@ -4,7 +4,8 @@ learns linearly separable data with SGD (or full-batch GD) on the cross-entropy 
 
 - parameters: :mod:`.params` (:class:`SeparableParams`); data sets: :mod:`.datasets`;
   optimisers: :mod:`.optimizers`;
-- one run: :mod:`.run` (``train_one``); what it records: :mod:`.variables`;
+- one run: :mod:`.run` (``train_one``; ``train_many`` for runs on one data set, in
+  batched kernel calls); what it records: :mod:`.variables`;
 - theory: the Theorem 4.1 bounds ``epochs_bound`` and ``epochs_bound_instance``
   (analysis.theory), held against E_clean in :mod:`.report`;
 - the paper's figures: what each claims, measured run by run (:mod:`.claims`), the 2D
@@ -43,6 +44,8 @@ PROBLEM = Problem(
     layout=layout,
     run="sweep.problems.separable.run:train_one",
     run_seconds=run_seconds,
+    run_many="sweep.problems.separable.run:train_many",
+    batch_key=SeparableParams.batch_key,
     report="sweep.problems.separable.report",
     presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
              "fig5_relu_vs_leaky", "fig6_mnist_pairs", "fig7_clustering", "fig8_par_share", "fig9_outlier"),

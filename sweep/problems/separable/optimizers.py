@@ -1,9 +1,11 @@
-"""The optimiser registry: how one run's weights are trained.
+"""The optimiser registry: how the weights of runs on one training set are trained.
 
-Each entry takes the training set, W0, the run parameters, a seed for its own
-randomness, the epochs at which to hand W to ``on_snapshot(epoch, W)``, and returns a
-:class:`kernels.SGDResult` (W, loss per epoch, E_clean, E_conv, epochs_run, diverged; GD has
-no E_clean: -1). ``bounded`` says whether Theorem 4.1 (THEORY.md §2) applies.
+Each entry takes the training set, the runs' W0s (R, 2k, d) and parameters (equal but for
+``params.RUN_FIELDS``), the epochs at which to hand W to ``on_snapshot(run, epoch, W)``,
+and returns one :class:`kernels.SGDResult` per run (W, loss per epoch, E_clean, E_conv,
+epochs_run, diverged; GD has no E_clean: -1). A run's trajectory depends on its own
+parameters only, not on the other runs. ``bounded`` says whether Theorem 4.1
+(THEORY.md §2) applies.
 """
 from __future__ import annotations
 
@@ -13,56 +15,72 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from kernels import SGDResult, SGDTrainer, dataset_loss, gd_train
+from kernels import SeededOrders, SGDBatchTrainer, SGDResult, dataset_loss, gd_train
 from sweep.problems.separable.variables import recorded_epochs
 
 if TYPE_CHECKING:
     from sweep.problems.separable.params import SeparableParams
 
-ORDER_BLOCK_MIN = 64           # epochs of visiting orders drawn at a time ...
-ORDER_BLOCK_MAX_INTS = 1 << 22  # ... growing with the run, up to this many indices
+SNAPSHOTS_PER_BLOCK = 16  # snapshot epochs per kernel call, which holds W at each for every run
 
 
-Snapshot = Callable[[int, np.ndarray], None]
+Snapshot = Callable[[int, int, np.ndarray], None]
+Train = Callable[[np.ndarray, np.ndarray, np.ndarray, "list[SeparableParams]", np.ndarray, Snapshot],
+                 "list[SGDResult]"]
 
 
 @dataclass(frozen=True)
 class Optimizer:
-    train: Callable[[np.ndarray, np.ndarray, np.ndarray, SeparableParams, int, np.ndarray, Snapshot], SGDResult]
+    train: Train
     bounded: bool  # Theorem 4.1 bounds its E_clean
 
 
-def train_sgd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot) -> SGDResult:
-    """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1).
+def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot) -> list[SGDResult]:
+    """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1), for all
+    runs in batched kernel calls (kernels.sgd_train_many's trainer).
 
-    Orders are drawn in blocks from ``default_rng([seed, 1])``: the run depends on the
-    seed only, not on the block sizes. The loss is computed exactly at the recorded
-    epochs (``schema.recorded_epochs``) and the last; elsewhere the kernel only settles
-    E_conv, which is most of the time much cheaper.
+    Epoch e of a run visits the points in the order ``kernels.seeded_orders(seed, ...)``
+    draws for its ``seed`` (drawn in the kernel): the run depends on its own parameters
+    only, not on the block sizes nor on the other runs. The loss is computed exactly at
+    the recorded epochs (``variables.recorded_epochs``) and the last; elsewhere the kernel
+    only settles E_conv, which is most of the time much cheaper.
     """
-    n = X.shape[0]
-    rng = np.random.default_rng([seed, 1])
-    trainer = SGDTrainer(X, y, W0, alpha=p.alpha, lr=p.lr, eps=p.eps, v=p.v, stop_early=p.stop_early,
-                         dtype=np.dtype(p.dtype).type, loss_at=recorded_epochs(p.max_epochs))
-    while trainer.epochs_run < p.max_epochs and not trainer.finished:
-        done = trainer.epochs_run
-        block = min(max(ORDER_BLOCK_MIN, done // 4, 1), p.max_epochs - done, max(ORDER_BLOCK_MAX_INTS // n, 1))
-        order = rng.permuted(np.tile(np.arange(n, dtype=np.int64), (block, 1)), axis=1)
-        wanted = snapshot_at[(snapshot_at > done) & (snapshot_at <= done + block)]
-        for epoch, W in zip(wanted, trainer.run_block(order, wanted)):
-            on_snapshot(int(epoch), W)
-    return trainer.result()
+    first = ps[0]  # max_epochs, stop_early and dtype are the same for every run (batch_key)
+    trainer = SGDBatchTrainer(X, y, W0s, alpha=[p.alpha for p in ps], lr=[p.lr for p in ps],
+                              eps=[p.eps for p in ps], v=[p.v for p in ps], stop_early=first.stop_early,
+                              dtype=np.dtype(first.dtype).type, loss_at=recorded_epochs(first.max_epochs))
+    seeds = [p.seed for p in ps]
+    done = 0
+    while done < first.max_epochs and not trainer.finished.all():
+        later = snapshot_at[snapshot_at > done]
+        stop = first.max_epochs if later.size <= SNAPSHOTS_PER_BLOCK else int(later[SNAPSHOTS_PER_BLOCK - 1])
+        wanted = later[later <= stop]
+        snaps, reached = trainer.run_block(SeededOrders(seeds, stop - done), wanted)
+        for run, column in zip(*np.nonzero(reached)):
+            on_snapshot(int(run), int(wanted[column]), snaps[run, column])
+        done = stop
+    result = trainer.result()
+    return [SGDResult(W=result.W[r], loss=result.loss[r, :result.epochs_run[r]], E_clean=int(result.E_clean[r]),
+                      E_conv=int(result.E_conv[r]), epochs_run=int(result.epochs_run[r]),
+                      diverged=bool(result.diverged[r])) for r in range(len(ps))]
 
 
-def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, on_snapshot: Snapshot,
-             normalised: bool = False) -> SGDResult:
-    """Full-batch GD, one step per epoch (the gradient-flow approximation, THEORY.md §4).
+def train_gd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot,
+             normalised: bool = False) -> list[SGDResult]:
+    """Full-batch GD, one step per epoch (the gradient-flow approximation, THEORY.md §4),
+    run after run.
 
     With ``normalised`` each step is lr grad L_S / L_S (loss-normalised GD: the same path,
     re-parametrised in time, reaching the flow's limit direction far sooner, THEORY.md §4).
     E_conv is the first step after which L_S < eps. E_clean is an SGD notion: -1, so
     stop_early never applies. Deterministic: ``seed`` is unused.
     """
+    return [_train_gd_one(X, y, W0, p, snapshot_at, lambda epoch, W, run=run: on_snapshot(run, epoch, W),
+                          normalised) for run, (W0, p) in enumerate(zip(W0s, ps))]
+
+
+def _train_gd_one(X, y, W0, p: SeparableParams, snapshot_at: np.ndarray, on_snapshot, normalised: bool) -> SGDResult:
+    """One run of ``train_gd``; on_snapshot(epoch, W)."""
     W, log_before, done = W0, [], 0
     for stop in np.union1d(snapshot_at, [p.max_epochs]):
         W, log_loss = gd_train(X, y, W, alpha=p.alpha, lr=p.lr, steps=int(stop) - done, v=p.v,
@@ -78,7 +96,7 @@ def train_gd(X, y, W0, p: SeparableParams, seed: int, snapshot_at: np.ndarray, o
     loss = np.append(loss_before[1:], dataset_loss(W, X.astype(W.dtype), y, p.alpha, p.v))
     below = np.flatnonzero(loss < p.eps)
     return SGDResult(W=W, loss=loss, E_clean=-1, E_conv=int(below[0]) + 1 if below.size else -1,
-                      epochs_run=done, diverged=bool(done < p.max_epochs or not np.isfinite(loss[-1])))
+                     epochs_run=done, diverged=bool(done < p.max_epochs or not np.isfinite(loss[-1])))
 
 
 OPTIMIZERS: dict[str, Optimizer] = {

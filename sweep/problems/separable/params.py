@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
 
 
+# The parameters that may differ between runs trained together (kernels.sgd_train_many
+# takes one W0, seed, alpha, lr, eps and v per run on one training set).
+RUN_FIELDS = frozenset({"seed", "init_scale", "alpha", "v", "lr", "eps", "save_weights"})
+
+
 @dataclass(frozen=True)
 class SeparableParams(ProblemParams):
     """One run: data set, network, optimiser and stopping rule (THEORY.md §1-2)."""
@@ -63,6 +68,11 @@ class SeparableParams(ProblemParams):
         "save_weights": "keep the final W in the store (`weights`)",
         "save_weight_history": "keep W at every recorded epoch (`weight_history`; figures that follow the neurons)",
     }
+
+    def batch_key(self) -> tuple:
+        """Equal for runs that can train in one batched call (``run.train_many``): the
+        same data set, network shape, optimiser and schedule; only RUN_FIELDS differ."""
+        return tuple(value for name, value in self.as_dict().items() if name not in RUN_FIELDS)
 
     def validate(self) -> None:
         from sweep.problems.separable.datasets import DATASETS

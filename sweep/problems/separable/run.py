@@ -1,18 +1,20 @@
 """One run of the ``separable`` problem, end to end: data, margin, init, training, bound, metrics.
 
-``train_one(params)`` is what every sweep task calls for each of its runs. It is
-deterministic: the same parameters give bit-identical results in any process.
+``train_one(params)`` is one run; ``train_many(params_list)`` trains many, those on one
+data set together (what a sweep task calls, through ``Problem.run_many``). Both are
+deterministic: the same parameters give bit-identical results in any process, alone or
+with any other runs.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.special import gammaln
 
 from analysis.margin import NotSeparableError, svm_margin
 from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
-from kernels import network_output
+from kernels import SGDResult, network_output
 from kernels.metrics import training_metrics
 from sweep.problems.base import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
@@ -53,42 +55,75 @@ def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
     ``save_weights``, the final W (2k, d), with ``save_weight_history`` W at every
     recorded epoch (epochs, 2k, d; NaN where not reached). Raises ParamError for bad parameters. A
     non-separable data set trains as usual but has margin_s and both bounds NaN. A
-    diverged run (non-finite loss) gets status 'diverged'.
+    diverged run (non-finite loss) gets status 'diverged'. The same as
+    ``train_many([params])[0]``.
     """
-    p = params if isinstance(params, SeparableParams) else SeparableParams.from_mapping(params)
-    data: DataSet = make_dataset(p)
+    return train_many([params])[0]
+
+
+def train_many(params_list: Sequence[SeparableParams | Mapping[str, Any]]) -> list[RunResult]:
+    """``train_one`` of each params, in order: runs with equal ``batch_key`` share their
+    data set, its SVM margin and batched kernel calls. Every result is bit-identical to
+    the run's own ``train_one`` (the kernels' contract), whatever the other runs.
+    Raises ParamError for bad parameters (then nothing is trained)."""
+    ps = [p if isinstance(p, SeparableParams) else SeparableParams.from_mapping(p) for p in params_list]
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(ps):
+        groups.setdefault(p.batch_key(), []).append(i)
+    results: list[RunResult | None] = [None] * len(ps)
+    for indices in groups.values():
+        for i, result in zip(indices, _train_group([ps[i] for i in indices])):
+            results[i] = result
+    return results
+
+
+def _train_group(ps: list[SeparableParams]) -> list[RunResult]:
+    """Runs with one ``batch_key``: one data set, one margin, one optimiser call."""
+    first = ps[0]
+    data: DataSet = make_dataset(first)
     X, y = data.X, data.y
     n, d = X.shape
     R_x = float(np.max(np.linalg.norm(X, axis=1)))
-    W0 = init_weights(p.width, d, p.init_scale, p.seed, np.dtype(p.dtype).type)
-    R_0 = float(np.max(np.linalg.norm(W0.astype(np.float64), axis=1)))
+    dtype = np.dtype(first.dtype).type
+    W0s = np.stack([init_weights(p.width, d, p.init_scale, p.seed, dtype) for p in ps])
 
-    epochs = recorded_epochs(p.max_epochs)
-    metrics = np.full((len(METRICS), epochs.size), np.nan)
-    history = np.full((epochs.size, *W0.shape), np.nan) if p.save_weight_history else None
+    epochs = recorded_epochs(first.max_epochs)
+    metrics = np.full((len(ps), len(METRICS), epochs.size), np.nan)
+    history = np.full((len(ps), epochs.size, *W0s.shape[1:]), np.nan) if first.save_weight_history else None
     column = {int(e): i for i, e in enumerate(epochs)}
 
-    def measure(epoch: int, W: np.ndarray) -> None:
-        if p.record_metrics:
-            training_metrics(W, X, y, data.X_test, metrics[:, column[epoch]])
+    def measure(run: int, epoch: int, W: np.ndarray) -> None:
+        if first.record_metrics:
+            training_metrics(W, X, y, data.X_test, metrics[run, :, column[epoch]])
         if history is not None:
-            history[column[epoch]] = W
+            history[run, column[epoch]] = W
 
-    optimizer = OPTIMIZERS[p.optimizer]
-    snapshot_at = epochs if p.record_metrics or p.save_weight_history else epochs[:0]
-    traj = optimizer.train(X, y, W0, p, p.seed, snapshot_at, measure)
-
-    curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
-    reached = epochs[epochs <= traj.loss.size]
-    curves["loss"][: reached.size] = traj.loss[reached - 1]
-    curves.update(zip((v.name for v in METRICS), metrics))
+    optimizer = OPTIMIZERS[first.optimizer]
+    snapshot_at = epochs if first.record_metrics or first.save_weight_history else epochs[:0]
+    trajectories = optimizer.train(X, y, W0s, ps, snapshot_at, measure)
 
     try:
         svm = svm_margin(X, y)
     except NotSeparableError:
         svm = None
+    return [_result(p, traj, W0, metrics[run], None if history is None else history[run], epochs, data, svm,
+                    optimizer.bounded, R_x)
+            for run, (p, traj, W0) in enumerate(zip(ps, trajectories, W0s))]
+
+
+def _result(p: SeparableParams, traj: SGDResult, W0: np.ndarray, metrics: np.ndarray, history: np.ndarray | None,
+            epochs: np.ndarray, data: DataSet, svm, bounded: bool, R_x: float) -> RunResult:
+    """One run's RunResult: its counts, curves, bounds and final measures."""
+    X, y = data.X, data.y
+    n = X.shape[0]
+    R_0 = float(np.max(np.linalg.norm(W0.astype(np.float64), axis=1)))
+    curves = {v.name: np.full(epochs.size, v.fill, dtype=v.dtype) for v in CURVES}
+    reached = epochs[epochs <= traj.loss.size]
+    curves["loss"][: reached.size] = traj.loss[reached - 1]
+    curves.update(zip((v.name for v in METRICS), metrics))
+
     bound = bound_instance = np.nan
-    if svm is not None and optimizer.bounded and p.alpha > 0:
+    if svm is not None and bounded and p.alpha > 0:
         common = dict(n=n, k=p.width, alpha=p.alpha, v=p.v, lr=p.lr, eps=p.eps, s=svm.s, R_x=R_x)
         F0, G0 = progress_measures(W0.astype(np.float64), teacher_stack(svm.w, p.width))
         bound = _bound_or_inf(epoch_bound, **common, R_0=R_0)
@@ -96,7 +131,7 @@ def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
 
     if traj.diverged:
         status = "diverged"
-    elif (traj.E_clean > 0 or not optimizer.bounded) and traj.E_conv > 0:
+    elif (traj.E_clean > 0 or not bounded) and traj.E_conv > 0:
         status = "done"
     else:
         status = "max_epochs"
