@@ -20,10 +20,20 @@ a process that loads callers from the disk cache would run the copies inside the
 every fastmath function loads its own cached machine code as soon as it is defined
 (:func:`_load_cached_overloads`), before any caller can be loaded, and the standalone
 version is the one that runs in every process (tests/test_kernel_cache.py).
+
+Numba keys a function's cache on its own source file only, so a kernel would keep
+running the cached code of a callee in another file after that file changed. Here the
+cache of every kernel is keyed on all the sources of this package (:func:`package_stamp`):
+editing any kernel file recompiles every kernel once.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
+
 from numba import njit
+from numba.core import caching
 
 OPTIONS = {"nogil": True, "cache": True}
 # Reassociated sums, fused multiply-adds and no signed zeros: vectorised loops whose
@@ -61,3 +71,39 @@ def _load_cached_overloads(dispatcher) -> None:
     for key in cache._cache_file._load_index():
         if cache._index_key(key[0], codegen) == key:
             dispatcher.compile(key[0])
+
+
+KERNELS_DIR = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=1)
+def package_stamp() -> bytes:
+    """SHA-256 of every source file of the kernels package, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(KERNELS_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+class _PackageStamp:
+    """A cache locator whose freshness stamp is the whole package's (see the module docstring)."""
+
+    def get_source_stamp(self):
+        return package_stamp()
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if Path(py_file).resolve().parent != KERNELS_DIR:
+            return None
+        return super().from_function(py_func, py_file)
+
+
+class _UserProvidedKernelsLocator(_PackageStamp, caching.UserProvidedCacheLocator):
+    """Under ``NUMBA_CACHE_DIR``."""
+
+
+class _InTreeKernelsLocator(_PackageStamp, caching.InTreeCacheLocator):
+    """In ``__pycache__`` beside the kernel's module."""
+
+
+caching.CacheImpl._locator_classes[:0] = [_UserProvidedKernelsLocator, _InTreeKernelsLocator]
