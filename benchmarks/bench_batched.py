@@ -41,13 +41,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_kernels import ALPHA, EPS, LR, V, jax_sgd_run  # noqa: E402  (the same run, the same peer)
 from kernels import SeededOrders, seeded_orders, sgd_train, sgd_train_many  # noqa: E402
 import kernels.sgd  # noqa: E402
 import kernels.sgd_batched  # noqa: E402
 from kernels.sgd import small_network  # noqa: E402
 from kernels.sgd_batched import MIN_LANES  # noqa: E402
 
-ALPHA, V, LR, EPS = 0.2, 1.0, 0.01, 0.01
 # (n, d, k, epochs): the shapes of the issue, with epochs for a few 1e7 steps per code
 SHAPES = [(20, 2, 4, 200), (100, 2, 16, 50), (200, 20, 16, 20), (200, 20, 64, 10), (1000, 50, 50, 2)]
 JAX_TARGET_SIZE = 640  # batched >= 2x jax where d * 2k <= this
@@ -88,25 +88,7 @@ def make_jax_runner():
     compiled = {}
 
     def build(k, dtype):
-        signs = jnp.concatenate([jnp.ones(k), -jnp.ones(k)]).astype(dtype)
-
-        def train(X, y, W, order):
-            def step(W, i):
-                x = X[i]
-                h = W @ x
-                z = y[i] * V * jnp.dot(signs, jnp.maximum(h, ALPHA * h))
-                c = (LR * jax.nn.sigmoid(-z) * y[i] * V).astype(dtype) * signs * jnp.where(h > 0, 1.0, ALPHA).astype(dtype)
-                return W + c[:, None] * x[None, :], None
-
-            def epoch(W, perm):
-                W, _ = jax.lax.scan(step, W, perm)
-                H = X @ W.T
-                zs = y * V * (jnp.maximum(H, ALPHA * H) @ signs)
-                return W, jnp.mean(jnp.logaddexp(0.0, -zs))
-
-            return jax.lax.scan(epoch, W, order)
-
-        return jax.jit(jax.vmap(train, in_axes=(None, None, 0, 0)))
+        return jax.jit(jax.vmap(jax_sgd_run(k, dtype), in_axes=(None, None, 0, 0)))
 
     def run_jax(X, y, W0s, seeds, orders):
         key = (W0s.shape[1] // 2, X.dtype)

@@ -124,6 +124,33 @@ def make_torch_runner():
     return run_torch
 
 
+def jax_sgd_run(k, dtype):
+    """One SGD run in JAX, not yet jitted: ``train(X, y, W, order) -> (W, loss per epoch)``, a
+    ``lax.scan`` over epochs of a ``lax.scan`` over steps (also the peer of bench_batched.py)."""
+    import jax
+    import jax.numpy as jnp
+
+    signs = jnp.concatenate([jnp.ones(k), -jnp.ones(k)]).astype(dtype)
+
+    def train(X, y, W, order):
+        def step(W, i):
+            x = X[i]
+            h = W @ x
+            z = y[i] * V * jnp.dot(signs, jnp.maximum(h, ALPHA * h))
+            c = (LR * jax.nn.sigmoid(-z) * y[i] * V).astype(dtype) * signs * jnp.where(h > 0, 1.0, ALPHA).astype(dtype)
+            return W + c[:, None] * x[None, :], None
+
+        def epoch(W, perm):
+            W, _ = jax.lax.scan(step, W, perm)
+            H = X @ W.T
+            zs = y * V * (jnp.maximum(H, ALPHA * H) @ signs)
+            return W, jnp.mean(jnp.logaddexp(0.0, -zs))
+
+        return jax.lax.scan(epoch, W, order)
+
+    return train
+
+
 def make_jax_runner():
     import jax
     jax.config.update("jax_enable_x64", True)
@@ -131,26 +158,7 @@ def make_jax_runner():
     compiled = {}
 
     def build(k, dtype):
-        signs = jnp.concatenate([jnp.ones(k), -jnp.ones(k)]).astype(dtype)
-
-        @jax.jit
-        def train(X, y, W, order):
-            def step(W, i):
-                x = X[i]
-                h = W @ x
-                z = y[i] * V * jnp.dot(signs, jnp.maximum(h, ALPHA * h))
-                c = (LR * jax.nn.sigmoid(-z) * y[i] * V).astype(dtype) * signs * jnp.where(h > 0, 1.0, ALPHA).astype(dtype)
-                return W + c[:, None] * x[None, :], None
-
-            def epoch(W, perm):
-                W, _ = jax.lax.scan(step, W, perm)
-                H = X @ W.T
-                zs = y * V * (jnp.maximum(H, ALPHA * H) @ signs)
-                return W, jnp.mean(jnp.logaddexp(0.0, -zs))
-
-            return jax.lax.scan(epoch, W, order)
-
-        return train
+        return jax.jit(jax_sgd_run(k, dtype))
 
     def run_jax(X, y, W0, order):
         key = (W0.shape[0] // 2, X.dtype)
