@@ -58,14 +58,13 @@ def estimation_check(ds: xr.Dataset) -> Check:
     rate = _moment_rate(ds, "moment_err_2", local=False)
     if rate is None:
         reason = "the store does not sweep N over two values with the moment learner"
-        return Check(title, f"**Not checked** — {reason}.", f"T_2 rate: not checked, {reason}", None)
+        return _not_checked(title, "T_2 rate", reason)
     holds = ESTIMATION_BAND[0] <= rate.slope <= ESTIMATION_BAND[1]
     text = (f"slope of the seed-median ||T_hat_2 - T_2||_F in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}] "
             f"(all N, pooled over the other swept dims; must lie in {list(ESTIMATION_BAND)}); "
             f"{rate.share_in_band:.0%} of {rate.series} seed series have their own slope in {list(rate.band)}.")
     line = f"T_2 rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(ESTIMATION_BAND)}"
-    return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
-                 holds)
+    return _checked(title, text, line, holds)
 
 
 def rate_check(ds: xr.Dataset) -> Check:
@@ -75,7 +74,7 @@ def rate_check(ds: xr.Dataset) -> Check:
     if rate is None:
         reason = (f"the store does not sweep N with the moment learner over two values where its median "
                   f"{ERROR} is below {evidence.LOCAL}")
-        return Check(title, f"**Not checked** — {reason}.", f"N^(-1/2) rate: not checked, {reason}", None)
+        return _not_checked(title, "N^(-1/2) rate", reason)
     holds = rate.band[0] <= rate.slope <= rate.band[1]
     text = (f"slope of the seed-median {ERROR} in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}], fitted "
             f"on the grid points in the local regime (seed median below {evidence.LOCAL}; above it the largest "
@@ -83,8 +82,7 @@ def rate_check(ds: xr.Dataset) -> Check:
             f"{list(rate.band)}. Seed by seed, {rate.share_in_band:.0%} of {rate.series} series with two such "
             f"points have their slope in that band.")
     line = f"N^(-1/2) rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(rate.band)}"
-    return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
-                 holds)
+    return _checked(title, text, line, holds)
 
 
 def zero_bias_check(ds: xr.Dataset) -> Check:
@@ -94,7 +92,7 @@ def zero_bias_check(ds: xr.Dataset) -> Check:
     result = evidence.zero_bias(ds)
     if result is None:
         reason = "the store fixes no bias to 0 (bias_values) or has no moment-learner runs"
-        return Check(title, f"**Not checked** — {reason}.", f"zero-bias ablation: not checked, {reason}", None)
+        return _not_checked(title, "zero-bias ablation", reason)
     pencil, t3 = result.pencil / result.seeds, result.t3_only / result.seeds
     holds = pencil >= ZERO_BIAS_SHARE and t3 <= 1 - ZERO_BIAS_SHARE
     text = (f"At N = {result.N:.0e}, the b = 0 neuron (neuron {result.neuron}) has direction error < "
@@ -103,6 +101,16 @@ def zero_bias_check(ds: xr.Dataset) -> Check:
             f"and {result.others_t3_only} of {result.others}. Holds when the pencil recovers it on >= "
             f"{ZERO_BIAS_SHARE:.0%} of the seeds and T_3 alone on <= {1 - ZERO_BIAS_SHARE:.0%}.")
     line = f"zero-bias ablation: pencil {result.pencil}/{result.seeds}, T_3 alone {result.t3_only}/{result.seeds} seeds"
+    return _checked(title, text, line, holds)
+
+
+def _not_checked(title: str, what: str, reason: str) -> Check:
+    """A check that could not be made, saying why."""
+    return Check(title, f"**Not checked** — {reason}.", f"{what}: not checked, {reason}", None)
+
+
+def _checked(title: str, text: str, line: str, holds: bool) -> Check:
+    """A check that was made: ``text`` in the report, ``line`` on the command line; loud when it fails."""
     return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
                  holds)
 
