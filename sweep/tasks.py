@@ -1,13 +1,14 @@
 """Tasks: chunk-aligned blocks of the grid, how big they are, and the tasks that run them.
 
 A task is one :class:`~sweep.store.Block` = one chunk of the store along the grid dims
-(whole along the problem's extra dims). :func:`run_block` runs every run of its block (in
-one ``run_many`` call per group of equal ``batch_key`` when the problem has them; if a
-group's call raises, its runs go one by one), records a failing run as 'failed' with its
-message instead of stopping, and writes the block's region of the store itself (from
-whichever process runs it): each chunk has exactly one writer, and ``done`` is written
-last. Re-running a block rewrites the same values, so a task Dask re-runs after losing a
-worker is harmless.
+(whole along the problem's extra dims), shaped by :func:`choose_chunks` to hold runs of
+equal ``batch_key`` together where the problem batches. :func:`run_block` runs every run
+of its block (in one ``run_many`` call per group of equal ``batch_key`` when the problem
+has them; if a group's call raises, its runs go one by one), records a failing run as
+'failed' with its message instead of stopping, and writes the block's region of the
+store itself (from whichever process runs it): each chunk has exactly one writer, and
+``done`` is written last. Re-running a block rewrites the same values, so a task Dask
+re-runs after losing a worker is harmless.
 
 Before it runs and before it writes, a task checks its :class:`~sweep.store.WriteTarget`
 (the store still holds its sweep, its `sweep run` still holds the store): the task of a
@@ -90,19 +91,37 @@ def choose_chunks(spec: SweepSpec) -> tuple[int, ...]:
 
     Runs per task = TARGET_TASK_SECONDS / (estimated mean run time), capped so that
     there are at least MIN_TASKS tasks and a chunk stays under MAX_CHUNK_BYTES. The
-    block is filled from the last grid dim backwards (whole dims first). Depends on
-    the spec only, so a store's chunks (and results) do not depend on the cluster.
+    block is filled axis by axis (whole axes first, a partial one ends it): for a problem
+    with ``run_many``, first the axes along which its ``batch_key`` does not change (so a
+    task's batched groups are as large as its size allows), then the others; within each
+    class, and for every problem without ``run_many``, from the last grid dim backwards.
+    Depends on the spec only, so a store's chunks (and results) do not depend on the cluster.
     """
     runs = round(TARGET_TASK_SECONDS / _mean_run_seconds(spec))
     runs = min(runs, spec.size // MIN_TASKS, MAX_CHUNK_BYTES // layout_for(spec).bytes_per_run)
     remaining = max(runs, 1)
     chunks = [1] * len(spec.shape)
-    for axis in reversed(range(len(spec.shape))):
+    axes = reversed(range(len(spec.shape)))
+    for axis in sorted(axes, key=lambda axis: _changes_batch(spec, axis)) if spec.problem.run_many else axes:
         chunks[axis] = min(spec.shape[axis], remaining)
         remaining //= chunks[axis]
         if chunks[axis] < spec.shape[axis]:
             break
     return tuple(chunks)
+
+
+def _changes_batch(spec: SweepSpec, axis: int) -> bool:
+    """Whether the problem's ``batch_key`` changes along grid ``axis``: compared at the
+    grid's first point and at that point moved to index 1 along ``axis``. True if either
+    point's params or key raise (such an axis is not counted on to batch)."""
+    if spec.shape[axis] < 2:
+        return False
+    first = (0,) * len(spec.shape)
+    moved = first[:axis] + (1,) + first[axis + 1:]
+    try:
+        return spec.problem.batch_key(spec.params_at(first)) != spec.problem.batch_key(spec.params_at(moved))
+    except Exception:
+        return True
 
 
 def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: Block) -> RunTally:

@@ -14,6 +14,7 @@ from sweep.problems.base import STATUS
 from sweep.problems.separable.run import train_many, train_one
 from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store
+from sweep.tasks import choose_chunks
 from tests.test_run import SMALL, digest
 
 SPEC = parse_spec({
@@ -33,8 +34,10 @@ def results(path) -> xr.Dataset:
 
 
 def test_stores_do_not_depend_on_grouping(tmp_path):
-    """Batched (groups of one data set, width and dtype) or one run at a time: the same
+    """Batched (groups of one data set, width and dtype) or one run at a time, in tasks of
+    other shapes (chunks along seed and alpha, or along width, alpha and dtype): the same
     store but for wall_time, which is a run's share of its batched call."""
+    assert (choose_chunks(SPEC), choose_chunks(without_run_many(SPEC))) == ((1, 5, 1, 2, 1), (1, 1, 2, 2, 2))
     run_sweep(SPEC, tmp_path / "batched.zarr")
     run_sweep(without_run_many(SPEC), tmp_path / "one_by_one.zarr")
     xr.testing.assert_identical(results(tmp_path / "batched.zarr"), results(tmp_path / "one_by_one.zarr"))

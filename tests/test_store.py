@@ -1,4 +1,6 @@
 """The results store (sweep/store.py) and the task blocks (sweep/tasks.py), without training."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -135,12 +137,42 @@ def test_blocks_cover_the_grid_once(shape, chunks):
     assert (hits == 1).all()
 
 
+SEED_FIRST = {"seed": list(range(40)), "width": [1, 2], "alpha": [0.1, 0.2, 0.3]}  # 240 runs: 30 per task (MIN_TASKS)
+
+
 def test_task_size_keeps_enough_tasks():
     spec = parse_spec({"name": "big", "params": {"n": 20, "d": 2, "max_epochs": 10},
-                       "grid": {"seed": list(range(80)), "width": [1, 2], "alpha": [0.1, 0.2, 0.3]}})
+                       "grid": {**SEED_FIRST, "seed": list(range(80))}})
     chunks = choose_chunks(spec)
     assert len(blocks_of(spec.shape, chunks)) >= MIN_TASKS
-    assert chunks[1:] == (2, 3) and chunks[0] > 1  # whole trailing dims first, several runs per task
+    assert chunks == (20, 1, 3)  # 480 // MIN_TASKS runs, in whole alphas x seeds
+
+
+def test_chunks_cover_the_batched_axes_before_the_others():
+    """Issue 17: with the seed first, a task fills the axes along which the batch_key stays
+    (alpha, then seed) before width, so each task is one batched group of 30 runs
+    (filling from the last dim, as before, would give groups of 15)."""
+    spec = parse_spec({"name": "seed-first", "params": {"n": 20, "d": 2, "max_epochs": 10}, "grid": SEED_FIRST})
+    chunks = choose_chunks(spec)
+    assert chunks == (10, 1, 3)
+    blocks = blocks_of(spec.shape, chunks)
+    assert len(blocks) >= MIN_TASKS
+    assert all(len({spec.params_at(index).batch_key() for _, index in block.points()}) == 1 for block in blocks)
+
+
+def test_chunks_fill_from_the_last_dim_without_batching(monkeypatch):
+    """A problem without run_many, or one whose batch_key raises, keeps the last-dim-first fill."""
+    monkeypatch.setitem(problems.PROBLEMS, "toy_regression", "tests.toy_problem")
+    toy = parse_spec({"name": "toy", "problem": "toy_regression", "params": {"steps": 5},
+                      "grid": {"seed": list(range(40)), "n": [10, 20], "lr": [0.1, 0.2, 0.3]}})
+    assert toy.problem.run_many is None and choose_chunks(toy) == (5, 2, 3)
+    assert len(blocks_of(toy.shape, (5, 2, 3))) >= MIN_TASKS
+
+    def no_key(params):
+        raise ValueError("no key")
+
+    spec = parse_spec({"name": "seed-first", "params": {"n": 20, "d": 2, "max_epochs": 10}, "grid": SEED_FIRST})
+    assert choose_chunks(replace(spec, problem=replace(spec.problem, batch_key=no_key))) == (5, 2, 3)
 
 
 # ---------------------------------------------------------------- kill-safe creation, damage and repair (issue 18)
