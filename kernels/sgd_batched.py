@@ -23,8 +23,8 @@ from kernels.jit import jit
 from kernels.orders import STREAM_WORDS, shuffle_epoch
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
                          _max_row_l1, orders_argument, small_network)
-from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_points,
-                               lanes_loss, lanes_step)
+from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_labels,
+                               gather_points, lanes_loss, lanes_step, narrow_lanes_step)
 from kernels.sgd_loops import NEURON_LANES
 from kernels.validation import check_alpha, check_finite_positive, check_loss_at, check_training_inputs
 
@@ -57,6 +57,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
     if real.shape[0] == 0:
         return W, lane_run, params
     row_l1 = _max_row_l1(X)
+    XT = np.ascontiguousarray(X.T)  # (d, n): a step gathers its points' features along rows
     stream = np.empty(STREAM_WORDS, dtype=np.uint64)
     done = state[lane_run[real[0]], EPOCHS_DONE]
     next_snap = 0
@@ -72,8 +73,8 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             break
         if lanes != width:  # work arrays, one column per lane
             width = lanes
-            perm = np.empty((lanes, n), dtype=np.int64)
-            perm[:] = np.arange(n)  # the order of a padding lane
+            permT = np.empty((n, lanes), dtype=np.int64)  # permT[t, l]: lane l's point at step t
+            perm = np.empty((lanes, n), dtype=np.int64)  # drawn orders, by lane
             pre = np.empty((two_k, lanes), dtype=W.dtype)
             coef = np.empty(lanes, dtype=W.dtype)
             xs = np.empty((d, lanes), dtype=W.dtype)
@@ -88,20 +89,17 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             for l in range(lanes):
                 stop_sums[l] = n * params[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
         epoch = done + e + 1
-        for l in range(lanes):
-            run = lane_run[l]
-            if run >= 0 and orders.shape[1] > 0:
-                perm[l] = orders[run, e]
-            elif run >= 0:
-                shuffle_epoch(seeds[run], np.uint64(epoch), perm[l], stream)
-            clean[l] = True
-        gather_points(X, perm, 0, xs)
+        _epoch_orders(orders, e, seeds, epoch, lane_run, perm, permT, stream)
+        clean[:] = True
+        gather_points(XT, permT[0], xs)
         first_forward(W, xs, pre, sums, params[ALPHA])
         for t in range(n):
-            for l in range(lanes):
-                y_lanes[l] = y[perm[l, t]]
-            gather_points(X, perm, min(t + 1, n - 1), xn)
-            lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean)
+            gather_labels(y, permT[t], y_lanes)
+            gather_points(XT, permT[min(t + 1, n - 1)], xn)
+            if d <= 2:
+                narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean)
+            else:
+                lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean)
             xs, xn = xn, xs
         wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
         if wanted:
@@ -164,6 +162,28 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
                 if not running[l]:
                     lane_run[l] = -1
     return W, lane_run, params
+
+
+@jit
+def _epoch_orders(orders, e, seeds, epoch, lane_run, perm, permT, stream):
+    """permT[t, l]: the point lane l visits at step t of epoch ``epoch`` (1-based; e: its
+    index in orders (R, epochs, n), when given, else each run's order drawn from its seed
+    through perm (L, n)). A padding lane (lane_run < 0) visits the points in order."""
+    n, lanes = permT.shape
+    if orders.shape[1] == 0:
+        for l in range(lanes):
+            if lane_run[l] >= 0:
+                shuffle_epoch(seeds[lane_run[l]], np.uint64(epoch), perm[l], stream)
+            else:
+                perm[l] = np.arange(n)
+        for t in range(n):  # by rows of permT: its writes in order
+            for l in range(lanes):
+                permT[t, l] = perm[l, t]
+        return
+    for t in range(n):
+        for l in range(lanes):
+            run = lane_run[l]
+            permT[t, l] = orders[run, e, t] if run >= 0 else t
 
 
 @jit
@@ -280,7 +300,7 @@ class SGDBatchTrainer:
     stop_early: bool = False
     dtype: type = np.float64
     loss_at: np.ndarray | None = None
-    _losses: list = field(init=False, default_factory=list)
+    _loss_blocks: list = field(init=False, default_factory=list)  # lanes: (R, epochs) per block, NaN after a run's end
 
     def __post_init__(self):
         W0s = np.asarray(self.W0s)
@@ -346,7 +366,7 @@ class SGDBatchTrainer:
             self.X, self.y, self._W, self._lane_run, self._params, self._W_out, seeds, order, epochs, self.stop_early,
             self._state, loss, self.loss_at is None, self._loss_at, snap_at, snaps)
         after = self.epochs_run
-        self._losses.append([loss[r, :after[r] - before[r]] for r in range(self.runs)])
+        self._loss_blocks.append(loss)  # the block's epochs are the same for every run that ran in it
         reached = (snap_at[None, :] > before[:, None]) & (snap_at[None, :] <= after[:, None])
         return snaps, reached
 
@@ -369,7 +389,10 @@ class SGDBatchTrainer:
         if not self._lanes:
             results = [t.result() for t in self._trainers]
             W = np.stack([r.W for r in results])
-            runs_loss = [r.loss for r in results]
+            width = max((len(r.loss) for r in results), default=0)
+            loss = np.full((self.runs, width), np.nan)
+            for r, result in enumerate(results):
+                loss[r, :len(result.loss)] = result.loss
             E_clean = np.array([r.E_clean for r in results], dtype=np.int64)
             E_conv = np.array([r.E_conv for r in results], dtype=np.int64)
             epochs = np.array([r.epochs_run for r in results], dtype=np.int64)
@@ -378,15 +401,11 @@ class SGDBatchTrainer:
             W = self._W_out.copy()
             running = self._lane_run >= 0
             W[self._lane_run[running]] = np.moveaxis(self._W, -1, 0)[running]
-            runs_loss = [np.concatenate([block[r] for block in self._losses]) if self._losses else np.empty(0)
-                         for r in range(self.runs)]
             s = self._state
+            width = int(s[:, EPOCHS_DONE].max())
+            loss = np.concatenate(self._loss_blocks, axis=1)[:, :width] if self._loss_blocks else np.empty((self.runs, 0))
             E_clean, E_conv, epochs = s[:, E_CLEAN].copy(), s[:, E_CONV].copy(), s[:, EPOCHS_DONE].copy()
             diverged = s[:, DIVERGED] > 0
-        width = max((len(curve) for curve in runs_loss), default=0)
-        loss = np.full((self.runs, width), np.nan)
-        for r, curve in enumerate(runs_loss):
-            loss[r, :len(curve)] = curve
         return SGDBatchResult(W=W, loss=loss, E_clean=E_clean, E_conv=E_conv, epochs_run=epochs, diverged=diverged)
 
 

@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from numba.extending import intrinsic
+
 from kernels.exp import exp_nonpositive
 from kernels.jit import jit
 from kernels.network import LOSS_CHUNK
@@ -37,12 +39,19 @@ IGNORE, PROVE, EXACT = 0, 1, 2  # a lane's role in ``lanes_loss``
 
 
 @jit
-def gather_points(X, perm, t, xs):
-    """xs[f, l] = X[perm[l, t], f] for every lane."""
-    for l in range(xs.shape[1]):
-        row = X[perm[l, t]]
-        for f in range(X.shape[1]):
-            xs[f, l] = row[f]
+def gather_points(XT, points, xs):
+    """xs[f, l] = XT[f, points[l]]: each lane's point, from X^T (d, n)."""
+    for f in range(xs.shape[0]):
+        row, out = XT[f], xs[f]
+        for l in range(xs.shape[1]):
+            out[l] = row[points[l]]
+
+
+@jit
+def gather_labels(y, points, y_lanes):
+    """y_lanes[l] = y[points[l]]."""
+    for l in range(y_lanes.shape[0]):
+        y_lanes[l] = y[points[l]]
 
 
 @jit(inline=True)
@@ -80,6 +89,27 @@ def first_forward(W, xs, pre, sums, alpha):
         _add_activations(sums, j, two_k // 2, acc, alpha)
 
 
+@intrinsic
+def _as_type_of(typingctx, value, like):
+    """``value`` converted to the type of ``like`` (a float32 coefficient as the per-run
+    kernel stores it in its float32 coef array)."""
+    def codegen(context, builder, signature, args):
+        return context.cast(builder, args[0], signature.args[0], signature.args[1])
+
+    return like(value, like), codegen
+
+
+@jit(inline=True)
+def _step_sizes(sums, y_lanes, params, steps, clean):
+    """Each lane's step size eta g y v into steps, from its N_W / v partial sums and label;
+    clean[l] becomes False when its margin z <= z_eps."""
+    v, lr, z_eps = params[V], params[LR], params[Z_EPS]
+    for l in range(steps.shape[0]):
+        z, step = margin_and_step(_lane_sum(sums, l), y_lanes[l], v[l], lr[l])
+        steps[l] = step
+        clean[l] = clean[l] and not z <= z_eps[l]
+
+
 @jit
 def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
     """One SGD step of every lane, on its point xs[:, l] (label y_lanes[l]) whose
@@ -92,11 +122,8 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
     two_k, d, lanes = W.shape
     k = two_k // 2
     d2 = d - d % 2
-    alpha, v, lr, z_eps = params[ALPHA], params[V], params[LR], params[Z_EPS]
-    for l in range(lanes):
-        z, step = margin_and_step(_lane_sum(sums, l), y_lanes[l], v[l], lr[l])
-        steps[l] = step
-        clean[l] = clean[l] and not z <= z_eps[l]
+    alpha = params[ALPHA]
+    _step_sizes(sums, y_lanes, params, steps, clean)
     sums[:, :] = 0.0
     for j in range(two_k):
         acc = pre[j]
@@ -124,6 +151,50 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
         _add_activations(sums, j, k, acc, alpha)
 
 
+@jit
+def narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean):
+    """``lanes_step`` for d = 1 or 2, as fast as it then gets: coefficient, update,
+    forward and activation of a neuron in one loop over the lanes (1.3x ``lanes_step``
+    at d = 2; fused so, the loops of d >= 3 were 1.3x slower, and compiled into one
+    function with those, these were too: benchmarks/README.md)."""
+    two_k, d, lanes = W.shape
+    k = two_k // 2
+    alpha = params[ALPHA]
+    _step_sizes(sums, y_lanes, params, steps, clean)
+    sums[two_k:] = 0.0  # (the others start with their first neuron's term)
+    zero = W.dtype.type(0)
+    for j in range(two_k):
+        acc, partial = pre[j], sums[j % NEURON_LANES]
+        negative = j >= k
+        sign = -1.0 if negative else 1.0
+        first = j < NEURON_LANES
+        if d == 1:
+            _whole_neuron_one(W[j, 0], xs[0], xn[0], acc, partial, alpha, steps, negative, sign, first, zero)
+            continue
+        w0, w1, x0, x1, n0, n1 = W[j, 0], W[j, 1], xs[0], xs[1], xn[0], xn[1]
+        for l in range(lanes):
+            c = _as_type_of(coefficient(acc[l], alpha[l], steps[l], negative), zero)
+            a = w0[l] + c * x0[l]
+            b = w1[l] + c * x1[l]
+            w0[l] = a
+            w1[l] = b
+            h = zero + (a * n0[l] + b * n1[l])
+            acc[l] = h
+            partial[l] = (0.0 if first else partial[l]) + activation(h, alpha[l]) * sign
+
+
+@jit(inline=True)
+def _whole_neuron_one(w, x, xnext, acc, partial, alpha, steps, negative, sign, first, zero):
+    """``narrow_lanes_step``'s loop for a neuron when d = 1."""
+    for l in range(acc.shape[0]):
+        c = _as_type_of(coefficient(acc[l], alpha[l], steps[l], negative), zero)
+        a = w[l] + c * x[l]
+        w[l] = a
+        h = zero + a * xnext[l]
+        acc[l] = h
+        partial[l] = (0.0 if first else partial[l]) + activation(h, alpha[l]) * sign
+
+
 @jit(inline=True)
 def _add_losses(yi, v, sums, series, totals):
     """Each lane's loss on one point (label yi, N_W / v partial sums ``sums``) into its
@@ -147,9 +218,7 @@ def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs
     proofs (L,).
     """
     n, d = X.shape
-    two_k, _, lanes = W.shape
-    k = two_k // 2
-    d2 = d - d % 2
+    lanes = W.shape[2]
     alpha, v = params[ALPHA], params[V]
     H_b, sums_b = np.empty_like(H), np.empty_like(sums)  # the second point of a pass
     waiting = 0  # PROVE lanes without their bound, or any EXACT lane (then the pass runs to the end)
@@ -163,25 +232,10 @@ def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs
         for i in range(start, stop, 2):  # two points per pass over W
             pair = i + 1 < stop
             a, b = X[i], X[i + 1] if pair else X[i]
-            sums[:, :] = 0.0
-            sums_b[:, :] = 0.0
-            for j in range(two_k):
-                H[:] = 0.0
-                H_b[:] = 0.0
-                for f in range(0, d2, 2):
-                    w0, w1 = W[j, f], W[j, f + 1]
-                    a0, a1, b0, b1 = a[f], a[f + 1], b[f], b[f + 1]
-                    for l in range(lanes):
-                        H[l] += w0[l] * a0 + w1[l] * a1
-                        H_b[l] += w0[l] * b0 + w1[l] * b1
-                for f in range(d2, d):
-                    w = W[j, f]
-                    af, bf = a[f], b[f]
-                    for l in range(lanes):
-                        H[l] += w[l] * af
-                        H_b[l] += w[l] * bf
-                _add_activations(sums, j, k, H, alpha)
-                _add_activations(sums_b, j, k, H_b, alpha)
+            if d <= 2:
+                _narrow_two_point_sums(W, a, b, alpha, sums, sums_b)
+            else:
+                _two_point_sums(W, a, b, alpha, H, H_b, sums, sums_b)
             _add_losses(y[i], v, sums, series, totals)
             if pair:
                 _add_losses(y[i + 1], v, sums_b, series, totals)
@@ -199,3 +253,60 @@ def lanes_loss(X, y, W, params, role, stop_sums, H, sums, series, totals, proofs
         proven = proofs[l] == proofs[l]
         loss[l] = (proofs[l] if proven else totals[l]) / n
         exact[l] = not proven
+
+
+@jit
+def _two_point_sums(W, a, b, alpha, H, H_b, sums, sums_b):
+    """The N_W / v partial sums of points a and b for every lane (``lanes_loss``, two
+    points per pass over W), into sums and sums_b; work arrays H, H_b (L,) of W's dtype."""
+    two_k, d, lanes = W.shape
+    k = two_k // 2
+    d2 = d - d % 2
+    sums[:, :] = 0.0
+    sums_b[:, :] = 0.0
+    for j in range(two_k):
+        H[:] = 0.0
+        H_b[:] = 0.0
+        for f in range(0, d2, 2):
+            w0, w1 = W[j, f], W[j, f + 1]
+            a0, a1, b0, b1 = a[f], a[f + 1], b[f], b[f + 1]
+            for l in range(lanes):
+                H[l] += w0[l] * a0 + w1[l] * a1
+                H_b[l] += w0[l] * b0 + w1[l] * b1
+        for f in range(d2, d):
+            w = W[j, f]
+            af, bf = a[f], b[f]
+            for l in range(lanes):
+                H[l] += w[l] * af
+                H_b[l] += w[l] * bf
+        _add_activations(sums, j, k, H, alpha)
+        _add_activations(sums_b, j, k, H_b, alpha)
+
+
+@jit
+def _narrow_two_point_sums(W, a, b, alpha, sums, sums_b):
+    """``_two_point_sums`` for d = 1 or 2: one loop over the lanes per neuron (as
+    ``narrow_lanes_step``)."""
+    two_k, d, lanes = W.shape
+    k = two_k // 2
+    zero = W.dtype.type(0)
+    sums[two_k:] = 0.0  # (the others start with their first neuron's term)
+    sums_b[two_k:] = 0.0
+    a0, b0, a1, b1 = a[0], b[0], a[d - 1], b[d - 1]
+    for j in range(two_k):
+        partial, partial_b = sums[j % NEURON_LANES], sums_b[j % NEURON_LANES]
+        sign = -1.0 if j >= k else 1.0
+        first = j < NEURON_LANES
+        w0, w1 = W[j, 0], W[j, d - 1]
+        if d == 2:
+            for l in range(lanes):
+                h = zero + (w0[l] * a0 + w1[l] * a1)
+                h_b = zero + (w0[l] * b0 + w1[l] * b1)
+                partial[l] = (0.0 if first else partial[l]) + activation(h, alpha[l]) * sign
+                partial_b[l] = (0.0 if first else partial_b[l]) + activation(h_b, alpha[l]) * sign
+        else:
+            for l in range(lanes):
+                h = zero + w0[l] * a0
+                h_b = zero + w0[l] * b0
+                partial[l] = (0.0 if first else partial[l]) + activation(h, alpha[l]) * sign
+                partial_b[l] = (0.0 if first else partial_b[l]) + activation(h_b, alpha[l]) * sign

@@ -31,6 +31,8 @@ def assert_same_run(batch, r, one, epochs=None):
     (30, 2, 4, np.float64),    # lanes
     (25, 5, 3, np.float32),    # lanes, odd d, float32; one run diverges
     (40, 3, 1, np.float64),    # lanes, k = 1 (no run converges)
+    (30, 1, 2, np.float64),    # lanes, d = 1 (one pass over the features)
+    (30, 6, 2, np.float32),    # lanes, three passes (first, middle, last)
     (20, 40, 16, np.float64),  # per-run layout (d * 2k above SMALL_NETWORK)
 ])
 def test_runs_equal_their_own_sgd_train_bit_for_bit(n, d, k, dtype):
@@ -50,7 +52,7 @@ def test_runs_equal_their_own_sgd_train_bit_for_bit(n, d, k, dtype):
         one = sgd_train(X, y, W0s[r], SeededOrders(int(seeds[r]), 150), alpha=alpha[r], lr=lr[r], eps=eps[r],
                         v=v[r], **kwargs)
         assert_same_run(batch, r, one)
-    if k > 1:
+    if k > 1 and d > 1:  # (the d = 1 runs all take the 150 epochs)
         assert len(set(batch.epochs_run)) > 2, "runs must stop at different epochs"
         assert np.count_nonzero(batch.epochs_run < 150) > 8, "the lanes must narrow"
     assert batch.diverged.sum() == (dtype == np.float32)
