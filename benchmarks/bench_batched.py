@@ -44,9 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_kernels import ALPHA, EPS, LR, V, jax_sgd_run  # noqa: E402  (the same run, the same peer)
 from kernels import SeededOrders, seeded_orders, sgd_train, sgd_train_many  # noqa: E402
 import kernels.sgd  # noqa: E402
-import kernels.sgd_batched  # noqa: E402
 from kernels.sgd import small_network  # noqa: E402
-from kernels.sgd_batched import MIN_LANES  # noqa: E402
+from kernels.sgd_batched import MIN_LANES, trains_as_lanes  # noqa: E402
 
 # (n, d, k, epochs): the shapes of the issue, with epochs for a few 1e7 steps per code
 SHAPES = [(20, 2, 4, 200), (100, 2, 16, 50), (200, 20, 16, 20), (200, 20, 64, 10), (1000, 50, 50, 2)]
@@ -145,17 +144,17 @@ def median_ratio(fast, slow, problem, rounds):
 
 def thresholds(args):
     """Lanes against the per-run layouts around SMALL_NETWORK and MIN_LANES (module docstring)."""
-    small, few = dict(kernels.sgd.SMALL_NETWORK), kernels.sgd_batched.MIN_LANES
+    small, few = dict(kernels.sgd.SMALL_NETWORK), dict(MIN_LANES)
 
     def with_thresholds(size, runs, code):
         def run(*problem):
             kernels.sgd.SMALL_NETWORK.update({8: size, 4: size})
-            kernels.sgd_batched.MIN_LANES = runs
+            MIN_LANES.update(narrow=runs, wide=runs)
             try:
                 return code(*problem)
             finally:
                 kernels.sgd.SMALL_NETWORK.update(small)
-                kernels.sgd_batched.MIN_LANES = few
+                MIN_LANES.update(few)
         return run
 
     lanes = with_thresholds((10**9, 10**9), 1, run_batched)
@@ -209,8 +208,7 @@ def main(argv=None):
         print(head + " | same W  targets")
         for n, d, k, epochs in SHAPES:
             r = bench_shape(n, d, k, epochs, dtype, codes, args)
-            small = small_network(2 * k, d, np.dtype(dtype).itemsize)
-            layout = "lanes" if small and args.runs >= MIN_LANES else "per-run"
+            layout = "lanes" if trains_as_lanes(args.runs, 2 * k, d, np.dtype(dtype).itemsize) else "per-run"
             line = f"{n:>5} {d:>3} {k:>3} {layout:>8} | " + " ".join(f"{r['rates'][name]:>15,.0f}" for name in codes)
             ratio = r["batched", "per-run"]
             line += f" | {ratio[0]:>10.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f}) {r['drawn', 'per-run'][0]:>12.2f}x"

@@ -6,8 +6,8 @@ one run. Runs share X and y and the network's shape; each has its own W0, visiti
 orders, alpha, lr, eps and v, and its own E_clean, E_conv, divergence and early stop.
 Every run's W, losses and counts are those of its own ``sgd_train`` call, bit for bit.
 
-Small networks (``kernels.sgd.small_network``) train as lanes when there are at least
-MIN_LANES runs: one run per SIMD lane (kernels.sgd_lanes), in the canonical order the
+Small networks (``kernels.sgd.small_network``) train as lanes when there are enough runs
+(``trains_as_lanes``): one run per SIMD lane (kernels.sgd_lanes), in the canonical order the
 per-run kernel also uses for them. A run that finishes (stop_early, or diverged) leaves
 the lanes: the others are taken into narrower arrays, so it costs no more time.
 Other networks, and fewer runs, train one run after the other with the per-run kernel.
@@ -28,13 +28,20 @@ from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, 
 from kernels.sgd_loops import NEURON_LANES
 from kernels.validation import check_alpha, check_finite_positive, check_loss_at, check_training_inputs
 
-# Runs from which a small network trains as lanes rather than run after run (measured:
-# benchmarks/bench_batched.py --thresholds, benchmarks/README.md).
-MIN_LANES = 24
+# Runs from which a small network trains as lanes rather than run after run, for d <= 2
+# (narrow_lanes_step) and d > 2 (measured: benchmarks/bench_batched.py --thresholds,
+# benchmarks/README.md).
+MIN_LANES = {"narrow": 16, "wide": 24}
 # LLVM runs a loop over the lanes in SIMD only for its multiples of 32 (4 registers of 8
 # doubles per iteration), the rest one lane at a time: the lanes are padded to such a
 # multiple (benchmarks/README.md).
 LANE_BLOCK = 32
+
+
+def trains_as_lanes(runs: int, two_k: int, d: int, itemsize: int) -> bool:
+    """Whether ``runs`` runs of a network (2k, d) with weights of ``itemsize`` bytes train
+    as lanes (else one after the other with the per-run kernel)."""
+    return small_network(two_k, d, itemsize) and runs >= MIN_LANES["narrow" if d <= 2 else "wide"]
 
 
 @jit
@@ -314,7 +321,7 @@ class SGDBatchTrainer:
         if not np.all(np.isfinite(W0s)):
             raise ValueError("W0s must be finite")
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
-        self._lanes = small_network(two_k, d, X.itemsize) and runs >= MIN_LANES
+        self._lanes = trains_as_lanes(runs, two_k, d, X.itemsize)
         if self._lanes:
             lanes = padded_lanes(np.arange(runs))  # (lanes_epochs)
             self._W = np.ascontiguousarray(np.moveaxis(W0s.astype(X.dtype)[lanes], 0, -1))  # (2k, d, lanes)

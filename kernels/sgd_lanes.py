@@ -5,7 +5,12 @@ empty and waits on the latency of its chain (margin, loss slope, coefficients, u
 Here the runs are the innermost axis: W is (2k, d, L) with lane l holding one run, and
 every loop runs over the lanes, so that the compiler vectorises across runs and the
 runs' chains overlap. Each lane visits its own points (its own visiting order), so the
-points of a step are gathered into xs (d, L) first.
+points of a step are gathered into xs (d, L) first, from X^T by a row of the epoch's
+orders (n, L).
+
+A loop over 64 lanes costs about as much to start as its work, so the loops of d <= 2
+(``narrow_lanes_step``, ``_narrow_two_point_sums``) do a neuron's whole step (or
+forward) in one; for larger d, fusing them so made the steps slower (benchmarks/README.md).
 
 Every lane computes exactly what the per-run kernel computes for a ``small_network``
 (kernels.sgd): the same operations in the same order (features in order, two per pass
@@ -77,6 +82,9 @@ def first_forward(W, xs, pre, sums, alpha):
     """pre[j, l] = <w_j, x> of each lane's first point, summed over the features in order,
     and the partial sums of N_W(x) / v into sums (NEURON_LANES, L)."""
     two_k, d, lanes = W.shape
+    if d <= 2:
+        _narrow_first_forward(W, xs, pre, sums, alpha)
+        return
     sums[:, :] = 0.0
     for j in range(two_k):
         acc = pre[j]
@@ -87,6 +95,32 @@ def first_forward(W, xs, pre, sums, alpha):
             for l in range(lanes):
                 acc[l] += w[l] * x[l]
         _add_activations(sums, j, two_k // 2, acc, alpha)
+
+
+@jit
+def _narrow_first_forward(W, xs, pre, sums, alpha):
+    """``first_forward`` for d = 1 or 2, one loop over the lanes per neuron (as
+    ``narrow_lanes_step``; 1.1x the whole kernel in float32 at (n, d, k) = (20, 2, 4))."""
+    two_k, d, lanes = W.shape
+    k = two_k // 2
+    zero = W.dtype.type(0)
+    sums[two_k:] = 0.0  # (the others start with their first neuron's term)
+    x0, x1 = xs[0], xs[d - 1]
+    for j in range(two_k):
+        acc, partial = pre[j], sums[j % NEURON_LANES]
+        sign = -1.0 if j >= k else 1.0
+        first = j < NEURON_LANES
+        w0, w1 = W[j, 0], W[j, d - 1]
+        if d == 2:
+            for l in range(lanes):
+                h = (zero + w0[l] * x0[l]) + w1[l] * x1[l]
+                acc[l] = h
+                partial[l] = (0.0 if first else partial[l]) + activation(h, alpha[l]) * sign
+        else:
+            for l in range(lanes):
+                h = zero + w0[l] * x0[l]
+                acc[l] = h
+                partial[l] = (0.0 if first else partial[l]) + activation(h, alpha[l]) * sign
 
 
 @intrinsic
@@ -153,10 +187,11 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
 
 @jit
 def narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean):
-    """``lanes_step`` for d = 1 or 2, as fast as it then gets: coefficient, update,
-    forward and activation of a neuron in one loop over the lanes (1.3x ``lanes_step``
-    at d = 2; fused so, the loops of d >= 3 were 1.3x slower, and compiled into one
-    function with those, these were too: benchmarks/README.md)."""
+    """``lanes_step`` for d = 1 or 2 (the same numbers): coefficient, update, forward and
+    activation of a neuron in one loop over the lanes, and each of the NEURON_LANES
+    partial sums started by its first neuron's term rather than zeroed. About 1.3x
+    ``lanes_step`` at d = 2. Its own function: compiled in one with the loops of d >= 3,
+    LLVM made these as slow as before (benchmarks/README.md)."""
     two_k, d, lanes = W.shape
     k = two_k // 2
     alpha = params[ALPHA]

@@ -7,7 +7,7 @@ import pytest
 
 from kernels import SeededOrders, SGDBatchTrainer, SGDTrainer, seeded_orders, sgd_train, sgd_train_many
 from kernels.sgd import small_network
-from kernels.sgd_batched import MIN_LANES
+from kernels.sgd_batched import MIN_LANES, trains_as_lanes
 from tests import reference as ref
 
 
@@ -32,6 +32,7 @@ def assert_same_run(batch, r, one, epochs=None):
     (25, 5, 3, np.float32),    # lanes, odd d, float32; one run diverges
     (40, 3, 1, np.float64),    # lanes, k = 1 (no run converges)
     (30, 1, 2, np.float64),    # lanes, d = 1 (one pass over the features)
+    (30, 2, 6, np.float32),    # lanes, d = 2, 2k = 12 (neurons past the 8 partial sums)
     (30, 6, 2, np.float32),    # lanes, three passes (first, middle, last)
     (20, 40, 16, np.float64),  # per-run layout (d * 2k above SMALL_NETWORK)
 ])
@@ -86,7 +87,7 @@ def test_a_run_does_not_depend_on_the_other_runs():
     alphas = rng.uniform(0.0, 0.5, 40)
     results = [sgd_train_many(X, y, W0s[:size], SeededOrders(np.arange(size), 60), alpha=alphas[:size], lr=0.2,
                               eps=0.05, stop_early=True)
-               for size in (1, MIN_LANES, 40)]
+               for size in (1, MIN_LANES["narrow"], 40)]
     for other in results[1:]:
         np.testing.assert_array_equal(other.W[0], results[0].W[0])
         np.testing.assert_array_equal(other.loss[0], results[0].loss[0])
@@ -107,10 +108,12 @@ def test_small_networks_follow_the_numpy_reference():
 
 
 def test_layouts_are_chosen_by_size_and_run_count():
-    X, y, W0s, _ = problem(10, 2, 2, MIN_LANES, seed=1)
-    assert small_network(4, 2) and SGDBatchTrainer(X, y, W0s, alpha=0.1, lr=0.1, eps=0.1)._lanes
-    assert not SGDBatchTrainer(X, y, W0s[:MIN_LANES - 1], alpha=0.1, lr=0.1, eps=0.1)._lanes
-    assert not small_network(100, 50)
+    for d, few in ((2, MIN_LANES["narrow"]), (3, MIN_LANES["wide"])):
+        X, y, W0s, _ = problem(10, d, 2, few, seed=1)
+        assert small_network(4, d) and SGDBatchTrainer(X, y, W0s, alpha=0.1, lr=0.1, eps=0.1)._lanes
+        assert not SGDBatchTrainer(X, y, W0s[:few - 1], alpha=0.1, lr=0.1, eps=0.1)._lanes
+        assert trains_as_lanes(few, 4, d, 8) and not trains_as_lanes(few - 1, 4, d, 8)
+    assert not small_network(100, 50) and not trains_as_lanes(1000, 100, 50, 8)
 
 
 def test_bad_arguments_name_what_is_wrong():
