@@ -335,7 +335,9 @@ class SGDTrainer:
     ``delayed_steps``: points whose updates are delayed and applied as one matrix product
     (kernels.sgd_loops.epoch_delayed), 0 for the fused steps, None to choose by W's shape
     and the BLAS (``delayed_steps_for``, never for a ``small_network``); W differs between
-    them only by rounding.
+    them only by rounding. ``shared_XT``: X^T as a C-contiguous (d, n) array of the
+    training dtype, which the trainers of one training set share (SGDBatchTrainer; it
+    must equal X.T); None to make it here.
     """
 
     X: np.ndarray
@@ -349,6 +351,7 @@ class SGDTrainer:
     dtype: type = np.float64
     loss_at: np.ndarray | None = None
     delayed_steps: int | None = None
+    shared_XT: np.ndarray | None = None
     W: np.ndarray = field(init=False)
     _XT: np.ndarray = field(init=False)
     _state: np.ndarray = field(init=False)
@@ -356,7 +359,10 @@ class SGDTrainer:
 
     def __post_init__(self):
         self.X, self.y, self.W = check_training_inputs(self.X, self.y, self.W0, self.alpha, self.dtype)
-        self._XT = np.ascontiguousarray(self.X.T)  # for the loss pass (sgd_epochs): a second copy of X
+        self._XT = self.shared_XT if self.shared_XT is not None else np.ascontiguousarray(self.X.T)  # the loss pass
+        if self._XT.shape != self.X.shape[::-1] or self._XT.dtype != self.X.dtype or not self._XT.flags.c_contiguous:
+            raise ValueError(f"shared_XT must be X.T as a C-contiguous {self.X.dtype} array of shape "
+                             f"{self.X.shape[::-1]}, got {self._XT.dtype} {self._XT.shape}")
         check_finite_positive("lr", self.lr)
         check_finite_positive("eps", self.eps)
         check_finite_positive("v", self.v)

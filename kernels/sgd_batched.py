@@ -333,8 +333,10 @@ class SGDBatchTrainer:
             self._params[Z_EPS] = [-math.log(math.expm1(e)) for e in eps[lanes]]  # as SGDTrainer
             self._state = np.tile(np.array([0, -1, -1, 0], dtype=np.int64), (runs, 1))
         else:
+            XT = np.ascontiguousarray(X.T)  # one copy for every run's loss pass
             self._trainers = [SGDTrainer(X, y, W0s[r], alpha=alpha[r], lr=lr[r], eps=eps[r], v=v[r],
-                                         stop_early=self.stop_early, dtype=self.dtype, loss_at=self.loss_at)
+                                         stop_early=self.stop_early, dtype=self.dtype, loss_at=self.loss_at,
+                                         shared_XT=XT)
                               for r in range(runs)]
 
     @property

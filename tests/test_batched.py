@@ -143,3 +143,5 @@ def test_bad_arguments_name_what_is_wrong():
         sgd_train_many(X, y, W0s, np.zeros((2, 1, 10), dtype=int), **kw)
     with pytest.raises(ValueError, match="W0s must be an array"):
         sgd_train_many(X, y, W0s[0], orders, **kw)
+    with pytest.raises(ValueError, match=r"shared_XT must be X.T as a C-contiguous float64 array of shape \(2, 10\)"):
+        SGDTrainer(X, y, W0s[0], shared_XT=np.ascontiguousarray(X), **kw)
