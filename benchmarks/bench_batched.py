@@ -14,7 +14,9 @@ round times every code once, so all see the same load; the machine is shared, an
 time leaves out the time other processes hold the core), the ratios batched / per-run and
 batched / jax (median of the per-round ratios, quartiles in parentheses), whether batched
 equals per-run bit for bit and jax's largest relative difference in W, and the targets:
-batched >= 2x jax where d * 2k <= 640, batched >= 0.95x per-run everywhere.
+batched >= 2x jax where d * 2k <= 640; batched >= 0.95x per-run where it trains as lanes
+and at (1000, 50, 50) (elsewhere it runs the per-run kernel run after run, the same code
+as per-run: its ratio shows the noise between two timings of the same work).
 
 With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.SMALL_NETWORK,
 kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one after the other
@@ -51,6 +53,7 @@ from kernels.sgd_batched import MIN_LANES, trains_as_lanes  # noqa: E402
 SHAPES = [(20, 2, 4, 200), (100, 2, 16, 50), (200, 20, 16, 20), (200, 20, 64, 10), (1000, 50, 50, 2)]
 JAX_TARGET_SIZE = 640  # batched >= 2x jax where d * 2k <= this
 JAX_TARGET, PER_RUN_TARGET = 2.0, 0.95
+PER_RUN_TARGET_SHAPE = (1000, 50, 50)  # the issue's; and every shape trained as lanes (other code than per-run)
 
 
 def make_problem(n, d, k, epochs, runs, dtype, seed=0):
@@ -212,7 +215,7 @@ def main(argv=None):
             line = f"{n:>5} {d:>3} {k:>3} {layout:>8} | " + " ".join(f"{r['rates'][name]:>15,.0f}" for name in codes)
             ratio = r["batched", "per-run"]
             line += f" | {ratio[0]:>10.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f}) {r['drawn', 'per-run'][0]:>12.2f}x"
-            met = [ratio[0] >= PER_RUN_TARGET]
+            met = [ratio[0] >= PER_RUN_TARGET] if layout == "lanes" or (n, d, k) == PER_RUN_TARGET_SHAPE else []
             if "jax" in codes:
                 jax_ratio = r["batched", "jax"]
                 line += f" {jax_ratio[0]:>9.2f}x ({jax_ratio[1]:.2f}-{jax_ratio[2]:.2f}) {r['jax_err']:>8.0e}"
@@ -220,8 +223,9 @@ def main(argv=None):
                     met.append(jax_ratio[0] >= JAX_TARGET)
             line += f" | {'yes' if r['identical'] else 'NO':>6}  {'met' if all(met) else 'MISSED'}"
             print(line, flush=True)
-    print(f"\ntargets: batched/per-run >= {PER_RUN_TARGET}; batched/jax >= {JAX_TARGET} where d * 2k <= "
-          f"{JAX_TARGET_SIZE}. 'drawn/per-run': batched with in-kernel orders over per-run with given orders.")
+    print(f"\ntargets: batched/per-run >= {PER_RUN_TARGET} as lanes and at {PER_RUN_TARGET_SHAPE} (elsewhere the "
+          f"per-run kernel on both sides); batched/jax >= {JAX_TARGET} where d * 2k <= {JAX_TARGET_SIZE}. "
+          "'drawn/per-run': batched with in-kernel orders over per-run with given orders.")
 
 
 if __name__ == "__main__":

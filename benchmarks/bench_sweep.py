@@ -5,8 +5,9 @@ For two specs, the default preset (144 runs) and a 2D linear-teacher sweep of 2,
 tree (this one, and with ``--before PATH`` the source tree before batching, e.g.
 ``git archive f83f96a | tar -x -C PATH``), it runs the CLI as a user does, each run into
 a new store, one BLAS thread per process:
-  first    `sweep run SPEC --serial`: the first process of a tree (it compiles the kernels
-           when Numba's on-disk cache is cold; reported, not compared);
+  first    `sweep run` of a 1-run spec, then of each SPEC, serially: the first processes of a
+           tree (they compile the kernels when Numba's on-disk cache is cold, those of
+           lanes on the first spec that trains them; reported, not compared);
   serial   the same again (cache warm): runs / wall time of the whole command;
   2 workers `sweep run SPEC` on a local cluster of 2 one-thread workers (scheduler.yaml);
   one run  `sweep run` of a 1-run spec (cache warm): what a fresh process costs before and
@@ -82,6 +83,9 @@ def main(argv=None) -> None:
         for name, tree in trees.items():
             wall, _ = sweep_run(tree, folder / "one_run.yaml", store(), serial=True)
             print(f"{name}: first process, 1 run: {wall:.1f} s (compiles when the tree's Numba cache is cold)")
+            for spec in chosen:  # kernels only some runs call (e.g. lanes) compile on first use
+                wall, _ = sweep_run(tree, specs[spec], store(), serial=True)
+                print(f"{name}: first `sweep run` of {spec}, serial: {wall:.1f} s (warms the cache; not compared)")
         results = {}
         for _ in range(args.rounds):
             for spec in chosen:

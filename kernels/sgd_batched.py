@@ -182,7 +182,8 @@ def _epoch_orders(orders, e, seeds, epoch, lane_run, perm, permT, stream):
             if lane_run[l] >= 0:
                 shuffle_epoch(seeds[lane_run[l]], np.uint64(epoch), perm[l], stream)
             else:
-                perm[l] = np.arange(n)
+                for t in range(n):
+                    perm[l, t] = t
         for t in range(n):  # by rows of permT: its writes in order
             for l in range(lanes):
                 permT[t, l] = perm[l, t]
