@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels.jit import jit
-from kernels.orders import STREAM_WORDS, shuffle_epoch
+from kernels.orders import STREAM_WORDS, shuffle_epoch_lanes
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
                          _max_row_l1, orders_argument, small_network)
 from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_labels,
@@ -81,7 +81,8 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
         if lanes != width:  # work arrays, one column per lane
             width = lanes
             permT = np.empty((n, lanes), dtype=np.int64)  # permT[t, l]: lane l's point at step t
-            perm = np.empty((lanes, n), dtype=np.int64)  # drawn orders, by lane
+            lane_seeds = np.zeros(lanes, dtype=np.uint64)
+            words = np.empty((4 * ((n + 2) // 4), lanes), dtype=np.uint64)  # drawn orders' random words
             pre = np.empty((two_k, lanes), dtype=W.dtype)
             coef = np.empty(lanes, dtype=W.dtype)
             xs = np.empty((d, lanes), dtype=W.dtype)
@@ -96,7 +97,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             for l in range(lanes):
                 stop_sums[l] = n * params[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
         epoch = done + e + 1
-        _epoch_orders(orders, e, seeds, epoch, lane_run, perm, permT, stream)
+        _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, permT, stream)
         clean[:] = True
         gather_points(XT, permT[0], xs)
         first_forward(W, xs, pre, sums, params[ALPHA])
@@ -172,21 +173,17 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
 
 
 @jit
-def _epoch_orders(orders, e, seeds, epoch, lane_run, perm, permT, stream):
+def _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, permT, stream):
     """permT[t, l]: the point lane l visits at step t of epoch ``epoch`` (1-based; e: its
-    index in orders (R, epochs, n), when given, else each run's order drawn from its seed
-    through perm (L, n)). A padding lane (lane_run < 0) visits the points in order."""
+    index in orders (R, epochs, n), when given, else each run's order drawn from its seed,
+    kernels.orders.shuffle_epoch_lanes, with work arrays lane_seeds (L,) and words). A
+    padding lane (lane_run < 0) visits the points in some order (its results are not used)."""
     n, lanes = permT.shape
     if orders.shape[1] == 0:
         for l in range(lanes):
             if lane_run[l] >= 0:
-                shuffle_epoch(seeds[lane_run[l]], np.uint64(epoch), perm[l], stream)
-            else:
-                for t in range(n):
-                    perm[l, t] = t
-        for t in range(n):  # by rows of permT: its writes in order
-            for l in range(lanes):
-                permT[t, l] = perm[l, t]
+                lane_seeds[l] = seeds[lane_run[l]]
+        shuffle_epoch_lanes(lane_seeds, np.uint64(epoch), permT, words, stream)
         return
     for t in range(n):
         for l in range(lanes):

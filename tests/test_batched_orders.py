@@ -14,7 +14,7 @@ from numba import njit
 from scipy import stats
 
 from kernels.exp import exp_nonpositive
-from kernels.orders import ORDERS_STREAM, philox4x32, seeded_orders
+from kernels.orders import ORDERS_STREAM, STREAM_WORDS, philox4x32, seeded_orders, shuffle_epoch_lanes
 
 MASK = 0xFFFFFFFF
 
@@ -73,6 +73,24 @@ def python_order(seed, epoch, n):
 def test_orders_are_the_python_fisher_yates(seed, first, n):
     orders = seeded_orders(seed, 3, n, first_epoch=first)
     assert orders.tolist() == [python_order(seed, first + e, n) for e in range(3)]
+
+
+@pytest.mark.parametrize("n,lanes", [(20, 64), (2**17, 3)])
+def test_lanes_draw_the_orders_of_shuffle_epoch(n, lanes):
+    """shuffle_epoch_lanes (Philox across lanes, then the draws lane by lane) gives each
+    lane its run's order. With 2^17 points some lanes meet a word that Lemire's test may
+    reject (checked below) and go on from there as shuffle_epoch does; others do not."""
+    seeds = np.array([(2**61 + 977 * l) * (l + 3) % 2**64 for l in range(lanes)], dtype=np.uint64)
+    epoch = 9
+    permT = np.empty((n, lanes), dtype=np.int64)
+    words = np.empty((4 * ((n + 2) // 4), lanes), dtype=np.uint64)
+    shuffle_epoch_lanes(seeds, np.uint64(epoch), permT, words, np.empty(STREAM_WORDS, dtype=np.uint64))
+    for l, seed in enumerate(seeds):
+        np.testing.assert_array_equal(permT[:, l], seeded_orders(int(seed), 1, n, first_epoch=epoch)[0])
+    if n > 2**16:
+        sizes = np.arange(n, 1, -1, dtype=np.uint64)[:, None]  # the k-th draw is over n - k points
+        maybe_rejected = ((words[:n - 1] * sizes) & np.uint64(MASK) < sizes).any(axis=0)
+        assert maybe_rejected.any() and not maybe_rejected.all()  # both paths (here 2 lanes of 3)
 
 
 def test_orders_are_uniform_permutations():
