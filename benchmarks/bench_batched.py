@@ -25,6 +25,7 @@ lanes against R runs one after the other in the canonical order, for R = 8..32.
 
     python benchmarks/bench_batched.py [--quick] [--runs 64]
     python benchmarks/bench_batched.py --thresholds [--quick]   # about 10 minutes
+    python benchmarks/bench_batched.py --orders                 # drawing orders, about 10 s
 """
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_kernels import ALPHA, EPS, LR, V, jax_sgd_run  # noqa: E402  (the same run, the same peer)
+import numba  # noqa: E402
 from kernels import SeededOrders, seeded_orders, sgd_train, sgd_train_many  # noqa: E402
+from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes  # noqa: E402
 import kernels.sgd  # noqa: E402
 from kernels.sgd import small_network  # noqa: E402
 from kernels.sgd_batched import MIN_LANES, trains_as_lanes  # noqa: E402
@@ -184,22 +187,62 @@ def thresholds(args):
                   flush=True)
 
 
+def orders_per_point(args):
+    """CPU ns per point of one epoch's visiting orders for L runs: ``shuffle_epoch`` run by
+    run (the per-run kernel's draw) against ``shuffle_epoch_lanes`` (the lanes' draw), the
+    same orders (checked); median of rounds."""
+    @numba.njit
+    def by_run(seeds, epoch, perm, reps):
+        stream = np.empty(STREAM_WORDS, dtype=np.uint64)
+        for _ in range(reps):
+            for l in range(seeds.shape[0]):
+                shuffle_epoch(seeds[l], epoch, perm[l], stream)
+
+    @numba.njit
+    def across_lanes(seeds, epoch, permT, words, reps):
+        stream = np.empty(STREAM_WORDS, dtype=np.uint64)
+        for _ in range(reps):
+            shuffle_epoch_lanes(seeds, epoch, permT, words, stream)
+
+    print("visiting orders of one epoch, CPU ns per point (median of rounds): run by run, across lanes")
+    for n, lanes in ((20, 64), (100, 64), (200, 64), (500, 64), (1000, 64), (10000, 32)):
+        seeds = np.arange(1, lanes + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        perm, permT = np.empty((lanes, n), dtype=np.int64), np.empty((n, lanes), dtype=np.int64)
+        words = np.empty((4 * ((n + 2) // 4), lanes), dtype=np.uint64)
+        by_run(seeds, np.uint64(1), perm, 1)
+        across_lanes(seeds, np.uint64(1), permT, words, 1)
+        assert np.array_equal(perm.T, permT)
+        reps = max(1, 4_000_000 // (n * lanes))
+        times = {"by run": [], "lanes": []}
+        for _ in range(args.rounds):
+            for name, call in (("by run", lambda: by_run(seeds, np.uint64(2), perm, reps)),
+                               ("lanes", lambda: across_lanes(seeds, np.uint64(2), permT, words, reps))):
+                start = time.process_time()
+                call()
+                times[name].append((time.process_time() - start) / (reps * n * lanes) * 1e9)
+        by, across = (float(np.median(times[name])) for name in ("by run", "lanes"))
+        print(f"  n = {n:>5}, {lanes} runs: {by:.2f} ns, {across:.2f} ns ({by / across:.2f}x)", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
     parser.add_argument("--runs", type=int, default=64, help="runs per call (default 64)")
     parser.add_argument("--thresholds", action="store_true",
                         help="measure SMALL_NETWORK and MIN_LANES instead")
+    parser.add_argument("--orders", action="store_true",
+                        help="time drawing visiting orders, run by run against across lanes, instead")
     args = parser.parse_args(argv)
     args.rounds = 3 if args.quick else 7
     if args.thresholds:
         return thresholds(args)
+    if args.orders:
+        return orders_per_point(args)
     codes = {"per-run": run_per_run, "batched": run_batched, "drawn": run_drawn}
     try:
         codes["jax"] = make_jax_runner()
     except ImportError as error:
         print(f"jax skipped ({error})")
-    import numba
     print(f"numba {numba.__version__}; {args.runs} runs per call; single thread; CPU time, median of {args.rounds} "
           "rounds, each timing every code once; loss after every epoch; the machine is shared: read the ratios")
     for dtype in (np.float64, np.float32):

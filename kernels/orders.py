@@ -9,7 +9,9 @@ are used in order. An epoch's order is thus a function of (s, e, n) alone: the s
 any process, whichever runs share a kernel call and wherever a run was cut into blocks.
 
 :class:`SeededOrders` asks a kernel to draw the orders itself; :func:`seeded_orders`
-writes them out (tests, benchmarks, peers that need explicit orders).
+writes them out (tests, benchmarks, peers that need explicit orders). The per-run kernel
+draws with :func:`shuffle_epoch`, the runs-as-lanes kernel with :func:`shuffle_epoch_lanes`
+(the same orders, Philox vectorised across the runs).
 """
 from __future__ import annotations
 
@@ -100,8 +102,8 @@ def shuffle_epoch_lanes(seeds, epoch, permT, words, stream):
     into words (uint64 (>= 4 ceil((n - 1) / 4), L)); the draws then go lane by lane, the
     k-th from word k until a word that Lemire's test could reject (probability below
     n / 2^32 per draw), from where that lane goes on as ``shuffle_epoch`` does (work
-    array stream). About 1.6 ns per point here against 3-4 ns for ``shuffle_epoch``
-    (benchmarks/README.md).
+    array stream). Faster than ``shuffle_epoch`` run by run up to a few hundred points,
+    slower above (benchmarks/README.md).
     """
     n, lanes = permT.shape
     e0, e1 = epoch & _MASK, epoch >> np.uint64(32)

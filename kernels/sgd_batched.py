@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels.jit import jit
-from kernels.orders import STREAM_WORDS, shuffle_epoch_lanes
+from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
                          _max_row_l1, orders_argument, small_network)
 from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_labels,
@@ -36,6 +36,10 @@ MIN_LANES = {"narrow": 16, "wide": 24}
 # doubles per iteration), the rest one lane at a time: the lanes are padded to such a
 # multiple (benchmarks/README.md).
 LANE_BLOCK = 32
+# Points up to which the runs' visiting orders are drawn across lanes (shuffle_epoch_lanes):
+# above, its words and orders, 16 n bytes per lane, outgrow the caches and run by run is
+# faster (measured: benchmarks/bench_batched.py --orders, benchmarks/README.md).
+LANES_SHUFFLE_POINTS = 512
 
 
 def trains_as_lanes(runs: int, two_k: int, d: int, itemsize: int) -> bool:
@@ -66,6 +70,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
     row_l1 = _max_row_l1(X)
     XT = np.ascontiguousarray(X.T)  # (d, n): a step gathers its points' features along rows
     stream = np.empty(STREAM_WORDS, dtype=np.uint64)
+    row = np.empty(n, dtype=np.int64)
     done = state[lane_run[real[0]], EPOCHS_DONE]
     next_snap = 0
     while next_snap < snap_at.shape[0] and snap_at[next_snap] <= done:
@@ -82,7 +87,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             width = lanes
             permT = np.empty((n, lanes), dtype=np.int64)  # permT[t, l]: lane l's point at step t
             lane_seeds = np.zeros(lanes, dtype=np.uint64)
-            words = np.empty((4 * ((n + 2) // 4), lanes), dtype=np.uint64)  # drawn orders' random words
+            words = np.empty((4 * ((n + 2) // 4) if n <= LANES_SHUFFLE_POINTS else 0, lanes), dtype=np.uint64)
             pre = np.empty((two_k, lanes), dtype=W.dtype)
             coef = np.empty(lanes, dtype=W.dtype)
             xs = np.empty((d, lanes), dtype=W.dtype)
@@ -97,7 +102,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             for l in range(lanes):
                 stop_sums[l] = n * params[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
         epoch = done + e + 1
-        _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, permT, stream)
+        _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, row, permT, stream)
         clean[:] = True
         gather_points(XT, permT[0], xs)
         first_forward(W, xs, pre, sums, params[ALPHA])
@@ -173,17 +178,24 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
 
 
 @jit
-def _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, permT, stream):
+def _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, row, permT, stream):
     """permT[t, l]: the point lane l visits at step t of epoch ``epoch`` (1-based; e: its
     index in orders (R, epochs, n), when given, else each run's order drawn from its seed,
-    kernels.orders.shuffle_epoch_lanes, with work arrays lane_seeds (L,) and words). A
+    kernels.orders.shuffle_epoch_lanes up to LANES_SHUFFLE_POINTS points, else run by run;
+    work arrays lane_seeds (L,), words, row (n,)). A
     padding lane (lane_run < 0) visits the points in some order (its results are not used)."""
     n, lanes = permT.shape
     if orders.shape[1] == 0:
         for l in range(lanes):
             if lane_run[l] >= 0:
                 lane_seeds[l] = seeds[lane_run[l]]
-        shuffle_epoch_lanes(lane_seeds, np.uint64(epoch), permT, words, stream)
+        if n <= LANES_SHUFFLE_POINTS:
+            shuffle_epoch_lanes(lane_seeds, np.uint64(epoch), permT, words, stream)
+            return
+        for l in range(lanes):  # run by run, each order written into its column
+            shuffle_epoch(lane_seeds[l], np.uint64(epoch), row, stream)
+            for t in range(n):
+                permT[t, l] = row[t]
         return
     for t in range(n):
         for l in range(lanes):

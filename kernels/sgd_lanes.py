@@ -100,7 +100,7 @@ def first_forward(W, xs, pre, sums, alpha):
 @jit
 def _narrow_first_forward(W, xs, pre, sums, alpha):
     """``first_forward`` for d = 1 or 2, one loop over the lanes per neuron (as
-    ``narrow_lanes_step``; 1.1x the whole kernel in float32 at (n, d, k) = (20, 2, 4))."""
+    ``narrow_lanes_step``)."""
     two_k, d, lanes = W.shape
     k = two_k // 2
     zero = W.dtype.type(0)
@@ -189,7 +189,7 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
 def narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean):
     """``lanes_step`` for d = 1 or 2 (the same numbers): coefficient, update, forward and
     activation of a neuron in one loop over the lanes, and each of the NEURON_LANES
-    partial sums started by its first neuron's term rather than zeroed. About 1.3x
+    partial sums started by its first neuron's term rather than zeroed: faster than
     ``lanes_step`` at d = 2. Its own function: compiled in one with the loops of d >= 3,
     LLVM made these as slow as before (benchmarks/README.md)."""
     two_k, d, lanes = W.shape

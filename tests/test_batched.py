@@ -7,7 +7,7 @@ import pytest
 
 from kernels import SeededOrders, SGDBatchTrainer, SGDTrainer, seeded_orders, sgd_train, sgd_train_many
 from kernels.sgd import small_network
-from kernels.sgd_batched import MIN_LANES, trains_as_lanes
+from kernels.sgd_batched import LANES_SHUFFLE_POINTS, MIN_LANES, trains_as_lanes
 from tests import reference as ref
 
 
@@ -57,6 +57,16 @@ def test_runs_equal_their_own_sgd_train_bit_for_bit(n, d, k, dtype):
         assert len(set(batch.epochs_run)) > 2, "runs must stop at different epochs"
         assert np.count_nonzero(batch.epochs_run < 150) > 8, "the lanes must narrow"
     assert batch.diverged.sum() == (dtype == np.float32)
+
+
+def test_orders_of_many_points_are_drawn_run_by_run_in_the_lanes():
+    """Above LANES_SHUFFLE_POINTS the lanes draw each run's orders run by run: the same runs."""
+    n, runs = LANES_SHUFFLE_POINTS + 44, MIN_LANES["narrow"] + 4
+    X, y, W0s, rng = problem(n, 2, 3, runs, seed=11)
+    seeds = rng.integers(0, 2**63, runs)
+    batch = sgd_train_many(X, y, W0s, SeededOrders(seeds, 3), alpha=0.2, lr=0.5, eps=0.05)
+    for r in range(runs):
+        assert_same_run(batch, r, sgd_train(X, y, W0s[r], SeededOrders(int(seeds[r]), 3), alpha=0.2, lr=0.5, eps=0.05))
 
 
 def test_explicit_orders_loss_every_epoch_and_blocks_with_snapshots():
