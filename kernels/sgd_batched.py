@@ -22,7 +22,7 @@ import numpy as np
 from kernels.jit import jit
 from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
-                         _max_row_l1, orders_argument, small_network)
+                         _max_abs, _max_row_l1, orders_argument, small_network)
 from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_labels,
                                gather_points, lanes_loss, lanes_step, narrow_lanes_step)
 from kernels.sgd_loops import NEURON_LANES
@@ -131,7 +131,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             need = 0 if loss_every_epoch or wanted or last else (1 if state[run, E_CONV] < 0 else 2)
             if need == 1:
                 role[l] = PROVE
-            elif need == 0 or not _lane_max_abs(W, l) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT:
+            elif need == 0 or not _max_abs(W[:, :, l]) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT:
                 role[l] = EXACT
             computed += role[l] != IGNORE
         if padded_width(computed) == lanes:  # as many lanes as all of them: compute them all
@@ -253,19 +253,6 @@ def _take_columns(A, which):
         for i in range(which.shape[0]):
             out[p, i] = A[p, which[i]]
     return out
-
-
-@jit
-def _lane_max_abs(W, l):
-    """max |w| over lane l of W (2k, d, L); NaN if it has a NaN (as kernels.sgd._max_abs)."""
-    largest = 0.0
-    for j in range(W.shape[0]):
-        for f in range(W.shape[1]):
-            a = abs(W[j, f, l])
-            if a != a:
-                return np.nan
-            largest = max(largest, a)
-    return largest
 
 
 @dataclass

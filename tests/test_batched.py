@@ -69,6 +69,20 @@ def test_orders_of_many_points_are_drawn_run_by_run_in_the_lanes():
         assert_same_run(batch, r, sgd_train(X, y, W0s[r], SeededOrders(int(seeds[r]), 3), alpha=0.2, lr=0.5, eps=0.05))
 
 
+def test_lanes_past_e_conv_without_the_loss_check_only_that_it_is_finite():
+    """Without stop_early and with the loss asked at few epochs, a lane past E_conv only
+    checks that its loss is finite (from max |w| of its lane, as the per-run kernel does
+    from its W): the same runs."""
+    n, runs = 30, MIN_LANES["narrow"] + 8
+    X, y, W0s, rng = problem(n, 2, 4, runs, seed=12)
+    seeds = rng.integers(0, 2**63, runs)
+    kw = dict(alpha=0.3, lr=1.0, eps=0.2, loss_at=[1, 40])
+    batch = sgd_train_many(X, y, W0s, SeededOrders(seeds, 40), **kw)
+    assert ((batch.E_conv > 0) & (batch.E_conv < 39)).sum() > runs // 2
+    for r in range(runs):
+        assert_same_run(batch, r, sgd_train(X, y, W0s[r], SeededOrders(int(seeds[r]), 40), **kw))
+
+
 def test_explicit_orders_loss_every_epoch_and_blocks_with_snapshots():
     """Explicit orders; the loss after every epoch; a batch cut into blocks with
     snapshots equals runs cut likewise, and the whole run."""
