@@ -46,7 +46,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_kernels import ALPHA, EPS, LR, V, jax_sgd_run  # noqa: E402  (the same run, the same peer)
 import numba  # noqa: E402
-from kernels import SeededOrders, seeded_orders, sgd_train, sgd_train_many  # noqa: E402
+from kernels.orders import SeededOrders, seeded_orders  # noqa: E402
+from kernels.sgd import sgd_train  # noqa: E402
+from kernels.sgd_batched import sgd_train_many  # noqa: E402
 from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes  # noqa: E402
 import kernels.sgd  # noqa: E402
 from kernels.sgd import small_network  # noqa: E402

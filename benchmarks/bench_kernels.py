@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kernels import sgd_train  # noqa: E402
+from kernels.sgd import sgd_train  # noqa: E402
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, openblas_core  # noqa: E402
 from kernels.sgd_loops import delayed_steps_for  # noqa: E402
 from kernels.sgd import _epoch_loss  # noqa: E402

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kernels import ALPHA, EPS, LR, V, make_problem  # noqa: E402
-from kernels import sgd_train  # noqa: E402
+from kernels.sgd import sgd_train  # noqa: E402
 from kernels.blas import openblas_core  # noqa: E402
 from kernels.sgd_loops import delayed_steps_for  # noqa: E402
 

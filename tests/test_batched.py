@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels import SeededOrders, SGDBatchTrainer, SGDTrainer, seeded_orders, sgd_train, sgd_train_many
+from kernels.orders import SeededOrders, seeded_orders
+from kernels.sgd import SGDTrainer, sgd_train
+from kernels.sgd_batched import SGDBatchTrainer, sgd_train_many
 from kernels.sgd import small_network
 from kernels.sgd_batched import LANES_SHUFFLE_POINTS, MIN_LANES, trains_as_lanes
 from tests import reference as ref

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from kernels import seeded_orders
+from kernels.orders import seeded_orders
 from sweep.engine import run_sweep
 from sweep.problems.base import STATUS
 from sweep.problems.separable.run import train_many, train_one

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from analysis.margin import svm_margin
 from analysis.theory import LAMBERT_C, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
-from kernels import sgd_train
+from kernels.sgd import sgd_train
 from sweep.problems.separable.datasets import make_dataset
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.run import init_weights

@@ -12,7 +12,8 @@ import pytest
 # float64 and float32, and the metrics with their reassociated sums.
 PROBE = """
 import hashlib, numpy as np
-from kernels import sgd_train, training_metrics
+from kernels.metrics import training_metrics
+from kernels.sgd import sgd_train
 digest = hashlib.sha256()
 rng = np.random.default_rng(0)
 for n, d, k, dtype in ((200, 20, 64, np.float64), (200, 20, 4, np.float64), (120, 110, 60, np.float64),
@@ -42,7 +43,7 @@ def test_cached_kernels_compute_what_fresh_ones_do(tmp_path):
 
 TRAIN = """
 import numpy as np
-from kernels import sgd_train
+from kernels.sgd import sgd_train
 rng = np.random.default_rng(0)
 X = rng.standard_normal((30, 20)); y = np.sign(X @ rng.standard_normal(20)); W0 = 1e-2 * rng.standard_normal((128, 20))
 print(repr(float(sgd_train(X, y, W0, np.array([rng.permutation(30) for _ in range(3)]), alpha=0.1, lr=0.05,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from kernels import gd_train, loss_and_gradient
+from kernels.gd import gd_train
+from kernels.network import loss_and_gradient
 from kernels.losses import LOGISTIC, SQUARED, neg_loss_slope, softplus_neg
 from tests import reference as ref
 

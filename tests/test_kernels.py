@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from kernels import SGDTrainer, dataset_loss, gd_train, loss_and_gradient, network_output, sgd_train
+from kernels.gd import gd_train
+from kernels.network import dataset_loss, loss_and_gradient, network_output
+from kernels.sgd import SGDTrainer, sgd_train
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
 from kernels.network import summed_loss
 from kernels.sgd_loops import delayed_steps_for

@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, panel_grid, panels,
                                parameter_values, reference_point)
 from analysis.stats import SEED_DIM, point_dims
-from kernels import network_output
+from kernels.network import network_output
 from sweep.problems.separable import claims as claim
 from sweep.problems.separable.bounds import scaling_parameters, seed_summary, summarised_values
 from sweep.problems.separable.datasets import OUTLIER_INDEX, make_dataset

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from kernels import SeededOrders, SGDBatchTrainer, SGDResult, dataset_loss, gd_train
+from kernels.gd import gd_train
+from kernels.network import dataset_loss
+from kernels.orders import SeededOrders
+from kernels.sgd import SGDResult
+from kernels.sgd_batched import SGDBatchTrainer
 from sweep.problems.separable.variables import recorded_epochs
 
 if TYPE_CHECKING:
@@ -39,7 +43,7 @@ def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_
     """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1), for all
     runs in batched kernel calls (kernels.sgd_train_many's trainer).
 
-    Epoch e of a run visits the points in the order ``kernels.seeded_orders(seed, ...)``
+    Epoch e of a run visits the points in the order ``kernels.orders.seeded_orders(seed, ...)``
     draws for its ``seed`` (drawn in the kernel): the run depends on its own parameters
     only, not on the block sizes nor on the other runs. The loss is computed exactly at
     the recorded epochs (``variables.recorded_epochs``) and the last; elsewhere the kernel

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from analysis.plotting import run_parameters
-from kernels import network_output
+from kernels.network import network_output
 from sweep.problems.separable.datasets import DataSet, make_dataset
 from sweep.problems.separable.params import SeparableParams
 

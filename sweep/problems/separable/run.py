@@ -14,7 +14,8 @@ from scipy.special import gammaln
 
 from analysis.margin import NotSeparableError, svm_margin
 from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
-from kernels import SGDResult, network_output
+from kernels.network import network_output
+from kernels.sgd import SGDResult
 from kernels.metrics import training_metrics
 from sweep.problems.base import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
