@@ -5,8 +5,8 @@ the fused update + forward pass, with the bytes of W they move per second; when 
 W at the same rate the step is bound by cache bandwidth, not by arithmetic. Then the
 per-step time of the scalar part (step coefficients) against the row loops at a small
 shape, where latency rather than bandwidth bounds the step. Last, whole fused epochs on
-rows of d features against the same rows padded with zero features to a multiple of 8,
-as kernels/sgd.py pads them (ROW_MULTIPLE); and the loss pass's product W X^T taken
+rows of d features against the same rows padded with zero features to a multiple of one
+SIMD vector of kernels.ordered_sums, as kernels/sgd.py pads them (ROW_BYTES); and the loss pass's product W X^T taken
 with X^T as a view of X (BLAS "NT") against a C-contiguous copy (BLAS "NN", what
 kernels/sgd.py uses). Not part of the tests.
 
@@ -26,8 +26,9 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kernels.sgd import ROW_MULTIPLE, _zero_padded  # noqa: E402
-from kernels.sgd_loops import _forward_rows, _update_forward_rows, epoch_neuron_major, step_coefficients  # noqa: E402
+from kernels.ordered_sums import update_dot_pair  # noqa: E402
+from kernels.sgd import ROW_BYTES, _zero_padded  # noqa: E402
+from kernels.sgd_loops import _forward_rows, epoch_neuron_major, step_coefficients  # noqa: E402
 
 
 @njit(nogil=True)
@@ -39,7 +40,9 @@ def _read_passes(W, X, pre, reps):
 @njit(nogil=True)
 def _fused_passes(W, coef, X, pre, reps):
     for r in range(reps):
-        _update_forward_rows(W, coef, X[r % X.shape[0]], X[(r + 1) % X.shape[0]], pre)
+        x, x_next = X[r % X.shape[0]], X[(r + 1) % X.shape[0]]
+        for j in range(0, W.shape[0], 2):  # as kernels.sgd_loops.epoch_neuron_major
+            pre[j], pre[j + 1] = update_dot_pair(W[j], W[j + 1], coef[j], coef[j + 1], x, x_next)
         coef[0] = pre[0] * 1e-12  # the next step depends on this one, as in SGD
 
 
@@ -55,7 +58,7 @@ def _coefficient_steps(pre, coef, reps):
 @njit(nogil=True)
 def _fused_epochs(X, y, W, order, pre, coef):
     for e in range(order.shape[0]):
-        epoch_neuron_major(X, y, W, order[e], 0.2, 1.0, 0.01, -1e9, pre, coef, False)
+        epoch_neuron_major(X, y, W, order[e], 0.2, 1.0, 0.01, -1e9, pre, coef)
 
 
 def padded_rows_speedup(rng, d, k, dtype, rounds=7, n=1000, epochs=20):
@@ -113,14 +116,15 @@ def main() -> None:
     rows = seconds_per_call(_fused_passes, (W, coef, X, pre, reps), reps)
     print(f"a step at (d, k) = ({d}, {two_k // 2}), float64: coefficients {coefficients * 1e9:.0f} ns, "
           f"fused row loops {rows * 1e9:.0f} ns")
-    print(f"fused epochs (n = 1000, k = 5), rows padded to a multiple of {ROW_MULTIPLE} features: "
+    print(f"fused epochs (n = 1000, k = 5), rows padded to a multiple of {ROW_BYTES} bytes: "
           "unpadded time / padded time (quartiles)")
     for d in (20, 30, 50, 62, 100, 300):
         cells = []
         for dtype in (np.float32, np.float64):
             median, (low, high) = padded_rows_speedup(rng, d, 5, dtype)
             cells.append(f"{np.dtype(dtype).name} {median:.2f}x ({low:.2f}-{high:.2f})")
-        print(f"  d={d:>3} -> {_zero_padded(np.zeros((1, d))).shape[1]:>3}: " + "  ".join(cells))
+        print(f"  d={d:>3} -> {_zero_padded(np.zeros((1, d))).shape[1]:>3} (float64), "
+              f"{_zero_padded(np.zeros((1, d), np.float32)).shape[1]:>3} (float32): " + "  ".join(cells))
     print("the loss product W X^T (2k, n), best of 5: X^T as a view of X (NT) / X^T copied (NN)")
     for n, d, k in ((200, 20, 4), (200, 20, 64), (1000, 50, 5), (100, 50, 50), (1000, 50, 50), (1000, 784, 5),
                     (1000, 784, 50), (10000, 50, 5)):

@@ -15,43 +15,43 @@ import math
 import numpy as np
 
 from kernels.hermite import BLOCK_ROWS, add_compensated
-from kernels.jit import REASSOCIATE, jit
+from kernels.jit import jit
+from kernels.ordered_sums import dot, dot_float64
 
 
 @jit(inline=True)
 def _hidden(x, W, b, h):
-    """h[k] = relu(<w_k, x> + b_k) (h is also the pre-activation's sign: h > 0 iff active)."""
+    """h[k] = relu(<w_k, x> + b_k) (h is also the pre-activation's sign: h > 0 iff active);
+    <w_k, x> in kernels.ordered_sums' order, in W's dtype."""
     for k in range(W.shape[0]):
-        z = b[k]
-        for j in range(W.shape[1]):
-            z += W[k, j] * x[j]
+        z = b[k] + dot(W[k], x)
         h[k] = z if z > 0.0 else 0.0
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def network_output(X, W, b, a, out):
-    """out[i] = sum_k a_k relu(<w_k, x_i> + b_k) for the rows x_i of X (n, d)."""
+    """out[i] = sum_k a_k relu(<w_k, x_i> + b_k) for the rows x_i of X (n, d), the sum over
+    k in float64."""
+    rows, neurons, weights = np.ascontiguousarray(X), np.ascontiguousarray(W), np.ascontiguousarray(a)  # for dot
     h = np.empty(W.shape[0], W.dtype)
     for i in range(X.shape[0]):
-        _hidden(X[i], W, b, h)
-        s = 0.0
-        for k in range(W.shape[0]):
-            s += a[k] * h[k]
-        out[i] = s
+        _hidden(rows[i], neurons, b, h)
+        out[i] = dot_float64(weights, h)
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def accumulate_least_squares(X, y, W, b, total, compensation):
     """Add [H^T H | H^T y] of H = relu(X W^T + b) (n, m) to (total, compensation), both
     (m, m + 1) float64: the normal equations of the second layer a for given (W, b)."""
     n = X.shape[0]
     m = W.shape[0]
+    rows, neurons = np.ascontiguousarray(X), np.ascontiguousarray(W)  # for ordered_sums.dot (no copy if C)
     h = np.empty(m)
     block = np.empty((m, m + 1))
     for start in range(0, n, BLOCK_ROWS):
         block[:] = 0.0
         for i in range(start, min(start + BLOCK_ROWS, n)):
-            _hidden(X[i], W, b, h)
+            _hidden(rows[i], neurons, b, h)
             for k in range(m):
                 if h[k] > 0.0:
                     for l in range(m):
@@ -60,13 +60,13 @@ def accumulate_least_squares(X, y, W, b, total, compensation):
         add_compensated(total, compensation, block)
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def sgd_steps(X, y, W, b, a, lr, batch, steps, losses):
     """``steps`` SGD steps on the batches X[s*batch:(s+1)*batch], s = 0..steps-1.
 
-    X (steps*batch or more rows, d) and y in the dtype of W, b, a, which are updated in
-    place. losses[s] (float64) receives the batch loss (1/2B) sum (g - y)^2 before step
-    s. Stops at the first loss that is not finite (the parameters are then those that
+    X (steps*batch or more rows, d) and y in the dtype of W, b, a (C-contiguous), which
+    are updated in place. losses[s] (float64) receives the batch loss (1/2B) sum (g - y)^2
+    before step s. Stops at the first loss that is not finite (the parameters are then those that
     produced it) and returns the steps taken.
     """
     m, d = W.shape
@@ -83,10 +83,7 @@ def sgd_steps(X, y, W, b, a, lr, batch, steps, losses):
         for i in range(s * batch, (s + 1) * batch):
             x = X[i]
             _hidden(x, W, b, h)
-            g = 0.0
-            for k in range(m):
-                g += a[k] * h[k]
-            r = g - y[i]
+            r = dot_float64(a, h) - y[i]
             loss += r * r
             for k in range(m):
                 if h[k] > 0.0:

@@ -20,7 +20,8 @@ import math
 import numpy as np
 from scipy.special import ndtr
 
-from kernels.jit import REASSOCIATE, jit
+from kernels.jit import jit
+from kernels.ordered_sums import dot
 
 BLOCK_ROWS = 2048  # samples summed plainly before a compensated addition to the totals
 DIRECTIONAL_ORDERS = 3  # He_1, He_2, He_3 along each direction
@@ -77,7 +78,7 @@ def add_compensated(total, compensation, value):
         t[i] = s
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def accumulate_moments(X, y, U, total, compensation):
     """Add the moment sums of the samples (X, y) to (total, compensation).
 
@@ -90,6 +91,7 @@ def accumulate_moments(X, y, U, total, compensation):
     """
     n, d = X.shape
     r = U.shape[0]
+    rows, directions = np.ascontiguousarray(X), np.ascontiguousarray(U)  # for ordered_sums.dot (no copy if C)
     width = total.shape[1]
     block = np.empty((r + 1, width))
     features = np.empty(width)
@@ -97,7 +99,7 @@ def accumulate_moments(X, y, U, total, compensation):
     for start in range(0, n, BLOCK_ROWS):
         block[:] = 0.0
         for i in range(start, min(start + BLOCK_ROWS, n)):
-            x = X[i]
+            x = rows[i]
             col = 0
             for a in range(d):
                 xa = x[a]
@@ -109,10 +111,7 @@ def accumulate_moments(X, y, U, total, compensation):
             features[col + d] = 1.0
             weights[0] = y[i]
             for j in range(r):
-                dot = 0.0
-                for a in range(d):
-                    dot += x[a] * U[j, a]
-                weights[1 + j] = y[i] * dot
+                weights[1 + j] = y[i] * dot(x, directions[j])
             for j in range(r + 1):
                 weight = weights[j]
                 for f in range(width):
@@ -120,21 +119,21 @@ def accumulate_moments(X, y, U, total, compensation):
         add_compensated(total, compensation, block)
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def accumulate_directional(X, y, Q, total, compensation):
     """Add sum y He_k(<x, q_i>) for k = 1..3 (rows k - 1) and unit rows q_i of Q (m, d)
     (columns i) to (total, compensation), both (3, m)."""
     n, d = X.shape
     m = Q.shape[0]
+    rows, directions = np.ascontiguousarray(X), np.ascontiguousarray(Q)  # for ordered_sums.dot (no copy if C)
     block = np.empty((DIRECTIONAL_ORDERS, m))
     for start in range(0, n, BLOCK_ROWS):
         block[:] = 0.0
         for i in range(start, min(start + BLOCK_ROWS, n)):
             yi = y[i]
+            x = rows[i]
             for k in range(m):
-                z = 0.0
-                for a in range(d):
-                    z += X[i, a] * Q[k, a]
+                z = dot(x, directions[k])
                 z2 = z * z
                 block[0, k] += yi * z
                 block[1, k] += yi * (z2 - 1.0)

@@ -4,22 +4,20 @@ Every kernel is compiled with :func:`jit`: Numba's ``njit`` with the GIL release
 (``nogil``: Dask runs tasks in threads) and the on-disk cache on (``cache``: a new
 process, e.g. a Dask worker, loads the machine code compiled by an earlier one instead
 of compiling again; the cache lives in ``__pycache__`` beside each module, or under
-``NUMBA_CACHE_DIR``). ``inline`` asks for a helper to be inlined into its callers;
-``fastmath`` takes one of the flag sets below.
+``NUMBA_CACHE_DIR``). ``inline`` asks for a helper to be inlined into its callers.
 
     @jit                      # a kernel
     @jit(inline=True)         # a small helper, inlined where it is called
-    @jit(fastmath=REASSOCIATE)  # sums may be reassociated: only rounding changes
 
-Cached code must compute what freshly compiled code computes, bit for bit, or a store
-would depend on which process compiled first. A fastmath function's machine code
-depends on where it is compiled: standalone, or re-optimised inside a caller's module,
-where LLVM may reassociate its sums another way. A process that compiles calls the
-standalone version (a callee is compiled, and its symbol defined, before its callers);
-a process that loads callers from the disk cache would run the copies inside them. So
-every fastmath function loads its own cached machine code as soon as it is defined
-(:func:`_load_cached_overloads`), before any caller can be loaded, and the standalone
-version is the one that runs in every process (tests/test_kernel_cache.py).
+There is no fastmath option. A stored number must not depend on which process compiled
+what, nor on the machine: with reassociation allowed, LLVM sums in an order of its own
+choosing, which depends on the CPU's vector width and on whether a function is compiled
+standalone or again inside a caller (issue 22: a cache written by Dask workers changed
+the last bits of a run). Without fast-math flags LLVM keeps every operation as written,
+so the code alone decides the numbers; sums that must vectorise say their order
+explicitly (kernels.ordered_sums, the partial sums of kernels.sgd_loops.neuron_total,
+runs as SIMD lanes in kernels.sgd_lanes). tests/test_kernel_cache.py checks that cached
+and freshly compiled kernels, and kernels compiled by Dask workers, give the same bits.
 
 Numba keys a function's cache on its own source file only, so a kernel would keep
 running the cached code of a callee in another file after that file changed. Here the
@@ -36,41 +34,15 @@ from numba import njit
 from numba.core import caching
 
 OPTIONS = {"nogil": True, "cache": True}
-# Reassociated sums, fused multiply-adds and no signed zeros: vectorised loops whose
-# results differ from the written order only by rounding.
-REASSOCIATE = frozenset({"reassoc", "contract", "nsz"})
-REASSOCIATE_SUMS = frozenset({"reassoc", "contract"})
 
 
-def jit(function=None, *, inline: bool = False, fastmath: frozenset = frozenset()):
+def jit(function=None, *, inline: bool = False):
     """``numba.njit`` with the project's options (see the module docstring)."""
     options = dict(OPTIONS)
     if inline:
         options["inline"] = "always"
-    if fastmath:
-        options["fastmath"] = set(fastmath)
     compile_ = njit(**options)
-
-    def decorate(python_function):
-        dispatcher = compile_(python_function)
-        if fastmath:
-            _load_cached_overloads(dispatcher)
-        return dispatcher
-
-    return decorate if function is None else decorate(function)
-
-
-def _load_cached_overloads(dispatcher) -> None:
-    """Load every overload the disk cache holds for this source and machine (never compile).
-
-    Uses Numba's cache index (``Cache._index_key`` and the index file): an entry counts
-    only when its key equals the key this process would write for that signature.
-    """
-    cache = dispatcher._cache
-    codegen = dispatcher.targetctx.codegen()
-    for key in cache._cache_file._load_index():
-        if cache._index_key(key[0], codegen) == key:
-            dispatcher.compile(key[0])
+    return compile_ if function is None else compile_(function)
 
 
 KERNELS_DIR = Path(__file__).resolve().parent

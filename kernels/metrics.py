@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from kernels.jit import REASSOCIATE_SUMS, jit
+from kernels.jit import jit
+from kernels.ordered_sums import dot
 
 METRIC_NAMES = ("cluster_ratio", "max_angle", "linear_frac_train", "linear_frac_test",
                 "disagree_w", "disagree_u", "par_share_w", "par_share_u")
@@ -109,7 +110,7 @@ def linear_regime_fraction(W, X):
     return _linear_regime_share(gap, radius, X)
 
 
-@jit(fastmath=REASSOCIATE_SUMS)
+@jit
 def max_intra_angle(W):
     """Largest angle in degrees between two rows of the same type (THEORY.md §3).
 
@@ -117,22 +118,24 @@ def max_intra_angle(W):
     (e.g. k = 1). Uses angle = 2 atan2(||a - b||, ||a + b||) on unit vectors a, b, which
     stays accurate for the small angles that clustering produces. The angle grows with
     ||a - b||^2 / ||a + b||^2, so pairs are compared by that ratio (cross-multiplied, as
-    ||a + b|| = 0 at 180 degrees) and atan2 is taken once; sums are reassociated
-    (fastmath), which changes only rounding.
+    ||a + b|| = 0 at 180 degrees) and atan2 is taken once. The sums of squares are
+    float64, in kernels.ordered_sums' order.
     """
     two_k, d = W.shape
     k = two_k // 2
     unit = np.zeros((two_k, d))
     has_direction = np.zeros(two_k, dtype=np.bool_)
+    row = np.empty(d)
     for j in range(two_k):
-        norm_sq = 0.0
         for f in range(d):
-            norm_sq += np.float64(W[j, f]) ** 2
+            row[f] = np.float64(W[j, f])
+        norm_sq = dot(row, row)
         if norm_sq > 0.0:
             has_direction[j] = True
             inverse_norm = 1.0 / math.sqrt(norm_sq)
             for f in range(d):
-                unit[j, f] = np.float64(W[j, f]) * inverse_norm
+                unit[j, f] = row[f] * inverse_norm
+    difference, total = np.empty(d), np.empty(d)
     widest_diff_sq, widest_sum_sq = 0.0, 1.0
     for first in range(0, two_k, k):
         for i in range(first, first + k):
@@ -143,11 +146,11 @@ def max_intra_angle(W):
                 if not has_direction[j]:
                     continue
                 b = unit[j]
-                diff_sq = 0.0
-                sum_sq = 0.0
                 for f in range(d):
-                    diff_sq += (a[f] - b[f]) ** 2
-                    sum_sq += (a[f] + b[f]) ** 2
+                    difference[f] = a[f] - b[f]
+                    total[f] = a[f] + b[f]
+                diff_sq = dot(difference, difference)
+                sum_sq = dot(total, total)
                 if diff_sq * widest_sum_sq > widest_diff_sq * sum_sq:
                     widest_diff_sq, widest_sum_sq = diff_sq, sum_sq
     return math.degrees(2.0 * math.atan2(math.sqrt(widest_diff_sq), math.sqrt(widest_sum_sq)))

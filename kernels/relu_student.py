@@ -37,7 +37,8 @@ import math
 
 import numpy as np
 
-from kernels.jit import REASSOCIATE, jit
+from kernels.jit import jit
+from kernels.ordered_sums import dot, dot_float64
 
 SPHERE, GAUSSIAN = 0, 1
 INPUT_LAWS = {"sphere": SPHERE, "gaussian": GAUSSIAN}
@@ -49,7 +50,7 @@ LEARNERS = {"gd": GD, "conic": CONIC}
 BLOCK_POINTS = 256  # points per block: their inputs (d x 256) stay in L1/L2 while every neuron passes over them
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def block_preactivations(W, XT, start, stop, HT):
     """HT[k, i - start] = <w_k, x_i> for the points start <= i < stop (columns of XT (d, B)).
 
@@ -74,38 +75,19 @@ def block_preactivations(W, XT, start, stop, HT):
                 row[i] += w * x[i]
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def add_block_products(CT, XT, start, stop, grad_W):
-    """grad_W[k, f] += sum_i CT[k, i - start] XT[f, i] over start <= i < stop (four features
-    per pass over a row of CT)."""
+    """grad_W[k, f] += sum_i CT[k, i - start] XT[f, i] over start <= i < stop, summed in
+    float64 in kernels.ordered_sums' order."""
     M, d = grad_W.shape
     P = stop - start
-    d4 = d - d % 4
     for k in range(M):
         row = CT[k, :P]
-        for f in range(0, d4, 4):
-            x0, x1 = XT[f, start:stop], XT[f + 1, start:stop]
-            x2, x3 = XT[f + 2, start:stop], XT[f + 3, start:stop]
-            s0 = s1 = s2 = s3 = 0.0
-            for i in range(P):
-                c = row[i]
-                s0 += c * x0[i]
-                s1 += c * x1[i]
-                s2 += c * x2[i]
-                s3 += c * x3[i]
-            grad_W[k, f] += s0
-            grad_W[k, f + 1] += s1
-            grad_W[k, f + 2] += s2
-            grad_W[k, f + 3] += s3
-        for f in range(d4, d):
-            x = XT[f, start:stop]
-            total = 0.0
-            for i in range(P):
-                total += row[i] * x[i]
-            grad_W[k, f] += total
+        for f in range(d):
+            grad_W[k, f] += dot_float64(row, XT[f, start:stop])
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def block_outputs(a, HT, P, out):
     """out[i] = sum_k a_k relu(HT[k, i]) for i < P, summed in float64."""
     out[:P] = 0.0
@@ -175,14 +157,14 @@ def add_penalty_gradient(a, W, lam, penalty, grad_a, grad_W):
                 grad_W[k, f] += scale * W[k, f]
 
 
-@jit(fastmath=REASSOCIATE)
-def loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r):
+@jit
+def loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r, active):
     """Write grad F into grad_a (M,) and grad_W (M, d) and return F on the batch (XT, y).
 
     XT: (d, B) inputs, one point per column; HT: (M, P) work array in W's dtype with P from
-    ``min(B, BLOCK_POINTS)``; r: (P,) float64 work array. grad_a and grad_W are overwritten.
-    The points are taken in blocks of P, every loop running over the points of a block;
-    the sums are reassociated (fastmath), which changes only rounding.
+    ``min(B, BLOCK_POINTS)``; r, active: (P,) float64 work arrays. grad_a and grad_W are
+    overwritten. The points are taken in blocks of P, every loop running over the points
+    of a block; the sums over points are float64, in kernels.ordered_sums' order.
     """
     M, d = W.shape
     B = XT.shape[1]
@@ -195,19 +177,18 @@ def loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r):
         n = stop - start
         block_preactivations(W, XT, start, stop, HT)
         block_outputs(a, HT, n, r)
+        residuals, relu = r[:n], active[:n]
         for i in range(n):
-            r[i] -= y[start + i]
-            loss += r[i] * r[i]
+            residuals[i] -= y[start + i]
+        loss += dot(residuals, residuals)
         for k in range(M):
             ak = a[k]
             row = HT[k, :n]
-            acc = 0.0
             for i in range(n):
                 h = row[i]
-                active = h > 0.0
-                acc += r[i] * h if active else 0.0
-                row[i] = r[i] * ak if active else 0.0
-            grad_a[k] += acc
+                relu[i] = h if h > 0.0 else 0.0
+                row[i] = residuals[i] * ak if h > 0.0 else 0.0
+            grad_a[k] += dot(residuals, relu)
         add_block_products(HT, XT, start, stop, grad_W)
     grad_a /= B
     grad_W /= B
@@ -238,7 +219,7 @@ def update(a, W, grad_a, grad_W, learner, rho, lr):
             W[k, f] -= lr * (rho * grad_W[k, f] + radial * W[k, f])
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def inputs_from_normals(ZT, law, norms):
     """Turn standard normal columns of ZT (d, n) into inputs of ``law`` (a code of
     INPUT_LAWS), in place: sphere columns are normalised, gaussian ones scaled by
@@ -276,7 +257,7 @@ def fresh_batch_steps(a, W, normals, noise_normals, a_teacher, W_teacher, noise,
     grad_W = np.empty_like(W)
     HT = np.empty((M, min(B, BLOCK_POINTS)), dtype=W.dtype)
     HT_teacher = np.empty((a_teacher.shape[0], min(B, BLOCK_POINTS)), dtype=W.dtype)
-    r = np.empty(HT.shape[1])
+    r, active = np.empty(HT.shape[1]), np.empty(HT.shape[1])
     y = np.empty(B)
     norms = np.empty(B)
     for s in range(steps):
@@ -286,7 +267,7 @@ def fresh_batch_steps(a, W, normals, noise_normals, a_teacher, W_teacher, noise,
         if noise != 0.0:
             for i in range(B):
                 y[i] += noise * noise_normals[s, i]
-        value = loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r)
+        value = loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r, active)
         if not math.isfinite(value):
             return s
         update(a, W, grad_a, grad_W, learner, rho, lr)
@@ -308,19 +289,19 @@ def training_set_steps(a, W, XT, y, order, lam, penalty, learner, rho, lr):
     grad_a = np.empty_like(a)
     grad_W = np.empty_like(W)
     HT = np.empty((M, min(size, BLOCK_POINTS)), dtype=W.dtype)
-    r = np.empty(HT.shape[1])
+    r, active = np.empty(HT.shape[1]), np.empty(HT.shape[1])
     XTb = np.empty((d, b), dtype=XT.dtype)
     yb = np.empty(b)
     for s in range(steps):
         if b == 0:
-            value = loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r)
+            value = loss_gradient(a, W, XT, y, lam, penalty, grad_a, grad_W, HT, r, active)
         else:
             for i in range(b):
                 j = order[s, i]
                 yb[i] = y[j]
                 for f in range(d):
                     XTb[f, i] = XT[f, j]
-            value = loss_gradient(a, W, XTb, yb, lam, penalty, grad_a, grad_W, HT, r)
+            value = loss_gradient(a, W, XTb, yb, lam, penalty, grad_a, grad_W, HT, r, active)
         if not math.isfinite(value):
             return s
         update(a, W, grad_a, grad_W, learner, rho, lr)

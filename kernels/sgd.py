@@ -15,6 +15,7 @@ from kernels.jit import jit
 
 from kernels.exp import exp_nonpositive
 from kernels.network import LOSS_CHUNK, loss_from_preactivations
+from kernels.ordered_sums import REGISTER_BYTES
 from kernels.orders import STREAM_WORDS, SeededOrders, check_points, check_seeds, shuffle_epoch
 from kernels.sgd_loops import (NEURON_LANES, activation, delayed_steps_for, epoch_delayed, epoch_feature_major,
                                epoch_neuron_major, lane_tree)
@@ -33,13 +34,12 @@ FIRST_LOSS_BLOCK = 16
 LOSS_STOP_MARGIN = 1e-9
 # The loss is finite when every |z| stays below this, which |W| |x|_1 2k v bounds.
 TAME_OUTPUT = 1e300
-# The fused neuron-major loop pads rows with zero features to a multiple of ROW_MULTIPLE.
-# LLVM vectorises a row 4 registers per iteration, then 1 (8 floats, 4 doubles), and runs
-# the rest as a scalar chain. Without that tail, epochs ran 1.04-1.44x faster at d = 50-300
-# in both dtypes and 1.07-1.34x in float32 at d = 20-30, but 0.84-1.02x in float64 below
-# PAD_FLOAT64_FROM features (benchmarks/probe_kernel_limits.py, 3 runs).
-ROW_MULTIPLE = 8
-PAD_FLOAT64_FROM = 32
+# The neuron-major steps run on rows padded with zero features to a multiple of one SIMD
+# vector of kernels.ordered_sums (4 float64, 8 float32): a zero feature adds exact zeros,
+# so the numbers are those of the unpadded rows, and the masked last vector, the slowest
+# part of a short row, is gone (1.2-1.6x faster epochs in float32, up to 1.2x in float64:
+# benchmarks/README.md).
+ROW_BYTES = REGISTER_BYTES
 # A network with at most SMALL_NETWORK[bytes per weight] = (weights d * 2k, neurons 2k)
 # trains in the canonical order (feature-major steps, the loss pass of
 # ``_small_epoch_loss``), the order kernels.sgd_lanes computes many runs in at once, one
@@ -85,12 +85,10 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     ``small`` (``small_network``, with ``delayed`` 0): the canonical order, the one
     kernels.sgd_lanes shares: feature-major steps on W^T (d, 2k) and the loss pass of
     ``_small_epoch_loss``. Otherwise the steps run in sgd_loops: with the updates of
-    ``delayed`` points at a time delayed if it is > 0, else fused. When 2k > d the fused
-    steps work on a feature-major copy W^T (d, 2k), written back to W before returning;
-    else (float32, or float64 from PAD_FLOAT64_FROM features) on rows padded with zero
-    features to a multiple of ROW_MULTIPLE, copied back to W after every epoch, so that
-    the loss pass and the snapshots see the unpadded X and W. Zero features stay zero and
-    add exact zeros: only rounding changes.
+    ``delayed`` points at a time delayed if it is > 0, else fused: on a feature-major copy
+    W^T (d, 2k) when 2k > d (written back to W before returning), else on rows padded
+    with zero features to a multiple of ROW_BYTES (copied back to W after every epoch, so
+    that the loss pass and the snapshots see the unpadded X and W).
     The full loss is then one matrix product W XT (BLAS) and a vectorised pass over its rows.
     With XT a copy rather than the view X.T, OpenBLAS's AVX-512 small-matrix kernels run
     it 1.4-4.4x faster for n d 2k up to 1e6 and 1.0-1.3x above; AVX2 kernels run both
@@ -101,9 +99,8 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     small = small and delayed == 0
     feature_major = small or (delayed == 0 and two_k > d)
     WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
-    padded = (delayed == 0 and not feature_major and d % ROW_MULTIPLE != 0
-              and (W.itemsize == 4 or d >= PAD_FLOAT64_FROM))
-    Xs, Ws = (_zero_padded(X), _zero_padded(W)) if padded else (X, W)  # what the steps use
+    padded = delayed == 0 and not feature_major and d % (ROW_BYTES // W.itemsize) != 0
+    Xs, Ws = (_zero_padded(X), _zero_padded(W)) if padded else (X, W)  # what the neuron-major steps use
     Xb = np.empty((delayed, d), dtype=W.dtype)
     P = np.empty((delayed, two_k), dtype=W.dtype)
     G = np.empty((delayed, delayed), dtype=W.dtype)
@@ -133,11 +130,11 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
         else:
             shuffle_epoch(seed, np.uint64(epoch), perm, stream)
         if delayed > 0:
-            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims, small)
+            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims)
         elif feature_major:
             clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, small)
         else:
-            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef, small)
+            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef)
             if padded:
                 W[:, :] = Ws[:, :d]
         state[EPOCHS_DONE] = epoch
@@ -176,9 +173,9 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
 
 @jit
 def _zero_padded(A):
-    """A copy of A (m, d) with zero columns appended up to a multiple of ROW_MULTIPLE."""
+    """A copy of A (m, d) with zero columns appended up to a multiple of a SIMD vector."""
     m, d = A.shape
-    out = np.zeros((m, d + (-d) % ROW_MULTIPLE), dtype=A.dtype)
+    out = np.zeros((m, d + (-d) % (ROW_BYTES // A.itemsize)), dtype=A.dtype)
     out[:, :d] = A
     return out
 

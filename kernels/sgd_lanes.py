@@ -148,7 +148,7 @@ def _step_sizes(sums, y_lanes, params, steps, clean):
 def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
     """One SGD step of every lane, on its point xs[:, l] (label y_lanes[l]) whose
     pre-activations are pre (2k, L) and N_W / v partial sums ``sums``; leaves in pre and
-    sums those of its next point xn (kernels.sgd_loops: ``step_coefficients``, then the
+    sums those of its next point xn (kernels.sgd_loops: ``canonical_step_coefficients``, then the
     fused update and forward of ``epoch_feature_major``, features two per pass). clean[l]
     becomes False when the margin z <= z_eps. Work arrays: steps float64 (L,), coef (L,)
     of W's dtype.

@@ -8,9 +8,10 @@ once instead of twice. Two loops do that fusion; they differ in the layout of W,
 so the innermost loop is the longer of d and 2k and vectorises:
 
 - ``epoch_neuron_major``: W (2k, d), inner loop over features; the dot products are
-  reassociated (fastmath), which changes only rounding.
+  summed in the fixed order of kernels.ordered_sums (SIMD partial sums, fused
+  multiply-adds), the update is w_j <- fma(c_j, x, w_j).
 - ``epoch_feature_major``: W^T (d, 2k), inner loop over neurons, two features per pass;
-  each pre-activation is summed over feature pairs in order, which changes only rounding.
+  each pre-activation is summed over feature pairs in order, updates as written.
 
 The fused loops still pass over W once per point, which bounds them once W outgrows L1
 (and, at small d, their short rows). ``epoch_delayed`` delays the updates of a block of
@@ -20,21 +21,24 @@ BLAS matrix products (X_b W0^T, X_b X_b^T, then W0 += C^T X_b; each passes over 
 for all b points) and O(b k) work per step between them. The same steps, reassociated:
 only rounding changes. ``delayed_steps_for`` picks it where it is faster.
 
-The coefficients of a step come from ``step_coefficients`` (the sum over neurons
-reassociated, libm's exp) or, for small networks (kernels.sgd.small_network), from
-``canonical_step_coefficients``: the canonical order, every sum in a fixed order, no
-fastmath and e^x by arithmetic (kernels.exp), which the runs-as-lanes loops
-(kernels.sgd_lanes) reproduce bit for bit; there the steps are ``epoch_feature_major``.
+The coefficients of a step come from ``step_coefficients`` (the neuron sum by
+kernels.ordered_sums.signed_activation_sum) or, for small networks (kernels.sgd.small_network), from
+``canonical_step_coefficients`` (the neuron sum in ``neuron_total``'s order), which the
+runs-as-lanes loops (kernels.sgd_lanes) reproduce bit for bit; there the steps are
+``epoch_feature_major``. Both take e^x by arithmetic (kernels.exp). No function here is
+compiled with fastmath: a loop's numbers are what its code says, wherever it is compiled
+and on any machine (the delayed blocks' BLAS products aside, whose kernels differ
+between CPUs).
 
 Float32 weights are updated and their pre-activations summed in float32 (2x the SIMD
 width of float64); the margin, the loss slope and the loss are float64.
 """
 from __future__ import annotations
 
-from kernels.jit import REASSOCIATE, jit
-
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
-from kernels.losses import neg_loss_slope, neg_loss_slope_vectorisable
+from kernels.jit import jit
+from kernels.losses import neg_loss_slope_vectorisable
+from kernels.ordered_sums import dot, signed_activation_sum, update_dot_pair
 
 # Partial sums of the neuron sum N_W(x) / v (neuron_total): its canonical order.
 NEURON_LANES = 8
@@ -109,9 +113,12 @@ def neuron_total(pre, alpha):
 
 @jit
 def canonical_step_coefficients(pre, yi, alpha, v, lr, coef):
-    """``step_coefficients`` in the canonical order: N_W(x) / v by ``neuron_total``, every
-    other sum and product as written, and no libm call (``margin_and_step``), so that the
-    runs-as-lanes loops (kernels.sgd_lanes) compute the same numbers.
+    """From the pre-activations of one point, write c_j into coef; return the margin z.
+
+    z = y N_W(x); c_j = eta g y v sigma'(pre_j), negated for the u-rows (THEORY.md §1).
+    N_W(x) / v by ``neuron_total``'s order, every other sum and product as written, and no
+    libm call (``margin_and_step``): the runs-as-lanes loops (kernels.sgd_lanes) compute
+    the same numbers.
     """
     k = pre.shape[0] // 2
     z, step = margin_and_step(neuron_total(pre, alpha), yi, v, lr)
@@ -120,72 +127,46 @@ def canonical_step_coefficients(pre, yi, alpha, v, lr, coef):
     return z
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def step_coefficients(pre, yi, alpha, v, lr, coef):
-    """From the pre-activations of one point, write c_j into coef; return the margin z.
-
-    z = y N_W(x); c_j = eta g y v sigma'(pre_j), negated for the u-rows (THEORY.md §1).
-    The sum over neurons is reassociated (fastmath: it vectorises instead of one long
-    chain of dependent adds), which changes only rounding.
-    """
+    """``canonical_step_coefficients`` with N_W(x) / v summed in kernels.ordered_sums'
+    order (``signed_activation_sum``): vectorised for any 2k, the order of the per-run
+    layouts."""
     two_k = pre.shape[0]
     k = two_k // 2
-    total = 0.0
+    z, step = margin_and_step(signed_activation_sum(pre, alpha, k), yi, v, lr)
     for j in range(two_k):
-        h = pre[j]
-        act = h if h > 0.0 else alpha * h
-        total += act if j < k else -act
-    z = yi * v * total
-    step = lr * neg_loss_slope(z) * yi * v
-    for j in range(two_k):
-        c = step if pre[j] > 0.0 else alpha * step
-        coef[j] = c if j < k else -c
+        coef[j] = coefficient(pre[j], alpha, step, j >= k)
     return z
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def _forward_rows(W, x, pre):
-    """pre_j = <w_j, x>, accumulated in W's dtype."""
-    zero = W.dtype.type(0)
+    """pre_j = <w_j, x> (kernels.ordered_sums.dot), in W's dtype."""
     for j in range(W.shape[0]):
-        acc = zero
-        for f in range(W.shape[1]):
-            acc += W[j, f] * x[f]
-        pre[j] = acc
-
-
-@jit(fastmath=REASSOCIATE)
-def _update_forward_rows(W, coef, x, x_next, pre):
-    """w_j += coef_j x, then pre_j = <w_j, x_next>, in one pass over each row."""
-    zero = W.dtype.type(0)
-    for j in range(W.shape[0]):
-        c = coef[j]
-        acc = zero
-        for f in range(W.shape[1]):
-            w = W[j, f] + c * x[f]
-            W[j, f] = w
-            acc += w * x_next[f]
-        pre[j] = acc
+        pre[j] = dot(W[j], x)
 
 
 @jit
-def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef, canonical):
+def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef):
     """One epoch over the points in ``perm`` with W (2k, d) in place; True if no point had
-    margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype;
-    ``canonical``: the steps' coefficients by ``canonical_step_coefficients``."""
+    margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype.
+
+    Each row is updated, w_j <- fma(c_j, x, w_j), and its pre-activation on the next point
+    summed in the same pass (kernels.ordered_sums.update_dot).
+    """
     n = perm.shape[0]
     clean = True
     _forward_rows(W, X[perm[0]], pre)
     for t in range(n):
         i = perm[t]
-        if canonical:  # two calls rather than one helper choosing: 25 ns a step faster
-            z = canonical_step_coefficients(pre, y[i], alpha, v, lr, coef)
-        else:
-            z = step_coefficients(pre, y[i], alpha, v, lr, coef)
+        z = step_coefficients(pre, y[i], alpha, v, lr, coef)
         if z <= z_eps:
             clean = False
         # After the last step the next forward is wasted work; the next epoch redoes it.
-        _update_forward_rows(W, coef, X[i], X[perm[min(t + 1, n - 1)]], pre)
+        x, x_next = X[i], X[perm[min(t + 1, n - 1)]]
+        for j in range(0, W.shape[0], 2):  # 2k is even
+            pre[j], pre[j + 1] = update_dot_pair(W[j], W[j + 1], coef[j], coef[j + 1], x, x_next)
     return clean
 
 
@@ -207,7 +188,7 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonica
             pre[j] += WT[f, j] * x[f]
     for t in range(n):
         i = perm[t]
-        if canonical:  # two calls rather than one helper choosing: 25 ns a step faster
+        if canonical:  # two calls rather than one helper choosing: faster
             z = canonical_step_coefficients(pre, y[i], alpha, v, lr, coef)
         else:
             z = step_coefficients(pre, y[i], alpha, v, lr, coef)
@@ -257,7 +238,7 @@ def delayed_steps_for(two_k, d):
     return 16 if d < 100 else 24
 
 
-@jit(fastmath=REASSOCIATE)
+@jit
 def _block_preactivations(P, G, C, t, pre):
     """pre_j = P[t, j] + sum_{s<t} G[s, t] C[s, j]: <w_j, x_t> after the block's first t steps."""
     for j in range(pre.shape[0]):
@@ -269,7 +250,7 @@ def _block_preactivations(P, G, C, t, pre):
 
 
 @jit
-def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims, canonical):
+def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
     """As ``epoch_neuron_major`` on W (2k, d), with the updates of each block of b points
     delayed and applied as one matrix product (see the module docstring).
 
@@ -288,10 +269,7 @@ def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims, ca
         gemm(points, points, G[:size, :size], False, True, False, dims)  # G = X_b X_b^T
         for t in range(size):
             _block_preactivations(P, G, C, t, pre)
-            if canonical:
-                z = canonical_step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t])
-            else:
-                z = step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t])
+            z = step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t])
             if z <= z_eps:
                 clean = False
         gemm(C[:size], points, W, True, False, True, dims)               # W += C^T X_b

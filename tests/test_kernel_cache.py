@@ -1,44 +1,85 @@
-"""Numba's disk cache (kernels/jit.py) changes no number: a process that compiles the
-kernels and a process that loads them from the cache compute bit-identical results."""
+"""A run's numbers do not depend on who compiled the kernels (kernels/jit.py): Dask
+workers that compile into an empty cache, a process that loads their cache, and a
+process that compiles alone all write bit-identical stores, in either order; no kernel
+is compiled with fastmath; the cache of every kernel follows edits of any kernel file."""
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+import xarray as xr
+from numba.core.registry import CPUDispatcher
 
-# Every kernel layout of SGD (neuron-major, feature-major, delayed updates through BLAS),
-# float64 and float32, and the metrics with their reassociated sums.
-PROBE = """
-import hashlib, numpy as np
-from kernels.metrics import training_metrics
-from kernels.sgd import sgd_train
-digest = hashlib.sha256()
-rng = np.random.default_rng(0)
-for n, d, k, dtype in ((200, 20, 64, np.float64), (200, 20, 4, np.float64), (120, 110, 60, np.float64),
-                       (200, 20, 64, np.float32)):
-    X = rng.standard_normal((n, d)) / np.sqrt(d)
-    y = np.sign(X @ rng.standard_normal(d))
-    W0 = 1e-3 * rng.standard_normal((2 * k, d))
-    order = np.array([rng.permutation(n) for _ in range(5)])
-    r = sgd_train(X, y, W0, order, alpha=0.1, lr=0.05, eps=0.01, dtype=dtype, delayed_steps=24 if d > 100 else 0)
-    metrics = np.empty(8)
-    training_metrics(r.W, X.astype(dtype), y, X[:10].astype(dtype), metrics)
-    for array in (r.W, r.loss, metrics):
-        digest.update(np.ascontiguousarray(array).tobytes())
-print(digest.hexdigest())
+import kernels
+from sweep.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The SGD paths of one run (kernels/sgd.py): the canonical order (width 2, d = 20),
+# feature-major (2k > d), neuron-major (ordered sums), delayed blocks (2k >= 32, d >= 100
+# on any BLAS), in float64 and float32; the metrics along training; GD runs.
+HISTORY_SPEC = """\
+name: compile-history
+params: {dataset: linear_teacher, n: 150, n_test: 50, margin: 0.05, lr: 0.05, eps: 0.01, max_epochs: 25,
+         stop_early: false}
+grid:
+  seed: [0, 1]
+  width: [2, 4, 64]
+  d: [20, 130]
+  dtype: [float64, float32]
+  optimizer: [sgd, gd]
 """
 
 
+def kernel_dispatchers():
+    """Every Numba dispatcher defined in the kernels package."""
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module(f"kernels.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__:
+                yield value
+
+
+def test_no_kernel_is_compiled_with_fastmath():
+    found = list(kernel_dispatchers())
+    assert len(found) > 50
+    assert [d.py_func.__qualname__ for d in found if d.targetoptions.get("fastmath")] == []
+
+
+def sweep_run(spec: Path, store: Path, cache: Path, *extra: str) -> None:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    subprocess.run([sys.executable, "-m", "sweep", "run", str(spec), "--store", str(store), *extra], env=env,
+                   cwd=ROOT, check=True, capture_output=True, text=True)
+
+
+def stored_numbers(store: Path) -> xr.Dataset:
+    ds = open_store(store).drop_vars("wall_time").load()
+    ds.attrs = {}
+    return ds
+
+
 @pytest.mark.slow
-def test_cached_kernels_compute_what_fresh_ones_do(tmp_path):
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
-    run = lambda: subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                                 check=True).stdout.strip()
-    compiled = run()                      # an empty cache: compiles, and writes the cache
-    assert any((tmp_path / "numba-cache").rglob("*.nbc"))
-    assert run() == compiled              # loads every kernel from the cache
+def test_stores_do_not_depend_on_which_process_compiled_the_kernels(tmp_path):
+    spec = tmp_path / "history.yaml"
+    spec.write_text(HISTORY_SPEC)
+    # Dask workers compile into an empty cache; then a fresh process runs from their cache.
+    sweep_run(spec, tmp_path / "workers_compiled.zarr", tmp_path / "cache_a")
+    assert any((tmp_path / "cache_a").rglob("*.nbc"))
+    sweep_run(spec, tmp_path / "loaded_workers_cache.zarr", tmp_path / "cache_a", "--serial")
+    # The reverse: one process compiles alone; then Dask workers run from its cache.
+    sweep_run(spec, tmp_path / "serial_compiled.zarr", tmp_path / "cache_b", "--serial")
+    sweep_run(spec, tmp_path / "workers_loaded.zarr", tmp_path / "cache_b")
+    reference = stored_numbers(tmp_path / "serial_compiled.zarr")
+    assert bool(reference["done"].all()) and np.isfinite(reference["final_loss"]).all()
+    for other in ("workers_compiled", "loaded_workers_cache", "workers_loaded"):
+        xr.testing.assert_identical(stored_numbers(tmp_path / f"{other}.zarr"), reference)
 
 
 TRAIN = """
@@ -54,17 +95,16 @@ print(repr(float(sgd_train(X, y, W0, np.array([rng.permutation(30) for _ in rang
 @pytest.mark.slow
 def test_editing_a_callee_in_another_file_recompiles_its_callers(tmp_path):
     """Numba keys a cache on the function's own file; kernels/jit.py keys it on the package."""
-    import shutil
-    from pathlib import Path
-
-    root = Path(__file__).parent.parent
-    shutil.copytree(root / "kernels", tmp_path / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "kernels", tmp_path / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(tmp_path)}
     run = lambda: subprocess.run([sys.executable, "-c", TRAIN], env=env, cwd=tmp_path, capture_output=True, text=True,
                                  check=True).stdout.strip()
     before = run()
     assert run() == before  # from the cache
     losses = tmp_path / "kernels" / "losses.py"  # the loss slope, called by the SGD loops in sgd_loops.py
-    losses.write_text(losses.read_text().replace("return e / (1.0 + e)", "return 2.0 * e / (1.0 + e)")
-                      .replace("return 1.0 / (1.0 + math.exp(z))", "return 2.0 / (1.0 + math.exp(z))"))
+    text = losses.read_text()
+    edited = text.replace("return quotient(e if z >= 0.0 else 1.0, 1.0 + e)",
+                          "return quotient(2.0 * e if z >= 0.0 else 2.0, 1.0 + e)")
+    assert edited != text
+    losses.write_text(edited)
     assert run() != before

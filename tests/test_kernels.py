@@ -6,12 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from kernels.gd import gd_train
-from kernels.network import dataset_loss, loss_and_gradient, network_output
-from kernels.sgd import SGDTrainer, sgd_train
 from kernels.blas import BLAS_AS_WIDE_AS_NUMBA, gemm
-from kernels.network import summed_loss
-from kernels.sgd_loops import delayed_steps_for
+from kernels.gd import gd_train
+from kernels.network import dataset_loss, loss_and_gradient, network_output, summed_loss
+from kernels.sgd import SGDTrainer, sgd_train
+from kernels.sgd_loops import delayed_steps_for, epoch_neuron_major
 from tests import reference as ref
 
 
@@ -171,6 +170,26 @@ def test_float32_tracks_float64(d, k):
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(r32.W, r64.W, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(r32.loss, r64.loss, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_features_change_no_bit_of_the_neuron_major_steps(dtype):
+    """Rows padded with zero features (kernels/sgd.py ROW_BYTES) give the unpadded rows'
+    numbers exactly: the padding is a speed choice, never a change of results."""
+    X, y, W0, rng = separable_problem(40, 13, 3, seed=8)
+    perm = rng.permutation(40)
+    results = []
+    for extra in (0, 3, 11):
+        Xp = np.zeros((40, 13 + extra), dtype=dtype)
+        Wp = np.zeros((6, 13 + extra), dtype=dtype)
+        Xp[:, :13], Wp[:, :13] = X, W0
+        pre, coef = np.empty(6, dtype=dtype), np.empty(6, dtype=dtype)
+        clean = epoch_neuron_major(Xp, y, Wp, perm, 0.1, 1.0, 0.5, -1.0, pre, coef)
+        assert not Wp[:, 13:].any()
+        results.append((clean, Wp[:, :13].copy()))
+    for clean, W in results[1:]:
+        assert clean == results[0][0]
+        np.testing.assert_array_equal(W, results[0][1])
 
 
 def test_output_and_loss_match_reference():

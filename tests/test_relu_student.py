@@ -34,7 +34,8 @@ def random_problem(seed, B=40, d=5, M=7, m=3, law="sphere"):
 def kernel_gradient(a, W, XT, y, lam, penalty):
     grad_a, grad_W = np.empty_like(a), np.empty_like(W)
     HT = np.empty((a.size, min(XT.shape[1], K.BLOCK_POINTS)), dtype=W.dtype)
-    value = K.loss_gradient(a, W, XT, y, lam, K.PENALTIES[penalty], grad_a, grad_W, HT, np.empty(HT.shape[1]))
+    value = K.loss_gradient(a, W, XT, y, lam, K.PENALTIES[penalty], grad_a, grad_W, HT, np.empty(HT.shape[1]),
+                            np.empty(HT.shape[1]))
     return value, grad_a, grad_W
 
 

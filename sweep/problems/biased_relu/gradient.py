@@ -64,7 +64,7 @@ def train(start: Network, samples: SampleStream, steps: int, lr: float, batch: i
     """``steps`` SGD steps from ``start`` on the run's samples; test_rel_l2 after each
     step count in ``record_at`` (ascending, 0 = the start) that is <= steps."""
     kind = np.dtype(dtype).type
-    W, b, a = (np.array(v, dtype=kind) for v in (start.W, start.b, start.a))
+    W, b, a = (np.array(v, dtype=kind, order="C") for v in (start.W, start.b, start.a))  # rows for the kernel
     curve = np.full(record_at.size, np.nan)
 
     def current() -> Network:
