@@ -18,7 +18,7 @@ batched >= 2x jax where d * 2k <= 640; batched >= 0.95x per-run where it trains 
 and at (1000, 50, 50) (elsewhere it runs the per-run kernel run after run, the same code
 as per-run: its ratio shows the noise between two timings of the same work).
 
-With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.SMALL_NETWORK,
+With ``--thresholds`` it measures instead where runs-as-lanes pays (kernels.sgd.CANONICAL_LIMIT,
 kernels.sgd_batched.MIN_LANES): 64 runs as lanes against the same runs one after the other
 in the per-run layouts of larger networks, for d in 2..50 and 2k in 8..64; and R runs as
 lanes against R runs one after the other in the canonical order, for R = 8..32.
@@ -51,7 +51,7 @@ from kernels.sgd import sgd_train  # noqa: E402
 from kernels.sgd_batched import sgd_train_many  # noqa: E402
 from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes  # noqa: E402
 import kernels.sgd  # noqa: E402
-from kernels.sgd import small_network  # noqa: E402
+from kernels.sgd import trains_in_canonical_order  # noqa: E402
 from kernels.sgd_batched import MIN_LANES, trains_as_lanes  # noqa: E402
 
 # (n, d, k, epochs): the shapes of the issue, with epochs for a few 1e7 steps per code
@@ -151,23 +151,23 @@ def median_ratio(fast, slow, problem, rounds):
 
 
 def thresholds(args):
-    """Lanes against the per-run layouts around SMALL_NETWORK and MIN_LANES (module docstring)."""
-    small, few = dict(kernels.sgd.SMALL_NETWORK), dict(MIN_LANES)
+    """Lanes against the per-run layouts around CANONICAL_LIMIT and MIN_LANES (module docstring)."""
+    small, few = dict(kernels.sgd.CANONICAL_LIMIT), dict(MIN_LANES)
 
     def with_thresholds(size, runs, code):
         def run(*problem):
-            kernels.sgd.SMALL_NETWORK.update({8: size, 4: size})
+            kernels.sgd.CANONICAL_LIMIT.update({8: size, 4: size})
             MIN_LANES.update(narrow=runs, wide=runs)
             try:
                 return code(*problem)
             finally:
-                kernels.sgd.SMALL_NETWORK.update(small)
+                kernels.sgd.CANONICAL_LIMIT.update(small)
                 MIN_LANES.update(few)
         return run
 
     lanes = with_thresholds((10**9, 10**9), 1, run_batched)
     per_run_layout = with_thresholds((0, 0), 1, run_per_run)  # the per-run layouts of larger networks
-    print(f"SMALL_NETWORK = {small} (bytes per weight: (weights, neurons)): {args.runs} runs as lanes over the "
+    print(f"CANONICAL_LIMIT = {small} (bytes per weight: (weights, neurons)): {args.runs} runs as lanes over the "
           "per-run layouts of larger networks, 10+ epochs (per-run time / lanes time, CPU time, median and quartiles)")
     for dtype in (np.float64, np.float32):
         for d in (2, 8, 20, 50):
@@ -177,7 +177,7 @@ def thresholds(args):
                 problem = make_problem(200, d, two_k // 2, max(10, int(3e6 / (args.runs * 200 * d * two_k))),
                                        args.runs, dtype)
                 ratio = median_ratio(lanes, per_run_layout, problem, args.rounds)
-                kind = "small" if small_network(two_k, d, np.dtype(dtype).itemsize) else "larger"
+                kind = "small" if trains_in_canonical_order(two_k, d, np.dtype(dtype).itemsize) else "larger"
                 print(f"  {np.dtype(dtype).name} d = {d:>2}, 2k = {two_k:>2}, d * 2k = {d * two_k:>4} ({kind}): "
                       f"{ratio[0]:.2f}x ({ratio[1]:.2f}-{ratio[2]:.2f})", flush=True)
     print(f"\nMIN_LANES = {few}: R runs as lanes over R runs one after the other in the canonical order")
@@ -231,7 +231,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
     parser.add_argument("--runs", type=int, default=64, help="runs per call (default 64)")
     parser.add_argument("--thresholds", action="store_true",
-                        help="measure SMALL_NETWORK and MIN_LANES instead")
+                        help="measure CANONICAL_LIMIT and MIN_LANES instead")
     parser.add_argument("--orders", action="store_true",
                         help="time drawing visiting orders, run by run against across lanes, instead")
     args = parser.parse_args(argv)

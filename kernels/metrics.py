@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 from kernels.jit import jit
-from kernels.ordered_sums import dot
+from kernels.ordered_sums import difference_and_sum_squares, dot
 
 METRIC_NAMES = ("cluster_ratio", "max_angle", "linear_frac_train", "linear_frac_test",
                 "disagree_w", "disagree_u", "par_share_w", "par_share_u")
@@ -135,7 +135,6 @@ def max_intra_angle(W):
             inverse_norm = 1.0 / math.sqrt(norm_sq)
             for f in range(d):
                 unit[j, f] = row[f] * inverse_norm
-    difference, total = np.empty(d), np.empty(d)
     widest_diff_sq, widest_sum_sq = 0.0, 1.0
     for first in range(0, two_k, k):
         for i in range(first, first + k):
@@ -146,11 +145,7 @@ def max_intra_angle(W):
                 if not has_direction[j]:
                     continue
                 b = unit[j]
-                for f in range(d):
-                    difference[f] = a[f] - b[f]
-                    total[f] = a[f] + b[f]
-                diff_sq = dot(difference, difference)
-                sum_sq = dot(total, total)
+                diff_sq, sum_sq = difference_and_sum_squares(a, b)
                 if diff_sq * widest_sum_sq > widest_diff_sq * sum_sq:
                     widest_diff_sq, widest_sum_sq = diff_sq, sum_sq
     return math.degrees(2.0 * math.atan2(math.sqrt(widest_diff_sq), math.sqrt(widest_sum_sq)))

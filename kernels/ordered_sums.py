@@ -18,7 +18,9 @@ the same bits:
   (lane l + lane l + w/2, ...) down to one number.
 
 ``dot(a, b)`` is sum_i a_i b_i in the arrays' dtype, ``dot_float64(a, b)`` the same summed
-in float64 (float32 terms widened exactly first); ``update_dot_pair(w0, w1, c0, c1, x, xn)``
+in float64 (float32 terms widened exactly first), ``dot_float64_four(a, b0, .., b3)`` four
+of those sharing a in one pass, ``difference_and_sum_squares(a, b)`` the squared norms of
+a - b and a + b in one pass; ``update_dot_pair(w0, w1, c0, c1, x, xn)``
 does w_i <- fma(c, x_i, w_i) in place on two rows and returns the dot products of the new
 rows with xn, in one pass (the fused SGD step, kernels.sgd_loops). Arguments: 1-D
 C-contiguous arrays of one float dtype, of one length (the length is not checked: the
@@ -213,17 +215,20 @@ def _data_and_length(context, builder, array_type, value):
 
 
 def _dot_codegen(total_of):
+    """Codegen of the dot products of args[0] with each of args[1:] (one pass over them
+    all): one sum, or a tuple of them."""
     def codegen(context, builder, signature, args):
         dtype = signature.args[0].dtype
         a_data, length = _data_and_length(context, builder, signature.args[0], args[0])
-        b_data, _ = _data_and_length(context, builder, signature.args[1], args[1])
+        others = [_data_and_length(context, builder, t, v)[0] for t, v in zip(signature.args[1:], args[1:])]
 
         def term(vec, at, mask):
-            if mask is None:
-                return [(vec.summed(vec.load(a_data, at)), vec.summed(vec.load(b_data, at)))]
-            return [(vec.summed(vec.masked_load(a_data, at, mask)), vec.summed(vec.masked_load(b_data, at, mask)))]
+            load = vec.load if mask is None else (lambda data, index: vec.masked_load(data, index, mask))
+            a = vec.summed(load(a_data, at))
+            return [(a, vec.summed(load(b_data, at))) for b_data in others]
 
-        return _accumulate(context, builder, dtype, total_of(dtype), length, term)[0]
+        sums = _accumulate(context, builder, dtype, total_of(dtype), length, term, sums=len(others))
+        return sums[0] if len(sums) == 1 else context.make_tuple(builder, signature.return_type, sums)
 
     return codegen
 
@@ -242,6 +247,38 @@ def dot_float64(typingctx, a, b):
     if not _vector_arrays(a, b):
         return None
     return types.float64(a, b), _dot_codegen(lambda dtype: types.float64)
+
+
+@intrinsic
+def dot_float64_four(typingctx, a, b0, b1, b2, b3):
+    """(dot_float64(a, b0), .., dot_float64(a, b3)), bit for bit, in one pass over a."""
+    if not _vector_arrays(a, b0, b1, b2, b3):
+        return None
+    return types.UniTuple(types.float64, 4)(a, b0, b1, b2, b3), _dot_codegen(lambda dtype: types.float64)
+
+
+@intrinsic
+def difference_and_sum_squares(typingctx, a, b):
+    """(dot(a - b, a - b), dot(a + b, a + b)), bit for bit (a - b and a + b rounded to the
+    arrays' dtype first), in one pass over a and b."""
+    if not _vector_arrays(a, b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        dtype = signature.args[0].dtype
+        a_data, length = _data_and_length(context, builder, signature.args[0], args[0])
+        b_data, _ = _data_and_length(context, builder, signature.args[1], args[1])
+
+        def term(vec, at, mask):
+            load = vec.load if mask is None else (lambda data, index: vec.masked_load(data, index, mask))
+            x, y = load(a_data, at), load(b_data, at)
+            difference, total = builder.fsub(x, y), builder.fadd(x, y)
+            return [(difference, difference), (total, total)]
+
+        return context.make_tuple(builder, signature.return_type,
+                                  _accumulate(context, builder, dtype, dtype, length, term, sums=2))
+
+    return types.UniTuple(a.dtype, 2)(a, b), codegen
 
 
 @intrinsic

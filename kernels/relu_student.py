@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 from kernels.jit import jit
-from kernels.ordered_sums import dot, dot_float64
+from kernels.ordered_sums import dot, dot_float64, dot_float64_four
 
 SPHERE, GAUSSIAN = 0, 1
 INPUT_LAWS = {"sphere": SPHERE, "gaussian": GAUSSIAN}
@@ -78,12 +78,20 @@ def block_preactivations(W, XT, start, stop, HT):
 @jit
 def add_block_products(CT, XT, start, stop, grad_W):
     """grad_W[k, f] += sum_i CT[k, i - start] XT[f, i] over start <= i < stop, summed in
-    float64 in kernels.ordered_sums' order."""
+    float64 in kernels.ordered_sums' order (four features per pass over a row of CT)."""
     M, d = grad_W.shape
     P = stop - start
+    d4 = d - d % 4
     for k in range(M):
         row = CT[k, :P]
-        for f in range(d):
+        for f in range(0, d4, 4):
+            s0, s1, s2, s3 = dot_float64_four(row, XT[f, start:stop], XT[f + 1, start:stop], XT[f + 2, start:stop],
+                                              XT[f + 3, start:stop])
+            grad_W[k, f] += s0
+            grad_W[k, f + 1] += s1
+            grad_W[k, f + 2] += s2
+            grad_W[k, f + 3] += s3
+        for f in range(d4, d):
             grad_W[k, f] += dot_float64(row, XT[f, start:stop])
 
 

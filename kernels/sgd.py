@@ -4,6 +4,24 @@
 blocks of epochs, so that a caller can supply visiting orders block by block (or have
 them drawn in the kernel from a seed, kernels.orders) and take snapshots of W between
 blocks; ``sgd_train`` is one block. Many runs per call: kernels.sgd_batched.
+
+Every path a run can take, and when it is chosen (``step_layout``; one run of each, in
+both dtypes, is held against the plain-NumPy replay in tests/conformance.py):
+
+=====================  =============================================  ==========================  ======================
+layout                 chosen when                                    steps (kernels.sgd_loops)   end-of-epoch loss
+=====================  =============================================  ==========================  ======================
+canonical              ``trains_in_canonical_order`` (small W), no     ``epoch_feature_major``,    ``_canonical_epoch_loss``
+                       delayed steps                                  canonical coefficients
+feature-major          2k > d                                         ``epoch_feature_major``     ``_epoch_loss`` (BLAS)
+neuron-major           2k <= d, d a multiple of one SIMD vector       ``epoch_neuron_major``      ``_epoch_loss`` (BLAS)
+neuron-major padded    2k <= d otherwise (rows padded with zeros)     ``epoch_neuron_major``      ``_epoch_loss`` (BLAS)
+delayed                ``delayed_steps`` > 0 (``delayed_steps_for``)  ``epoch_delayed`` (BLAS)    ``_epoch_loss`` (BLAS)
+=====================  =============================================  ==========================  ======================
+
+Runs as SIMD lanes (kernels.sgd_batched, kernels.sgd_lanes) compute exactly what the
+canonical layout computes. What the loss pass must deliver at an epoch is one of
+LOSS_EXACT, LOSS_BELOW_EPS, LOSS_FINITE (``sgd_epochs``).
 """
 from __future__ import annotations
 
@@ -24,6 +42,13 @@ from kernels.validation import (check_delayed_steps, check_finite_positive, chec
 
 # Slots of the int64 state array that carries a run from one block to the next.
 EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
+# The layouts of a run's steps (the module docstring's table), by code.
+CANONICAL, FEATURE_MAJOR, NEURON_MAJOR, NEURON_MAJOR_PADDED, DELAYED = range(5)
+LAYOUTS = ("canonical", "feature-major", "neuron-major", "neuron-major padded", "delayed")
+# What the end-of-epoch loss pass must deliver: L_S exactly; only whether L_S < eps
+# (before E_conv: the pass may stop once L_S >= eps is certain); only whether L_S is
+# finite (after E_conv: skipped while W is tame).
+LOSS_EXACT, LOSS_BELOW_EPS, LOSS_FINITE = 0, 1, 2
 
 
 # The end-of-epoch loss when only "is L_S < eps?" is asked: points are taken in blocks
@@ -40,29 +65,38 @@ TAME_OUTPUT = 1e300
 # part of a short row, is gone (1.2-1.6x faster epochs in float32, up to 1.2x in float64:
 # benchmarks/README.md).
 ROW_BYTES = REGISTER_BYTES
-# A network with at most SMALL_NETWORK[bytes per weight] = (weights d * 2k, neurons 2k)
+# A network with at most CANONICAL_LIMIT[bytes per weight] = (weights d * 2k, neurons 2k)
 # trains in the canonical order (feature-major steps, the loss pass of
-# ``_small_epoch_loss``), the order kernels.sgd_lanes computes many runs in at once, one
-# run per SIMD lane. There 64 runs as lanes beat the same runs one after the other in the
-# per-run layouts of larger networks by 1.2-3.2x (over 10+ epochs: the per-run loops get
-# faster as their branches become predictable); beyond, the per-run layouts fill the
-# SIMD registers themselves and mostly win (benchmarks/bench_batched.py --thresholds,
-# benchmarks/README.md). One run alone in the canonical order is 0.7-0.9x as fast as in
-# the per-run layouts, so the float64 bound stops below d = 20, 2k = 8 (lanes 1.5x there),
-# which the default preset trains in groups too small for lanes.
-SMALL_NETWORK = {8: (128, 32), 4: (400, 64)}
+# ``_canonical_epoch_loss``), the order kernels.sgd_lanes computes many runs in at once,
+# one run per SIMD lane. Up to there runs as lanes beat the per-run layouts; beyond, the
+# per-run layouts fill the SIMD registers themselves and mostly win; and one run alone
+# in the canonical order is slower than in the per-run layouts (benchmarks/README.md,
+# "Many runs per kernel call"; benchmarks/bench_batched.py --thresholds).
+CANONICAL_LIMIT = {8: (128, 32), 4: (400, 64)}
 
 
-def small_network(two_k: int, d: int, itemsize: int = 8) -> bool:
+def trains_in_canonical_order(two_k: int, d: int, itemsize: int = 8) -> bool:
     """Whether W (2k, d) with ``itemsize``-byte weights trains in the canonical order
-    that runs-as-lanes shares."""
-    weights, neurons = SMALL_NETWORK[itemsize]
+    that runs-as-lanes shares (a small network)."""
+    weights, neurons = CANONICAL_LIMIT[itemsize]
     return two_k * d <= weights and two_k <= neurons
+
+
+def step_layout(two_k: int, d: int, itemsize: int, delayed_steps: int) -> int:
+    """The layout code (LAYOUTS) that a run of W (2k, d) with ``itemsize``-byte weights and
+    ``delayed_steps`` (0: fused steps) trains in."""
+    if delayed_steps > 0:
+        return DELAYED
+    if trains_in_canonical_order(two_k, d, itemsize):
+        return CANONICAL
+    if two_k > d:
+        return FEATURE_MAJOR
+    return NEURON_MAJOR if d % (ROW_BYTES // itemsize) == 0 else NEURON_MAJOR_PADDED
 
 
 @jit
 def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_early, state, loss_out,
-               loss_every_epoch, loss_at, snap_at, snaps, delayed, small):
+               loss_every_epoch, loss_at, snap_at, snaps, layout, delayed):
     """Run ``epochs`` SGD epochs, updating W in place (THEORY.md §1-2).
 
     X (n, d) and its transpose XT (d, n), both C-contiguous; y (n,) in {+1, -1}; W (2k, d).
@@ -82,24 +116,21 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     short (before E_conv, once L_S >= eps is certain): E_clean, E_conv, the divergence
     epoch and W are the same either way.
 
-    ``small`` (``small_network``, with ``delayed`` 0): the canonical order, the one
-    kernels.sgd_lanes shares: feature-major steps on W^T (d, 2k) and the loss pass of
-    ``_small_epoch_loss``. Otherwise the steps run in sgd_loops: with the updates of
-    ``delayed`` points at a time delayed if it is > 0, else fused: on a feature-major copy
-    W^T (d, 2k) when 2k > d (written back to W before returning), else on rows padded
-    with zero features to a multiple of ROW_BYTES (copied back to W after every epoch, so
-    that the loss pass and the snapshots see the unpadded X and W).
-    The full loss is then one matrix product W XT (BLAS) and a vectorised pass over its rows.
-    With XT a copy rather than the view X.T, OpenBLAS's AVX-512 small-matrix kernels run
-    it 1.4-4.4x faster for n d 2k up to 1e6 and 1.0-1.3x above; AVX2 kernels run both
-    alike (benchmarks/probe_kernel_limits.py).
+    ``layout``: a code of LAYOUTS (``step_layout``); ``delayed``: the points per delayed
+    block (DELAYED). Feature-major layouts train a copy W^T (d, 2k), written back to W
+    before returning; the padded neuron-major one trains rows padded with zero features
+    to a multiple of ROW_BYTES, copied back to W after every epoch, so that the loss pass
+    and the snapshots see the unpadded X and W. Outside the canonical layout the full
+    loss is one matrix product W XT (BLAS; XT a copy rather than the view X.T, which
+    OpenBLAS's AVX-512 small-matrix kernels run faster: benchmarks/README.md) and a
+    vectorised pass over its rows.
     """
     n, d = X.shape
     two_k = W.shape[0]
-    small = small and delayed == 0
-    feature_major = small or (delayed == 0 and two_k > d)
+    canonical = layout == CANONICAL
+    feature_major = canonical or layout == FEATURE_MAJOR
     WT = np.ascontiguousarray(W.T) if feature_major else np.empty((0, 0), dtype=W.dtype)
-    padded = delayed == 0 and not feature_major and d % (ROW_BYTES // W.itemsize) != 0
+    padded = layout == NEURON_MAJOR_PADDED
     Xs, Ws = (_zero_padded(X), _zero_padded(W)) if padded else (X, W)  # what the neuron-major steps use
     Xb = np.empty((delayed, d), dtype=W.dtype)
     P = np.empty((delayed, two_k), dtype=W.dtype)
@@ -108,7 +139,7 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     dims = np.empty(6, dtype=np.int32)
     pre = np.empty(two_k, dtype=W.dtype)
     coef = np.empty(two_k, dtype=W.dtype)
-    HT = np.empty((two_k, LOSS_CHUNK if small else n), dtype=W.dtype)
+    HT = np.empty((two_k, LOSS_CHUNK if canonical else n), dtype=W.dtype)
     sums = np.empty((NEURON_LANES, LOSS_CHUNK))
     net = np.empty(n)
     exps = np.empty(LOSS_CHUNK)
@@ -129,10 +160,10 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
             perm[:] = order[e]
         else:
             shuffle_epoch(seed, np.uint64(epoch), perm, stream)
-        if delayed > 0:
+        if layout == DELAYED:
             clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims)
         elif feature_major:
-            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, small)
+            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonical)
         else:
             clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef)
             if padded:
@@ -144,10 +175,10 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
         if wanted:
             next_loss += 1
         last = e == epochs - 1 or (stop_early and state[E_CLEAN] > 0 and state[E_CONV] > 0)
-        # "need": 0 the exact loss, 1 whether it is < eps, 2 only whether it is finite
-        need = 0 if loss_every_epoch or wanted or last else (1 if state[E_CONV] < 0 else 2)
-        if small:
-            loss, exact = _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_sum,
+        need = LOSS_EXACT if loss_every_epoch or wanted or last else (
+            LOSS_BELOW_EPS if state[E_CONV] < 0 else LOSS_FINITE)
+        if canonical:
+            loss, exact = _canonical_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_sum,
                                             output_bound)
         elif feature_major:  # two calls, so that each compiles for its layout of W
             loss, exact = _epoch_loss(X, XT, y, WT.T, alpha, v, HT, net, need, stop_sum, output_bound)
@@ -184,13 +215,13 @@ def _zero_padded(A):
 def _epoch_loss(X, XT, y, W, alpha, v, HT, net, need, stop_sum, output_bound):
     """(loss, exact) at the end of an epoch, as much as ``need`` asks (see sgd_epochs).
 
-    need 0: (L_S, True). need 1: (L_S, True), or (a lower bound >= stop_sum / n, False)
-    once the first blocks of points prove L_S >= eps. need 2: (0.0, False) when W is tame
-    enough for L_S to be finite, else (L_S, True).
+    LOSS_EXACT: (L_S, True). LOSS_BELOW_EPS: (L_S, True), or (a lower bound >= stop_sum /
+    n, False) once the first blocks of points prove L_S >= eps. LOSS_FINITE: (0.0, False)
+    when W is tame enough for L_S to be finite, else (L_S, True).
     """
-    if need == 1:
+    if need == LOSS_BELOW_EPS:
         return _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum)
-    if need == 2 and _max_abs(W) * output_bound < TAME_OUTPUT:
+    if need == LOSS_FINITE and _max_abs(W) * output_bound < TAME_OUTPUT:
         return 0.0, False
     np.dot(W, XT, HT)
     return loss_from_preactivations(HT, y, alpha, v, net), True
@@ -218,19 +249,19 @@ def _loss_or_proof_above(X, y, W, alpha, v, HT, net, stop_sum):
 
 
 @jit
-def _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_sum, output_bound):
+def _canonical_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_sum, output_bound):
     """(loss, exact) as ``_epoch_loss``, in the canonical order (WT (d, 2k) = W^T).
 
     Points are taken in chunks of LOSS_CHUNK; for each, <w_j, x_i> is summed over the
     features in order, two per pass (as the steps' forward), N_W(x_i) / v by
     ``neuron_total``'s order, and the losses as in
-    ``kernels.network.summed_loss`` with ``exp_nonpositive`` (one log1p per chunk). need 1
-    stops at the end of the first chunk (not the last) by which the summed losses reach
+    ``kernels.network.summed_loss`` with ``exp_nonpositive`` (one log1p per chunk).
+    LOSS_BELOW_EPS stops at the end of the first chunk (not the last) by which the summed losses reach
     stop_sum. kernels.sgd_lanes.lanes_loss computes the same numbers for many runs.
     Work arrays: HT (2k, LOSS_CHUNK) of W's dtype; float64 sums (NEURON_LANES, LOSS_CHUNK),
     net (>= LOSS_CHUNK,), exps (LOSS_CHUNK,).
     """
-    if need == 2 and _max_abs(WT) * output_bound < TAME_OUTPUT:
+    if need == LOSS_FINITE and _max_abs(WT) * output_bound < TAME_OUTPUT:
         return 0.0, False
     n, d = X.shape
     two_k = WT.shape[1]
@@ -273,7 +304,7 @@ def _small_epoch_loss(X, XT, y, WT, alpha, v, HT, sums, net, exps, need, stop_su
             s += e + s * e
             total += max(-net[i], 0.0)
         total += math.log1p(s)
-        if need == 1 and start + size < n and total >= stop_sum:
+        if need == LOSS_BELOW_EPS and start + size < n and total >= stop_sum:
             return total / n, False
     return total / n, True
 
@@ -304,8 +335,9 @@ def _max_abs(W):
 
 
 @dataclass
-class SGDResult:
-    """The outcome of an SGD run.
+class TrainingResult:
+    """The outcome of a training run (SGD here; full-batch GD fills it too, with E_clean
+    -1: it samples no points).
 
     W: final weights (2k, d). loss: L_S at the end of each epoch run, shape (epochs_run,);
     with ``loss_at``, NaN at the epochs it skipped.
@@ -331,10 +363,11 @@ class SGDTrainer:
     which it is wanted (see ``sgd_epochs``; the results are otherwise the same, faster).
     ``delayed_steps``: points whose updates are delayed and applied as one matrix product
     (kernels.sgd_loops.epoch_delayed), 0 for the fused steps, None to choose by W's shape
-    and the BLAS (``delayed_steps_for``, never for a ``small_network``); W differs between
+    and the BLAS (``delayed_steps_for``, never in the canonical order); W differs between
     them only by rounding. ``shared_XT``: X^T as a C-contiguous (d, n) array of the
-    training dtype, which the trainers of one training set share (SGDBatchTrainer; it
-    must equal X.T); None to make it here.
+    training dtype, which the trainers of one training set share (kernels.sgd_batched;
+    it must equal X.T); None to make it here. ``layout``: the name of the layout the run
+    trains in (LAYOUTS).
     """
 
     X: np.ndarray
@@ -366,11 +399,16 @@ class SGDTrainer:
         self._z_eps = -math.log(math.expm1(self.eps))
         self._state = np.array([0, -1, -1, 0], dtype=np.int64)
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
-        self._small = small_network(*self.W.shape, self.W.itemsize)
         if self.delayed_steps is None:
-            self._delayed_steps = 0 if self._small else delayed_steps_for(*self.W.shape)
+            canonical = trains_in_canonical_order(*self.W.shape, self.W.itemsize)
+            self._delayed_steps = 0 if canonical else delayed_steps_for(*self.W.shape)
         else:
             self._delayed_steps = check_delayed_steps(self.delayed_steps)
+        self._layout = step_layout(*self.W.shape, self.W.itemsize, self._delayed_steps)
+
+    @property
+    def layout(self) -> str:
+        return LAYOUTS[self._layout]
 
     @property
     def finished(self) -> bool:
@@ -399,16 +437,16 @@ class SGDTrainer:
         loss = np.empty(epochs)
         ran = sgd_epochs(self.X, self._XT, self.y, self.W, order[0], seed[0], epochs, self.alpha, self.v, self.lr,
                          self._z_eps, self.eps, self.stop_early, self._state, loss, self.loss_at is None,
-                         self._loss_at, snap_at, snaps, self._delayed_steps, self._small)
+                         self._loss_at, snap_at, snaps, self._layout, self._delayed_steps)
         self._losses.append(loss[:ran])
         taken = np.count_nonzero((snap_at > before) & (snap_at <= self.epochs_run))
         first = np.count_nonzero(snap_at <= before)
         return snaps[first:first + taken]
 
-    def result(self) -> SGDResult:
+    def result(self) -> TrainingResult:
         s = self._state
         loss = np.concatenate(self._losses) if self._losses else np.empty(0)
-        return SGDResult(W=self.W.copy(), loss=loss, E_clean=int(s[E_CLEAN]), E_conv=int(s[E_CONV]),
+        return TrainingResult(W=self.W.copy(), loss=loss, E_clean=int(s[E_CLEAN]), E_conv=int(s[E_CONV]),
                          epochs_run=int(s[EPOCHS_DONE]), diverged=bool(s[DIVERGED]))
 
 
@@ -439,7 +477,7 @@ def orders_argument(orders, runs: int, n: int):
 
 
 def sgd_train(X, y, W0, order, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64,
-              loss_at=None, delayed_steps=None) -> SGDResult:
+              loss_at=None, delayed_steps=None) -> TrainingResult:
     """Train with per-sample SGD over the visiting orders ``order`` (epochs, n), or
     ``SeededOrders(seed, epochs)`` to draw them in the kernel (kernels.orders).
 

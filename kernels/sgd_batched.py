@@ -6,7 +6,7 @@ one run. Runs share X and y and the network's shape; each has its own W0, visiti
 orders, alpha, lr, eps and v, and its own E_clean, E_conv, divergence and early stop.
 Every run's W, losses and counts are those of its own ``sgd_train`` call, bit for bit.
 
-Small networks (``kernels.sgd.small_network``) train as lanes when there are enough runs
+Small networks (``kernels.sgd.trains_in_canonical_order``) train as lanes when there are enough runs
 (``trains_as_lanes``): one run per SIMD lane (kernels.sgd_lanes), in the canonical order the
 per-run kernel also uses for them. A run that finishes (stop_early, or diverged) leaves
 the lanes: the others are taken into narrower arrays, so it costs no more time.
@@ -21,8 +21,9 @@ import numpy as np
 
 from kernels.jit import jit
 from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes
-from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer,
-                         _max_abs, _max_row_l1, orders_argument, small_network)
+from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_BELOW_EPS, LOSS_EXACT, LOSS_FINITE,
+                         LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer, _max_abs, _max_row_l1, orders_argument,
+                         trains_in_canonical_order)
 from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_labels,
                                gather_points, lanes_loss, lanes_step, narrow_lanes_step)
 from kernels.sgd_loops import NEURON_LANES
@@ -45,7 +46,13 @@ LANES_SHUFFLE_POINTS = 512
 def trains_as_lanes(runs: int, two_k: int, d: int, itemsize: int) -> bool:
     """Whether ``runs`` runs of a network (2k, d) with weights of ``itemsize`` bytes train
     as lanes (else one after the other with the per-run kernel)."""
-    return small_network(two_k, d, itemsize) and runs >= MIN_LANES["narrow" if d <= 2 else "wide"]
+    return trains_in_canonical_order(two_k, d, itemsize) and runs >= MIN_LANES[lane_layout(d)]
+
+
+def lane_layout(d: int) -> str:
+    """The lanes' step kernel for d features: "narrow" (d <= 2, ``narrow_lanes_step``) or
+    "wide" (``lanes_step``)."""
+    return "narrow" if d <= 2 else "wide"
 
 
 @jit
@@ -127,11 +134,11 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             if clean[l] and state[run, E_CLEAN] < 0:
                 state[run, E_CLEAN] = epoch
             last = e == epochs - 1 or (stop_early and state[run, E_CLEAN] > 0 and state[run, E_CONV] > 0)
-            # need 0 the exact loss, 1 whether it is < eps, 2 only whether it is finite (sgd_epochs)
-            need = 0 if loss_every_epoch or wanted or last else (1 if state[run, E_CONV] < 0 else 2)
-            if need == 1:
+            need = LOSS_EXACT if loss_every_epoch or wanted or last else (
+                LOSS_BELOW_EPS if state[run, E_CONV] < 0 else LOSS_FINITE)
+            if need == LOSS_BELOW_EPS:
                 role[l] = PROVE
-            elif need == 0 or not _max_abs(W[:, :, l]) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT:
+            elif need == LOSS_EXACT or not _max_abs(W[:, :, l]) * (two_k * params[V, l] * row_l1) < TAME_OUTPUT:
                 role[l] = EXACT
             computed += role[l] != IGNORE
         if padded_width(computed) == lanes:  # as many lanes as all of them: compute them all
@@ -144,7 +151,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             running[l] = False
             if run < 0:
                 continue
-            computed_here = role[l] != IGNORE  # else need 2 and W tame: L_S is finite (sgd_epochs)
+            computed_here = role[l] != IGNORE  # else LOSS_FINITE and W tame: L_S is finite (sgd_epochs)
             value = loss[l] if computed_here else 0.0
             loss_out[run, e] = value if (computed_here and exact[l]) or not math.isfinite(value) else np.nan
             if value < params[EPS, l] and state[run, E_CONV] < 0:
@@ -335,6 +342,12 @@ class SGDBatchTrainer:
                                          stop_early=self.stop_early, dtype=self.dtype, loss_at=self.loss_at,
                                          shared_XT=XT)
                               for r in range(runs)]
+
+    @property
+    def layout(self) -> str:
+        """How the runs train: "lanes narrow" or "lanes wide" (``lane_layout``), else "run by
+        run" (each in its ``SGDTrainer.layout``)."""
+        return f"lanes {lane_layout(self.X.shape[1])}" if self._lanes else "run by run"
 
     @property
     def finished(self) -> np.ndarray:

@@ -12,7 +12,7 @@ A loop over 64 lanes costs about as much to start as its work, so the loops of d
 (``narrow_lanes_step``, ``_narrow_two_point_sums``) do a neuron's whole step (or
 forward) in one; for larger d, fusing them so made the steps slower (benchmarks/README.md).
 
-Every lane computes exactly what the per-run kernel computes for a ``small_network``
+Every lane computes exactly what the per-run kernel computes for a network that ``trains_in_canonical_order``
 (kernels.sgd): the same operations in the same order (features in order, two per pass
 as in ``epoch_feature_major``; the neuron sum by ``neuron_total``'s order; the loss pass
 of ``_small_epoch_loss``), no fused multiply-adds and no libm call inside the vectorised

@@ -22,7 +22,7 @@ for all b points) and O(b k) work per step between them. The same steps, reassoc
 only rounding changes. ``delayed_steps_for`` picks it where it is faster.
 
 The coefficients of a step come from ``step_coefficients`` (the neuron sum by
-kernels.ordered_sums.signed_activation_sum) or, for small networks (kernels.sgd.small_network), from
+kernels.ordered_sums.signed_activation_sum) or, for small networks (kernels.sgd.trains_in_canonical_order), from
 ``canonical_step_coefficients`` (the neuron sum in ``neuron_total``'s order), which the
 runs-as-lanes loops (kernels.sgd_lanes) reproduce bit for bit; there the steps are
 ``epoch_feature_major``. Both take e^x by arithmetic (kernels.exp). No function here is

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from kernels.orders import SeededOrders, seeded_orders
-from kernels.sgd import SGDTrainer, sgd_train
-from kernels.sgd_batched import SGDBatchTrainer, sgd_train_many
-from kernels.sgd import small_network
-from kernels.sgd_batched import LANES_SHUFFLE_POINTS, MIN_LANES, trains_as_lanes
+from kernels.sgd import SGDTrainer, sgd_train, trains_in_canonical_order
+from kernels.sgd_batched import (LANES_SHUFFLE_POINTS, MIN_LANES, SGDBatchTrainer, lane_layout, sgd_train_many,
+                                 trains_as_lanes)
 from tests import reference as ref
 
 
@@ -36,7 +35,7 @@ def assert_same_run(batch, r, one, epochs=None):
     (30, 1, 2, np.float64),    # lanes, d = 1 (one pass over the features)
     (30, 2, 6, np.float32),    # lanes, d = 2, 2k = 12 (neurons past the 8 partial sums)
     (30, 6, 2, np.float32),    # lanes, three passes (first, middle, last)
-    (20, 40, 16, np.float64),  # per-run layout (d * 2k above SMALL_NETWORK)
+    (20, 40, 16, np.float64),  # per-run layout (d * 2k above CANONICAL_LIMIT)
 ])
 def test_runs_equal_their_own_sgd_train_bit_for_bit(n, d, k, dtype):
     """Random per-run alpha, lr, eps, v and seeds; stop_early, so that runs finish at
@@ -119,15 +118,20 @@ def test_a_run_does_not_depend_on_the_other_runs():
         np.testing.assert_array_equal(other.loss[0], results[0].loss[0])
 
 
-def test_small_networks_follow_the_numpy_reference():
-    """The canonical order (features in order, the neuron sum in partial sums, exp by
-    arithmetic) is per-sample SGD: as the plain-NumPy replay, to rounding."""
-    n, d, k, runs = 20, 3, 4, 5
+@pytest.mark.parametrize("d", [2, 3])
+def test_lanes_follow_the_numpy_reference(d):
+    """The lanes (narrow d <= 2, wide d > 2; enough runs that lanes are used) run per-sample
+    SGD in the canonical order: as the plain-NumPy replay of every run, to rounding."""
+    n, k, runs = 20, 4, MIN_LANES[lane_layout(d)] + 3
     X, y, W0s, rng = problem(n, d, k, runs, seed=8)
     orders = np.stack([seeded_orders(s, 8, n) for s in range(runs)])
-    batch = sgd_train_many(X, y, W0s, orders, alpha=0.2, lr=0.4, eps=0.05, v=0.8)
+    alphas = rng.uniform(0.05, 0.4, runs)
+    trainer = SGDBatchTrainer(X, y, W0s, alpha=alphas, lr=0.4, eps=0.05, v=0.8)
+    assert trainer.layout == f"lanes {lane_layout(d)}"
+    trainer.run_block(orders)
+    batch = trainer.result()
     for r in range(runs):
-        W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0s[r], orders[r], 0.2, 0.8, 0.4, 0.05)
+        W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0s[r], orders[r], alphas[r], 0.8, 0.4, 0.05)
         np.testing.assert_allclose(batch.W[r], W, rtol=0, atol=1e-12)
         np.testing.assert_allclose(batch.loss[r], losses, rtol=1e-12)
         assert (batch.E_clean[r], batch.E_conv[r]) == (e_clean, e_conv)
@@ -136,10 +140,11 @@ def test_small_networks_follow_the_numpy_reference():
 def test_layouts_are_chosen_by_size_and_run_count():
     for d, few in ((2, MIN_LANES["narrow"]), (3, MIN_LANES["wide"])):
         X, y, W0s, _ = problem(10, d, 2, few, seed=1)
-        assert small_network(4, d) and SGDBatchTrainer(X, y, W0s, alpha=0.1, lr=0.1, eps=0.1)._lanes
-        assert not SGDBatchTrainer(X, y, W0s[:few - 1], alpha=0.1, lr=0.1, eps=0.1)._lanes
+        assert trains_in_canonical_order(4, d)
+        assert SGDBatchTrainer(X, y, W0s, alpha=0.1, lr=0.1, eps=0.1).layout == f"lanes {lane_layout(d)}"
+        assert SGDBatchTrainer(X, y, W0s[:few - 1], alpha=0.1, lr=0.1, eps=0.1).layout == "run by run"
         assert trains_as_lanes(few, 4, d, 8) and not trains_as_lanes(few - 1, 4, d, 8)
-    assert not small_network(100, 50) and not trains_as_lanes(1000, 100, 50, 8)
+    assert not trains_in_canonical_order(100, 50) and not trains_as_lanes(1000, 100, 50, 8)
 
 
 def test_bad_arguments_name_what_is_wrong():

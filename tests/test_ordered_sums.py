@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kernels.ordered_sums import VECTORS, dot, dot_float64, lanes, signed_activation_sum, update_dot_pair
+from kernels.ordered_sums import (VECTORS, difference_and_sum_squares, dot, dot_float64, dot_float64_four, lanes, signed_activation_sum,
+                                  update_dot_pair)
 
 PRECISION = {np.float64: 53, np.float32: 24}
 
@@ -49,6 +50,16 @@ def call_dot_float64(a, b):
 
 
 @njit
+def call_dot_float64_four(a, B):
+    return dot_float64_four(a, B[0], B[1], B[2], B[3])
+
+
+@njit
+def call_difference_and_sum_squares(a, b):
+    return difference_and_sum_squares(a, b)
+
+
+@njit
 def call_update_dot_pair(w0, w1, c0, c1, x, xn):
     return update_dot_pair(w0, w1, c0, c1, x, xn)
 
@@ -70,6 +81,11 @@ def test_dot_sums_in_the_documented_order(dtype, n):
     got = call_dot(a, b)
     assert got == reference_dot(a, b, dtype) and type(got) is float
     assert call_dot_float64(a, b) == reference_dot(a, b, np.float64)
+    B = rng.standard_normal((4, n)).astype(dtype)
+    assert call_dot_float64_four(a, B) == tuple(reference_dot(a, row, np.float64) for row in B)
+    difference, total = (a - b).astype(dtype), (a + b).astype(dtype)
+    assert call_difference_and_sum_squares(a, b) == (reference_dot(difference, difference, dtype),
+                                                      reference_dot(total, total, dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -2,7 +2,7 @@
 
 Each entry takes the training set, the runs' W0s (R, 2k, d) and parameters (equal but for
 ``params.RUN_FIELDS``), the epochs at which to hand W to ``on_snapshot(run, epoch, W)``,
-and returns one :class:`kernels.SGDResult` per run (W, loss per epoch, E_clean, E_conv,
+and returns one :class:`kernels.sgd.TrainingResult` per run (W, loss per epoch, E_clean, E_conv,
 epochs_run, diverged; GD has no E_clean: -1). A run's trajectory depends on its own
 parameters only, not on the other runs. ``bounded`` says whether Theorem 4.1
 (THEORY.md §2) applies.
@@ -18,7 +18,7 @@ import numpy as np
 from kernels.gd import gd_train
 from kernels.network import dataset_loss
 from kernels.orders import SeededOrders
-from kernels.sgd import SGDResult
+from kernels.sgd import TrainingResult
 from kernels.sgd_batched import SGDBatchTrainer
 from sweep.problems.separable.variables import recorded_epochs
 
@@ -30,7 +30,7 @@ SNAPSHOTS_PER_BLOCK = 16  # snapshot epochs per kernel call, which holds W at ea
 
 Snapshot = Callable[[int, int, np.ndarray], None]
 Train = Callable[[np.ndarray, np.ndarray, np.ndarray, "list[SeparableParams]", np.ndarray, Snapshot],
-                 "list[SGDResult]"]
+                 "list[TrainingResult]"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Optimizer:
     bounded: bool  # Theorem 4.1 bounds its E_clean
 
 
-def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot) -> list[SGDResult]:
+def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot) -> list[TrainingResult]:
     """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1), for all
     runs in batched kernel calls (kernels.sgd_train_many's trainer).
 
@@ -64,13 +64,13 @@ def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_
             on_snapshot(int(run), int(wanted[column]), snaps[run, column])
         done = stop
     result = trainer.result()
-    return [SGDResult(W=result.W[r], loss=result.loss[r, :result.epochs_run[r]], E_clean=int(result.E_clean[r]),
+    return [TrainingResult(W=result.W[r], loss=result.loss[r, :result.epochs_run[r]], E_clean=int(result.E_clean[r]),
                       E_conv=int(result.E_conv[r]), epochs_run=int(result.epochs_run[r]),
                       diverged=bool(result.diverged[r])) for r in range(len(ps))]
 
 
 def train_gd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot,
-             normalised: bool = False) -> list[SGDResult]:
+             normalised: bool = False) -> list[TrainingResult]:
     """Full-batch GD, one step per epoch (the gradient-flow approximation, THEORY.md §4),
     run after run.
 
@@ -83,7 +83,7 @@ def train_gd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_s
                           normalised) for run, (W0, p) in enumerate(zip(W0s, ps))]
 
 
-def _train_gd_one(X, y, W0, p: SeparableParams, snapshot_at: np.ndarray, on_snapshot, normalised: bool) -> SGDResult:
+def _train_gd_one(X, y, W0, p: SeparableParams, snapshot_at: np.ndarray, on_snapshot, normalised: bool) -> TrainingResult:
     """One run of ``train_gd``; on_snapshot(epoch, W)."""
     W, log_before, done = W0, [], 0
     for stop in np.union1d(snapshot_at, [p.max_epochs]):
@@ -99,7 +99,7 @@ def _train_gd_one(X, y, W0, p: SeparableParams, snapshot_at: np.ndarray, on_snap
     loss_before = np.exp(np.concatenate(log_before))
     loss = np.append(loss_before[1:], dataset_loss(W, X.astype(W.dtype), y, p.alpha, p.v))
     below = np.flatnonzero(loss < p.eps)
-    return SGDResult(W=W, loss=loss, E_clean=-1, E_conv=int(below[0]) + 1 if below.size else -1,
+    return TrainingResult(W=W, loss=loss, E_clean=-1, E_conv=int(below[0]) + 1 if below.size else -1,
                      epochs_run=done, diverged=bool(done < p.max_epochs or not np.isfinite(loss[-1])))
 
 

@@ -15,7 +15,7 @@ from scipy.special import gammaln
 from analysis.margin import NotSeparableError, svm_margin
 from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
 from kernels.network import network_output
-from kernels.sgd import SGDResult
+from kernels.sgd import TrainingResult
 from kernels.metrics import training_metrics
 from sweep.problems.base import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
@@ -112,7 +112,7 @@ def _train_group(ps: list[SeparableParams]) -> list[RunResult]:
             for run, (p, traj, W0) in enumerate(zip(ps, trajectories, W0s))]
 
 
-def _result(p: SeparableParams, traj: SGDResult, W0: np.ndarray, metrics: np.ndarray, history: np.ndarray | None,
+def _result(p: SeparableParams, traj: TrainingResult, W0: np.ndarray, metrics: np.ndarray, history: np.ndarray | None,
             epochs: np.ndarray, data: DataSet, svm, bounded: bool, R_x: float) -> RunResult:
     """One run's RunResult: its counts, curves, bounds and final measures."""
     X, y = data.X, data.y
