@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from sweep.cluster import ClusterConfigError, ClusterUnavailable
 from sweep.lock import LockError, LockLost
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 from sweep.spec import MAX_GRID_RUNS, SpecError
 from sweep.store import StoreError, plural
 

@@ -11,7 +11,8 @@ import pytest
 from sweep import problems
 from sweep.cli import EXIT_USAGE, main
 from sweep.problems import DEFAULT_PROBLEM, get_problem, problem_names
-from sweep.problems.base import ENGINE_VARIABLES, ParamError, ProblemParams
+from sweep.problems.parameters import ParamError, ProblemParams
+from sweep.problems.schema import ENGINE_VARIABLES
 from sweep.problems.docs import update_readme
 from sweep.spec import SpecError, parse_spec
 from sweep.store import open_store

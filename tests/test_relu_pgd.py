@@ -11,7 +11,7 @@ import xarray as xr
 
 from kernels.projections import PROJECTIONS
 from sweep.problems import get_problem, run_one
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 from sweep.problems.relu_pgd.data import make_instance
 from sweep.problems.relu_pgd.params import CONSTRAINTS, ReluPGDParams
 from sweep.problems.relu_pgd.run import run

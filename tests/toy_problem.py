@@ -4,7 +4,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweep.problems.base import Dim, Layout, Problem, ProblemParams, RunResult, Variable, require, require_positive
+from sweep.problems.contract import Problem
+from sweep.problems.parameters import ProblemParams, require, require_positive
+from sweep.problems.results import RunResult
+from sweep.problems.schema import Dim, Layout, Variable
 
 
 @dataclass(frozen=True)

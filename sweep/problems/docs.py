@@ -12,7 +12,8 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from sweep.problems.base import ENGINE_VARIABLES, Problem
+from sweep.problems.contract import Problem
+from sweep.problems.schema import ENGINE_VARIABLES
 
 _BLOCK = re.compile(r"(<!-- sweep problems ?(?P<name>[\w]*) -->\n)(.*?)(<!-- end -->)", re.DOTALL)
 

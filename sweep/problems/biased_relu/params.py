@@ -2,7 +2,7 @@
 
 Every field may appear in a sweep spec, fixed (``params:``) or swept (``grid:``);
 ``bias_values`` and ``a_range`` are tuples and can only be fixed (a grid coordinate is
-one scalar per point). Validation raises :class:`~sweep.problems.base.ParamError`
+one scalar per point). Validation raises :class:`~sweep.problems.parameters.ParamError`
 naming the field and the value.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, require, require_at_least, require_choice, require_positive
 
 LEARNERS = ("moments", "sgd", "hybrid")
 MOMENT_LEARNERS = ("moments", "hybrid")  # those that run the moment learner (m <= d, two halves)

@@ -1,14 +1,14 @@
 """The run parameters of the ``relu_pgd`` problem (THEORY.md §6.1), with validation.
 
 Every field may appear in a sweep spec, either fixed (``params:``) or swept (``grid:``).
-Validation raises :class:`~sweep.problems.base.ParamError` naming the field and value.
+Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and value.
 This module imports no kernels (the spec validates with it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, require, require_at_least, require_choice, require_positive
 
 # The sets K of THEORY.md §6.1, by the names of kernels.projections.PROJECTIONS.
 CONSTRAINTS = ("l0", "l1", "none")

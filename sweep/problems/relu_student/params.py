@@ -1,7 +1,7 @@
 """The run parameters of the ``relu_student`` problem (THEORY.md §6.2), with validation.
 
 Every field may appear in a sweep spec, fixed (``params:``) or swept (``grid:``).
-Validation raises :class:`~sweep.problems.base.ParamError` naming the field and value;
+Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and value;
 it draws the teacher (cached), so a separation the sampler cannot reach fails before
 any run starts.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, require, require_at_least, require_choice, require_positive
 
 TEACHER_SIGNS = ("ones", "random")
 

@@ -14,7 +14,7 @@ learns linearly separable data with SGD (or full-batch GD) on the cross-entropy 
 """
 from __future__ import annotations
 
-from sweep.problems.base import Problem
+from sweep.problems.contract import Problem
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.variables import layout
 

@@ -16,7 +16,7 @@ import xarray as xr
 
 from analysis import stats
 from analysis.plotting import parameter_values
-from sweep.problems.base import STATUS
+from sweep.problems.results import STATUS
 from sweep.problems.separable.optimizers import OPTIMIZERS
 
 MEASURED = "epochs_clean"

@@ -8,7 +8,7 @@ distribution. The training set is linearly separable through the origin, as
 THEORY.md §1 requires. :func:`make_dataset` turns the run parameters into a
 :class:`DataSet` and appends the bias coordinate (THEORY.md §1, paper Appendix K).
 
-Bad requests raise :class:`~sweep.problems.base.ParamError` (a ``ValueError``)
+Bad requests raise :class:`~sweep.problems.parameters.ParamError` (a ``ValueError``)
 naming the parameter and its value.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 from scipy import special, stats
 
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 
 if TYPE_CHECKING:
     from sweep.problems.separable.params import SeparableParams

@@ -1,14 +1,14 @@
 """The run parameters of the ``separable`` problem (THEORY.md §1-2), with validation.
 
 Every field may appear in a sweep spec, either fixed (``params:``) or swept (``grid:``).
-Validation raises :class:`~sweep.problems.base.ParamError` naming the field and value.
+Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and value.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, require, require_at_least, require_choice, require_positive
 
 
 # The parameters that may differ between runs trained together (kernels.sgd_train_many

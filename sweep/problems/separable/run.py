@@ -17,7 +17,7 @@ from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instanc
 from kernels.network import network_output
 from kernels.sgd import SGDResult
 from kernels.metrics import training_metrics
-from sweep.problems.base import RunResult
+from sweep.problems.results import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
 from sweep.problems.separable.optimizers import OPTIMIZERS
 from sweep.problems.separable.params import SeparableParams
