@@ -8,6 +8,7 @@ problem's ``params.py`` without loading any numerics (tests/test_spec_load.py).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
@@ -123,8 +124,7 @@ class ProblemParams:
     @classmethod
     def kind(cls, name: str) -> str:
         """The annotation of field ``name`` as text ("int", "tuple[float, ...]", ...)."""
-        annotation = {f.name: f.type for f in fields(cls)}[name]
-        return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+        return _kinds(cls)[name]
 
     def replace(self, **changes: Any) -> "ProblemParams":
         return type(self).from_mapping({**self.as_dict(), **changes})
@@ -134,6 +134,13 @@ class ProblemParams:
 
     def validate(self) -> None:
         """Raise ParamError naming the first field whose value is out of range."""
+
+
+@functools.cache
+def _kinds(cls: type) -> dict[str, str]:
+    """Each field's annotation as text, once per class (a spec checks every grid point's fields)."""
+    return {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            for f in fields(cls)}
 
 
 def is_seed(name: str) -> bool:

@@ -1,9 +1,10 @@
 """The run parameters of the ``relu_student`` problem (THEORY.md §6.2), with validation.
 
 Every field may appear in a sweep spec, fixed (``params:``) or swept (``grid:``).
-Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and value;
-it draws the teacher (cached), so a separation the sampler cannot reach fails before
-any run starts.
+Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and
+value, with names and numbers alone: a teacher separation no m lines in R^d can keep
+(:func:`max_separated_lines`) fails before any run starts; one the sampler does not find
+in its bounded draws (data.py) fails the run that draws it.
 """
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from dataclasses import dataclass
 
 from sweep.problems.parameters import ProblemParams, param, require, require_at_least, require_choice, require_positive
 
+# The names a parameter may take; INPUT_LAWS, PENALTIES and LEARNERS are the keys of the
+# dicts of the same names in kernels/relu_student.py (tests/test_problems.py checks they match).
 TEACHER_SIGNS = ("ones", "random")
+INPUT_LAWS = ("sphere", "gaussian")
+PENALTIES = ("tv", "weight_decay")
+LEARNERS = ("gd", "conic")
 
 
 @dataclass(frozen=True)
@@ -27,8 +33,8 @@ class ReluStudentParams(ProblemParams):
     m: int = param(3, "teacher neurons (unit w_j)")
     teacher_signs: str = param("ones", "teacher output weights a_j: `ones` (all +1) or `random` (+-1) [recon]")
     min_angle_deg: float = param(20.0, "teacher separation: redraw until every pair has |<w_j, w_l>| <= "
-                                 "cos(min_angle_deg) (also excludes near-antipodal pairs) [recon]; an error after "
-                                 "1000 draws")
+                                 "cos(min_angle_deg) (also excludes near-antipodal pairs) [recon]; the run fails "
+                                 "after 1000 draws")
     inputs: str = param("sphere", "input law: `sphere` (Unif(S^{d-1})) or `gaussian` (N(0, I_d/d), the same E||x||^2 "
                         "= 1) [recon]")
     n: int = param(0, "training points (fixed set, data_seed); 0 = a fresh batch every step (seed) [recon]")
@@ -51,9 +57,6 @@ class ReluStudentParams(ProblemParams):
     dtype: str = param("float64", "float64 or float32 (student and inputs; metrics always float64)")
 
     def validate(self) -> None:
-        from kernels.relu_student import INPUT_LAWS, LEARNERS, PENALTIES
-        from sweep.problems.relu_student.data import make_teacher
-
         require_choice(self, "teacher_signs", TEACHER_SIGNS)
         require_choice(self, "inputs", INPUT_LAWS)
         require_choice(self, "penalty", PENALTIES)
@@ -66,4 +69,25 @@ class ReluStudentParams(ProblemParams):
             value = getattr(self, name)
             require(math.isfinite(value) and value >= 0, name, value, "a finite number >= 0")
         require(0 <= self.min_angle_deg <= 90, "min_angle_deg", self.min_angle_deg, "in [0, 90]")
-        make_teacher(self.d, self.m, self.teacher_signs, self.min_angle_deg, self.data_seed)
+        most = max_separated_lines(self.d, self.min_angle_deg)
+        require(self.m <= most, "min_angle_deg", self.min_angle_deg,
+                f"an angle that m = {self.m} lines through 0 in R^{self.d} can keep pairwise (at most {most} can "
+                f"keep it): lower min_angle_deg or m")
+
+
+def max_separated_lines(d: int, min_angle_deg: float) -> float:
+    """An upper bound on how many lines through 0 in R^d keep pairwise angles >= min_angle_deg
+    (unit vectors w_j with |<w_j, w_l>| <= c = cos(min_angle_deg); inf where no bound applies).
+
+    Exact in R^1 (one line) and R^2 (floor(180 / angle)); in R^d with d c^2 < 1 the relative
+    bound d (1 - c^2) / (1 - d c^2), from ||G||_F^2 >= m^2 / d for the Gram matrix G of m
+    such vectors.
+    """
+    if min_angle_deg == 0:
+        return math.inf
+    if d == 1:
+        return 1
+    if d == 2:
+        return math.floor(180 / min_angle_deg + 1e-9)
+    c2 = math.cos(math.radians(min_angle_deg)) ** 2
+    return math.floor(d * (1 - c2) / (1 - d * c2) + 1e-9) if d * c2 < 1 else math.inf

@@ -11,6 +11,16 @@ from dataclasses import dataclass
 from sweep.problems.parameters import ProblemParams, param, require, require_at_least, require_choice, require_positive
 
 
+# The names `dataset` and `optimizer` may take: the keys of datasets.DATASETS and
+# optimizers.OPTIMIZERS (tests/test_problems.py checks they match), listed here so that a
+# spec validates without loading the numerics.
+MNIST_PAIRS = ((0, 1), (3, 5),                                  # paper Fig. 2
+               (1, 7), (2, 3), (4, 9), (5, 8), (6, 8), (7, 9))  # more pairs, paper Fig. 6 (App. D.2)
+DATASETS = ("linear_teacher", "gaussians", "gaussians_skewed", "gaussians_outlier",
+            *(f"mnist_{positive}_{negative}" for positive, negative in MNIST_PAIRS))
+OPTIMIZERS = ("sgd", "gd", "gd_normalised")
+BOUNDED_OPTIMIZERS = ("sgd",)  # those whose E_clean Theorem 4.1 bounds (THEORY.md §2)
+
 # The parameters that may differ between runs trained together (kernels.sgd_train_many
 # takes one W0, seed, alpha, lr, eps and v per run on one training set).
 RUN_FIELDS = frozenset({"seed", "init_scale", "alpha", "v", "lr", "eps", "save_weights"})
@@ -52,9 +62,6 @@ class SeparableParams(ProblemParams):
         return tuple(value for name, value in self.as_dict().items() if name not in RUN_FIELDS)
 
     def validate(self) -> None:
-        from sweep.problems.separable.datasets import DATASETS
-        from sweep.problems.separable.optimizers import OPTIMIZERS
-
         require_choice(self, "dataset", DATASETS)
         require_choice(self, "optimizer", OPTIMIZERS)
         require(self.dtype in ("float64", "float32"), "dtype", self.dtype, "'float64' or 'float32'")
