@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.stats import SEED_DIM, nanmedian, point_dims, problem_of, spec_of
+from analysis.stats import SEED_DIM, nanmedian, point_dims, spec_of
 
 PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
 DPI = 100
@@ -69,16 +69,15 @@ def panel_grid(rows: int, columns: int) -> tuple[Figure, list[list]]:
 # ---------------------------------------------------------------- what a store holds
 
 def parameter_values(ds: xr.Dataset, name: str) -> list:
-    """The values a run parameter takes in the store: its grid coordinate, its fixed
-    value in the spec, or the problem's default."""
+    """The values a run parameter takes in the store: its grid coordinate, or its fixed
+    value in the spec (where `sweep report` has filled in the defaults that a store
+    written before a parameter existed lacks). KeyError naming it when it is neither."""
     if name in ds.dims:
         return [as_python(value) for value in ds[name].values]
     params = spec_of(ds).get("params", {})
-    if name in params:
-        return [params[name]]
-    from sweep.problems import get_problem  # the registry: the one import from sweep
-
-    return [get_problem(problem_of(ds)).params.defaults()[name]]
+    if name not in params:
+        raise KeyError(f"the store's spec has no parameter {name!r}")
+    return [params[name]]
 
 
 def run_parameters(ds: xr.Dataset, point: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +96,6 @@ def has(ds: xr.Dataset, *names: str) -> bool:
 def reference_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
     """Hold every point dim not in ``free`` at its middle value (stated in figure titles)."""
     return {dim: as_python(ds[dim].values[ds.sizes[dim] // 2]) for dim in point_dims(ds) if dim not in free}
-
-
-def first_seed_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
-    """The first seed's run at the reference point of the dims not in ``free``."""
-    seed = {SEED_DIM: ds[SEED_DIM].values[0].item()} if SEED_DIM in ds.dims else {}
-    return {**seed, **reference_point(ds, free)}
 
 
 def describe_point(point: dict[str, Any], names: dict[str, str] | None = None) -> str:

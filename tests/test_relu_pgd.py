@@ -197,7 +197,7 @@ def small_store(tmp_path_factory):
 
 
 def test_report_checks_figures_and_summary(small_store, tmp_path):
-    from analysis.report import write_report
+    from sweep.report import write_report
 
     report = write_report(small_store, tmp_path)
     names = {path.name for path in report.paths}
