@@ -12,15 +12,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.special import gammaln
 
-from analysis.margin import NotSeparableError, svm_margin
-from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
+from kernels.metrics import training_metrics
 from kernels.network import network_output
 from kernels.sgd import SGDResult
-from kernels.metrics import training_metrics
 from sweep.problems.results import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
+from sweep.problems.separable.margin import NotSeparableError, svm_margin
 from sweep.problems.separable.optimizers import OPTIMIZERS
 from sweep.problems.separable.params import BOUNDED_OPTIMIZERS, SeparableParams
+from sweep.problems.separable.theory import (BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures,
+                                             teacher_stack)
 from sweep.problems.separable.variables import CURVES, METRICS, WEIGHT_HISTORY, WEIGHTS, recorded_epochs
 
 
