@@ -1,5 +1,6 @@
 """What every figure of every problem shares: one style, the file contract, panels,
-curves over seeds, and where in the grid a figure is drawn.
+curves over seeds (the median and its band: :func:`median_and_band`), and where in the
+grid a figure is drawn.
 
 A figure function has the contract ``figure(ds, out_dir) -> list[Path]``: it draws from
 the Dataset of :func:`analysis.stats.open_results`, writes ``out_dir/<name>.png`` and
@@ -8,7 +9,8 @@ what the figure needs. :func:`figure_file` turns ``plot(ds) -> Figure | None`` i
 
 One style for all: :data:`STYLE`, panels of PANEL_SIZE inches at DPI, so a figure of
 p panels is a PNG of (PANEL_SIZE[1] * DPI, p * PANEL_SIZE[0] * DPI) pixels, one of r rows
-of c panels (:func:`panel_grid`) a PNG of (r * PANEL_SIZE[1] * DPI, c * PANEL_SIZE[0] * DPI).
+of c panels (:func:`panel_grid`) a PNG of (r * PANEL_SIZE[1] * DPI, c * PANEL_SIZE[0] * DPI)
+(square panels of PANEL_SIZE[1] where a figure asks for them).
 Plots use matplotlib's object API (no pyplot state, no GUI backend needed). Legends
 speak words: a curve is labelled by its variable's ``long_name`` unless told otherwise,
 and every band or thin line a figure draws has its own legend entry.
@@ -24,7 +26,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.stats import SEED_DIM, nanmedian, point_dims, problem_of, spec_of
+from analysis.stats import SEED_DIM, nanmedian, over_last_axis, point_dims, spec_of
 
 PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
 DPI = 100
@@ -59,26 +61,43 @@ def panels(n: int) -> tuple[Figure, list]:
     return fig, list(np.atleast_1d(fig.subplots(1, n)))
 
 
-def panel_grid(rows: int, columns: int) -> tuple[Figure, list[list]]:
-    """A figure of ``rows`` x ``columns`` panels, and their axes as a list of rows."""
-    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
-    axes = np.asarray(fig.subplots(rows, columns, squeeze=False))
-    return fig, [list(row) for row in axes]
+def panel_grid(rows: int, columns: int, square: bool = False) -> tuple[Figure, np.ndarray]:
+    """A figure of ``rows`` x ``columns`` panels (``square``: PANEL_SIZE[1] wide), and their
+    axes as a (rows, columns) array."""
+    width = PANEL_SIZE[1] if square else PANEL_SIZE[0]
+    fig = Figure(figsize=(width * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
+    return fig, np.asarray(fig.subplots(rows, columns, squeeze=False))
+
+
+def median_and_band(ax, x: np.ndarray, per_seed: np.ndarray, color: str, label: str | None, linestyle: str = "-",
+                    lw: float | None = None, floor: float = -np.inf, each_seed: bool = False) -> None:
+    """Curves ``per_seed`` (seeds, x) as their median over seeds (a line labelled ``label``)
+    and their spread: the band from the smallest to the largest seed, or with ``each_seed``
+    one thin line per seed. Values below ``floor`` are drawn at it (e.g. 0 on a log axis);
+    an x where no seed has a value is a gap."""
+    per_seed = np.where(per_seed < floor, floor, per_seed)
+    if each_seed:
+        for curve in per_seed:
+            ax.plot(x, curve, linestyle, color=color, lw=0.6, alpha=0.45)
+    else:
+        low = over_last_axis(lambda values: np.nanmin(values, axis=-1), per_seed.T)
+        high = over_last_axis(lambda values: np.nanmax(values, axis=-1), per_seed.T)
+        ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
+    ax.plot(x, nanmedian(per_seed.T), linestyle, color=color, lw=lw, label=label)
 
 
 # ---------------------------------------------------------------- what a store holds
 
 def parameter_values(ds: xr.Dataset, name: str) -> list:
-    """The values a run parameter takes in the store: its grid coordinate, its fixed
-    value in the spec, or the problem's default."""
+    """The values a run parameter takes in the store: its grid coordinate, or its fixed
+    value in the spec (where `sweep report` has filled in the defaults that a store
+    written before a parameter existed lacks). KeyError naming it when it is neither."""
     if name in ds.dims:
         return [as_python(value) for value in ds[name].values]
     params = spec_of(ds).get("params", {})
-    if name in params:
-        return [params[name]]
-    from sweep.problems import get_problem  # the registry: the one import from sweep
-
-    return [get_problem(problem_of(ds)).params.defaults()[name]]
+    if name not in params:
+        raise KeyError(f"the store's spec has no parameter {name!r}")
+    return [params[name]]
 
 
 def run_parameters(ds: xr.Dataset, point: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +116,6 @@ def has(ds: xr.Dataset, *names: str) -> bool:
 def reference_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
     """Hold every point dim not in ``free`` at its middle value (stated in figure titles)."""
     return {dim: as_python(ds[dim].values[ds.sizes[dim] // 2]) for dim in point_dims(ds) if dim not in free}
-
-
-def first_seed_point(ds: xr.Dataset, free: tuple[str, ...]) -> dict[str, Any]:
-    """The first seed's run at the reference point of the dims not in ``free``."""
-    seed = {SEED_DIM: ds[SEED_DIM].values[0].item()} if SEED_DIM in ds.dims else {}
-    return {**seed, **reference_point(ds, free)}
 
 
 def describe_point(point: dict[str, Any], names: dict[str, str] | None = None) -> str:
@@ -136,20 +149,9 @@ def draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], along: str, ylabel: 
         for index, line_value in enumerate(values[lines_dim].values if lines_dim else [None]):
             line = values.sel({lines_dim: line_value}) if lines_dim else values
             per_seed = line.transpose(..., along).values.reshape(-1, steps.size)
-            color = f"C{index}"
-            if each_seed:
-                for seed_curve in per_seed:
-                    ax.plot(steps, seed_curve, linestyle, color=color, lw=0.6, alpha=0.45)
-            else:
-                finite = np.isfinite(per_seed).any(axis=0)
-                low = np.full(steps.size, np.nan)
-                high = np.full(steps.size, np.nan)
-                low[finite] = np.nanmin(per_seed[:, finite], 0)
-                high[finite] = np.nanmax(per_seed[:, finite], 0)
-                ax.fill_between(steps, low, high, color=color, alpha=0.15, lw=0)
-            value_text = "" if line_value is None else f", {dim_names.get(lines_dim, lines_dim)} = {as_python(line_value)}"
-            ax.plot(steps, nanmedian(per_seed.T), linestyle, color=color, lw=2.0,
-                    label=f"{text}{value_text}: median over {n_seeds} seed{'s' * (n_seeds != 1)}")
+            value = "" if line_value is None else f", {dim_names.get(lines_dim, lines_dim)} = {as_python(line_value)}"
+            median_and_band(ax, steps, per_seed, f"C{index}", f"{text}{value}: median over {n_seeds} "
+                            f"seed{'s' * (n_seeds != 1)}", linestyle, lw=2.0, each_seed=each_seed)
     if n_seeds > 1:
         if each_seed:
             ax.plot([], [], "-", color="0.5", lw=0.6, alpha=0.6, label="thin lines: each seed")

@@ -49,11 +49,6 @@ def spec_of(ds: xr.Dataset) -> dict[str, Any]:
     return json.loads(spec) if isinstance(spec, str) else dict(spec)
 
 
-def problem_of(ds: xr.Dataset) -> str:
-    """The name of the problem the store holds (stores without one hold ``separable``)."""
-    return spec_of(ds).get("problem", "separable")
-
-
 def grid_dims(ds: xr.Dataset) -> tuple[str, ...]:
     """The grid's dims in spec order (the dims of ``done``)."""
     return tuple(ds[DONE].dims)

@@ -21,7 +21,8 @@ from typing import Callable, Sequence
 
 from sweep.cluster import ClusterConfigError, ClusterUnavailable
 from sweep.lock import LockError, LockLost
-from sweep.problems.base import ParamError
+from sweep.problems import DEFAULT_PROBLEM
+from sweep.problems.parameters import ParamError
 from sweep.spec import MAX_GRID_RUNS, SpecError
 from sweep.store import StoreError, plural
 
@@ -224,7 +225,7 @@ def show_command(args: argparse.Namespace) -> int:
     dataset = open_store(args.store)
     print(dataset)
     spec = dataset.attrs["spec"]
-    print(f"\nspec {spec['name']!r}, problem {spec.get('problem', 'separable')!r}, "
+    print(f"\nspec {spec['name']!r}, problem {spec.get('problem', DEFAULT_PROBLEM)!r}, "
           f"hash {dataset.attrs['spec_hash'][:12]}, git {dataset.attrs.get('git_revision')}")
     print("runs: " + ", ".join(f"{name} {count}" for name, count in run_counts(args.store, health).items()))
     _print_damage(health)
@@ -278,7 +279,7 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("report", "write the figures, summary.csv and report.md of a store", _report_arguments)
 def report_command(args: argparse.Namespace) -> int:
     """Exit 1 when a run breaks a proven bound (so scripts notice)."""
-    from analysis.report import write_report
+    from sweep.report import write_report
     from sweep.store import scan_store
 
     health = scan_store(args.store, decode=True)  # StoreError unless a sweep store
@@ -297,8 +298,8 @@ def report_command(args: argparse.Namespace) -> int:
 
 def _paper_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory for the stores, reports and index.md")
-    parser.add_argument("--problem", default="separable",
-                        help="whose paper presets to run (default: separable; 'all' for every problem)")
+    parser.add_argument("--problem", default=DEFAULT_PROBLEM,
+                        help=f"whose paper presets to run (default: {DEFAULT_PROBLEM}; 'all' for every problem)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="FILE",
                        help="scheduler config (default: ./scheduler.yaml, else a local cluster of 2 workers)")
@@ -310,7 +311,7 @@ def paper_command(args: argparse.Namespace) -> int:
     """Every preset of ``Problem.presets`` run into ``OUT/<preset>.zarr`` (resuming what is
     there) on one cluster, as `sweep run` would, reported into ``OUT/<preset>/`` and linked
     from ``OUT/index.md``. Exit 1 when a run breaks a proven bound, 130 on Ctrl-C."""
-    from analysis.report import write_report
+    from sweep.report import write_report
     from sweep.cluster import connect, load_cluster_config
     from sweep.engine import plan_sweep, resolve_store_path
     from sweep.lock import StoreLock

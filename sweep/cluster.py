@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from sweep.problems.base import did_you_mean, short_repr
+from sweep.messages import did_you_mean, short_repr
 
 if TYPE_CHECKING:
     import distributed

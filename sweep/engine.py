@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from sweep.lock import StoreLock
-from sweep.problems.base import STATUS
+from sweep.problems.results import STATUS
 from sweep.spec import SweepSpec
 from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of,
                          check_store, check_writable, create_store, layout_for, remove_leftovers, repair_store,

@@ -39,7 +39,9 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 from sweep.problems import DEFAULT_PROBLEM, get_problem
-from sweep.problems.base import ParamError, Problem, ProblemParams, did_you_mean, short_repr
+from sweep.messages import did_you_mean, short_repr
+from sweep.problems.contract import Problem
+from sweep.problems.parameters import ParamError, ProblemParams
 
 TOP_LEVEL_KEYS = ("name", "description", "problem", "params", "grid")
 IDENTITY_KEYS = ("problem", "params", "grid")  # the part of normalised() that is the computation

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from sweep.lock import check_holder
-from sweep.problems.base import ENGINE_VARIABLES, STATUS, Dim, RunResult, Variable
+from sweep.problems.results import STATUS, RunResult
+from sweep.problems.schema import ENGINE_VARIABLES, Dim, Variable
 
 if TYPE_CHECKING:
     from sweep.spec import SweepSpec

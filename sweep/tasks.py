@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from sweep.problems.base import RunResult
+from sweep.problems.results import RunResult
 from sweep.spec import SweepSpec
 from sweep.store import Block, BlockResults, StoreLayout, WriteTarget, blocks_of, layout_for
 

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweep.problems.base import Layout, Problem, ProblemParams, RunResult, Variable, require
+from sweep.problems.contract import Problem
+from sweep.problems.parameters import ProblemParams, require
+from sweep.problems.results import RunResult
+from sweep.problems.schema import Layout, Variable
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def sgd_reference(X, y, W0, order, alpha, v, lr, eps):
 def certified_svm_margin(X, y, dps: int = 60):
     """s_min = min ||w|| s.t. y_i <w, x_i> >= 1 for the float data (X, y), in mpmath.
 
-    Independent of analysis/margin.py: Lawson–Hanson NNLS on the least-distance form
+    Independent of sweep/problems/separable/margin.py: Lawson–Hanson NNLS on the least-distance form
     [ (y x)^T ; 1^T ] u ~ e_{d+1}, u >= 0, in ``dps`` digits, then certified by the
     duality gap: any w with min_i y<w, x_i> > 0 gives s_min <= ||w|| / min_i y<w, x_i>,
     and any lambda >= 0 gives s_min >= sum(lambda) / ||sum_i lambda_i y_i x_i||.

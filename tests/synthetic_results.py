@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import xarray as xr
 
-from sweep.problems.base import ENGINE_VARIABLES
+from sweep.problems.schema import ENGINE_VARIABLES
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.variables import CURVES, SCALARS, recorded_epochs
 

@@ -10,7 +10,7 @@ import xarray as xr
 
 from kernels.orders import seeded_orders
 from sweep.engine import run_sweep
-from sweep.problems.base import STATUS
+from sweep.problems.results import STATUS
 from sweep.problems.separable.run import train_many, train_one
 from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store

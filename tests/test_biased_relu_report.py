@@ -6,18 +6,21 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from analysis.report import write_report
 from kernels.hermite import normal_pdf
 from sweep.engine import run_sweep
 from sweep.problems.biased_relu import evidence
+from sweep.problems.biased_relu.params import BiasedReluParams
+from sweep.report import write_report
 from sweep.spec import parse_spec
 
 
 def hand_made(values: np.ndarray, coords: dict, params: dict | None = None) -> xr.Dataset:
-    """A store-like Dataset: ``err_w_sign_agnostic`` on ``coords`` (seed first), all done."""
+    """A store-like Dataset: ``err_w_sign_agnostic`` on ``coords`` (seed first), all done; its
+    spec lists every other parameter, as the engine writes it."""
     dims = tuple(coords)
+    fixed = {name: value for name, value in BiasedReluParams.defaults().items() if name not in dims}
     return xr.Dataset({evidence.ERROR: (dims, values), "done": (dims, np.ones(values.shape, bool))}, coords=coords,
-                      attrs={"spec": {"problem": "biased_relu", "params": params or {"learner": "moments"}}})
+                      attrs={"spec": {"problem": "biased_relu", "params": {**fixed, **(params or {})}}})
 
 
 def test_seed_slopes_and_rates_recover_exact_power_laws_in_the_local_regime():

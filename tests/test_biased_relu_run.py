@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sweep.problems import get_problem, run_one
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 from sweep.problems.biased_relu.params import BiasedReluParams
 from sweep.problems.biased_relu.variables import CURVE, PER_NEURON, SCALARS, layout, recorded_steps
 from sweep.spec import SpecError, parse_spec

@@ -6,12 +6,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.margin import svm_margin
-from analysis.theory import LAMBERT_C, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
 from kernels.sgd import sgd_train
 from sweep.problems.separable.datasets import make_dataset
+from sweep.problems.separable.margin import svm_margin
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.run import init_weights
+from sweep.problems.separable.theory import (LAMBERT_C, epoch_bound, epoch_bound_instance, progress_measures,
+                                             teacher_stack)
 from tests import reference as ref
 
 configs = st.fixed_dictionaries({

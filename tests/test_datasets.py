@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
-from analysis.margin import svm_margin
 from sweep.problems.separable import datasets
-from sweep.problems.separable.datasets import (DATASETS, MNIST_PAIRS, OUTLIER_INDEX, SKEWED_NEGATIVE_CENTRE,
-                                              SKEWED_POSITIVE_CENTRE, DataSet, make_dataset, register,
-                                              register_mnist_pair)
-from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.datasets import (DATASETS, OUTLIER_INDEX, SKEWED_NEGATIVE_CENTRE, SKEWED_POSITIVE_CENTRE,
+                                              DataSet, make_dataset, register, register_mnist_pair)
+from sweep.problems.separable.margin import svm_margin
+from sweep.problems.separable.params import MNIST_PAIRS, SeparableParams
 
 SYNTHETIC = ["linear_teacher", "gaussians", "gaussians_outlier", "gaussians_skewed"]
 MNIST = ["mnist_0_1", "mnist_3_5"]

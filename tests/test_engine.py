@@ -20,7 +20,7 @@ from sweep.cluster import ClusterConfig, ClusterConfigError, LocalClusterConfig,
     parse_cluster_config
 from sweep.engine import execute, plan_sweep, run_sweep, start
 from sweep.lock import StoreLock
-from sweep.problems.base import STATUS
+from sweep.problems.results import STATUS
 from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store, read_done, run_counts
 from sweep.tasks import choose_chunks

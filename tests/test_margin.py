@@ -1,8 +1,8 @@
-"""Exact hard-margin SVMs without bias (analysis/margin.py; THEORY.md §1 and §4)."""
+"""Exact hard-margin SVMs without bias (sweep/problems/separable/margin.py; THEORY.md §1 and §4)."""
 import numpy as np
 import pytest
 
-from analysis.margin import (
+from sweep.problems.separable.margin import (
     InfeasibleError, NotSeparableError, least_distance, par_svm, par_transform, svm_margin,
 )
 
@@ -267,7 +267,7 @@ def test_svm_margin_at_s_1e8_on_degenerate_sets(seed, tolerance):
     """s ~ 1e8 with R_x ~ 1 and 2d constraints nearly active at once in d = 3. The polish
     settles on seeds 0 and 1 (error ~1e-12); on seed 2 it cycles between active sets,
     the rescaled NNLS answer stands and is off by 9e-9: the documented limit, about
-    1e-16 s R_x, of a float64 solver on such sets (analysis/margin.py)."""
+    1e-16 s R_x, of a float64 solver on such sets (sweep/problems/separable/margin.py)."""
     assert relative_error(*pinned_set(seed, 30, 3, 1e-8)) <= tolerance
 
 

@@ -1,12 +1,12 @@
-"""The PAR prediction of analysis/par.py (THEORY.md §4): hand-solved PAR-SVMs, the
+"""The PAR prediction of sweep/problems/separable/par.py (THEORY.md §4): hand-solved PAR-SVMs, the
 PAR-consistency caveat, and trained networks converging to the predicted directions."""
 import numpy as np
 import pytest
 
-from analysis.margin import svm_margin
-from analysis.par import PREDICTIONS, ParDirections, ParPrediction, par_cosines, par_prediction
 from kernels.gd import gd_train
 from kernels.metrics import par_shares
+from sweep.problems.separable.margin import svm_margin
+from sweep.problems.separable.par import PREDICTIONS, ParDirections, ParPrediction, par_cosines, par_prediction
 
 SQRT_HALF = np.sqrt(0.5)
 

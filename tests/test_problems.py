@@ -3,6 +3,10 @@ problem must satisfy, the README generated from them, and a toy problem added wi
 touching the engine, run through `sweep run`, `sweep status` and `sweep report`."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,8 @@ import pytest
 from sweep import problems
 from sweep.cli import EXIT_USAGE, main
 from sweep.problems import DEFAULT_PROBLEM, get_problem, problem_names
-from sweep.problems.base import ENGINE_VARIABLES, ParamError, ProblemParams
+from sweep.problems.parameters import ParamError, ProblemParams
+from sweep.problems.schema import ENGINE_VARIABLES
 from sweep.problems.docs import update_readme
 from sweep.spec import SpecError, parse_spec
 from sweep.store import open_store
@@ -112,3 +117,46 @@ def test_a_new_problem_runs_through_the_engine_untouched(toy, tmp_path, capsys):
     spec.write_text("name: toy\nproblem: toy_regression\ngrid: {lr: [0.1, -1.0]}\n")
     assert main(["run", str(spec), "--store", str(tmp_path / "bad.zarr"), "--serial"]) == EXIT_USAGE
     assert "'lr'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- parameters never load numerics
+
+NAME_TABLES = [  # (the names a parameter may take, listed in params.py; the numerics' dict keyed by them)
+    ("sweep.problems.separable.params:DATASETS", "sweep.problems.separable.datasets:DATASETS"),
+    ("sweep.problems.separable.params:OPTIMIZERS", "sweep.problems.separable.optimizers:OPTIMIZERS"),
+    ("sweep.problems.relu_pgd.params:CONSTRAINTS", "kernels.projections:PROJECTIONS"),
+    ("sweep.problems.relu_student.params:INPUT_LAWS", "kernels.relu_student:INPUT_LAWS"),
+    ("sweep.problems.relu_student.params:PENALTIES", "kernels.relu_student:PENALTIES"),
+    ("sweep.problems.relu_student.params:LEARNERS", "kernels.relu_student:LEARNERS"),
+]
+LOAD_SPEC_CPU_SECONDS = 0.5
+
+
+@pytest.mark.parametrize("names,numerics", NAME_TABLES, ids=[names for names, _ in NAME_TABLES])
+def test_the_names_a_spec_is_checked_against_are_those_the_numerics_know(names, numerics):
+    from sweep.problems.contract import imported
+
+    assert sorted(imported(names)) == sorted(imported(numerics))
+
+
+def test_reading_every_preset_loads_no_numerics_and_takes_under_half_a_second():
+    """``load_spec`` of each preset, alone in a fresh process after the engine's own imports
+    (yaml, numpy, the registry), imports neither Numba nor any kernel nor SciPy, and takes
+    less than LOAD_SPEC_CPU_SECONDS of CPU time. Measured as the process's CPU time of that
+    call alone, so that the load of other processes on a shared machine does not count;
+    loading Numba and the kernels, which this contract forbids, takes several times that."""
+    probe = ("import json, sys, time; import sweep.spec; start = time.process_time(); "
+             "sweep.spec.load_spec(sys.argv[1]); seconds = time.process_time() - start; "
+             "print(json.dumps({'seconds': seconds, 'heavy': sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('numba', 'kernels') or m.startswith('scipy'))}))")
+
+    def load(preset: Path) -> tuple[str, dict]:
+        result = subprocess.run([sys.executable, "-c", probe, str(preset)], cwd=README.parent, capture_output=True,
+                                text=True, check=True)
+        return preset.stem, json.loads(result.stdout)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        measured = dict(pool.map(load, sorted(PRESETS.glob("*.yaml"))))
+    assert len(measured) == len(list(PRESETS.glob("*.yaml"))) >= 20
+    assert {name: m["heavy"] for name, m in measured.items() if m["heavy"]} == {}
+    assert {name: m["seconds"] for name, m in measured.items() if m["seconds"] >= LOAD_SPEC_CPU_SECONDS} == {}

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from kernels.projections import PROJECTIONS
 from sweep.problems import get_problem, run_one
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 from sweep.problems.relu_pgd.data import make_instance
-from sweep.problems.relu_pgd.params import CONSTRAINTS, ReluPGDParams
+from sweep.problems.relu_pgd.params import ReluPGDParams
 from sweep.problems.relu_pgd.run import run
 from sweep.problems.relu_pgd.theory import contraction_factor, first_success, inside_envelope, n0_hat
 from sweep.spec import SpecError, parse_spec
@@ -48,10 +47,6 @@ def test_a_spec_with_a_bad_value_names_its_key():
     spec = {"name": "x", "problem": "relu_pgd", "params": {"d": 10}, "grid": {"s": [5, 11]}}
     with pytest.raises(SpecError, match=r"spec grid\.s: parameter 's' must be <= d = 10, got 11"):
         parse_spec(spec)
-
-
-def test_constraints_are_the_kernels_projections():
-    assert set(CONSTRAINTS) == set(PROJECTIONS)
 
 
 # ---------------------------------------------------------------- teacher and data
@@ -202,7 +197,7 @@ def small_store(tmp_path_factory):
 
 
 def test_report_checks_figures_and_summary(small_store, tmp_path):
-    from analysis.report import write_report
+    from sweep.report import write_report
 
     report = write_report(small_store, tmp_path)
     names = {path.name for path in report.paths}

@@ -2,8 +2,6 @@
 batches, a training set, float32, tol, divergence) and THEORY.md §6.2's reference check."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -53,14 +51,34 @@ def test_bad_input_names_the_field(field, value, expected):
         ReluStudentParams.from_mapping({field: value})
 
 
-def test_an_unsatisfiable_teacher_separation_fails_after_bounded_draws():
-    """12 lines in the plane cannot keep 20 degrees apart (12 x 20 > 180): an error, not a hang."""
-    start = time.perf_counter()
-    with pytest.raises(ParamError, match=rf"'min_angle_deg'.*{MAX_TEACHER_DRAWS} draws"):
+def test_a_separation_no_lines_can_keep_is_refused_before_any_run():
+    """12 lines in the plane cannot keep 20 degrees apart (at most 180 / 20 = 9 can); 4 lines
+    in R^3 cannot be pairwise orthogonal; 7 lines in R^3 cannot keep the 63.43 degrees of the
+    icosahedron's 6 diagonals. Each tight case is built and accepted: the bound is the truth."""
+    with pytest.raises(ParamError, match=r"'min_angle_deg'.*at most 9 .*got 20.0"):
         ReluStudentParams.from_mapping({"d": 2, "m": 12, "min_angle_deg": 20.0})
-    assert time.perf_counter() - start < 10
     with pytest.raises(SpecError, match="params.min_angle_deg"):
         parse_spec({"name": "x", "problem": "relu_student", "params": {"d": 2, "m": 12}, "grid": {"seed": [0]}})
+    angles = np.radians(20.0 * np.arange(9))
+    icosahedron = np.array([[0, 1, g] for g in (1.618034, -1.618034)] + [[1, g, 0] for g in (1.618034, -1.618034)]
+                           + [[g, 0, 1] for g in (1.618034, -1.618034)])
+    tight = {(2, 20.0): np.stack([np.cos(angles), np.sin(angles)], 1), (3, 90.0): np.eye(3),
+             (3, 63.4): icosahedron}
+    for (d, angle), lines in tight.items():
+        lines = lines / np.linalg.norm(lines, axis=1, keepdims=True)
+        overlaps = np.abs(lines @ lines.T)[~np.eye(len(lines), dtype=bool)]
+        assert overlaps.max() <= np.cos(np.radians(angle)) + 1e-9  # the configuration keeps the angle
+        ReluStudentParams.from_mapping({"d": d, "m": len(lines), "min_angle_deg": angle})
+        with pytest.raises(ParamError, match="'min_angle_deg'"):
+            ReluStudentParams.from_mapping({"d": d, "m": len(lines) + 1, "min_angle_deg": angle})
+
+
+def test_a_separation_the_sampler_does_not_find_fails_the_run_after_bounded_draws():
+    """6 lines in R^3 can keep 63 degrees (the icosahedron's diagonals), so the spec is
+    valid; random draws do not find them, and the run fails after MAX_TEACHER_DRAWS, not a hang."""
+    params = ReluStudentParams.from_mapping({**SMALL, "d": 3, "m": 6, "min_angle_deg": 63.0})
+    with pytest.raises(ParamError, match=rf"'min_angle_deg'.*{MAX_TEACHER_DRAWS} draws"):
+        run_one("relu_student", params)
 
 
 def test_a_run_records_every_variable_and_is_deterministic():

@@ -1,7 +1,8 @@
-"""analysis.report.write_report and the separable figures on small hand-made stores."""
+"""sweep.report.write_report and the separable figures on small hand-made stores."""
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 
 import matplotlib.image
@@ -9,11 +10,13 @@ import numpy as np
 import pytest
 
 from analysis import open_results
-from analysis.plotting import DPI, PANEL_SIZE
-from analysis.report import OBSERVATION, THEOREM, Report, write_report
+from analysis.checks import OBSERVATION, THEOREM
+from analysis.plotting import DPI, PANEL_SIZE, parameter_values
+from sweep.problems import get_problem
 from sweep.problems.separable.report import bound_check
 from sweep.problems.separable.figures import (epochs_vs_parameters, fig2_linear_regime, fig7_clustering, fig8_par_share,
                                               fig9_outlier)
+from sweep.report import Report, with_defaults, write_report
 from tests.synthetic_results import synthetic_results, write_store
 
 
@@ -99,7 +102,7 @@ def test_report_says_the_bound_was_not_checked_when_no_run_reached_e_clean(tmp_p
     bound = report.checks[0]
     assert bound.holds is None and not report.violated
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "**Bound check: not checked** — no run reached E_clean" in text
+    assert "**Not checked** — no run reached E_clean" in text
     assert "8/8 runs never reached E_clean" in text
     assert "| max_epochs | 8 |" in text and "0 of 0" not in text
     assert text.index("## Runs") < text.index("## Theorem 4.1 check")  # status counts first
@@ -121,7 +124,7 @@ def test_full_batch_gd_is_not_held_against_the_sgd_theorem(tmp_path):
     ds["epochs_bound_instance"][:] = np.nan
     check = bound_check(open_results(write_store(ds, tmp_path / "gd_unbounded.zarr")))
     assert check.holds is None
-    assert "not checked** — Theorem 4.1 is about SGD and every run (8/8) uses full-batch GD" in check.markdown
+    assert "**Not checked** — Theorem 4.1 is about SGD and every run (8/8) uses full-batch GD" in check.markdown
 
 
 def test_curve_legends_are_words(tmp_path):
@@ -142,3 +145,17 @@ def test_no_clustering_figure_for_width_one_and_no_bound_figure_without_e_clean(
     ds = synthetic_results({"seed": [0, 1], "alpha": [0.1, 0.2]}, {"dataset": "gaussians", "d": 5},
                            lambda seed, alpha: -1 + 0 * seed)
     assert epochs_vs_parameters(open_results(write_store(ds, tmp_path / "stalled.zarr")), tmp_path / "b") == []
+
+
+def test_a_store_written_before_a_parameter_existed_reports_with_its_default(tmp_path):
+    ds = synthetic_results({"seed": [0, 1]}, {}, lambda seed: 10 + seed)
+    spec = json.loads(ds.attrs["spec"])
+    del spec["params"]["save_weight_history"]  # as in a store written before that parameter existed
+    ds.attrs["spec"] = json.dumps(spec)
+    store = open_results(write_store(ds, tmp_path / "old.zarr"))
+    with pytest.raises(KeyError, match="save_weight_history"):
+        parameter_values(store, "save_weight_history")
+    completed = with_defaults(store, get_problem("separable"))
+    assert parameter_values(completed, "save_weight_history") == [False]
+    assert parameter_values(completed, "width") == [16] and parameter_values(completed, "seed") == [0, 1]
+    assert write_report(tmp_path / "old.zarr", tmp_path / "report").paths[-1].name == "report.md"

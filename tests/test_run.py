@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.run import init_weights, train_one
 from sweep.problems.separable.variables import CURVES, SCALARS, WEIGHT_HISTORY, WEIGHTS, layout, recorded_epochs

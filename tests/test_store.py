@@ -8,7 +8,7 @@ import yaml
 import zarr
 
 from sweep import problems
-from sweep.problems.base import STATUS, RunResult
+from sweep.problems.results import STATUS, RunResult
 from sweep.problems.separable.variables import CURVES, SCALARS, recorded_epochs
 from sweep.engine import run_sweep
 from sweep.spec import parse_spec

@@ -1,11 +1,11 @@
-"""The Theorem 4.1 bound and its ingredients (analysis/theory.py; THEORY.md §2)."""
+"""The Theorem 4.1 bound and its ingredients (sweep/problems/separable/theory.py; THEORY.md §2)."""
 import math
 
 import numpy as np
 import pytest
 from scipy.special import lambertw
 
-from analysis.theory import (
+from sweep.problems.separable.theory import (
     LAMBERT_C, epoch_bound, epoch_bound_instance, lr_for_two_eps, progress_measures, teacher_stack,
 )
 
@@ -189,7 +189,7 @@ def extreme_settings():
 
 
 def check_against(bound, expected):
-    from analysis.theory import BoundOverflowError
+    from sweep.problems.separable.theory import BoundOverflowError
 
     if expected == "overflow":
         with pytest.raises(BoundOverflowError):
@@ -250,7 +250,7 @@ def test_instance_bound_matches_mpmath_on_extreme_arguments():
     dict(n=10 ** 9, k=1, alpha=0.5, v=1.0, lr=1.0, eps=5e-324, s=1.0, R_x=1.0, R_0=1.0),    # subnormal eps
 ])
 def test_the_issues_edge_cases_give_a_bound_or_overflow(arguments):
-    from analysis.theory import BoundOverflowError
+    from sweep.problems.separable.theory import BoundOverflowError
 
     try:
         bound = epoch_bound(**arguments)

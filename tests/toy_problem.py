@@ -4,16 +4,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweep.problems.base import Dim, Layout, Problem, ProblemParams, RunResult, Variable, require, require_positive
+from sweep.problems.contract import Problem
+from sweep.problems.parameters import ProblemParams, param, require, require_positive
+from sweep.problems.results import RunResult
+from sweep.problems.schema import Dim, Layout, Variable
 
 
 @dataclass(frozen=True)
 class ToyParams(ProblemParams):
-    d: int = 5
-    n: int = 50
-    lr: float = 0.1
-    steps: int = 20
-    seed: int = 0
+    d: int = param(5, "input dimension")
+    n: int = param(50, "training points")
+    lr: float = param(0.1, "GD step size")
+    steps: int = param(20, "GD steps from w = 0")
+    seed: int = param(0, "drives X and w*")
 
     def validate(self):
         require(self.n >= 1 and self.d >= 1, "n", self.n, ">= 1 (and d >= 1)")

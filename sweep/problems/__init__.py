@@ -2,7 +2,7 @@
 
 A spec picks one with its top-level key ``problem:`` (default :data:`DEFAULT_PROBLEM`).
 Each entry names the module whose ``PROBLEM`` attribute is the
-:class:`~sweep.problems.base.Problem`; the module is imported on first use, so looking
+:class:`~sweep.problems.contract.Problem`; the module is imported on first use, so looking
 a problem up imports no kernels. Adding a problem is one line in :data:`PROBLEMS` (or,
 from another package, an entry point in the group :data:`ENTRY_POINT_GROUP` naming the
 module, or :func:`register` at run time).
@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from sweep.problems.base import ParamError, Problem, RunResult, did_you_mean
+from sweep.messages import did_you_mean
+from sweep.problems.contract import Problem
+from sweep.problems.parameters import ParamError
+from sweep.problems.results import RunResult
 
 PROBLEMS: dict[str, str] = {
     "separable": "sweep.problems.separable",

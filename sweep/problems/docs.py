@@ -12,7 +12,8 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from sweep.problems.base import ENGINE_VARIABLES, Problem
+from sweep.problems.contract import Problem
+from sweep.problems.schema import ENGINE_VARIABLES
 
 _BLOCK = re.compile(r"(<!-- sweep problems ?(?P<name>[\w]*) -->\n)(.*?)(<!-- end -->)", re.DOTALL)
 
@@ -48,8 +49,8 @@ def problems_table(problems: list[Problem]) -> str:
 
 
 def parameters_table(problem: Problem) -> str:
-    docs = problem.params.FIELD_DOCS
-    rows = [f"| `{f.name}` | {problem.params.kind(f.name)} | {_format(f.default)} | {_cell(docs.get(f.name, ''))} |"
+    docs = problem.params.docs()
+    rows = [f"| `{f.name}` | {problem.params.kind(f.name)} | {_format(f.default)} | {_cell(docs[f.name])} |"
             for f in fields(problem.params)]
     return "\n".join(["| parameter | type | default | meaning |", "|---|---|---|---|", *rows])
 

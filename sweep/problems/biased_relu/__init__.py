@@ -12,7 +12,7 @@ THEORY.md §6.3).
 """
 from __future__ import annotations
 
-from sweep.problems.base import Problem
+from sweep.problems.contract import Problem
 from sweep.problems.biased_relu.params import MOMENT_LEARNERS, BiasedReluParams
 from sweep.problems.biased_relu.variables import layout
 

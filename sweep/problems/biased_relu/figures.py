@@ -13,8 +13,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import DPI, PANEL_SIZE, describe_point, figure_file, panels, parameter_values
-from analysis.stats import nanmedian, over_last_axis, point_dims
+from analysis.plotting import describe_point, figure_file, median_and_band, panel_grid, panels, parameter_values
+from analysis.stats import nanmedian, point_dims
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
@@ -23,11 +23,6 @@ LEARNER_COLORS = {"moments": "C0", "sgd": "C3", "hybrid": "C2"}
 LABELS = {ERROR: "max direction error ||±ŵ − w||", "test_rel_l2": "test relative L2 error",
           "err_b_sign_agnostic": "max bias error |±b̂ − b|", "err_a": "max output-weight error |â − a|",
           "N": "samples N", "beta": "bias range β (b ~ U[−β, β])", "cond": "cond (directions' anisotropy)"}
-
-
-def _grid(rows: int, columns: int) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
-    return fig, np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
 
 
 def _series(values: xr.DataArray, along: str, by: tuple[str, ...]):
@@ -69,7 +64,7 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
     names = learners(ds)
     rates = {(r.learner, r.variable): r for variable in (ERROR, "test_rel_l2") for r in evidence.rates(ds, variable)}
     ds = loaded(ds, ERROR, "test_rel_l2")
-    fig, axes = _grid(2, len(names))
+    fig, axes = panel_grid(2, len(names))
     by = _other_dims(ds, "N")
     for column, learner in enumerate(names):
         runs = at_learner(ds, learner)
@@ -172,7 +167,7 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
     ds = loaded(ds, ERROR, "neuron_err_w", "s_m")
     rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
             (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
-    fig, axes = _grid(2, len(swept) + 1)
+    fig, axes = panel_grid(2, len(swept) + 1)
     for (values, ylabel, yscale), row in zip(rows, axes):
         for ax, along in zip(row, swept):
             by = tuple(dim for dim in swept if dim != along)
@@ -215,10 +210,7 @@ def learning_curves(ds: xr.Dataset) -> Figure | None:
         per_seed = curve.transpose(..., "step").values.reshape(-1, steps.size)
         color = LEARNER_COLORS.get(learner, "k")
         shown = steps > 0  # log axis: the start (step 0) is the first point's left neighbour
-        low = over_last_axis(lambda v: np.nanmin(v, axis=-1), per_seed.T)
-        high = over_last_axis(lambda v: np.nanmax(v, axis=-1), per_seed.T)
-        ax.fill_between(steps[shown], low[shown], high[shown], color=color, alpha=0.15, lw=0)
-        ax.plot(steps[shown], nanmedian(per_seed.T)[shown], color=color, label=f"{learner} (median, min-max band)")
+        median_and_band(ax, steps[shown], per_seed[:, shown], color, f"{learner} (median, min-max band)")
     ax.set(xscale="log", yscale="log", xlabel="SGD step", ylabel=LABELS["test_rel_l2"],
            title=describe_point(held) or "all runs")
     ax.legend(fontsize=7)

@@ -2,7 +2,7 @@
 
 Every field may appear in a sweep spec, fixed (``params:``) or swept (``grid:``);
 ``bias_values`` and ``a_range`` are tuples and can only be fixed (a grid coordinate is
-one scalar per point). Validation raises :class:`~sweep.problems.base.ParamError`
+one scalar per point). Validation raises :class:`~sweep.problems.parameters.ParamError`
 naming the field and the value.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, param, require, require_at_least, require_choice, require_positive
 
 LEARNERS = ("moments", "sgd", "hybrid")
 MOMENT_LEARNERS = ("moments", "hybrid")  # those that run the moment learner (m <= d, two halves)
@@ -20,49 +20,32 @@ MOMENT_LEARNERS = ("moments", "hybrid")  # those that run the moment learner (m 
 class BiasedReluParams(ProblemParams):
     """One run: teacher, sample budget, learner and its optimiser (THEORY.md §6.3)."""
 
-    d: int = 10                           # input dimension
-    m: int = 4                            # teacher neurons
-    beta: float = 1.0                     # biases ~ U[-beta, beta] (unless bias_values)
-    bias_values: tuple[float, ...] = ()   # explicit biases, one per neuron; () = draw from beta
-    a_range: tuple[float, ...] = (0.5, 1.5)  # |a_i| ~ U[a_range], random signs
-    cond: float = 1.0                     # anisotropy of the teacher's directions (1 = Gaussian directions)
-    N: int = 100_000                      # training samples (the budget of every learner)
-    learner: str = "moments"              # moments, sgd or hybrid
-    width_factor: int = 1                 # sgd student neurons m' = m * width_factor
-    lr: float = 0.02                      # SGD step size
-    batch: int = 256                      # SGD batch size
-    steps: int = 2000                     # sgd: SGD steps
-    refine_steps: int = 500               # hybrid: SGD steps after the moment estimate
-    n_test: int = 10_000                  # fresh inputs for test_rel_l2
-    data_seed: int = 0                    # redraws the inputs (training and test) for the same teacher
-    seed: int = 0                         # the teacher and the learner's own random choices
-    dtype: str = "float64"                # float64 or float32 (the gradient learners' arithmetic)
-
-    FIELD_DOCS = {
-        "d": "input dimension; x ~ N(0, I_d)",
-        "m": "teacher neurons (m <= d for the moments and hybrid learners)",
-        "beta": "biases b_i ~ U[-beta, beta] (ignored when bias_values is given), beta >= 0",
-        "bias_values": "explicit biases, one per teacher neuron (e.g. a b = 0 ablation); () draws them from beta. "
-                       "Fixed in a spec only (a grid coordinate is a scalar)",
-        "a_range": "(lo, hi), 0 < lo <= hi: second-layer weights a_i = +-U[lo, hi] with random signs. Fixed only",
-        "cond": "cond >= 1: teacher directions w_i = normalise(Q diag(1 .. 1/cond) g_i), Q Haar orthogonal, "
-                "g_i ~ N(0, I_d), singular values geometric; 1 = Gaussian directions (the realised s_m is stored)",
-        "N": "training samples y = f(x), streamed in chunks; moments/hybrid split them in two halves "
-             "(S1: T_2 and T_3[u]; S2: dual-basis moments); sgd/hybrid cycle through all N (single pass, i.e. "
-             "fresh Gaussian batches, when steps * batch <= N)",
-        "learner": "moments (THEORY.md §6.3 steps 1-5), sgd (student with biases from a random init), "
-                   "hybrid (moments, least squares for a, then refine_steps SGD steps: step 6)",
-        "width_factor": "sgd: student neurons m' = m * width_factor",
-        "lr": "SGD step size on the squared loss (1/2) mean (g - y)^2",
-        "batch": "SGD batch size (batch >= N is full-batch GD on the N samples)",
-        "steps": "sgd: SGD steps",
-        "refine_steps": "hybrid: SGD steps of the refinement (THEORY.md §6.3 step 6)",
-        "n_test": "fresh Gaussian inputs for test_rel_l2",
-        "data_seed": "redraws the inputs (training stream and test set) for the same teacher",
-        "seed": "the teacher (W, b, a) and the learner's random choices (the 10 u's, the SGD init)",
-        "dtype": "float64 or float32: the arithmetic of the sgd and hybrid gradient steps "
-                 "(moments and metrics are float64)",
-    }
+    d: int = param(10, "input dimension; x ~ N(0, I_d)")
+    m: int = param(4, "teacher neurons (m <= d for the moments and hybrid learners)")
+    beta: float = param(1.0, "biases b_i ~ U[-beta, beta] (ignored when bias_values is given), beta >= 0")
+    bias_values: tuple[float, ...] = param((), "explicit biases, one per teacher neuron (e.g. a b = 0 ablation); () "
+                                           "draws them from beta. Fixed in a spec only (a grid coordinate is a "
+                                           "scalar)")
+    a_range: tuple[float, ...] = param((0.5, 1.5), "(lo, hi), 0 < lo <= hi: second-layer weights a_i = +-U[lo, hi] "
+                                       "with random signs. Fixed only")
+    cond: float = param(1.0, "cond >= 1: teacher directions w_i = normalise(Q diag(1 .. 1/cond) g_i), Q Haar "
+                        "orthogonal, g_i ~ N(0, I_d), singular values geometric; 1 = Gaussian directions (the "
+                        "realised s_m is stored)")
+    N: int = param(100_000, "training samples y = f(x), streamed in chunks; moments/hybrid split them in two halves "
+                   "(S1: T_2 and T_3[u]; S2: dual-basis moments); sgd/hybrid cycle through all N (single pass, i.e. "
+                   "fresh Gaussian batches, when steps * batch <= N)")
+    learner: str = param("moments", "moments (THEORY.md §6.3 steps 1-5), sgd (student with biases from a random "
+                         "init), hybrid (moments, least squares for a, then refine_steps SGD steps: step 6)")
+    width_factor: int = param(1, "sgd: student neurons m' = m * width_factor")
+    lr: float = param(0.02, "SGD step size on the squared loss (1/2) mean (g - y)^2")
+    batch: int = param(256, "SGD batch size (batch >= N is full-batch GD on the N samples)")
+    steps: int = param(2000, "sgd: SGD steps")
+    refine_steps: int = param(500, "hybrid: SGD steps of the refinement (THEORY.md §6.3 step 6)")
+    n_test: int = param(10_000, "fresh Gaussian inputs for test_rel_l2")
+    data_seed: int = param(0, "redraws the inputs (training stream and test set) for the same teacher")
+    seed: int = param(0, "the teacher (W, b, a) and the learner's random choices (the 10 u's, the SGD init)")
+    dtype: str = param("float64", "float64 or float32: the arithmetic of the sgd and hybrid gradient steps (moments "
+                       "and metrics are float64)")
 
     @property
     def student_width(self) -> int:

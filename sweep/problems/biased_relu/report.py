@@ -1,4 +1,4 @@
-"""The report sections of the ``biased_relu`` problem (see :mod:`analysis.report`).
+"""The report of a ``biased_relu`` store (the protocol: ``sweep.problems.contract.REPORT_PROTOCOL``).
 
 Checks (THEORY.md §6.3), each "not checked" with the reason when the store lacks the sweep:
 
@@ -15,7 +15,8 @@ import pandas as pd
 import xarray as xr
 
 from analysis import stats
-from analysis.report import Check, frame
+from analysis.checks import Check, checked, not_checked
+from analysis.tables import frame, markdown_rows, table_section
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import BAND, ERROR, Rate, finite
@@ -25,7 +26,6 @@ SUMMARISED = (ERROR, "err_w", "err_b_sign_agnostic", "err_a", "flipped", "test_r
 ESTIMATION_BAND = (-0.6, -0.4)  # the slope of ||T_hat_2 - T_2|| in N (a CLT rate: tight)
 ZERO_BIAS_SHARE = 0.8           # the ablation holds when the pencil recovers the b = 0 neuron on this share of
                                 # seeds and T_3 alone on at most 1 - this share
-MAX_TABLE_ROWS = 60
 
 __all__ = ["FIGURES", "checks", "sections", "summary"]
 
@@ -58,13 +58,13 @@ def estimation_check(ds: xr.Dataset) -> Check:
     rate = _moment_rate(ds, "moment_err_2", local=False)
     if rate is None:
         reason = "the store does not sweep N over two values with the moment learner"
-        return _not_checked(title, "T_2 rate", reason)
+        return not_checked(title, "T_2 rate", reason)
     holds = ESTIMATION_BAND[0] <= rate.slope <= ESTIMATION_BAND[1]
     text = (f"slope of the seed-median ||T_hat_2 - T_2||_F in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}] "
             f"(all N, pooled over the other swept dims; must lie in {list(ESTIMATION_BAND)}); "
             f"{rate.share_in_band:.0%} of {rate.series} seed series have their own slope in {list(rate.band)}.")
     line = f"T_2 rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(ESTIMATION_BAND)}"
-    return _checked(title, text, line, holds)
+    return checked(title, text, line, holds)
 
 
 def rate_check(ds: xr.Dataset) -> Check:
@@ -74,7 +74,7 @@ def rate_check(ds: xr.Dataset) -> Check:
     if rate is None:
         reason = (f"the store does not sweep N with the moment learner over two values where its median "
                   f"{ERROR} is below {evidence.LOCAL}")
-        return _not_checked(title, "N^(-1/2) rate", reason)
+        return not_checked(title, "N^(-1/2) rate", reason)
     holds = rate.band[0] <= rate.slope <= rate.band[1]
     text = (f"slope of the seed-median {ERROR} in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}], fitted "
             f"on the grid points in the local regime (seed median below {evidence.LOCAL}; above it the largest "
@@ -82,7 +82,7 @@ def rate_check(ds: xr.Dataset) -> Check:
             f"{list(rate.band)}. Seed by seed, {rate.share_in_band:.0%} of {rate.series} series with two such "
             f"points have their slope in that band.")
     line = f"N^(-1/2) rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(rate.band)}"
-    return _checked(title, text, line, holds)
+    return checked(title, text, line, holds)
 
 
 def zero_bias_check(ds: xr.Dataset) -> Check:
@@ -92,7 +92,7 @@ def zero_bias_check(ds: xr.Dataset) -> Check:
     result = evidence.zero_bias(ds)
     if result is None:
         reason = "the store fixes no bias to 0 (bias_values) or has no moment-learner runs"
-        return _not_checked(title, "zero-bias ablation", reason)
+        return not_checked(title, "zero-bias ablation", reason)
     pencil, t3 = result.pencil / result.seeds, result.t3_only / result.seeds
     holds = pencil >= ZERO_BIAS_SHARE and t3 <= 1 - ZERO_BIAS_SHARE
     text = (f"At N = {result.N:.0e}, the b = 0 neuron (neuron {result.neuron}) has direction error < "
@@ -101,18 +101,7 @@ def zero_bias_check(ds: xr.Dataset) -> Check:
             f"and {result.others_t3_only} of {result.others}. Holds when the pencil recovers it on >= "
             f"{ZERO_BIAS_SHARE:.0%} of the seeds and T_3 alone on <= {1 - ZERO_BIAS_SHARE:.0%}.")
     line = f"zero-bias ablation: pencil {result.pencil}/{result.seeds}, T_3 alone {result.t3_only}/{result.seeds} seeds"
-    return _checked(title, text, line, holds)
-
-
-def _not_checked(title: str, what: str, reason: str) -> Check:
-    """A check that could not be made, saying why."""
-    return Check(title, f"**Not checked** — {reason}.", f"{what}: not checked, {reason}", None)
-
-
-def _checked(title: str, text: str, line: str, holds: bool) -> Check:
-    """A check that was made: ``text`` in the report, ``line`` on the command line; loud when it fails."""
-    return Check(title, text if holds else f"> # WARNING: {line}\n\n{text}", line if holds else f"WARNING: {line}",
-                 holds)
+    return checked(title, text, line, holds)
 
 
 def rates_table(ds: xr.Dataset) -> str:
@@ -121,14 +110,14 @@ def rates_table(ds: xr.Dataset) -> str:
               f"{stats.CONFIDENCE:.0%} bootstrap interval over seeds; the expected rate (parameter errors "
               f"N^(-1/2), the squared test error N^(-1)) and the share of seed series whose own slope is within "
               f"{BAND} of it.\n\n")
-    rows = [f"| {r.learner} | {r.variable} | {r.fitted_on} | {r.slope:.3f} | [{r.lo:.3f}, {r.hi:.3f}] | "
-            f"{r.expected:g} | {r.share_in_band:.0%} of {r.series} |"
+    rows = [(r.learner, r.variable, r.fitted_on, f"{r.slope:.3f}", f"[{r.lo:.3f}, {r.hi:.3f}]", f"{r.expected:g}",
+             f"{r.share_in_band:.0%} of {r.series}")
             for variable, local in ((ERROR, True), ("test_rel_l2", True), ("moment_err_2", False))
             for r in evidence.rates(ds, variable, local)]
     if not rows:
         return header + "N is not swept."
-    return header + "\n".join(["| learner | error | fitted on | slope | interval | expected | seed series near it |",
-                               "|---|---|---|---|---|---|---|", *rows])
+    return header + markdown_rows(["learner", "error", "fitted on", "slope", "interval", "expected",
+                                   "seed series near it"], rows)
 
 
 def bias_section(ds: xr.Dataset) -> str:
@@ -136,7 +125,7 @@ def bias_section(ds: xr.Dataset) -> str:
     growth = evidence.bias_growth(ds)
     if growth is None:
         return "## Error against the bias range\n\nbeta is not swept with the moment learner."
-    rows = [f"| {b:g} | {m:.4g} | {growth.scale / float(normal_pdf(b)):.4g} |"
+    rows = [(f"{b:g}", f"{m:.4g}", f"{growth.scale / float(normal_pdf(b)):.4g}")
             for b, m in zip(growth.betas, growth.medians)]
     return (f"## Error against the bias range\n\nMedian over seeds (and the other swept dims) of the moment "
             f"learner's {ERROR}, beside c / phi(beta) with c = {growth.scale:.4g} fitted on beta >= "
@@ -144,31 +133,29 @@ def bias_section(ds: xr.Dataset) -> str:
             f"(1 would be the reference shape exactly). At small beta the pencil's eigenvalues -b_i <w_i, u> "
             f"crowd together (at beta = 0 they all vanish and the directions are not identifiable from T_2 and "
             f"T_3), so the error rises again there.\n\n"
-            + "\n".join(["| beta | median error | c / phi(beta) |", "|---|---|---|", *rows]))
+            + markdown_rows(["beta", "median error", "c / phi(beta)"], rows))
 
 
 def flags_section(ds: xr.Dataset) -> str:
     """Runs by learner and status, and how many moment runs had complex pencil eigenvectors."""
-    lines = ["## Runs by learner", "", "| learner | runs done | diverged | imag_flag = 1 |", "|---|---|---|---|"]
+    rows = []
     for learner in evidence.learners(ds):
         runs = evidence.at_learner(ds, learner)
         done = int(runs["done"].sum())
         diverged = int((runs["status"].where(runs["done"]) == 1).sum())
         flagged = int((runs["imag_flag"] == 1).sum())
-        lines.append(f"| {learner} | {done} | {diverged} | {flagged if learner != 'sgd' else '-'} |")
-    return "\n".join(lines)
+        rows.append((learner, done, diverged, flagged if learner != "sgd" else "-"))
+    return "## Runs by learner\n\n" + markdown_rows(["learner", "runs done", "diverged", "imag_flag = 1"], rows)
 
 
 def summary_table(ds: xr.Dataset) -> str:
     """Per grid point: median [interval] of the direction error and the test error, as markdown."""
-    table = frame(seed_summary(ds))
     dims = list(stats.point_dims(ds))
     shown = [ERROR, "test_rel_l2"]
-    lines = ["| " + " | ".join([*dims, *shown]) + " |", "|" + "---|" * (len(dims) + len(shown))]
-    for row in table.head(MAX_TABLE_ROWS).to_dict("records"):
-        cells = [str(row[dim]) for dim in dims] + [
-            f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, {row[f'{name}_hi']:.3g}]" for name in shown]
-        lines.append("| " + " | ".join(cells) + " |")
-    more = f" (first {MAX_TABLE_ROWS} of {len(table)}; all in summary.csv)" if len(table) > MAX_TABLE_ROWS else ""
-    return (f"## Medians over seeds{more}\n\nmedian [{stats.CONFIDENCE:.0%} bootstrap interval]; every variable "
-            f"of {list(SUMMARISED)} is in summary.csv.\n\n" + "\n".join(lines))
+
+    def cells(row: dict) -> list[str]:
+        return [*(str(row[dim]) for dim in dims), *(f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, "
+                                                     f"{row[f'{name}_hi']:.3g}]" for name in shown)]
+
+    return table_section("Medians over seeds", f"median [{stats.CONFIDENCE:.0%} bootstrap interval]; every variable "
+                         f"of {list(SUMMARISED)} is in summary.csv.", frame(seed_summary(ds)), [*dims, *shown], cells)

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sweep.problems.base import RunResult
+from sweep.problems.results import RunResult
 from sweep.problems.biased_relu import gradient, moments
 from sweep.problems.biased_relu.params import MOMENT_LEARNERS, BiasedReluParams
 from sweep.problems.biased_relu.recovery import direction_errors, recovery

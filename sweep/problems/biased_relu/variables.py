@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweep.problems.base import Dim, Layout, Values, Variable
+from sweep.problems.schema import Dim, Layout, Values, Variable
 
 NEURON, STEP = "neuron", "step"
 _SIGN = "sign-resolved: the learned (w, b) as it stands"

@@ -8,7 +8,7 @@ projected gradient descent from w_0 = 0 (Soltanolkotabi 2017; THEORY.md §6.1).
 """
 from __future__ import annotations
 
-from sweep.problems.base import Problem
+from sweep.problems.contract import Problem
 from sweep.problems.relu_pgd.params import ReluPGDParams
 from sweep.problems.relu_pgd.variables import layout
 

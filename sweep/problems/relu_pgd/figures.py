@@ -20,7 +20,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from analysis.plotting import FigureFile, describe_point, figure_file, panels, parameter_values, reference_point
+from analysis.plotting import (FigureFile, describe_point, figure_file, median_and_band, panels, parameter_values,
+                               reference_point)
 from analysis.stats import nanmedian, with_seed_dim
 from sweep.problems.relu_pgd.summary import TARGET_SHARE, point_table, with_fixed
 from sweep.problems.relu_pgd.theory import ENVELOPE_RATE, envelope
@@ -47,18 +48,6 @@ def _count(ds: xr.Dataset, name: str, point: dict[str, Any]) -> tuple[int, int]:
     """(runs where the flag ``name`` holds, finished runs) at ``point``."""
     done = with_seed_dim(ds["done"].sel(point)).values
     return int(with_seed_dim(ds[name].sel(point)).values[done].sum()), int(done.sum())
-
-
-def _median_and_band(ax, t: np.ndarray, per_seed: np.ndarray, color: str, label: str, floor: float = -np.inf) -> None:
-    """Median over seeds (line) and min-max over seeds (band) of curves (seeds, t), values
-    below ``floor`` drawn at it."""
-    per_seed = np.where(per_seed < floor, floor, per_seed)
-    finite = np.isfinite(per_seed).any(axis=0)
-    low, high = np.full(t.size, np.nan), np.full(t.size, np.nan)
-    low[finite] = np.nanmin(per_seed[:, finite], axis=0)
-    high[finite] = np.nanmax(per_seed[:, finite], axis=0)
-    ax.fill_between(t, low, high, color=color, alpha=0.15, lw=0)
-    ax.plot(t, nanmedian(per_seed.T), color=color, label=label)
 
 
 def _envelope_line(ax, t: np.ndarray) -> None:
@@ -90,8 +79,8 @@ def rate(ds: xr.Dataset) -> Figure | None:
         inside, runs = _count(ds, "envelope_ok", point)
         succeeded, _ = _count(ds, "success", point)
         label = f"n/n0_hat = {ratio:.3g}: inside {inside}/{runs}, success {succeeded}/{runs}"
-        _median_and_band(errors, t, _per_seed(ds, "rel_err", point), color, label, DRAW_FLOOR)
-        _median_and_band(overlaps, t, _per_seed(ds, "support_overlap", point), color, f"n/n0_hat = {ratio:.3g}")
+        median_and_band(errors, t, _per_seed(ds, "rel_err", point), color, label, floor=DRAW_FLOOR)
+        median_and_band(overlaps, t, _per_seed(ds, "support_overlap", point), color, f"n/n0_hat = {ratio:.3g}")
         contraction = _per_seed(ds, "contraction", point)
         factors.plot(np.full(contraction.size, ratio), contraction, ".", color=color, ms=4, alpha=0.6)
         factors.plot([ratio], [nanmedian(contraction)], "o", color=color, mec="k")
@@ -175,8 +164,8 @@ def convention(ds: xr.Dataset) -> Figure | None:
                 inside, _ = _count(ds, "envelope_ok", point)
                 claim = (f"rel_err_1 = {nanmedian(curves[:, 1]):.2g} (median), inside {inside}/{runs}, "
                          f"success {succeeded}/{runs}")
-            _median_and_band(ax, t, curves, f"C{index}", f"mu0 = {mu0:g}, w_1 ≈ P_K({mu0 * slope:g} w*): {claim}",
-                             DRAW_FLOOR)
+            median_and_band(ax, t, curves, f"C{index}", f"mu0 = {mu0:g}, w_1 ≈ P_K({mu0 * slope:g} w*): {claim}",
+                            floor=DRAW_FLOOR)
         _envelope_line(ax, t)
         where = describe_point(held)
         ax.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,

@@ -1,14 +1,14 @@
 """The run parameters of the ``relu_pgd`` problem (THEORY.md §6.1), with validation.
 
 Every field may appear in a sweep spec, either fixed (``params:``) or swept (``grid:``).
-Validation raises :class:`~sweep.problems.base.ParamError` naming the field and value.
+Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and value.
 This module imports no kernels (the spec validates with it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, param, require, require_at_least, require_choice, require_positive
 
 # The sets K of THEORY.md §6.1, by the names of kernels.projections.PROJECTIONS.
 CONSTRAINTS = ("l0", "l1", "none")
@@ -18,35 +18,22 @@ CONSTRAINTS = ("l0", "l1", "none")
 class ReluPGDParams(ProblemParams):
     """One run: teacher, data, constraint set and PGD schedule (THEORY.md §6.1)."""
 
-    d: int = 1000                    # input dimension
-    n: int = 800                     # training points (may be < d)
-    n_test: int = 1000               # fresh inputs for test_rel_err
-    s: int = 20                      # teacher non-zeros; s = d is a dense teacher
-    constraint: str = "l0"           # K: l0 (||w||_0 <= s), l1 (||w||_1 <= ||w*||_1) or none (R^d)
-    iterations: int = 40             # T: PGD steps
-    mu0: float = 2.0                 # first step size
-    mu: float = 1.0                  # step size for t >= 1
-    relu_slope_at_zero: float = 0.5  # relu'(0) in the gradient
-    data_seed: int = 0               # with seed: the draw of teacher, training and test inputs
-    seed: int = 0                    # with data_seed: the draw (PGD itself is deterministic)
-    dtype: str = "float64"           # float64 or float32 (X, y and the iterates)
-
-    FIELD_DOCS = {
-        "d": "input dimension",
-        "n": "training points (may be < d)",
-        "n_test": "fresh inputs on which test_rel_err is measured",
-        "s": "teacher sparsity: non-zeros of w* (support uniform, Gaussian values, ||w*|| = 1); s = d is dense",
-        "constraint": "K: `l0` (at most s non-zeros, hard thresholding), `l1` (||w||_1 <= ||w*||_1, "
-                      "Euclidean projection onto the l1 ball) or `none` (R^d)",
-        "iterations": "T: PGD steps from w_0 = 0",
-        "mu0": "step size of the first step (2: w_1 = P_K((2/n) sum y_i x_i) with relu'(0) = 1/2)",
-        "mu": "step size of the steps t >= 1 (1 is the Newton step at w*)",
-        "relu_slope_at_zero": "relu'(0) in the gradient, in [0, 1]: 1/2 (THEORY.md §6.1); with 0 PGD never leaves 0",
-        "data_seed": "with seed, indexes one draw of teacher, training inputs and test inputs",
-        "seed": "with data_seed, indexes the draw (PGD from 0 is deterministic)",
-        "dtype": "float64 or float32 (X, y and the iterates; metrics in float64). float32 iterates stall at "
-                 "rel_err ~ 2e-8, above 2^-t from t ~ 26 on",
-    }
+    d: int = param(1000, "input dimension")
+    n: int = param(800, "training points (may be < d)")
+    n_test: int = param(1000, "fresh inputs on which test_rel_err is measured")
+    s: int = param(20, "teacher sparsity: non-zeros of w* (support uniform, Gaussian values, ||w*|| = 1); s = d is "
+                   "dense")
+    constraint: str = param("l0", "K: `l0` (at most s non-zeros, hard thresholding), `l1` (||w||_1 <= ||w*||_1, "
+                            "Euclidean projection onto the l1 ball) or `none` (R^d)")
+    iterations: int = param(40, "T: PGD steps from w_0 = 0")
+    mu0: float = param(2.0, "step size of the first step (2: w_1 = P_K((2/n) sum y_i x_i) with relu'(0) = 1/2)")
+    mu: float = param(1.0, "step size of the steps t >= 1 (1 is the Newton step at w*)")
+    relu_slope_at_zero: float = param(0.5, "relu'(0) in the gradient, in [0, 1]: 1/2 (THEORY.md §6.1); with 0 PGD "
+                                      "never leaves 0")
+    data_seed: int = param(0, "with seed, indexes one draw of teacher, training inputs and test inputs")
+    seed: int = param(0, "with data_seed, indexes the draw (PGD from 0 is deterministic)")
+    dtype: str = param("float64", "float64 or float32 (X, y and the iterates; metrics in float64). float32 iterates "
+                       "stall at rel_err ~ 2e-8, above 2^-t from t ~ 26 on")
 
     def validate(self) -> None:
         require(self.dtype in ("float64", "float32"), "dtype", self.dtype, "'float64' or 'float32'")

@@ -1,4 +1,4 @@
-"""The report of a ``relu_pgd`` store (see :mod:`analysis.report`; THEORY.md §6.1).
+"""The report of a ``relu_pgd`` store (the protocol: ``sweep.problems.contract.REPORT_PROTOCOL``; THEORY.md §6.1).
 
 Checks, in this order:
 
@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from analysis.checks import Check, checked, not_checked
 from analysis.plotting import parameter_values, run_parameters
-from analysis.report import Check
 from analysis.stats import point_dims
+from analysis.tables import markdown_rows, table_section
 from sweep.problems.relu_pgd.figures import FIGURES
 from sweep.problems.relu_pgd.summary import (LARGE_SAMPLE_RATIO, REFERENCE, SHARES, TARGET_SHARE,
                                              measured_constants, point_table, theorem_schedule, with_fixed)
@@ -31,7 +32,6 @@ from sweep.problems.relu_pgd.variables import ITERATION
 
 FIRST_STEP_RUNS = 20          # runs whose first step is recomputed (evenly spread over the eligible ones)
 FIRST_STEP_TOLERANCE = {"float64": 1e-9, "float32": 1e-4}  # relative, on rel_err_1
-MAX_TABLE_ROWS = 100          # grid points shown in report.md; summary.csv has all
 SHARE_TITLES = {"success": f"success (rel_err_T < 1e-6) in >= {TARGET_SHARE:.0%} of seeds from",
                 "envelope_ok": f"inside 2^-t at every t in >= {TARGET_SHARE:.0%} of seeds from"}
 
@@ -60,24 +60,21 @@ def stays_at_zero_check(ds: xr.Dataset) -> Check:
     """Every finished run with relu'(0) = 0 has rel_err_t = 1 and an empty support at every t."""
     title = "relu'(0) = 0 keeps w at 0 (THEORY.md §6.1, derived)"
     if 0.0 not in parameter_values(ds, "relu_slope_at_zero"):
-        return Check(title, "**Not checked**: no run has `relu_slope_at_zero` = 0.",
-                     "relu'(0) = 0: not checked, no such run", None)
+        return not_checked(title, "relu'(0) = 0", "no run has `relu_slope_at_zero` = 0")
     at = {"relu_slope_at_zero": 0.0} if "relu_slope_at_zero" in ds.dims else {}
     done = ds["done"].sel(at)
     rel_err, overlap = ds["rel_err"].sel(at), ds["support_overlap"].sel(at)
     stays = (((rel_err == 1.0) | rel_err.isnull()).all(ITERATION) & ((overlap == 0.0) | overlap.isnull()).all(ITERATION)
              & rel_err.isel({ITERATION: 0}).notnull())
-    checked, moved = int(done.sum()), int((done & ~stays).sum())
-    if checked == 0:
-        return Check(title, "**Not checked**: no run with `relu_slope_at_zero` = 0 has finished.",
-                     "relu'(0) = 0: not checked, no finished run", None)
+    runs, moved = int(done.sum()), int((done & ~stays).sum())
+    if runs == 0:
+        return not_checked(title, "relu'(0) = 0", "no run with `relu_slope_at_zero` = 0 has finished")
     if moved == 0:
-        return Check(title, f"**{checked} of {checked} runs with relu'(0) = 0 stay at w = 0** (rel_err_t = 1 and "
-                            f"support overlap 0 at every t): at w = 0 every pre-activation is 0, so the gradient is 0.",
-                     f"relu'(0) = 0: {checked} of {checked} runs stay at w = 0", True)
-    return Check(title, f"> # WARNING: {moved} of {checked} runs with relu'(0) = 0 left w = 0\n"
-                        f"> The gradient at 0 vanishes with relu'(0) = 0: the implementation is wrong.",
-                 f"WARNING: {moved} of {checked} runs with relu'(0) = 0 left w = 0", False)
+        return checked(title, f"**{runs} of {runs} runs with relu'(0) = 0 stay at w = 0** (rel_err_t = 1 and "
+                              f"support overlap 0 at every t): at w = 0 every pre-activation is 0, so the gradient is 0.",
+                       f"relu'(0) = 0: {runs} of {runs} runs stay at w = 0", True)
+    return checked(title, "The gradient at 0 vanishes with relu'(0) = 0: the implementation is wrong.",
+                   f"{moved} of {runs} runs with relu'(0) = 0 left w = 0", False)
 
 
 def first_step_rel_err(ds: xr.Dataset, point: dict) -> float:
@@ -102,8 +99,7 @@ def first_step_check(ds: xr.Dataset) -> Check:
     runs = _runs(ds)
     eligible = runs[np.isclose(runs["relu_slope_at_zero"] * runs["mu0"], 1.0, rtol=0, atol=1e-12)]
     if eligible.empty:
-        return Check(title, "**Not checked**: no finished run has mu0 relu'(0) = 1.",
-                     "first step: not checked, no finished run with mu0 relu'(0) = 1", None)
+        return not_checked(title, "first step", "no finished run has mu0 relu'(0) = 1")
     picked = eligible.iloc[np.unique(np.linspace(0, len(eligible) - 1, FIRST_STEP_RUNS).round().astype(int))]
     dims = list(ds["done"].dims)
     offenders = []
@@ -113,18 +109,17 @@ def first_step_check(ds: xr.Dataset) -> Check:
         expected = first_step_rel_err(ds, point)
         if not abs(stored - expected) <= FIRST_STEP_TOLERANCE[row["dtype"]] * expected:
             offenders.append(f"- {point}: stored {stored:.12g}, recomputed {expected:.12g}")
-    checked = len(picked)
-    what = (f"{checked} of the {len(eligible)} finished runs with mu0 relu'(0) = 1 (evenly spread over the grid): "
+    sampled = len(picked)
+    what = (f"{sampled} of the {len(eligible)} finished runs with mu0 relu'(0) = 1 (evenly spread over the grid): "
             f"stored rel_err_1 against ||P_K((2/n) sum_i y_i x_i) - w*|| recomputed in NumPy from the run's data "
             f"(relative tolerance {FIRST_STEP_TOLERANCE['float64']:g} in float64)")
     if not offenders:
-        return Check(title, f"**{checked} of {checked} runs agree**: {what}. At w = 0 with relu'(0) = 1/2, "
-                            f"-mu0 grad L = (mu0/n) sum y_i x_i, and E[y x] = w*/2.",
-                     f"first step: {checked} of {checked} sampled runs equal the projected unbiased estimate", True)
+        return checked(title, f"**{sampled} of {sampled} runs agree**: {what}. At w = 0 with relu'(0) = 1/2, "
+                              f"-mu0 grad L = (mu0/n) sum y_i x_i, and E[y x] = w*/2.",
+                       f"first step: {sampled} of {sampled} sampled runs equal the projected unbiased estimate", True)
     listed = "\n".join(offenders)
-    return Check(title, f"> # WARNING: {len(offenders)} of {checked} runs disagree\n> {what}.\n\n{listed}",
-                 f"WARNING: {len(offenders)} of {checked} sampled runs' first step is not P_K((2/n) sum y_i x_i)",
-                 False)
+    return checked(title, f"{what}.\n\n{listed}",
+                   f"{len(offenders)} of {sampled} sampled runs' first step is not P_K((2/n) sum y_i x_i)", False)
 
 
 def _ratio(value: float) -> str:
@@ -134,15 +129,15 @@ def _ratio(value: float) -> str:
 def constants_table(constants: pd.DataFrame, setting: list[str]) -> str:
     """The measured constants per setting, as markdown."""
     header = [*setting, "n/n0_hat in grid", "seeds per point", *(SHARE_TITLES[name] for name in SHARES)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for row in constants.to_dict("records"):
         cells = [str(row[dim]) for dim in setting]
         cells += [f"{row['ratio_min']:.3g} - {row['ratio_max']:.3g} ({row['points']} points)", str(row["min_runs"])]
         for name in SHARES:
             sustained = "" if row[f"{name}_sustained"] or math.isnan(row[f"{name}_from"]) else " (not at every larger n)"
             cells.append(_ratio(row[f"{name}_from"]) + sustained)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_rows(header, rows)
 
 
 def _ranges(constants: pd.DataFrame, name: str) -> str:
@@ -165,8 +160,7 @@ def rate_check(ds: xr.Dataset) -> Check:
     title = "Linear rate: the measured constants (THEORY.md §6.1)"
     table = point_table(ds)
     if table.empty:
-        return Check(title, "**Not checked**: no run has finished.", "linear rate: nothing measured, no finished run",
-                     None)
+        return not_checked(title, "linear rate", "no run has finished")
     dims = point_dims(ds)
     setting = [dim for dim in dims if dim != "n"]
     constants = with_fixed(measured_constants(table, dims), ds, ("constraint",))
@@ -203,15 +197,15 @@ def point_section(table: pd.DataFrame, dims: tuple[str, ...]) -> str:
     """Per grid point: shares with their 95% Wilson intervals and seed medians, as markdown."""
     columns = [*dims, "n/n0_hat", "success", "inside 2^-t", "diverged", "contraction", "t_success", "rel_err_T",
                "test_rel_err"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in table.head(MAX_TABLE_ROWS).to_dict("records"):
-        cells = [str(row[dim]) for dim in dims] + [f"{row['n_over_n0']:.3g}"]
-        cells += [f"{int(row[f'{name}_count'])}/{int(row['runs'])} [{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]"
+
+    def cells(row: dict) -> list[str]:
+        shares = [f"{int(row[f'{name}_count'])}/{int(row['runs'])} [{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]"
                   for name in SHARES]
-        cells += [str(int(row["diverged"])), f"{row['contraction_median']:.3g}", f"{row['t_success_median']:.3g}",
-                  f"{row['rel_err_final_median']:.3g}", f"{row['test_rel_err_median']:.3g}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    shown = f" (first {MAX_TABLE_ROWS} of {len(table)}; all in summary.csv)" if len(table) > MAX_TABLE_ROWS else ""
-    return (f"## Per grid point{shown}\n\nRuns that succeed and that stay inside the envelope, of the finished "
-            f"runs, with the 95% Wilson interval of the share; seed medians of the contraction factor, of t_success "
-            f"(over the runs that succeed), of rel_err_T and of the relative test error.\n\n" + "\n".join(lines))
+        return [*(str(row[dim]) for dim in dims), f"{row['n_over_n0']:.3g}", *shares, str(int(row["diverged"])),
+                f"{row['contraction_median']:.3g}", f"{row['t_success_median']:.3g}",
+                f"{row['rel_err_final_median']:.3g}", f"{row['test_rel_err_median']:.3g}"]
+
+    return table_section("Per grid point", "Runs that succeed and that stay inside the envelope, of the finished "
+                         "runs, with the 95% Wilson interval of the share; seed medians of the contraction factor, of "
+                         "t_success (over the runs that succeed), of rel_err_T and of the relative test error.",
+                         table, columns, cells)

@@ -11,7 +11,7 @@ import numpy as np
 
 from kernels.pgd import pgd_relu
 from kernels.projections import projection_code
-from sweep.problems.base import RunResult
+from sweep.problems.results import RunResult
 from sweep.problems.relu_pgd.data import make_instance, relu_labels
 from sweep.problems.relu_pgd.params import ReluPGDParams
 from sweep.problems.relu_pgd.theory import (DIVERGENCE_FACTOR, SUCCESS_TOLERANCE, contraction_factor, first_success,

@@ -19,7 +19,7 @@ import xarray as xr
 
 from analysis.plotting import parameter_values
 from analysis.stats import CONFIDENCE, point_dims
-from sweep.problems.base import STATUS
+from sweep.problems.results import STATUS
 
 TARGET_SHARE = 0.95      # "most seeds": the share the measured constants ask for
 LARGE_SAMPLE_RATIO = 25  # n / n0_hat from which the report counts runs inside the envelope (tests: all, for l0)

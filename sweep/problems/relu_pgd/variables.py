@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweep.problems.base import Dim, Layout, Values, Variable
+from sweep.problems.schema import Dim, Layout, Values, Variable
 from sweep.problems.relu_pgd.theory import CONTRACTION_WINDOW, SUCCESS_TOLERANCE
 
 ITERATION = "iteration"

@@ -11,7 +11,7 @@ Suzuki 2021; THEORY.md §6.2, a reconstruction: only the paper's abstract surviv
 """
 from __future__ import annotations
 
-from sweep.problems.base import Problem
+from sweep.problems.contract import Problem
 from sweep.problems.relu_student.params import ReluStudentParams
 from sweep.problems.relu_student.variables import layout
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
 from sweep.problems.relu_student.identification import Measure
 
 MAX_TEACHER_DRAWS = 1000

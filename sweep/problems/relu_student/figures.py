@@ -17,7 +17,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import DPI, PANEL_SIZE, as_python, describe_point, figure_file, has, panels, parameter_values
+from analysis.plotting import (as_python, describe_point, figure_file, has, median_and_band, panel_grid, panels,
+                               parameter_values)
 from sweep.problems.relu_student.tables import REPLICATE_DIMS, setting_dims, settings_table
 from sweep.problems.relu_student.variables import FEATURE, STEP
 
@@ -63,9 +64,7 @@ def plane_paths(ds: xr.Dataset) -> Figure | None:
     if not (has(ds, "path_mass", "path_direction") and ds.sizes[FEATURE] == 2):
         return None
     settings, replicates = _settings(ds)[:MAX_SETTINGS], _replicates(ds)[:MAX_RUN_PANELS]
-    fig = Figure(figsize=(PANEL_SIZE[1] * len(replicates), PANEL_SIZE[1] * len(settings)), dpi=DPI,
-                 layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(settings), len(replicates), squeeze=False))
+    fig, axes = panel_grid(len(settings), len(replicates), square=True)
     for row, setting in enumerate(settings):
         for col, replicate in enumerate(replicates):
             _draw_paths(axes[row, col], ds.sel({**setting, **replicate}).compute(), {**setting, **replicate})
@@ -185,15 +184,9 @@ def convergence(ds: xr.Dataset) -> Figure | None:
             values = runs[name] - runs["final_objective"] if name == "objective" else runs[name]
             per_run = values.where(runs["done"]).transpose(..., STEP).values.reshape(-1, steps.size)
             per_run = np.where(per_run > 0, per_run, np.nan)
-            finite = np.isfinite(per_run).any(axis=0)
-            if not finite.any():
+            if not np.isfinite(per_run).any():
                 continue
-            low, mid, high = (np.full(steps.size, np.nan) for _ in range(3))
-            low[finite] = np.nanmin(per_run[:, finite], axis=0)
-            mid[finite] = np.nanmedian(per_run[:, finite], axis=0)
-            high[finite] = np.nanmax(per_run[:, finite], axis=0)
-            ax.fill_between(steps, low, high, color=f"C{index}", alpha=0.15, lw=0)
-            ax.plot(steps, mid, color=f"C{index}", label=f"{label} ({per_run.shape[0]} runs)")
+            median_and_band(ax, steps, per_run, f"C{index}", f"{label} ({per_run.shape[0]} runs)")
             ax.set(xscale="log", yscale="log", xlabel="step", ylabel=ylabel)
     axes[0].legend()
     return fig

@@ -1,4 +1,4 @@
-"""The report sections of the ``relu_student`` problem (see :mod:`analysis.report`).
+"""The report of a ``relu_student`` store (the protocol: ``sweep.problems.contract.REPORT_PROTOCOL``).
 
 THEORY.md §6.2 makes no quantitative claim a run could break (its prediction is
 qualitative: "with high probability" for M large enough and a suitable lambda), so the
@@ -13,15 +13,15 @@ from __future__ import annotations
 import pandas as pd
 import xarray as xr
 
+from analysis.checks import Check, not_checked
 from analysis.plotting import parameter_values
-from analysis.report import Check
 from analysis.stats import point_dims
+from analysis.tables import markdown_rows, table_section
 from sweep.problems.relu_student.figures import FIGURES
 from sweep.problems.relu_student.tables import FINALS, runs_table, settings_table
 
 __all__ = ["FIGURES", "checks", "sections", "summary"]
 
-MAX_TABLE_ROWS = 100  # settings shown in report.md
 # THEORY.md §6.2's reference run: d = 10, m = 3, M = 30, fresh batches of 2000, lr 0.5,
 # 4000 steps, lam = 0; conic at rho = 4 "recovered all three teacher masses within 1%".
 REFERENCE = {"d": 10, "m": 3, "M": 30, "n": 0, "batch": 2000, "lr": 0.5, "steps": 4000, "lam": 0.0}
@@ -56,9 +56,8 @@ def reference_check(ds: xr.Dataset) -> Check:
     title = "THEORY.md §6.2 reference run (qualitative claim: not checked as a bound)"
     runs = _reference_runs(ds)
     if runs.empty:
-        text = ("No run at the reference configuration (d = 10, m = 3, M = 30, fresh batches of 2000, lr 0.5, "
-                "4000 steps, lambda = 0).")
-        return Check(title, text, "§6.2 reference run: not in this store", None)
+        return not_checked(title, "§6.2 reference run", "no run at the reference configuration (d = 10, m = 3, "
+                                                        "M = 30, fresh batches of 2000, lr 0.5, 4000 steps, lambda = 0)")
     groups = [dim for dim in ("learner", "rho") if dim in runs.columns]
     rows, lines = [], []
     for key, group in (runs.groupby(groups, sort=False) if groups else [((), runs)]):
@@ -67,11 +66,11 @@ def reference_check(ds: xr.Dataset) -> Check:
         rho = point.get("rho", parameter_values(ds, "rho")[0])
         name = "gd" if learner == "gd" else f"conic, rho = {rho:g}"
         within5, within1 = int((group["e_mass"] < 0.05).sum()), int((group["e_mass"] < 0.01).sum())
-        rows.append(f"| {name} | {len(group)} | {within5} | {within1} | {group['e_mass'].median():.3g} | "
-                    f"{group['final_test_mse'].median():.2g} |")
+        rows.append((name, len(group), within5, within1, f"{group['e_mass'].median():.3g}",
+                     f"{group['final_test_mse'].median():.2g}"))
         lines.append(f"{name}: {within5}/{len(group)} within 5%, {within1}/{len(group)} within 1%")
-    table = "\n".join(["| learner | runs | every mass within 5% | within 1% | median e_mass | median test MSE |",
-                       "|---|---|---|---|---|---|", *rows])
+    table = markdown_rows(["learner", "runs", "every mass within 5%", "within 1%", "median e_mass",
+                           "median test MSE"], rows)
     text = ("§6.2 reports that its reference implementation recovered all three teacher masses within 1% with the "
             "conic learner at rho = 4 (relative test MSE 2.6e-6), but not with rho = 1 (plain GD). Its prediction "
             "is qualitative, so this is a comparison, not a check. Runs of this store at that configuration "
@@ -84,15 +83,12 @@ def settings_section(ds: xr.Dataset) -> str:
     table = settings_table(ds)
     dims = [column for column in table.columns if column not in ("runs", "identified", "share")
             and not column.endswith("_median")]
-    columns = [*dims, "identified", *(f"{name}" for name in FINALS)]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in table.head(MAX_TABLE_ROWS).to_dict("records"):
-        cells = [f"{row[dim]:g}" if isinstance(row[dim], float) else f"{row[dim]}" for dim in dims]
-        cells.append(f"{int(row['identified'])}/{int(row['runs'])}")
-        cells += [f"{row[f'{name}_median']:.3g}" for name in FINALS]
-        lines.append("| " + " | ".join(cells) + " |")
-    shown = f" (first {MAX_TABLE_ROWS} of {len(table)})" if len(table) > MAX_TABLE_ROWS else ""
-    return (f"## Identification per setting{shown}\n\nRuns pooled over `seed` and `data_seed` (the student's init "
-            "and batches, and the teacher). identified: runs with e_ang_lam, e_stray_lam and e_mass_lam all < 0.05 "
-            "(against the measure expected at lambda: the teacher at lambda = 0). The other columns: medians over "
-            "the finished runs.\n\n" + "\n".join(lines))
+    def cells(row: dict) -> list[str]:
+        return [*(f"{row[dim]:g}" if isinstance(row[dim], float) else f"{row[dim]}" for dim in dims),
+                f"{int(row['identified'])}/{int(row['runs'])}", *(f"{row[f'{name}_median']:.3g}" for name in FINALS)]
+
+    return table_section("Identification per setting", "Runs pooled over `seed` and `data_seed` (the student's init "
+                         "and batches, and the teacher). identified: runs with e_ang_lam, e_stray_lam and e_mass_lam "
+                         "all < 0.05 (against the measure expected at lambda: the teacher at lambda = 0). The other "
+                         "columns: medians over the finished runs.", table, [*dims, "identified", *FINALS], cells,
+                         rest=None)

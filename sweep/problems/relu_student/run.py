@@ -21,7 +21,7 @@ import numpy as np
 
 from kernels.relu_student import (INPUT_LAWS, LEARNERS, PENALTIES, fresh_batch_steps, network_output,
                                   penalty_value, training_set_steps)
-from sweep.problems.base import RunResult
+from sweep.problems.results import RunResult
 from sweep.problems.relu_student.data import DataSet, init_student, make_teacher, make_test_set, make_training_set
 from sweep.problems.relu_student.identification import (Measure, atoms, degenerate_teacher, identify,
                                                         kernel_distance, population_loss, stray_mass)

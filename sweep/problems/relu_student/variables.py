@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweep.problems.base import Dim, Layout, Values, Variable
+from sweep.problems.schema import Dim, Layout, Values, Variable
 
 STEP, TEACHER, NEURON, FEATURE = "step", "teacher", "neuron", "feature"
 PATH_MAX_D = 2

@@ -7,14 +7,14 @@ learns linearly separable data with SGD (or full-batch GD) on the cross-entropy 
 - one run: :mod:`.run` (``train_one``; ``train_many`` for runs on one data set, in
   batched kernel calls); what it records: :mod:`.variables`;
 - theory: the Theorem 4.1 bounds ``epochs_bound`` and ``epochs_bound_instance``
-  (analysis.theory), held against E_clean in :mod:`.report`;
+  (:mod:`.theory`), held against E_clean in :mod:`.report`;
 - the paper's figures: what each claims, measured run by run (:mod:`.claims`), the 2D
   picture of a run (:mod:`.planar`), the figures (:mod:`.figures`) and the report
   sections and checks (:mod:`.report`).
 """
 from __future__ import annotations
 
-from sweep.problems.base import Problem
+from sweep.problems.contract import Problem
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.variables import layout
 

@@ -16,8 +16,8 @@ import xarray as xr
 
 from analysis import stats
 from analysis.plotting import parameter_values
-from sweep.problems.base import STATUS
-from sweep.problems.separable.optimizers import OPTIMIZERS
+from sweep.problems.results import STATUS
+from sweep.problems.separable.params import BOUNDED_OPTIMIZERS
 
 MEASURED = "epochs_clean"
 BOUNDS = ("epochs_bound", "epochs_bound_instance")
@@ -66,7 +66,7 @@ def bound_coverage(ds: xr.Dataset) -> BoundCoverage:
     """Count the runs of each kind of :class:`BoundCoverage`."""
     codes = [STATUS[name] for name in ("done", "diverged", "max_epochs")]
     finished = ds[stats.DONE] & ds[stats.STATUS].isin(codes)
-    bounded_optimizer = _per_run(ds, "optimizer", lambda name: OPTIMIZERS[str(name)].bounded)
+    bounded_optimizer = _per_run(ds, "optimizer", lambda name: str(name) in BOUNDED_OPTIMIZERS)
     relu = _per_run(ds, "alpha", lambda alpha: float(alpha) == 0.0)
     candidate = finished & bounded_optimizer & ~relu
     bound = ds[BOUNDS[0]]

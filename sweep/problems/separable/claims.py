@@ -27,11 +27,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
-from analysis.margin import svm_margin
-from analysis.par import ParPrediction, par_prediction
 from analysis.plotting import as_python, describe_point, has, parameter_values
-from analysis.stats import SEED_DIM, grid_dims, point_dims
+from analysis.stats import SEED_DIM, grid_dims
 from sweep.problems.separable.datasets import make_dataset
+from sweep.problems.separable.margin import svm_margin
+from sweep.problems.separable.par import ParPrediction, par_prediction
 from sweep.problems.separable.planar import (boundary_bend, final_weights, output_along_means, plane, run_params,
                                              slope_spread)
 

@@ -8,7 +8,7 @@ distribution. The training set is linearly separable through the origin, as
 THEORY.md §1 requires. :func:`make_dataset` turns the run parameters into a
 :class:`DataSet` and appends the bias coordinate (THEORY.md §1, paper Appendix K).
 
-Bad requests raise :class:`~sweep.problems.base.ParamError` (a ``ValueError``)
+Bad requests raise :class:`~sweep.problems.parameters.ParamError` (a ``ValueError``)
 naming the parameter and its value.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 from scipy import special, stats
 
-from sweep.problems.base import ParamError
+from sweep.problems.parameters import ParamError
+from sweep.problems.separable.params import MNIST_PAIRS
 
 if TYPE_CHECKING:
     from sweep.problems.separable.params import SeparableParams
@@ -321,7 +322,5 @@ def register_mnist_pair(positive: int, negative: int) -> Generator:
     return register(mnist_pair.__name__)(mnist_pair)
 
 
-MNIST_PAIRS = ((0, 1), (3, 5),                                  # paper Fig. 2
-               (1, 7), (2, 3), (4, 9), (5, 8), (6, 8), (7, 9))  # more pairs, paper Fig. 6 (App. D.2)
 for _positive, _negative in MNIST_PAIRS:
     register_mnist_pair(_positive, _negative)

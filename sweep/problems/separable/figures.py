@@ -42,11 +42,6 @@ def _title(fig: Figure, found: claim.Claim) -> None:
     fig.suptitle(f"{found.figure}: {found.statement}. {verdict.capitalize()}.\n{found.numbers}", fontsize=9)
 
 
-def _runs_by(ds: xr.Dataset, dim: str) -> list[dict[str, Any]]:
-    """Every run's grid point, ordered by ``dim`` first (one panel row per value of ``dim``)."""
-    return sorted(claim.runs(ds), key=lambda point: point.get(dim, 0))
-
-
 # ---------------------------------------------------------------- epochs against the bound (THEORY.md §2)
 
 @figure_file

@@ -4,13 +4,12 @@ Each entry takes the training set, the runs' W0s (R, 2k, d) and parameters (equa
 ``params.RUN_FIELDS``), the epochs at which to hand W to ``on_snapshot(run, epoch, W)``,
 and returns one :class:`kernels.sgd.TrainingResult` per run (W, loss per epoch, E_clean, E_conv,
 epochs_run, diverged; GD has no E_clean: -1). A run's trajectory depends on its own
-parameters only, not on the other runs. ``bounded`` says whether Theorem 4.1
-(THEORY.md §2) applies.
+parameters only, not on the other runs. Which of them Theorem 4.1 (THEORY.md §2) bounds:
+``params.BOUNDED_OPTIMIZERS``.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -31,12 +30,6 @@ SNAPSHOTS_PER_BLOCK = 16  # snapshot epochs per kernel call, which holds W at ea
 Snapshot = Callable[[int, int, np.ndarray], None]
 Train = Callable[[np.ndarray, np.ndarray, np.ndarray, "list[SeparableParams]", np.ndarray, Snapshot],
                  "list[TrainingResult]"]
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    train: Train
-    bounded: bool  # Theorem 4.1 bounds its E_clean
 
 
 def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot) -> list[TrainingResult]:
@@ -103,8 +96,8 @@ def _train_gd_one(X, y, W0, p: SeparableParams, snapshot_at: np.ndarray, on_snap
                      epochs_run=done, diverged=bool(done < p.max_epochs or not np.isfinite(loss[-1])))
 
 
-OPTIMIZERS: dict[str, Optimizer] = {
-    "sgd": Optimizer(train=train_sgd, bounded=True),
-    "gd": Optimizer(train=train_gd, bounded=False),
-    "gd_normalised": Optimizer(train=functools.partial(train_gd, normalised=True), bounded=False),
+OPTIMIZERS: dict[str, Train] = {
+    "sgd": train_sgd,
+    "gd": train_gd,
+    "gd_normalised": functools.partial(train_gd, normalised=True),
 }

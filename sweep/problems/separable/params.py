@@ -1,15 +1,25 @@
 """The run parameters of the ``separable`` problem (THEORY.md §1-2), with validation.
 
 Every field may appear in a sweep spec, either fixed (``params:``) or swept (``grid:``).
-Validation raises :class:`~sweep.problems.base.ParamError` naming the field and value.
+Validation raises :class:`~sweep.problems.parameters.ParamError` naming the field and value.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from sweep.problems.base import ProblemParams, require, require_at_least, require_choice, require_positive
+from sweep.problems.parameters import ProblemParams, param, require, require_at_least, require_choice, require_positive
 
+
+# The names `dataset` and `optimizer` may take: the keys of datasets.DATASETS and
+# optimizers.OPTIMIZERS (tests/test_problems.py checks they match), listed here so that a
+# spec validates without loading the numerics.
+MNIST_PAIRS = ((0, 1), (3, 5),                                  # paper Fig. 2
+               (1, 7), (2, 3), (4, 9), (5, 8), (6, 8), (7, 9))  # more pairs, paper Fig. 6 (App. D.2)
+DATASETS = ("linear_teacher", "gaussians", "gaussians_skewed", "gaussians_outlier",
+            *(f"mnist_{positive}_{negative}" for positive, negative in MNIST_PAIRS))
+OPTIMIZERS = ("sgd", "gd", "gd_normalised")
+BOUNDED_OPTIMIZERS = ("sgd",)  # those whose E_clean Theorem 4.1 bounds (THEORY.md §2)
 
 # The parameters that may differ between runs trained together (kernels.sgd_train_many
 # takes one W0, seed, alpha, lr, eps and v per run on one training set).
@@ -20,54 +30,31 @@ RUN_FIELDS = frozenset({"seed", "init_scale", "alpha", "v", "lr", "eps", "save_w
 class SeparableParams(ProblemParams):
     """One run: data set, network, optimiser and stopping rule (THEORY.md §1-2)."""
 
-    dataset: str = "linear_teacher"  # a key of datasets.DATASETS
-    n: int = 200                     # training points
-    n_test: int = 500                # held-out points
-    d: int = 20                      # input dimension (fixed by the data for MNIST)
-    margin: float = 0.05             # gamma: points this close to the teacher's hyperplane are rejected
-    spread: float = 0.25             # std of each coordinate in the Gaussian data sets
-    bias: bool = False               # append a constant coordinate to x (paper, Appendix K)
-    data_seed: int = 0               # drives the data
-    seed: int = 0                    # drives the init and the visiting orders
-    width: int = 16                  # k: neurons of each sign (2k in all)
-    alpha: float = 0.1               # Leaky-ReLU slope, 0 <= alpha < 1
-    v: float = 1.0                   # fixed second-layer weight
-    init_scale: float = 0.01         # expected row norm of W0 (R_0 is recorded as realised)
-    optimizer: str = "sgd"           # a key of optimizers.OPTIMIZERS
-    lr: float = 0.05                 # eta
-    eps: float = 0.01                # loss level of E_clean and E_conv
-    max_epochs: int = 1000
-    stop_early: bool = True          # stop once E_clean and E_conv are both reached
-    dtype: str = "float64"           # float64 or float32
-    record_metrics: bool = True      # metrics along training (THEORY.md §3-4) at the recorded epochs
-    save_weights: bool = False       # keep the final W in the store
-    save_weight_history: bool = False  # keep W at every recorded epoch
-
-    FIELD_DOCS = {
-        "dataset": "data set, a key of `datasets.DATASETS`: linear_teacher, gaussians, gaussians_outlier, "
-                   "gaussians_skewed, mnist_P_N (MNIST digit P labelled +1 against N)",
-        "n": "training points",
-        "n_test": "held-out points",
-        "d": "input dimension (ignored by MNIST: 784)",
-        "margin": "gamma: points closer than this to the teacher's hyperplane are rejected",
-        "spread": "std of each coordinate in the Gaussian data sets",
-        "bias": "append a constant coordinate 1 to every x (paper App. K)",
-        "data_seed": "drives the data",
-        "seed": "drives W0 and the visiting orders",
-        "width": "k: neurons of each sign (2k in all)",
-        "alpha": "Leaky-ReLU slope in [0, 1); 0 is ReLU (no Theorem 4.1 bound)",
-        "v": "fixed second-layer weight",
-        "init_scale": "expected row norm of W0 (the realised max, R_0, is recorded)",
-        "optimizer": "sgd (per-sample, THEORY.md §1), gd (full batch, §4) or gd_normalised (full batch, step lr / L_S, §4)",
-        "lr": "learning rate eta",
-        "eps": "loss level of E_clean and E_conv",
-        "max_epochs": "epoch budget",
-        "stop_early": "stop once E_clean and E_conv are both reached",
-        "dtype": "float64 or float32 (X and W)",
-        "record_metrics": "metrics along training (THEORY.md §3-4) at the recorded epochs",
-        "save_weights": "keep the final W in the store (`weights`)",
-        "save_weight_history": "keep W at every recorded epoch (`weight_history`; figures that follow the neurons)",
-    }
+    dataset: str = param("linear_teacher", "data set, a key of `datasets.DATASETS`: linear_teacher, gaussians, "
+                         "gaussians_outlier, gaussians_skewed, mnist_P_N (MNIST digit P labelled +1 against N)")
+    n: int = param(200, "training points")
+    n_test: int = param(500, "held-out points")
+    d: int = param(20, "input dimension (ignored by MNIST: 784)")
+    margin: float = param(0.05, "gamma: points closer than this to the teacher's hyperplane are rejected")
+    spread: float = param(0.25, "std of each coordinate in the Gaussian data sets")
+    bias: bool = param(False, "append a constant coordinate 1 to every x (paper App. K)")
+    data_seed: int = param(0, "drives the data")
+    seed: int = param(0, "drives W0 and the visiting orders")
+    width: int = param(16, "k: neurons of each sign (2k in all)")
+    alpha: float = param(0.1, "Leaky-ReLU slope in [0, 1); 0 is ReLU (no Theorem 4.1 bound)")
+    v: float = param(1.0, "fixed second-layer weight")
+    init_scale: float = param(0.01, "expected row norm of W0 (the realised max, R_0, is recorded)")
+    optimizer: str = param("sgd", "sgd (per-sample, THEORY.md §1), gd (full batch, §4) or gd_normalised (full batch, "
+                           "step lr / L_S, §4)")
+    lr: float = param(0.05, "learning rate eta")
+    eps: float = param(0.01, "loss level of E_clean and E_conv")
+    max_epochs: int = param(1000, "epoch budget")
+    stop_early: bool = param(True, "stop once E_clean and E_conv are both reached")
+    dtype: str = param("float64", "float64 or float32 (X and W)")
+    record_metrics: bool = param(True, "metrics along training (THEORY.md §3-4) at the recorded epochs")
+    save_weights: bool = param(False, "keep the final W in the store (`weights`)")
+    save_weight_history: bool = param(False, "keep W at every recorded epoch (`weight_history`; figures that follow "
+                                      "the neurons)")
 
     def batch_key(self) -> tuple:
         """Equal for runs that can train in one batched call (``run.train_many``): the
@@ -75,9 +62,6 @@ class SeparableParams(ProblemParams):
         return tuple(value for name, value in self.as_dict().items() if name not in RUN_FIELDS)
 
     def validate(self) -> None:
-        from sweep.problems.separable.datasets import DATASETS
-        from sweep.problems.separable.optimizers import OPTIMIZERS
-
         require_choice(self, "dataset", DATASETS)
         require_choice(self, "optimizer", OPTIMIZERS)
         require(self.dtype in ("float64", "float32"), "dtype", self.dtype, "'float64' or 'float32'")

@@ -1,4 +1,4 @@
-"""The report sections of the ``separable`` problem (see :mod:`analysis.report`).
+"""The report of a ``separable`` store (the protocol: ``sweep.problems.contract.REPORT_PROTOCOL``).
 
 The Theorem 4.1 check comes first and loudly (THEORY.md §2), stating what it checked and
 why the other runs were not; then one observation check per paper figure the store
@@ -11,13 +11,12 @@ from __future__ import annotations
 import pandas as pd
 import xarray as xr
 
-from analysis.report import OBSERVATION, Check, frame
+from analysis.checks import OBSERVATION, Check, checked, not_checked
 from analysis.stats import CONFIDENCE, N_BOOTSTRAP, Slope, point_dims
+from analysis.tables import frame, markdown_rows, table_section
 from sweep.problems.separable.bounds import SUMMARISED, bound_coverage, check_bound, scaling_slopes, seed_summary
 from sweep.problems.separable.claims import Claim, claims
 from sweep.problems.separable.figures import FIGURES
-
-MAX_TABLE_ROWS = 100  # grid points shown in report.md; summary.csv has all
 
 __all__ = ["FIGURES", "checks", "sections", "summary"]
 
@@ -42,23 +41,20 @@ def bound_check(ds: xr.Dataset) -> Check:
     title = "Theorem 4.1 check (THEORY.md §2)"
     left_out = _left_out(coverage)
     if check.checked == 0:
-        reason = _nothing_checked(coverage)
-        text = f"**Bound check: not checked** — {reason}."
-        return Check(title, text, f"Theorem 4.1: not checked — {reason}", None)
+        return not_checked(title, "Theorem 4.1", _nothing_checked(coverage))
     note = f"\n\nNot held against the bound: {left_out}." if left_out else ""
     if check.holds:
         text = (f"**0 of {check.checked} runs exceed the Theorem 4.1 bound** "
                 f"(worst-case and instance-specific; the runs that reached E_clean).{note}")
-        return Check(title, text, f"Theorem 4.1: 0 of {check.checked} runs that reached E_clean exceed the bound"
-                                  + (f" ({left_out})" if left_out else ""), True)
+        return checked(title, text, f"Theorem 4.1: 0 of {check.checked} runs that reached E_clean exceed the bound"
+                                    + (f" ({left_out})" if left_out else ""), True)
     worst, instance = check.above["epochs_bound"], check.above["epochs_bound_instance"]
     offenders = "\n".join(f"- {point}" for point in check.offenders)
-    text = (f"> # WARNING: {worst} of {check.checked} runs exceed the Theorem 4.1 bound\n"
-            f"> **{instance} of {check.checked} runs exceed the instance-specific bound.**\n"
-            f"> The bound holds for every run (THEORY.md §2): the implementation is wrong.\n\n"
+    text = (f"**{instance} of {check.checked} runs exceed the instance-specific bound.** The bound holds for every "
+            f"run (THEORY.md §2): the implementation is wrong.\n\n"
             f"Offending runs (up to {len(check.offenders)} shown):\n\n{offenders}{note}")
-    return Check(title, text, f"WARNING: {worst} of {check.checked} runs exceed the Theorem 4.1 bound "
-                              f"({instance} the instance-specific one)", False)
+    return checked(title, text, f"{worst} of {check.checked} runs exceed the Theorem 4.1 bound "
+                                f"({instance} the instance-specific one)", False)
 
 
 def _nothing_checked(coverage) -> str:
@@ -89,8 +85,8 @@ def claim_check(found: Claim) -> Check:
                f"holds on {found.held} of {found.total} runs")
     per_point = "".join(f"\n- {line}" for line in found.per_point) if len(found.per_point) > 1 else ""
     text = f"**{found.figure} {verdict}**: {found.statement}.\n\nMeasured: {found.numbers}.{per_point}"
-    return Check(f"{found.figure}: the paper's claim (THEORY.md §5)", text,
-                 f"{found.figure}: {verdict}; {found.numbers}", found.holds, OBSERVATION)
+    return checked(f"{found.figure}: the paper's claim (THEORY.md §5)", text, f"{found.figure}: {verdict}; {found.numbers}",
+                   found.holds, OBSERVATION)
 
 
 def slopes_table(slopes: list[Slope]) -> str:
@@ -99,20 +95,16 @@ def slopes_table(slopes: list[Slope]) -> str:
               f"swept dims; {CONFIDENCE:.0%} percentile bootstrap over seeds ({N_BOOTSTRAP} resamples).\n\n")
     if not slopes:
         return header + "No scaling parameter is swept over two or more positive values."
-    rows = [f"| {s.parameter} | {s.variable} | {s.slope:.3f} | [{s.lo:.3f}, {s.hi:.3f}] |" for s in slopes]
-    return header + "\n".join(["| parameter | epochs | slope | interval |", "|---|---|---|---|", *rows])
+    rows = [(s.parameter, s.variable, f"{s.slope:.3f}", f"[{s.lo:.3f}, {s.hi:.3f}]") for s in slopes]
+    return header + markdown_rows(["parameter", "epochs", "slope", "interval"], rows)
 
 
 def summary_table(summary: xr.Dataset, dims: tuple[str, ...]) -> str:
     """Per grid point: median [interval] (n counted) of each SUMMARISED variable, as markdown."""
-    table = frame(summary)
-    columns = [*dims, *SUMMARISED]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in table.head(MAX_TABLE_ROWS).to_dict("records"):
-        cells = [f"{row[dim]}" for dim in dims] + [
+    def cells(row: dict) -> list[str]:
+        return [f"{row[dim]}" for dim in dims] + [
             f"{row[f'{name}_median']:.4g} [{row[f'{name}_lo']:.3g}, {row[f'{name}_hi']:.3g}] "
             f"(n={int(row[f'{name}_n'])})" for name in SUMMARISED]
-        lines.append("| " + " | ".join(cells) + " |")
-    shown = f" (first {MAX_TABLE_ROWS} of {len(table)}; all in summary.csv)" if len(table) > MAX_TABLE_ROWS else ""
-    return (f"## Medians over seeds{shown}\n\nmedian [{CONFIDENCE:.0%} bootstrap interval] (runs counted); "
-            f"runs not done or not reaching eps are excluded.\n\n" + "\n".join(lines))
+
+    return table_section("Medians over seeds", f"median [{CONFIDENCE:.0%} bootstrap interval] (runs counted); runs "
+                         "not done or not reaching eps are excluded.", frame(summary), [*dims, *SUMMARISED], cells)

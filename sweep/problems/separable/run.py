@@ -12,15 +12,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.special import gammaln
 
-from analysis.margin import NotSeparableError, svm_margin
-from analysis.theory import BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures, teacher_stack
+from kernels.metrics import training_metrics
 from kernels.network import network_output
 from kernels.sgd import TrainingResult
-from kernels.metrics import training_metrics
-from sweep.problems.base import RunResult
+from sweep.problems.results import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
+from sweep.problems.separable.margin import NotSeparableError, svm_margin
 from sweep.problems.separable.optimizers import OPTIMIZERS
-from sweep.problems.separable.params import SeparableParams
+from sweep.problems.separable.params import BOUNDED_OPTIMIZERS, SeparableParams
+from sweep.problems.separable.theory import (BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures,
+                                             teacher_stack)
 from sweep.problems.separable.variables import CURVES, METRICS, WEIGHT_HISTORY, WEIGHTS, recorded_epochs
 
 
@@ -99,16 +100,15 @@ def _train_group(ps: list[SeparableParams]) -> list[RunResult]:
         if history is not None:
             history[run, column[epoch]] = W
 
-    optimizer = OPTIMIZERS[first.optimizer]
     snapshot_at = epochs if first.record_metrics or first.save_weight_history else epochs[:0]
-    trajectories = optimizer.train(X, y, W0s, ps, snapshot_at, measure)
+    trajectories = OPTIMIZERS[first.optimizer](X, y, W0s, ps, snapshot_at, measure)
 
     try:
         svm = svm_margin(X, y)
     except NotSeparableError:
         svm = None
     return [_result(p, traj, W0, metrics[run], None if history is None else history[run], epochs, data, svm,
-                    optimizer.bounded, R_x)
+                    first.optimizer in BOUNDED_OPTIMIZERS, R_x)
             for run, (p, traj, W0) in enumerate(zip(ps, trajectories, W0s))]
 
 

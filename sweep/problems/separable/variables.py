@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweep.problems.base import Dim, Layout, ParamError, Values, Variable
+from sweep.problems.parameters import ParamError
+from sweep.problems.schema import Dim, Layout, Values, Variable
 
 EPOCH, NEURON, FEATURE = "epoch", "neuron", "feature"
 

@@ -2,7 +2,7 @@
 
 In PAR the network acts as a linear model on transformed points, so gradient flow turns
 every w-neuron towards z_w and every u-neuron towards z_u, where z = (z_w, z_u) is the
-PAR-SVM of :func:`analysis.margin.par_svm`. When z is not strictly PAR-consistent the
+PAR-SVM of :func:`.margin.par_svm`. When z is not strictly PAR-consistent the
 flow may instead end at the sign-constrained PAR-SVM, so both are predicted and the
 learned neurons are compared with each.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.margin import PARSVMResult, par_svm
+from sweep.problems.separable.margin import PARSVMResult, par_svm
 
 PREDICTIONS = ("unconstrained", "sign_constrained")
 
@@ -51,7 +51,7 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 def par_prediction(X: np.ndarray, y: np.ndarray, alpha: float) -> ParPrediction:
     """The unconstrained and sign-constrained PAR-SVM directions for (X, y) (THEORY.md §4).
 
-    Raises analysis.margin.NotSeparableError if the transformed points are not separable.
+    Raises :class:`.margin.NotSeparableError` if the transformed points are not separable.
     """
     unconstrained = par_svm(X, y, alpha, sign_constrained=False)
     sign_constrained = par_svm(X, y, alpha, sign_constrained=True)
