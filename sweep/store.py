@@ -13,18 +13,31 @@ Protocol:
   consolidates its metadata, then renames it into place: a kill leaves either nothing
   or a complete empty store. Nothing rewrites metadata afterwards (except
   :func:`repair_store`, which rebuilds lost metadata of the same sweep).
-- Writers write only chunk-aligned :class:`Block` s with :meth:`BlockResults.write`, which
-  first checks that the store still holds its sweep (spec hash) and that its `sweep run`
-  still holds the store (the lock token, :mod:`sweep.lock`), and writes ``done`` last.
-  Every chunk is written, fill or not, with a checksum (zstd's), so in a finished block a
-  missing or undecodable chunk is damage.
+- Writers write only chunk-aligned :class:`Block` s with :meth:`BlockResults.write`
+  (:class:`StoreWriter`): it opens the store's *directory* (a file descriptor, not the
+  path), then checks that its `sweep run` holds the store's lock (the token,
+  :mod:`sweep.lock`) and that the directory holds its sweep (spec hash), and writes every
+  file relative to that descriptor, each under a temporary name renamed into place. A
+  writer that was paused past those checks (a stopped worker, an orphaned task) while
+  another `sweep run` replaced the store (``--overwrite`` builds a new directory and
+  renames it into place) writes into the old, removed directory: nothing reaches the new
+  store. The variables' chunks come first, then (after checking the lock again) the
+  block's *manifest*, ``manifests/<chunk index>.json``, with the sweep's hash, the
+  writer's token and a digest of every chunk file of the block, ``done``'s included,
+  then ``done``. Every chunk is written, fill or not, with a checksum (zstd's).
 - A run counts as finished only when its ``done`` is True and its block is undamaged
-  (:func:`scan_store`); damaged blocks are reported and rerun.
+  (:func:`scan_store`): its manifest is there and of this sweep, every chunk file it
+  lists exists and (a full scan, as `sweep verify` and `sweep run` make) has the digest
+  it records, so a chunk that a late writer of an earlier `sweep run` of this store
+  landed after the block's manifest is damage, reported and rerun. The coordinates have
+  their manifest too (``manifests/coordinates.json``, written with the layout).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import secrets
 import shutil
@@ -36,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from sweep.files import open_directory, read_bounded, write_file
 from sweep.lock import check_holder
 from sweep.problems.results import STATUS, RunResult
 from sweep.problems.schema import ENGINE_VARIABLES, Dim, Variable
@@ -45,11 +59,19 @@ if TYPE_CHECKING:
 
 # root attr: marks a directory as a sweep store. /2: checksummed chunks, fill chunks written,
 # and SGD's visiting orders drawn in the kernels (separable results differ from /1's).
-FORMAT = "linear-teachers-sweep/2"
-READABLE_FORMATS = (FORMAT, "linear-teachers-sweep/1")
+# /3: every block and the coordinates have a manifest (the numbers are /2's).
+FORMAT = "linear-teachers-sweep/3"
+FORMAT_2 = "linear-teachers-sweep/2"
+READABLE_FORMATS = (FORMAT, FORMAT_2, "linear-teachers-sweep/1")
 DONE, ERROR, STATUS_VARIABLE, WALL_TIME = "done", "error", "status", "wall_time"
+MANIFESTS, COORDINATES_MANIFEST = "manifests", "coordinates"
 PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
 SCAN_SLAB_BYTES = 64 * 2**20                 # a scan decodes this much of a variable at once
+MAX_RUN_BYTES = 2**30                        # the most one run's results may take in the store
+MAX_METADATA_BYTES = 2**26                   # a larger zarr.json or manifest is unreadable
+MAX_CHUNK_FILE_BYTES = 2**31                 # a chunk is at most tasks.MAX_CHUNK_BYTES before compression
+DIGEST_BYTES = 16                            # BLAKE2b digests of chunk files in manifests
+LATE_WRITE = "not the chunk its block's writer recorded (a late write of another `sweep run`)"
 
 
 class StoreError(ValueError):
@@ -77,11 +99,28 @@ class StoreLayout:
     def extra_shape(self, variable: Variable) -> tuple[int, ...]:
         return tuple(self.extra_dims[d].size for d in variable.dims)
 
+    def run_bytes(self, variable: Variable) -> int:
+        """Bytes one run takes in ``variable`` (a string counted as 8)."""
+        return np.dtype(variable.dtype if variable.dtype != "str" else "O").itemsize * math.prod(
+            self.extra_shape(variable))
+
     @property
     def bytes_per_run(self) -> int:
-        """Approximate bytes one run takes over all variables (a string counted as 8)."""
-        return sum(np.dtype(v.dtype if v.dtype != "str" else "O").itemsize * int(np.prod(self.extra_shape(v)))
-                   for v in self.variables)
+        """Approximate bytes one run takes over all variables."""
+        return sum(self.run_bytes(v) for v in self.variables)
+
+    def check_run_size(self) -> None:
+        """StoreError when one run's results would take more than MAX_RUN_BYTES: a block
+        holds at least one run in memory, padded to the sweep's largest extra dims, so such
+        a layout cannot be run (its size, and its largest variable, are named)."""
+        if self.bytes_per_run <= MAX_RUN_BYTES:
+            return
+        largest = max(self.variables, key=self.run_bytes)
+        shape = " x ".join(map(str, self.extra_shape(largest)))
+        raise StoreError(f"one run of this sweep would take {byte_size(self.bytes_per_run)} in the store (variable "
+                         f"{largest.name!r}: {shape} {largest.dtype} per run, padded to the sweep's largest values), "
+                         f"more than the {byte_size(MAX_RUN_BYTES)} a run may take; sweep smaller values, or do not "
+                         "store that variable")
 
 
 @dataclass(frozen=True)
@@ -146,7 +185,7 @@ def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> 
             discarded = _sibling(path, "discarding")
             os.rename(path, discarded)
             os.rename(building, path)
-            shutil.rmtree(discarded)
+            shutil.rmtree(discarded, ignore_errors=True)  # a late writer may still hold it: remove_leftovers
         else:
             os.rename(building, path)
     finally:
@@ -189,6 +228,9 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
         for coordinate in [*spec.dims, *(d.name for d in layout.extra_dims.values() if d.values is not None)]:
             shutil.rmtree(path / coordinate, ignore_errors=True)
             shutil.copytree(fresh / coordinate, path / coordinate)
+        (path / MANIFESTS).mkdir(exist_ok=True)
+        coordinates_manifest = f"{MANIFESTS}/{COORDINATES_MANIFEST}.json"
+        os.replace(fresh / coordinates_manifest, path / coordinates_manifest)
         if store_damage(path) is not None:
             os.replace(fresh / "zarr.json", path / "zarr.json")
     finally:
@@ -244,12 +286,11 @@ def is_store(path: str | Path) -> bool:
 
 
 def check_writable(path: str | Path) -> None:
-    """StoreError unless this process may write the store at ``path`` (its directory and
-    its arrays' directories), or create it (its nearest existing ancestor)."""
+    """StoreError unless this process may write the store at ``path`` (every directory in
+    it, chunk directories included), or create it (its nearest existing ancestor)."""
     path = Path(path)
     if path.exists():
-        places = [path, *(entry for entry in path.iterdir() if entry.is_dir()),
-                  *(entry / "c" for entry in path.iterdir() if (entry / "c").is_dir())]
+        places = [Path(folder) for folder, _, _ in os.walk(path)]  # every chunk folder: tasks write in each
     else:
         ancestor = path.parent
         while not ancestor.exists():
@@ -305,9 +346,11 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     """Check the store's chunks block by block.
 
     Always: ``done`` and ``status`` are decoded chunk by chunk where a whole read fails,
-    and (format /2) every variable's chunk file of a finished block must exist. With
-    ``decode``, every chunk of every finished block, and the coordinates, are decoded
-    too (checksums included): reads the whole store once.
+    and (format /3) every variable's chunk file and the manifest of a finished block, and
+    every coordinate's chunk file, must exist. With ``decode``, every chunk of every
+    finished block, and the coordinates, are decoded too (checksums included) and must be
+    the files their manifests record (the sweep's hash, every chunk's digest): reads the
+    whole store once.
     """
     group = _open_group(path, "r")
     checked = group.attrs.get("sweep_format") == FORMAT
@@ -322,28 +365,70 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     arrays = {name: group[name] for name in group.array_keys()}
     variables = [name for name, array in arrays.items()
                  if tuple(array.metadata.dimension_names or ())[:len(grid_dims)] == grid_dims and name not in grid_dims]
-    if checked:
-        for name in variables:
-            present = _chunk_files(Path(path) / name)
-            array = arrays[name]
-            for block in finished:
-                key = array.metadata.encode_chunk_key(_chunk_coords(block, chunks, array.ndim))
-                if key not in present:
-                    damaged.setdefault(block.origin, []).append(f"{name}: chunk file missing")
+    coordinate_names = sorted(set(arrays) - set(variables))
     coordinates = []
+
+    def chunk_key(name: str, block: Block) -> str:
+        return arrays[name].metadata.encode_chunk_key(_chunk_coords(block, chunks, arrays[name].ndim))
+
+    if checked:
+        present = {name: _chunk_files(Path(path) / name) for name in [*variables, *coordinate_names]}
+        manifests = _chunk_files(Path(path), MANIFESTS)
+        for block in finished:
+            for name in variables:
+                if chunk_key(name, block) not in present[name]:
+                    damaged.setdefault(block.origin, []).append(f"{name}: chunk file missing")
+            if _manifest_key(chunk_key(DONE, block)) not in manifests:
+                damaged.setdefault(block.origin, []).append("its manifest is missing")
+        coordinates = [name for name in coordinate_names if not present[name]]
     if decode:
         for name in variables:
             _decode_blocks(arrays[name], [b for b in finished if b.origin not in damaged], chunks, damaged, name)
-        for name in sorted(set(arrays) - set(variables)):
+        for name in coordinate_names:
             try:
                 arrays[name][...]
             except Exception:  # any decoding failure: zarr raises codec-specific errors
                 coordinates.append(name)
+        if checked:
+            spec_hash = group.attrs.get("spec_hash")
+            for block in finished:
+                if block.origin not in damaged:
+                    keys = [f"{name}/{chunk_key(name, block)}" for name in variables]
+                    unusable, late = _against_manifest(Path(path), _manifest_key(chunk_key(DONE, block)), keys, spec_hash)
+                    problems = [unusable] if unusable else [f"{key.partition('/')[0]}: {LATE_WRITE}" for key in late]
+                    if problems:
+                        damaged[block.origin] = problems
+            keys = [f"{name}/{arrays[name].metadata.encode_chunk_key((0,))}" for name in coordinate_names]
+            unusable, late = _against_manifest(Path(path), f"{MANIFESTS}/{COORDINATES_MANIFEST}.json", keys, spec_hash)
+            coordinates += coordinate_names if unusable else [key.partition("/")[0] for key in late]
+    coordinates = sorted(set(coordinates))
     for origin in damaged:
         block = Block(origin, tuple(min(c, n - o) for o, c, n in zip(origin, chunks, done.shape)))
         done[block.region] = False
         status[block.region] = -1
     return Health(chunks, done, status, damaged, coordinates, decoded=decode)
+
+
+def _against_manifest(path: Path, manifest_key: str, keys: list[str], spec_hash: str) -> tuple[str | None, list[str]]:
+    """The files ``keys`` (relative to the store at ``path``) against the manifest at
+    ``manifest_key``: (what makes the manifest unusable, or None; the keys whose file is
+    missing or not the one the manifest records)."""
+    try:
+        manifest = json.loads(read_bounded(path / manifest_key, MAX_METADATA_BYTES))
+        recorded, sweep = manifest["chunks"], manifest["spec_hash"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its manifest is unreadable", []
+    if sweep != spec_hash or not isinstance(recorded, dict):
+        return "its manifest is of another sweep", []
+    late = []
+    for key in keys:
+        try:
+            if recorded.get(key) == _digest(read_bounded(path / key, MAX_CHUNK_FILE_BYTES)):
+                continue
+        except OSError:
+            pass
+        late.append(key)
+    return None, late
 
 
 def run_counts(path: str | Path, health: Health | None = None) -> dict[str, int]:
@@ -423,37 +508,62 @@ class BlockResults:
         self.arrays[DONE][index] = True
 
     def write(self, target: WriteTarget, origin: tuple[int, ...]) -> None:
-        """Write the block at grid offset ``origin``: every variable, then ``done`` last.
+        """Write the block at grid offset ``origin`` (chunk-aligned: it is then the only
+        writer of its chunks), bound to ``target``'s store directory and `sweep run`.
 
-        The block must be chunk-aligned (it is then the only writer of its chunks).
-        Before writing, and again before ``done``, ``target`` is checked (LockLost or
-        StoreError, and nothing more is written, if the store changed hands). The
-        variables are written concurrently on zarr's event loop (one round trip instead
-        of one per variable: about half the time of a block's write).
+        The store's directory is opened first; then ``target`` is checked (LockLost or
+        StoreError, and nothing written, if the store changed hands) and the directory's
+        spec hash compared; the block is encoded in memory, and its files are written
+        through the directory's descriptor, each atomically (:func:`sweep.files.write_file`):
+        the variables' chunks, then (``target`` checked again) the block's manifest, then
+        ``done``. A writer paused meanwhile while another `sweep run` replaced the store
+        writes into the removed directory: StoreError, nothing reaches the new store.
         """
+        directory = _open_store_directory(target.path)
+        try:
+            target.check()
+            metadata = read_bounded("zarr.json", MAX_METADATA_BYTES, dir_fd=directory)
+            if _metadata_attrs(metadata).get("spec_hash") != target.spec_hash:
+                raise StoreError(f"the store {target.path!r} no longer holds this task's sweep; nothing written")
+            files = self._encode(metadata, origin)
+            done_key = next(key for key in files if key.startswith(f"{DONE}/"))
+            for key, data in files.items():
+                if key != done_key:
+                    write_file(key, data, directory)
+            target.check()
+            manifest = {"spec_hash": target.spec_hash, "token": target.token,
+                        "chunks": {key: _digest(data) for key, data in files.items()}}
+            write_file(_manifest_key(done_key.removeprefix(f"{DONE}/")), json.dumps(manifest).encode(), directory)
+            write_file(done_key, files[done_key], directory)
+        except FileNotFoundError:
+            raise StoreError(f"the store {target.path!r} was replaced or removed while this task wrote to it; "
+                             "nothing written") from None
+        finally:
+            os.close(directory)
+
+    def _encode(self, metadata: bytes, origin: tuple[int, ...]) -> dict[str, bytes]:
+        """The chunk files of this block at ``origin`` ({key: bytes}, keys relative to
+        the store), encoded by zarr in memory from the store's consolidated ``metadata``
+        (concurrently on zarr's event loop: one round trip, not one per variable)."""
+        import zarr
+        from zarr.core.buffer import default_buffer_prototype
         from zarr.core.sync import sync  # runs a coroutine on zarr's own event loop
 
-        target.check()
-        sync(self._write_async(target, origin))
+        files = {"zarr.json": default_buffer_prototype().buffer.from_bytes(metadata)}
+        sync(self._encode_async(zarr.storage.MemoryStore(files), origin))
+        return {key: buffer.to_bytes() for key, buffer in files.items() if key != "zarr.json"}
 
-    async def _write_async(self, target: WriteTarget, origin: tuple[int, ...]) -> None:
+    async def _encode_async(self, memory, origin: tuple[int, ...]) -> None:
         import asyncio
 
         import zarr.api.asynchronous as zarr_async
 
-        try:
-            group = await zarr_async.open_group(target.path, mode="r+", zarr_format=3, use_consolidated=True)
-        except Exception as error:  # the store was removed or damaged under us
-            raise StoreError(f"cannot open the store {target.path!r} to write: {error}") from None
-        if group.attrs.get("spec_hash") != target.spec_hash:
-            raise StoreError(f"the store {target.path!r} no longer holds this task's sweep; nothing written")
+        group = await zarr_async.open_group(memory, mode="r+", zarr_format=3, use_consolidated=True)
         region = tuple(slice(o, o + n) for o, n in zip(origin, self.arrays[DONE].shape))
         targets = {name: (await group.getitem(name)).with_config({"write_empty_chunks": True})
                    for name in self.arrays}
         await asyncio.gather(*(targets[name].setitem(region, values.astype(str) if values.dtype == object else values)
-                               for name, values in self.arrays.items() if name != DONE))
-        target.check()
-        await targets[DONE].setitem(region, self.arrays[DONE])
+                               for name, values in self.arrays.items()))
 
 
 # ---------------------------------------------------------------- helpers
@@ -461,6 +571,15 @@ class BlockResults:
 def plural(count: int, noun: str) -> str:
     """"1 run", "3 runs"."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def byte_size(count: int) -> str:
+    """"4 GiB", "2.50 GiB", "400 MiB", "512 B"."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if count >= size:
+            value = count / size
+            return f"{value:.0f} {unit}" if value == round(value) else f"{value:.2f} {unit}"
+    return f"{count} B"
 
 
 def _write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
@@ -504,6 +623,37 @@ def _write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         zarr.consolidate_metadata(str(path))
+    coordinates = [name for name in [*spec.grid, *layout.extra_dims] if name in root]
+    keys = [f"{name}/{root[name].metadata.encode_chunk_key((0,))}" for name in coordinates]
+    manifest = {"spec_hash": spec.hash, "token": None, "chunks": {key: _digest((path / key).read_bytes()) for key in keys}}
+    (path / MANIFESTS).mkdir()
+    (path / MANIFESTS / f"{COORDINATES_MANIFEST}.json").write_text(json.dumps(manifest))
+
+
+def _open_store_directory(path: str) -> int:
+    try:
+        return open_directory(path)
+    except OSError as error:
+        raise StoreError(f"cannot open the store {path!r} to write: {error.strerror}") from None
+
+
+def _metadata_attrs(metadata: bytes) -> dict[str, Any]:
+    """The attributes in a root ``zarr.json``'s bytes ({} if unreadable)."""
+    try:
+        attrs = json.loads(metadata).get("attributes")
+    except (ValueError, AttributeError):
+        return {}
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=DIGEST_BYTES).hexdigest()
+
+
+def _manifest_key(done_chunk_key: str) -> str:
+    """The manifest of the block whose ``done`` chunk is ``done_chunk_key`` ("c/2/0/0"):
+    "manifests/2.0.0.json"."""
+    return f"{MANIFESTS}/{done_chunk_key.removeprefix('c/').replace('/', '.')}.json"
 
 
 def _sibling(path: Path, purpose: str) -> Path:
@@ -553,10 +703,11 @@ def _chunk_coords(block: Block, chunks: tuple[int, ...], ndim: int) -> tuple[int
     return grid + (0,) * (ndim - len(grid))
 
 
-def _chunk_files(array_dir: Path) -> set[str]:
-    """The chunk keys present on disk under an array's directory ("c/0/1", ...)."""
+def _chunk_files(array_dir: Path, under: str = "c") -> set[str]:
+    """The chunk keys present on disk under an array's directory ("c/0/1", ...; or the
+    files of another folder ``under`` it)."""
     keys = set()
-    for folder, _, files in os.walk(array_dir / "c"):
+    for folder, _, files in os.walk(array_dir / under):
         relative = Path(folder).relative_to(array_dir).as_posix()
         keys.update(f"{relative}/{name}" for name in files)
     return keys
@@ -581,9 +732,9 @@ def _coordinate_fill(dtype: np.dtype) -> Any:
 
 
 def _read_json(path: Path) -> Any:
-    """The JSON in ``path``, or None if it is missing or unreadable."""
+    """The JSON in ``path``, or None if it is missing, unreadable or too large."""
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(read_bounded(path, MAX_METADATA_BYTES))
     except (OSError, ValueError):
         return None
 
@@ -594,8 +745,6 @@ def _open_group(path: str | Path, mode: str):
     import zarr
 
     root = Path(path) / "zarr.json"
-    if not root.is_file():
-        raise StoreError(f"{str(path)!r} is not a sweep store (no zarr.json)")
     metadata = _read_json(root)
     attrs = metadata.get("attributes") if isinstance(metadata, dict) else None
     if not isinstance(attrs, dict) or attrs.get("sweep_format") not in READABLE_FORMATS:
@@ -603,8 +752,11 @@ def _open_group(path: str | Path, mode: str):
         marker = marker.get("attributes", {}) if isinstance(marker, dict) else {}
         if isinstance(marker, dict) and marker.get("sweep_format") == FORMAT:
             raise DamagedStore(f"the sweep store {str(path)!r} is damaged: its root metadata {str(root)!r} is "
-                               "unreadable; `sweep run` with its spec rebuilds it (finished runs are kept), "
-                               "`sweep run --overwrite` starts it again", marker.get("spec_hash"))
+                               f"{'unreadable' if root.exists() else 'missing'}; `sweep run` with its spec rebuilds "
+                               "it (finished runs are kept), `sweep run --overwrite` starts it again",
+                               marker.get("spec_hash"))
+        if not root.is_file():
+            raise StoreError(f"{str(path)!r} is not a sweep store (no zarr.json)")
         if metadata is None:
             raise StoreError(f"{str(path)!r} is not a sweep store (its zarr.json is not readable JSON)")
         raise StoreError(f"{str(path)!r} is a Zarr group but not a sweep store (sweep_format "

@@ -1,8 +1,10 @@
 """A test problem whose run at ``seed == hungry_at`` takes ``megabytes`` of memory (touched,
 then held for ``hold`` seconds): a worker with a smaller memory limit is killed by its
 nanny while running it. The run at ``seed == fail_at`` raises while the file ``fail_while``
-exists. Every run sleeps ``pause`` seconds and returns ``value = seed + offset``. For the
-poison-run, failure and race tests (a sweep that takes a known time whatever the load)."""
+exists. Every run sleeps ``pause`` seconds and returns ``value = seed + offset``, and
+(``bulk`` > 0) ``bulk`` values drawn from ``seed`` plus ``offset`` (blocks whose write takes
+a while). For the poison-run, failure, race and stale-writer tests (a sweep that takes a
+known time whatever the load)."""
 import time
 from pathlib import Path
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ import numpy as np
 from sweep.problems.contract import Problem
 from sweep.problems.parameters import ProblemParams, require
 from sweep.problems.results import RunResult
-from sweep.problems.schema import Layout, Variable
+from sweep.problems.schema import Dim, Layout, Variable
 
 
 @dataclass(frozen=True)
@@ -25,13 +27,18 @@ class HungryParams(ProblemParams):
     fail_while: str = ""
     pause: float = 0.0
     offset: float = 0.5
+    bulk: int = 0
 
     def validate(self):
         require(self.megabytes >= 0, "megabytes", self.megabytes, ">= 0")
 
 
 def layout(values):
-    return Layout((), (Variable("value", "float64", np.nan, "1", "seed + offset"),))
+    value = Variable("value", "float64", np.nan, "1", "seed + offset")
+    cells = max(values("bulk"))
+    if not cells:
+        return Layout((), (value,))
+    return Layout((Dim("cell", cells),), (value, Variable("bulk", "float64", np.nan, "1", "draws + offset", ("cell",))))
 
 
 def run(p: HungryParams) -> RunResult:
@@ -44,7 +51,10 @@ def run(p: HungryParams) -> RunResult:
             time.sleep(0.01)
         time.sleep(p.hold)
     time.sleep(p.pause)
-    return RunResult("done", {"value": p.seed + p.offset})
+    values = {"value": p.seed + p.offset}
+    if p.bulk:
+        values["bulk"] = np.random.default_rng(p.seed).standard_normal(p.bulk) + p.offset
+    return RunResult("done", values)
 
 
 PROBLEM = Problem(name="hungry", summary="a run that exhausts its worker's memory (test only)", theory="-",

@@ -47,46 +47,65 @@ def load_results(path) -> xr.Dataset:
     return open_store(path).drop_vars("wall_time").load()
 
 
-@pytest.fixture(scope="module")
-def scheduler_yaml(tmp_path_factory):
-    """A real cluster: `dask scheduler` and two 1-thread `dask worker` processes on
-    127.0.0.1, described by a scheduler YAML; torn down after the module."""
-    folder = tmp_path_factory.mktemp("cluster")
-    scheduler_file = folder / "scheduler.json"
-    log = open(folder / "cluster.log", "w")
-    processes = []
+class DaskProcesses:
+    """A real cluster on 127.0.0.1: a `dask scheduler` process and `dask worker` processes
+    (each in its own session, so that signals reach it alone), logged to ``folder``;
+    :meth:`stop` ends them all. ``config``: a scheduler YAML pointing at it."""
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-
-    def start(*args):
-        processes.append(subprocess.Popen([str(BIN / "dask"), *args], cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True, env=env))
-
-    try:
-        start("scheduler", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--port", "0",
-              "--dashboard-address", ":0")
-        for _ in range(2):
-            start("worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", "--host", "127.0.0.1",
-                  "--dashboard-address", ":0", "--memory-limit", "2GiB")
-        config = folder / "scheduler.yaml"
-        config.write_text(f"scheduler_file: {scheduler_file}\n")
+    def __init__(self, folder: Path, scheduler_env: dict | None = None):
+        self.folder, self.scheduler_file = folder, folder / "scheduler.json"
+        self.log = open(folder / "cluster.log", "w")
+        self.processes: list[subprocess.Popen] = []
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        self.config = folder / "scheduler.yaml"
+        self.config.write_text(f"scheduler_file: {self.scheduler_file}\n")
+        self._start("scheduler", "--scheduler-file", str(self.scheduler_file), "--host", "127.0.0.1", "--port", "0",
+                    "--dashboard-address", ":0", env=scheduler_env or {})
         deadline = time.monotonic() + 60
-        while not scheduler_file.exists():
+        while not self.scheduler_file.exists():
             assert time.monotonic() < deadline, "the test scheduler did not start"
             time.sleep(0.2)
-        with Client(scheduler_file=str(scheduler_file)) as client:
-            client.wait_for_workers(2, timeout=60)
-        yield config
-    finally:
-        for process in reversed(processes):
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
+
+    def add_worker(self, *options: str) -> subprocess.Popen:
+        return self._start("worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1", "--host",
+                           "127.0.0.1", "--dashboard-address", ":0", *options, env={})
+
+    def client(self) -> Client:
+        return Client(scheduler_file=str(self.scheduler_file))
+
+    def _start(self, *args: str, env: dict) -> subprocess.Popen:
+        process = subprocess.Popen([str(BIN / "dask"), *args], cwd=self.folder, stdout=self.log,
+                                   stderr=subprocess.STDOUT, start_new_session=True, env={**self.env, **env})
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGCONT)
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        log.close()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def scheduler_yaml(tmp_path_factory):
+    """A real cluster: `dask scheduler` and two 1-thread `dask worker` processes (with
+    nannies) on 127.0.0.1, described by a scheduler YAML; torn down after the module."""
+    cluster = DaskProcesses(tmp_path_factory.mktemp("cluster"))
+    try:
+        for _ in range(2):
+            cluster.add_worker("--memory-limit", "2GiB")
+        with cluster.client() as client:
+            client.wait_for_workers(2, timeout=60)
+        yield cluster.config
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +268,91 @@ def test_two_sweep_runs_cannot_corrupt_a_store(tmp_path, scheduler_yaml):
     np.testing.assert_array_equal(ds["value"].values, np.arange(48) + 0.25)  # none of A's seed + 0.5
     again = subprocess.run(sweep(spec_a), capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "different sweep" in again.stderr and again.stderr.count("\n") == 1
+
+
+STALE_YAML = """\
+name: {name}
+problem: hungry
+params: {{pause: 0.1, offset: {offset}, bulk: 1000000}}
+grid:
+  seed: [{seeds}]
+"""
+
+
+@pytest.mark.slow
+def test_a_stopped_writer_of_a_killed_sweep_writes_nothing_into_the_next_one(tmp_path):
+    """Case 1, the stale writer, on a real external cluster of `dask worker --no-nanny`
+    processes: while a block of A is being written (a chunk file's temporary `.partial`
+    is there) both workers are stopped (SIGSTOP), so that a writer is caught past its
+    lock check, mid-write; A is killed. The scheduler drops the stopped workers (a
+    worker-ttl of 3 s), a third worker joins, and B (another spec, --overwrite) takes
+    the store over and finishes on it. Then the stopped workers are continued
+    (SIGCONT): the caught writer goes on writing A's block, and the workers end (the
+    scheduler forgot them). B's store holds B's values alone (`value`, and the 8 MB of
+    `bulk` per run), intact to `sweep verify`."""
+    seeds = ", ".join(map(str, range(24)))
+    spec_a, spec_b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    spec_a.write_text(STALE_YAML.format(name="a", offset=0.5, seeds=seeds))
+    spec_b.write_text(STALE_YAML.format(name="b", offset=0.25, seeds=seeds))
+    store = tmp_path / "s.zarr"
+    cluster = DaskProcesses(tmp_path, scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "3s"})
+
+    def sweep(spec, *extra):
+        return subprocess.Popen(sweep_command("run", str(spec), "--store", str(store), "--scheduler",
+                                              str(cluster.config), *extra),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    try:
+        stopped = [cluster.add_worker("--no-nanny") for _ in range(2)]
+        with cluster.client() as client:
+            client.wait_for_workers(2, timeout=60)
+            a = sweep(spec_a)
+            try:
+                caught = False
+                while not caught:  # until a writer is stopped mid-write
+                    wait_until(lambda: a.poll() is not None or any(store.glob("bulk/c/*/*.partial")), poll=0.001)
+                    assert a.poll() is None, "A finished before one of its writers was caught mid-write"
+                    for worker in stopped:
+                        os.kill(worker.pid, signal.SIGSTOP)
+                    caught = any(store.glob("bulk/c/*/*.partial"))
+                    if not caught:
+                        for worker in stopped:
+                            os.kill(worker.pid, signal.SIGCONT)
+            finally:
+                a.kill()
+                a.communicate()
+            wait_until(lambda: not client.nthreads())  # the scheduler dropped the stopped workers
+            cluster.add_worker("--no-nanny")
+            client.wait_for_workers(1, timeout=60)
+            b = sweep(spec_b, "--overwrite")
+            out, err = b.communicate(timeout=180)
+        for worker in stopped:
+            os.kill(worker.pid, signal.SIGCONT)
+        for worker in stopped:  # each ends its orphaned task of A (the caught write), then exits
+            worker.wait(timeout=120)
+    finally:
+        cluster.stop()
+    assert b.returncode == 0 and "taking over" in err, err
+    verify = subprocess.run([str(BIN / "sweep"), "verify", str(store)], capture_output=True, text=True)
+    assert verify.returncode == 0 and "every chunk is readable" in verify.stdout, verify.stdout
+    ds = open_store(store).load()
+    assert ds.attrs["spec"]["name"] == "b" and ds["done"].all()
+    np.testing.assert_array_equal(ds["value"].values, np.arange(24) + 0.25)  # none of A's seed + 0.5
+    draws = np.stack([np.random.default_rng(seed).standard_normal(1000000) for seed in range(24)])
+    np.testing.assert_array_equal(ds["bulk"].values, draws + 0.25)
+
+
+def wait_until(condition, timeout: float = 120, poll: float = 0.05) -> None:
+    """Return once ``condition()`` holds (an exception counts as not yet), looking every ``poll`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, f"not reached in {timeout} s: {condition}"
+        time.sleep(poll)
 
 
 @pytest.mark.slow

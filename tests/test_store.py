@@ -360,3 +360,108 @@ def test_writes_check_the_spec_hash_and_the_writer(store, toy, tmp_path):
             block.write(WriteTarget(str(store), SPEC.hash, "another run's token"), (0, 0, 0, 0))
         block.write(WriteTarget(str(store), SPEC.hash, lock.token), (0, 0, 0, 0))
     assert not read_done(store).any() and scan_store(store, decode=True).damaged == {}
+
+
+LATE_WRITES = {  # a chunk file that a writer of another `sweep run` landed after the block was written
+    "of an earlier run of this sweep": ("wall_time", TOY),
+    "of another sweep with the same layout": ("final_error", {**TOY, "params": {"steps": 5, "d": 4}}),
+}
+
+
+@pytest.mark.parametrize("case", LATE_WRITES)
+def test_a_late_write_is_found_by_verify_and_rerun_by_run(case, finished, tmp_path, capsys):
+    """Case 1, should a stale write ever land: a chunk file that decodes and belongs to a
+    store of the same layout, but is not the one the block's manifest records, is damage
+    to `verify` (exit 1, naming the block and variable), and `sweep run` reruns its block."""
+    import shutil
+
+    from sweep.cli import main
+
+    store, reference = finished
+    name, raw = LATE_WRITES[case]
+    other = tmp_path / "other.zarr"
+    run_sweep(parse_spec(raw), other)
+    shutil.copyfile(chunk(other, name, 3, 0), chunk(store, name, 3, 0))
+    assert scan_store(store).damaged == {}  # the quick scan sees files, not their contents
+    assert main(["verify", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert f"block at grid index (3, 0) (2 runs): {name}: not the chunk its block's writer recorded" in out, out
+    spec_file = tmp_path / "toy.yaml"
+    spec_file.write_text(yaml.safe_dump(TOY, sort_keys=False))
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 0
+    assert "ran 2 runs" in capsys.readouterr().out
+    assert main(["verify", str(store)]) == 0
+    xr.testing.assert_identical(results(store).drop_vars("wall_time"), results(reference).drop_vars("wall_time"))
+
+
+def test_a_writer_whose_store_was_replaced_writes_nothing(tmp_path):
+    """The mechanism behind case 1: a write through the descriptor of a store directory
+    that was replaced (renamed away and removed, a new one in its place, as --overwrite
+    does) fails, and the new directory gets nothing."""
+    import os
+    import shutil
+
+    from sweep.files import open_directory, write_file
+
+    path = tmp_path / "s.zarr"
+    (path / "loss" / "c").mkdir(parents=True)
+    directory = open_directory(path)
+    try:
+        write_file("loss/c/0", b"before", directory)
+        os.rename(path, tmp_path / "discarded")
+        (path / "loss" / "c").mkdir(parents=True)
+        shutil.rmtree(tmp_path / "discarded")
+        for key in ("loss/c/0", "loss/c/1/0", "zarr.json"):
+            with pytest.raises(FileNotFoundError):
+                write_file(key, b"stale", directory)
+    finally:
+        os.close(directory)
+    assert [str(p.relative_to(path)) for p in path.rglob("*")] == ["loss", "loss/c"]
+
+
+def test_a_deleted_or_swapped_coordinate_is_found_and_rewritten(finished, toy, tmp_path, capsys):
+    """Case 5: `rm S/seed/c/0` (zarr would read seeds 0 0 0 ...) and a seed chunk of
+    another store (decodes, wrong labels) are damage to status, show and verify, the
+    report refuses, and `sweep run` rewrites the coordinates."""
+    import shutil
+
+    from sweep.cli import main
+
+    store, reference = finished
+    other = tmp_path / "other.zarr"
+    run_sweep(parse_spec({**TOY, "grid": {"seed": list(range(10, 18)), "lr": [0.1, 0.2]}}), other)
+    for damage in (lambda: chunk(store, "seed").unlink(), lambda: shutil.copyfile(chunk(other, "seed"), chunk(store, "seed"))):
+        damage()
+        assert scan_store(store, decode=True).coordinates == ["seed"]
+        assert main(["verify", str(store)]) == 1
+        assert "coordinate 'seed': unreadable" in capsys.readouterr().out
+        assert main(["report", str(store), "--out", str(tmp_path / "report")]) == 2
+        capsys.readouterr()
+        spec_file = tmp_path / "toy.yaml"
+        spec_file.write_text(yaml.safe_dump(TOY, sort_keys=False))
+        assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 0
+        assert "ran 0 runs" in capsys.readouterr().out
+        assert main(["verify", str(store)]) == 0
+        xr.testing.assert_identical(results(store), results(reference))
+
+
+def test_a_deleted_root_metadata_is_recognised_and_rebuilt(finished, toy, tmp_path, capsys):
+    """Case 6: without its root zarr.json a store is still recognised by its `done` array:
+    one line everywhere, `sweep run` rebuilds it keeping every run, and `--overwrite
+    --force` starts it again."""
+    from sweep.cli import main
+
+    store, reference = finished
+    (store / "zarr.json").unlink()
+    assert main(["status", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "root metadata" in err and "missing" in err and err.count("\n") == 1
+    spec_file = tmp_path / "toy.yaml"
+    spec_file.write_text(yaml.safe_dump(TOY, sort_keys=False))
+    assert main(["run", str(spec_file), "--store", str(store), "--serial"]) == 0
+    assert "ran 0 runs" in capsys.readouterr().out
+    xr.testing.assert_identical(results(store), results(reference))
+    (store / "zarr.json").unlink()
+    assert main(["run", str(spec_file), "--store", str(store), "--serial", "--overwrite", "--force"]) == 0
+    assert "ran 16 runs" in capsys.readouterr().out
+    xr.testing.assert_identical(results(store).drop_vars("wall_time"), results(reference).drop_vars("wall_time"))
