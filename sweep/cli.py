@@ -5,7 +5,8 @@ one is one decorated function in this module. Handlers return the exit code. Mis
 in the user's input (spec, scheduler config, store mismatch) and problems of the
 environment (a file that cannot be read or written, a scheduler that does not answer,
 a store in use or damaged) print one line to stderr and exit 2, never a traceback;
-Ctrl-C exits 130 saying what was saved; a closed pipe (``| head``) ends quietly.
+Ctrl-C exits 130 saying what was saved, SIGTERM (a batch system's ``scancel``, a
+container stop) does the same and exits 143; a closed pipe (``| head``) ends quietly.
 Nothing here imports a problem's numerics until a run needs them: ``status``, ``show``
 and ``verify`` import neither Numba nor SciPy.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +34,18 @@ EXIT_USAGE = 2
 EXIT_BOUND_VIOLATED = 1  # `sweep report`: a run breaks a proven bound
 EXIT_DAMAGED = 1         # `sweep verify`: some chunks are damaged
 EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143    # SIGTERM (128 + SIGTERM), handled as Ctrl-C
 EXIT_BROKEN_PIPE = 141   # stdout closed by the reader (128 + SIGPIPE)
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread and handled as Ctrl-C is (the lock released, the
+    cluster closed, the saved runs counted)."""
+
+
+def _raise_terminated(number, frame) -> None:
+    raise Terminated()
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for command in SUBCOMMANDS.values():
         command.add_arguments(commands.add_parser(command.name, help=command.help, description=command.help))
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = SUBCOMMANDS[args.command].handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -76,9 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # the environment: a file that cannot be read or written
         where = f": {error.filename!r}" if error.filename else ""
         return _fail(args.command, f"{error.strerror or error}{where}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(interrupt)
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    """The exit code of Ctrl-C (130) or SIGTERM (143)."""
+    return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
 
 
 def _fail(command: str, message: str) -> int:
@@ -113,7 +133,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 
 @subcommand("run", "run (or resume, or repair) a sweep into a Zarr store", _run_arguments)
 def run_command(args: argparse.Namespace) -> int:
-    """Exit 130 on Ctrl-C, saying how many runs the store holds."""
+    """Exit 130 on Ctrl-C (143 on SIGTERM), saying how many runs the store holds."""
     from sweep.cluster import connect, load_cluster_config
     from sweep.engine import plan_sweep, resolve_store_path
     from sweep.lock import StoreLock
@@ -134,10 +154,10 @@ def run_command(args: argparse.Namespace) -> int:
         try:
             with connect(cluster_config) if cluster_config else nullcontext() as client:
                 summary = _run_plan(plan, client)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             print(f"\ninterrupted: {_saved_runs(path)} runs saved in {path}; run the same command to resume",
                   file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return _interrupted(interrupt)
     outcome = ", ".join(f"{count} {name}" for name, count in sorted(summary.statuses.items())) or "nothing to do"
     print(f"ran {summary.runs} runs: {outcome}")
     return 0
@@ -334,10 +354,10 @@ def paper_command(args: argparse.Namespace) -> int:
                 try:
                     if plan.has_work:
                         _run_plan(plan, client)
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as interrupt:
                     print(f"\ninterrupted: {_saved_runs(path)} runs saved in {path}; run the same command to resume",
                           file=sys.stderr)
-                    return EXIT_INTERRUPTED
+                    return _interrupted(interrupt)
             report = write_report(path, out / preset)
             violated |= report.violated
             print(f"{preset}: {len(report.paths)} files in {out / preset}")

@@ -42,6 +42,7 @@ DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
 DEFAULT_TIMEOUT = 30.0
 DASHBOARD_PORTS = range(8787, 8887)     # a local cluster's dashboard takes the first free one
 QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep runs, unless quiet=False
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)          # left to the client by a local cluster's workers
 
 # Dask config of a local cluster (scheduler, nannies and workers share its 2 cores with
 # the runs; measured with benchmarks/bench_sweep.py, see benchmarks/README.md):
@@ -53,7 +54,8 @@ QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep ru
 # - a task whose worker dies (a run over the memory limit, a crash) is tried twice, not
 #   four times, before the engine reruns its runs alone (sweep/engine.py); one task per
 #   worker thread at a time, so that only the task that ran is suspected.
-# - the workers ignore Ctrl-C (the preload runs dask_setup below): the client handles it.
+# - the workers ignore Ctrl-C and SIGTERM (blocked while they start, _interrupts_held; the
+#   preload runs dask_setup below): the client handles them and closes the cluster.
 # - the workers log nothing: a task's error reaches the client, a worker killed by its
 #   memory limit is reported by the engine, and the rest is noise on a terminal (e.g. the
 #   heartbeat errors of workers that got Ctrl-C with the client).
@@ -168,7 +170,7 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
     death), and none at all while closing after an error or Ctrl-C.
     """
     import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     with _quiet_logs(logging.CRITICAL if quiet else None):
         if config.scheduler_file or config.address:
@@ -178,23 +180,35 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
         local = config.local
         with ExitStack() as stack:
             stack.enter_context(dask.config.set({**LOCAL_CLUSTER_DASK_CONFIG, **config.dask}))
-            with _ctrl_c_ignored():  # inherited by the worker processes started now
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
-                    memory_limit=local.memory_limit, processes=True,
-                    dashboard_address=local.dashboard_address or _free_dashboard_address()))
+            with _interrupts_held():  # blocked in the worker processes started now
+                cluster = stack.enter_context(_local_cluster(local))
             client = stack.enter_context(Client(cluster))
             stack.enter_context(_silent_teardown())
             yield client
 
 
+def _local_cluster(local: LocalClusterConfig) -> "distributed.LocalCluster":
+    """A started LocalCluster; ClusterUnavailable when it cannot start (e.g. a worker
+    process killed while starting)."""
+    from distributed import LocalCluster
+
+    try:
+        return LocalCluster(n_workers=local.n_workers, threads_per_worker=local.threads_per_worker,
+                            memory_limit=local.memory_limit, processes=True,
+                            dashboard_address=local.dashboard_address or _free_dashboard_address())
+    except (RuntimeError, OSError, TimeoutError) as error:
+        raise ClusterUnavailable(f"the local Dask cluster did not start ({type(error).__name__}: "
+                                 f"{str(error).splitlines()[0][:160] if str(error) else 'no message'}); "
+                                 "run the same command again") from None
+
+
 def dask_setup(worker) -> None:
     """Worker preload of a local cluster (see LOCAL_CLUSTER_DASK_CONFIG): the worker ignores
-    Ctrl-C, which a terminal sends to the whole process group; the client handles it and
-    closes the cluster. (Workers the nanny restarts, e.g. after a memory kill, start with
-    Python's handler: this sets theirs.)"""
+    Ctrl-C, which a terminal sends to the whole process group, and SIGTERM, which a batch
+    system or container stop sends to all; the client handles them and closes the cluster."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for number in HELD_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
 
 
 def _client(config: ClusterConfig) -> "distributed.Client":
@@ -247,16 +261,28 @@ def _quiet_logs(level: int | None) -> Iterator[None]:
 
 
 @contextmanager
-def _ctrl_c_ignored() -> Iterator[None]:
-    """Ignore SIGINT here meanwhile (processes started meanwhile keep ignoring it through exec)."""
+def _interrupts_held() -> Iterator[None]:
+    """While a local cluster starts: SIGINT and SIGTERM (HELD_SIGNALS) are blocked in this
+    thread, so that the threads started meanwhile (the cluster's event loop) and the
+    worker processes they start (the mask survives fork and exec) keep them blocked: a
+    Ctrl-C or SIGTERM sent to the whole process group leaves the workers running, for the
+    client to close. One that arrives meanwhile is noted and raised again here, once the
+    cluster is up (so that it is neither lost nor cuts the cluster's start short)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number))
+                for number in HELD_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # one pending is delivered now
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 @contextmanager
