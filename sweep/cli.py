@@ -27,7 +27,7 @@ from sweep.lock import LockError, LockLost
 from sweep.problems import DEFAULT_PROBLEM
 from sweep.problems.parameters import ParamError
 from sweep.spec import MAX_GRID_RUNS, SpecError
-from sweep.store import StoreError, plural
+from sweep.store import StoreError, byte_size, plural
 
 USAGE_ERRORS = (SpecError, ParamError, ClusterConfigError, ClusterUnavailable, StoreError, LockError, LockLost)
 EXIT_USAGE = 2
@@ -37,6 +37,7 @@ EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143    # SIGTERM (128 + SIGTERM), handled as Ctrl-C
 EXIT_BROKEN_PIPE = 141   # stdout closed by the reader (128 + SIGPIPE)
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+MAX_README_BYTES = 2**24  # `sweep problems --update-readme FILE` reads at most this
 
 
 class Terminated(KeyboardInterrupt):
@@ -172,7 +173,7 @@ def _print_plan(plan) -> None:
     print(f"sweep {spec.name!r} (problem {spec.problem.name!r}): {plural(plan.total_runs, 'run')}, {what} -> "
           f"{plan.store_path}")
     if plan.action == "create" and plan.total_runs * plan.layout.bytes_per_run > 2**30:
-        print(f"the store takes up to {plan.total_runs * plan.layout.bytes_per_run / 2**30:.1f} GiB before compression")
+        print(f"the store takes up to {byte_size(plan.total_runs * plan.layout.bytes_per_run)} before compression")
     health = plan.health
     if health is not None and (health.damaged or health.coordinates):
         print(f"damaged: {plural(health.damaged_runs, 'run')} in {plural(len(health.damaged), 'block')}, rerun now:")
@@ -382,12 +383,13 @@ def _problems_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("problems", "list the problems, or one problem's parameters and variables (markdown)",
             _problems_arguments)
 def problems_command(args: argparse.Namespace) -> int:
+    from sweep.files import read_bounded
     from sweep.problems import get_problem, problem_names
     from sweep.problems.docs import parameters_table, problems_table, update_readme, variables_table
 
     if args.update_readme:
         path = Path(args.update_readme)
-        path.write_text(update_readme(path.read_text()))
+        path.write_text(update_readme(read_bounded(path, MAX_README_BYTES).decode("utf-8")))
         print(f"updated the generated tables of {path}")
         return 0
     if args.problem is None:

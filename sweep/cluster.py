@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from sweep.files import FileTooLarge, read_bounded
 from sweep.messages import did_you_mean, short_repr
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
 DEFAULT_TIMEOUT = 30.0
+MAX_CONFIG_BYTES = 2**16                # a larger scheduler config is refused unread (e.g. /dev/zero)
 DASHBOARD_PORTS = range(8787, 8887)     # a local cluster's dashboard takes the first free one
 QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep runs, unless quiet=False
 HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)          # left to the client by a local cluster's workers
@@ -100,7 +102,8 @@ class ClusterConfig:
 
 
 def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:
-    """Read ``path``; with None, read ./scheduler.yaml if present, else use the defaults."""
+    """Read ``path`` (at most MAX_CONFIG_BYTES); with None, read ./scheduler.yaml if present,
+    else use the defaults."""
     from sweep.spec import SpecError, read_yaml
 
     if path is None:
@@ -108,7 +111,10 @@ def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:
             return ClusterConfig()
         path = DEFAULT_CONFIG_FILE
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileTooLarge:
+        raise ClusterConfigError(f"scheduler config {str(path)!r} is larger than {MAX_CONFIG_BYTES:,} bytes; it is a "
+                                 "few lines of YAML") from None
     except OSError as error:
         raise ClusterConfigError(f"cannot read scheduler config {str(path)!r}: {error.strerror}") from None
     except UnicodeDecodeError:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 from sweep.lock import StoreLock
 from sweep.problems.results import STATUS
 from sweep.spec import SweepSpec
-from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of,
+from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of, byte_size,
                          check_store, check_writable, create_store, layout_for, remove_leftovers, repair_store,
                          scan_store, store_damage, store_kind)
 from sweep.tasks import Outcome, RunTally, choose_chunks, run_block, run_point
@@ -71,21 +71,32 @@ class SweepPlan:
 
 def resolve_store_path(store_path: str | Path) -> Path:
     """The absolute path of a store with symbolic links resolved (a link to a store, or a
-    dangling link to where one is to be created, means that place)."""
-    return Path(store_path).expanduser().resolve()
+    dangling link to where one is to be created, means that place). StoreError for a
+    path that cannot be a store: a loop of symbolic links, or one without a name (``/``:
+    the lock file goes beside the store)."""
+    try:
+        path = Path(store_path).expanduser().resolve()
+    except (RuntimeError, OSError) as error:  # a loop: RuntimeError up to Python 3.12, OSError (ELOOP) after
+        raise StoreError(f"the store path {str(store_path)!r} cannot be resolved ({error})") from None
+    if path.parent == path:
+        raise StoreError(f"the store path {str(store_path)!r} is the root directory; a store is a directory with a "
+                         "name, its lock file goes beside it")
+    return path
 
 
 def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = None, overwrite: bool = False,
                force: bool = False, retry_failed: bool = False) -> SweepPlan:
     """Plan ``spec`` into ``store_path`` without changing anything (a full scan of an existing store).
 
-    Raises StoreError when the path is not a sweep store (even with ``overwrite``), holds
-    another sweep (unless ``overwrite``), holds this sweep with finished runs and
-    ``overwrite`` without ``force``, is damaged and not recognisably this sweep's (unless
-    ``overwrite``), or cannot be written.
+    Raises StoreError when one run's results would not fit in memory
+    (:meth:`StoreLayout.check_run_size`), when the path is not a sweep store (even with
+    ``overwrite``), holds another sweep (unless ``overwrite``), holds this sweep with
+    finished runs and ``overwrite`` without ``force``, is damaged and not recognisably this
+    sweep's (unless ``overwrite``), or cannot be written.
     """
     path = resolve_store_path(store_path)
     layout = layout_for(spec)
+    layout.check_run_size()
     kind = store_kind(path)
     if kind == "foreign":
         raise StoreError(f"{str(path)!r} exists and is not a sweep store; refusing to touch it")
@@ -278,16 +289,8 @@ def _death_reason(client: "distributed.Client", error) -> str:
         memory_kills = []
     tries = f"(tried on {attempts} workers)"
     if memory_kills:
-        return f"worker died: memory limit {_bytes(worker.memory_limit)} {tries}"
+        return f"worker died: memory limit {byte_size(worker.memory_limit)} {tries}"
     return f"worker died: killed or crashed while running it {tries}"
-
-
-def _bytes(count: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
-        if count >= size:
-            value = count / size
-            return f"{value:.0f} {unit}" if value == round(value) else f"{value:.2f} {unit}"
-    return f"{count} B"
 
 
 def _describe(spec: SweepSpec, block: Block, local: tuple[int, ...]) -> str:

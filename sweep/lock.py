@@ -8,7 +8,11 @@ modification time every HEARTBEAT_SECONDS.
 
 A lock is *stale* when its holder is known to be gone: on the same host, its pid is not
 alive; on any host, no heartbeat for STALE_SECONDS (clocks of the hosts sharing the file
-system are assumed to agree to well within that). A stale lock is taken over (and the
+system are assumed to agree to well within that). A lock file that cannot be read (empty,
+cut short, not UTF-8, not the JSON of a holder: a `sweep run` killed or out of disk space
+while writing it) is judged by its age alone: a holder writes its file whole right after
+creating it, so one older than UNREADABLE_GRACE_SECONDS is stale; messages name the
+file's owner. A stale lock is taken over (and the
 taker waits TAKEOVER_GRACE_SECONDS, longer than any block write, so that a write a dead
 holder's task had already begun lands before anything else changes); a live one is
 refused with a message naming its holder.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import pwd
 import secrets
 import socket
 import sys
@@ -31,9 +36,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sweep.files import read_bounded
+
 HEARTBEAT_SECONDS = 10.0
 STALE_SECONDS = 60.0
 TAKEOVER_GRACE_SECONDS = 2.0
+UNREADABLE_GRACE_SECONDS = 5.0   # an unreadable lock file younger than this may be being written
+MAX_LOCK_BYTES = 2**16           # a lock file is < 1 kB; a larger one is unreadable
 
 
 class LockError(RuntimeError):
@@ -56,8 +65,16 @@ class Holder:
     command: str
     heartbeat_age: float  # seconds since the file's last heartbeat (its mtime)
 
+    @property
+    def readable(self) -> bool:
+        """Whether the lock file said who holds it (else ``user`` is the file's owner)."""
+        return bool(self.token)
+
     def alive(self) -> bool:
-        """False when the holder is known to be gone (dead pid on this host, or no heartbeat)."""
+        """False when the holder is known to be gone (dead pid on this host, no heartbeat,
+        or an unreadable lock file past UNREADABLE_GRACE_SECONDS)."""
+        if not self.readable:
+            return self.heartbeat_age <= UNREADABLE_GRACE_SECONDS
         if self.heartbeat_age > STALE_SECONDS:
             return False
         if self.host == socket.gethostname():
@@ -65,6 +82,8 @@ class Holder:
         return True
 
     def describe(self) -> str:
+        if not self.readable:
+            return f"an unreadable lock file of user {self.user}, last written {self.heartbeat_age:.0f} s ago"
         return (f"pid {self.pid} on host {self.host}, user {self.user}, started {self.started}, "
                 f"last heartbeat {self.heartbeat_age:.0f} s ago: {self.command}")
 
@@ -77,20 +96,25 @@ def lock_path(store: str | Path) -> Path:
 
 def read_holder(store: str | Path) -> Holder | None:
     """The holder of the store's lock, or None when there is no lock file. A lock file
-    that cannot be parsed (a writer killed while writing it) reads as a holder with an
-    empty token, alive until its heartbeat is stale."""
+    that cannot be parsed reads as a holder that is not ``readable``, whose ``user`` is
+    the file's owner (see the module docstring)."""
     path = lock_path(store)
     try:
-        text = path.read_text()
-        age = time.time() - path.stat().st_mtime
+        status = path.stat()
+        data = read_bounded(path, MAX_LOCK_BYTES)
     except FileNotFoundError:
         return None
+    except OSError:  # too large, or unreadable for this user
+        data = b""
+    age = time.time() - status.st_mtime
     try:
-        data = json.loads(text)
-        return Holder(str(data["token"]), str(data["user"]), str(data["host"]), int(data["pid"]),
-                      str(data["started"]), str(data["command"]), age)
-    except (ValueError, KeyError, TypeError):
-        return Holder("", "?", "?", -1, "?", "(unreadable lock file)", age)
+        fields = json.loads(data.decode("utf-8"))
+        holder = Holder(*(fields[key] for key in ("token", "user", "host", "pid", "started", "command")), age)
+    except (ValueError, KeyError, TypeError):  # not UTF-8, not JSON, not a mapping, keys missing
+        holder = None
+    if holder is None or not _well_formed(holder):
+        return Holder("", _owner(status.st_uid), "?", -1, "?", "(unreadable lock file)", age)
+    return holder
 
 
 def check_holder(store: str | Path, token: str) -> None:
@@ -100,6 +124,13 @@ def check_holder(store: str | Path, token: str) -> None:
         raise LockLost(f"the store {str(store)!r} is no longer held by the `sweep run` that started this task")
     if not holder.alive():
         raise LockLost(f"the `sweep run` that started this task on {str(store)!r} is gone ({holder.describe()})")
+
+
+def _well_formed(holder: Holder) -> bool:
+    """Every field of the type a lock file holds (a pid such as 1e400 or true is not one)."""
+    texts = (holder.token, holder.user, holder.host, holder.started, holder.command)
+    return (all(isinstance(text, str) for text in texts) and holder.token != "" and type(holder.pid) is int
+            and 0 < holder.pid < 2**31)
 
 
 class StoreLock:
@@ -164,10 +195,14 @@ class StoreLock:
             raise LockError(f"cannot create the lock file {str(self.path)!r}: a file is in the way") from None
         except OSError as error:
             raise LockError(f"cannot create the lock file {str(self.path)!r}: {error.strerror}") from None
-        with os.fdopen(fd, "w") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(content)
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as error:  # e.g. a full disk: an empty lock file would keep others out
+            self.path.unlink(missing_ok=True)
+            raise LockError(f"cannot write the lock file {str(self.path)!r}: {error.strerror}") from None
         return True
 
     def _break(self, holder: Holder) -> None:
@@ -217,3 +252,11 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+def _owner(uid: int) -> str:
+    """The name of the user ``uid`` (the number if it has none)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

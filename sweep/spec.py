@@ -38,6 +38,7 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from sweep.files import FileTooLarge, read_bounded
 from sweep.problems import DEFAULT_PROBLEM, get_problem
 from sweep.messages import did_you_mean, short_repr
 from sweep.problems.contract import Problem
@@ -110,13 +111,12 @@ def load_spec(path: str | Path, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
     """Read and validate a YAML spec file (UTF-8, at most MAX_SPEC_BYTES)."""
     path = Path(path)
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_SPEC_BYTES + 1)
+        data = read_bounded(path, MAX_SPEC_BYTES)
+    except FileTooLarge:
+        raise SpecError(f"spec file {str(path)!r} is larger than {MAX_SPEC_BYTES} bytes; a spec lists values, "
+                        "it does not need to be this big") from None
     except OSError as error:
         raise SpecError(f"cannot read spec file {str(path)!r}: {error.strerror}") from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"spec file {str(path)!r} is larger than {MAX_SPEC_BYTES} bytes; a spec lists values, "
-                        "it does not need to be this big")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -128,8 +128,11 @@ def load_spec(path: str | Path, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
 def read_yaml(text: str, what: str) -> Any:
     """The YAML document in ``text``, built only if it has at most MAX_SPEC_NODES nodes with
     every alias expanded; a key given twice in a mapping is an error. SpecError naming
-    ``what`` otherwise."""
-    loader = _SpecLoader(text)
+    ``what`` otherwise, in one line (a syntax error or a control character says where)."""
+    try:
+        loader = _SpecLoader(text)  # refuses control characters already
+    except yaml.YAMLError as error:
+        raise SpecError(f"{what} is not valid YAML: {_yaml_problem(error, text)}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -140,7 +143,7 @@ def read_yaml(text: str, what: str) -> Any:
                             "refusing to build it")
         return loader.construct_document(node)
     except yaml.YAMLError as error:
-        raise SpecError(f"{what} is not valid YAML: {_cut(str(error), 300)}") from None
+        raise SpecError(f"{what} is not valid YAML: {_yaml_problem(error, text)}") from None
     except RecursionError:
         raise SpecError(f"{what} nests its values too deeply") from None
     finally:
@@ -160,6 +163,8 @@ def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
     _require(isinstance(name, str) and name.strip() != "", "name", name, "a non-empty string")
     description = raw.get("description", "")
     _require(isinstance(description, str), "description", description, "a string")
+    for key, value in raw.items():
+        _require_storable_text(key, value)
     try:
         problem = get_problem(raw.get("problem", DEFAULT_PROBLEM))
     except ParamError as error:
@@ -244,6 +249,28 @@ def _expanded_size(root: yaml.Node) -> int:
     return sizes[id(root)]
 
 
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """What PyYAML found wrong, and where, in one line (its own message spans several,
+    with the offending line quoted)."""
+    if isinstance(error, yaml.reader.ReaderError):
+        character = error.character if isinstance(error.character, int) else ord(error.character)
+        return (f"character U+{character:04X} at {_line_column(text, error.position)}: YAML allows no control "
+                "characters (other than tab and newline)")
+    if isinstance(error, yaml.MarkedYAMLError):
+        parts = [(error.problem, error.problem_mark), (error.context and error.context.strip(), error.context_mark)]
+        return _cut("; ".join(f"{what}{_at(mark)}" for what, mark in parts if what), 300)
+    return _cut(" ".join(str(error).split()), 300)
+
+
+def _at(mark: yaml.Mark | None) -> str:
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+
+def _line_column(text: str, position: int) -> str:
+    line, line_start = text.count("\n", 0, position) + 1, text.rfind("\n", 0, position) + 1
+    return f"line {line}, column {position - line_start + 1}"
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -284,9 +311,31 @@ def _grid_values(problem: Problem, key: str, values: Any) -> tuple[Any, ...]:
     _require(not problem.params.kind(key).startswith("tuple"), where, values,
              "a fixed parameter (a list-valued parameter cannot be a grid dim; give it in 'params')")
     coerced = tuple(_parameter_value(problem, where, key, value) for value in values)
-    for i, value in enumerate(coerced):
-        _require(value not in coerced[:i], where, values, f"a list without duplicates ({value!r} repeats)")
+    seen: set = set()
+    for value in coerced:  # a set: linear in the values (an axis may have 10**5 of them)
+        _require(value not in seen, where, values, f"a list without duplicates ({short_repr(value)} repeats)")
+        seen.add(value)
     return coerced
+
+
+def _require_storable_text(where: str, value: Any) -> None:
+    """SpecError unless every string in ``value`` (keys and items of mappings and lists,
+    walked iteratively) can be written as UTF-8: a lone surrogate such as "\\ud800" (a
+    YAML escape can make one) would break the store's files and the report."""
+    stack = [(where, value)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise SpecError(f"spec key {where!r} must be text UTF-8 can encode, got {short_repr(value)} (a lone "
+                                f"surrogate at character {error.start})") from None
+        elif isinstance(value, Mapping):
+            stack.extend((f"{where}.{key}", item) for key, item in value.items())
+            stack.extend((where, key) for key in value)
+        elif isinstance(value, list):
+            stack.extend((where, item) for item in value)
 
 
 def _validate_points(spec: SweepSpec) -> None:
