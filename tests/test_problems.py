@@ -128,6 +128,17 @@ def test_a_broken_registered_problem_is_a_one_line_spec_error(monkeypatch):
         parse_spec({"name": "b", "problem": "broken", "grid": {"seed": [0]}})
 
 
+def test_registering_a_problem_checks_its_declaration(monkeypatch):
+    monkeypatch.setattr(problems, "PROBLEMS", dict(problems.PROBLEMS))
+    with pytest.raises(ParamError, match=r"^problem 'broken': field 'run'.*defines no 'nowhere'$"):
+        problems.register("broken", "tests.broken_problem")
+    assert "broken" not in problems.PROBLEMS
+    with pytest.raises(ParamError, match=r"problem 'nowhere': its module tests.no_such_module does not declare it"):
+        problems.register("nowhere", "tests.no_such_module")
+    problems.register("toy_regression", "tests.toy_problem")
+    assert get_problem("toy_regression") is toy_problem.PROBLEM
+
+
 BROKEN = broken_parts.__name__
 
 

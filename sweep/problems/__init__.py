@@ -28,10 +28,17 @@ ENTRY_POINT_GROUP = "linear_teachers.problems"
 
 
 def register(name: str, module: str) -> None:
-    """Register the problem ``module.PROBLEM`` under ``name`` (for this process)."""
+    """Register the problem ``module.PROBLEM`` under ``name`` (for this process). Its
+    declaration is checked now: a broken one raises ParamError (one line naming the
+    field, :func:`get_problem`) and is not registered."""
     if name in PROBLEMS and PROBLEMS[name] != module:
         raise ValueError(f"problem {name!r} is already registered ({PROBLEMS[name]})")
     PROBLEMS[name] = module
+    try:
+        get_problem(name)
+    except ParamError:
+        del PROBLEMS[name]
+        raise
 
 
 def problem_names() -> tuple[str, ...]:
