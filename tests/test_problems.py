@@ -3,8 +3,10 @@ problem must satisfy, the README generated from them, and a toy problem added wi
 touching the engine, run through `sweep run`, `sweep status` and `sweep report`."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +49,25 @@ def test_a_list_valued_parameter_cannot_be_swept():
     spec = parse_spec({"name": "t", "problem": "biased_relu", "params": {"m": 2, "bias_values": [0.0, 1.0]},
                        "grid": {"seed": [0]}})
     assert spec.fixed["bias_values"] == (0.0, 1.0)
+
+
+def test_the_engine_and_analysis_name_no_problem():
+    """No string of the engine (sweep/, its problems aside) or of analysis/ names a
+    registered problem (docstrings aside): the default is DEFAULT_PROBLEM, the rest is
+    the problem's declaration."""
+    root = README.parent
+    named = {}
+    for path in [*(root / "sweep").glob("*.py"), *(root / "analysis").rglob("*.py")]:
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                for name in problem_names():
+                    if re.search(rf"\b{name}\b", node.value):
+                        named.setdefault(f"{path.relative_to(root)}:{node.lineno}", []).append(name)
+    assert named == {}
 
 
 def test_unknown_problem_is_refused_with_a_suggestion():
