@@ -27,7 +27,7 @@ SPEC = parse_spec({
 
 
 def without_run_many(spec):
-    return dataclasses.replace(spec, problem=dataclasses.replace(spec.problem, run_many=None))
+    return dataclasses.replace(spec, problem=dataclasses.replace(spec.problem, run_many=None, batch_key=None))
 
 
 def results(path) -> xr.Dataset:
