@@ -1,5 +1,6 @@
 """Statistics over a results store, for any problem: seed medians with bootstrap
-intervals, a run-by-run upper-bound check, log-log scaling slopes, status counts.
+intervals, shares of seeds with Wilson intervals, a run-by-run upper-bound check, log-log
+scaling slopes, status counts.
 
 Everything works lazily on the Dask-backed Dataset of :func:`open_results`:
 reductions are built with xarray operations and only their small results (one number
@@ -149,6 +150,25 @@ def over_last_axis(reduce, values: np.ndarray) -> np.ndarray:
     thread-safe, and dask runs these in threads)."""
     empty = np.isnan(values).all(axis=-1)
     return np.where(empty, np.nan, reduce(np.where(empty[..., None], 0.0, values)))
+
+
+# ---------------------------------------------------------------- shares of seeds
+
+def wilson_interval(successes, trials, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval (lo, hi) of the binomial share successes / trials, element
+    by element (SciPy's ``binomtest(...).proportion_ci(method="wilson")``): inside [0, 1],
+    lo <= share <= hi, hi = 1 exactly when every trial succeeds and lo = 0 when none does;
+    NaN where trials = 0."""
+    from scipy.stats import binomtest
+
+    k, m = np.broadcast_arrays(np.asarray(successes), np.asarray(trials))
+    lo, hi = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    for index in np.ndindex(k.shape):
+        if m[index] <= 0:
+            continue
+        interval = binomtest(int(k[index]), int(m[index])).proportion_ci(confidence, method="wilson")
+        lo[index], hi[index] = interval.low, interval.high
+    return lo, hi
 
 
 # ---------------------------------------------------------------- upper bounds, run by run

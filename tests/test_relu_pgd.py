@@ -185,12 +185,14 @@ def test_n_below_d_recovers_a_sparse_teacher():
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory):
+    """10 seeds: at n = 500 all 10 succeed, where a hand-written Wilson bound fell just below 1
+    and the phase figure's error bar went negative (issue 24)."""
     from sweep.engine import run_sweep
 
     spec = parse_spec({"name": "relu_pgd_test", "problem": "relu_pgd",
                        "params": {"d": 120, "s": 4, "iterations": 25, "n_test": 50},
                        "grid": {"constraint": ["l0", "l1"], "n": [30, 60, 120, 500],
-                                "relu_slope_at_zero": [0.0, 0.5], "seed": [0, 1, 2]}})
+                                "relu_slope_at_zero": [0.0, 0.5], "seed": list(range(10))}})
     path = tmp_path_factory.mktemp("relu_pgd") / "store.zarr"
     run_sweep(spec, path)
     return path
@@ -237,17 +239,6 @@ def test_measured_constants_on_a_hand_built_table():
     row = measured_constants(table, ("d", "n")).iloc[0]
     assert row["success_from"] == 2.0 and not row["success_sustained"]
     assert math.isnan(row["envelope_ok_from"]) and not row["envelope_ok_sustained"]
-
-
-def test_wilson_interval_matches_scipy():
-    from scipy.stats import binomtest
-
-    from sweep.problems.relu_pgd.summary import wilson_interval
-
-    for k, m in [(0, 20), (7, 20), (19, 20), (20, 20), (1, 3)]:
-        lo, hi = wilson_interval(np.array([k]), np.array([m]))
-        expected = binomtest(k, m).proportion_ci(confidence_level=0.95, method="wilson")
-        assert (lo[0], hi[0]) == pytest.approx((expected.low, expected.high), abs=1e-12)
 
 
 def test_presets_parse_and_are_the_problems():

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from analysis.plotting import parameter_values
-from analysis.stats import CONFIDENCE, point_dims
+from analysis.stats import point_dims, wilson_interval
 from sweep.problems.results import STATUS
 
 TARGET_SHARE = 0.95      # "most seeds": the share the measured constants ask for
@@ -29,19 +29,6 @@ MEDIANS = ("contraction", "t_success", "rel_err_final", "test_rel_err")
 # Reference implementation of THEORY.md §6.1 (d = 1000, s = 20, l0, 20 trials, 40 steps).
 REFERENCE = {"success": 3.2, "envelope_ok": 12.8}
 _ONE_POINT = "_point"  # the group of a store whose only grid dim is seed
-
-
-def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = CONFIDENCE):
-    """The Wilson score interval (lo, hi) of a binomial share; NaN where trials = 0."""
-    from scipy.stats import norm
-
-    z = norm.ppf(0.5 + confidence / 2)
-    k, m = np.asarray(successes, np.float64), np.asarray(trials, np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = k / m
-        centre = (share + z * z / (2 * m)) / (1 + z * z / m)
-        half = z / (1 + z * z / m) * np.sqrt(share * (1 - share) / m + z * z / (4 * m * m))
-    return centre - half, centre + half
 
 
 def runs_frame(ds: xr.Dataset) -> pd.DataFrame:
