@@ -225,6 +225,7 @@ def test_report_checks_figures_and_summary(small_store, tmp_path):
                      "Linear rate: the measured constants": None}
     text = (tmp_path / "report.md").read_text()
     assert "this is not a pass/fail check" in text and "smallest n / n0_hat" in text
+    assert "the theory's exponent -0.5 (derived, constant unknown) is" in text
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 2 * 4 * 2
 

@@ -91,3 +91,23 @@ def test_wilson_intervals_for_every_seed_count_contain_the_share_and_end_at_0_an
     assert wilson_interval(3, 10) == pytest.approx(_wilson_formula(3, 10, z), abs=1e-12)
     lo, hi = wilson_interval(np.array([0, 2]), np.array([0, 4]))
     assert np.isnan(lo[0]) and np.isnan(hi[0]) and hi[1] == pytest.approx(_wilson_formula(2, 4, z)[1])
+
+
+def test_a_planted_power_law_is_recovered_with_an_interval_that_excludes_other_rates():
+    """Seeds scattered (log-normal, 10%) around 3 x^(-1/2): the fitted exponent within 0.05,
+    its interval around -1/2 and away from -1/4; the amplitude at the fixed theory exponent
+    within 5%; NaN and non-positive values skipped."""
+    from analysis.stats import power_law
+
+    x = np.array([2.0, 3.0, 5.0, 8.0, 12.0, 25.0])
+    noise = np.random.default_rng(3).lognormal(0.0, 0.1, size=(20, x.size))
+    per_seed = 3.0 * x ** -0.5 * noise
+    per_seed[0, 0], per_seed[1, 0], per_seed[2, 1] = np.nan, -1.0, 0.0
+    law = power_law(x, per_seed)
+    assert law.exponent == pytest.approx(-0.5, abs=0.05)
+    assert law.contains(-0.5) and not law.contains(-0.25) and law.hi - law.lo < 0.2
+    assert law.amplitude_for(-0.5) == pytest.approx(3.0, rel=0.05)
+    assert law(4.0) == pytest.approx(law.amplitude * 4.0 ** law.exponent)
+    exact = power_law(x, np.tile(2.0 * x ** 1.5, (3, 1)))
+    assert (exact.exponent, exact.lo, exact.hi, exact.amplitude) == pytest.approx((1.5, 1.5, 1.5, 2.0))
+    assert power_law(x[:2], np.array([[1.0, np.nan]])) is None
