@@ -18,6 +18,7 @@ and every band or thin line a figure draws has its own legend entry.
 from __future__ import annotations
 
 import functools
+import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,7 @@ from analysis.stats import SEED_DIM, nanmedian, over_last_axis, point_dims, spec
 
 PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
 QUARTILES = (0.25, 0.75)  # the band of a median over seeds: the interquartile range
+TITLE_CHARACTERS = 60     # characters per line of a panel's title (9 pt in PANEL_SIZE[0] inches)
 LEGEND_ROW = 0.2          # inches per line of a legend row under the panels
 MIN_BAND_SEEDS = 5        # fewer seeds than this are drawn one by one, never as a band or interval
 DPI = 100
@@ -65,10 +67,11 @@ def panels(n: int, legend_rows: int = 0) -> tuple[Figure, list]:
     return fig, list(np.atleast_1d(fig.subplots(1, n)))
 
 
-def panel_grid(rows: int, columns: int, square: bool = False) -> tuple[Figure, np.ndarray]:
+def panel_grid(rows: int, columns: int, square: bool = False, legend_width: float = 0.0) -> tuple[Figure, np.ndarray]:
     """A figure of ``rows`` x ``columns`` panels (``square``: PANEL_SIZE[1] wide), and their
-    axes as a (rows, columns) array."""
-    width = PANEL_SIZE[1] if square else PANEL_SIZE[0]
+    axes as a (rows, columns) array; ``legend_width``: inches per column for a
+    :func:`legend_beside` each panel."""
+    width = (PANEL_SIZE[1] if square else PANEL_SIZE[0]) + legend_width
     fig = Figure(figsize=(width * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
     return fig, np.asarray(fig.subplots(rows, columns, squeeze=False))
 
@@ -126,6 +129,17 @@ def legend_row(fig: Figure, axes, columns: int | None = None) -> None:
     if entries:
         fig.legend(list(entries.values()), list(entries), loc="outside lower center",
                    ncols=columns or len(np.ravel(axes)))
+
+
+def legend_beside(ax, fontsize: float = 8) -> None:
+    """The panel's legend outside its data, to the right of the axes (constrained layout
+    makes room for it)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize)
+
+
+def wrapped(text: str, width: int = TITLE_CHARACTERS) -> str:
+    """``text`` broken into lines of at most ``width`` characters (existing line breaks kept)."""
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
 def seeds_phrase(ds: xr.Dataset, each: str = "") -> str:
