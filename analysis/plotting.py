@@ -31,7 +31,7 @@ from analysis.stats import SEED_DIM, nanmedian, over_last_axis, point_dims, spec
 
 PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
 QUARTILES = (0.25, 0.75)  # the band of a median over seeds: the interquartile range
-TITLE_CHARACTERS = 60     # characters per line of a panel's title (9 pt in PANEL_SIZE[0] inches)
+CHARACTERS_PER_INCH = 12.5  # of a 9-pt title line (titles are wrapped to their panel's or figure's width)
 LEGEND_ROW = 0.2          # inches per line of a legend row under the panels
 MIN_BAND_SEEDS = 5        # fewer seeds than this are drawn one by one, never as a band or interval
 DPI = 100
@@ -137,9 +137,15 @@ def legend_beside(ax, fontsize: float = 8) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize)
 
 
-def wrapped(text: str, width: int = TITLE_CHARACTERS) -> str:
-    """``text`` broken into lines of at most ``width`` characters (existing line breaks kept)."""
+def wrapped(text: str, inches: float = PANEL_SIZE[0]) -> str:
+    """``text`` broken into lines that fit ``inches`` at 9 pt (existing line breaks kept)."""
+    width = int(inches * CHARACTERS_PER_INCH)
     return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+def figure_title(fig: Figure, text: str) -> None:
+    """The figure's title (the setting, the claim), wrapped to the figure's width."""
+    fig.suptitle(wrapped(text, fig.get_figwidth()), fontsize=9)
 
 
 def seeds_phrase(ds: xr.Dataset, each: str = "") -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import (describe_point, figure_file, legend_beside, median_and_band, panel_grid, panels,
+from analysis.plotting import (describe_point, figure_file, figure_title, legend_beside, median_and_band, panel_grid, panels,
                                parameter_values, seeds_phrase, wrapped)
 from analysis.stats import CONFIDENCE, nanmedian, point_dims, power_law
 from kernels.hermite import normal_pdf
@@ -112,7 +112,7 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
             ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],
                    title=wrapped(f"{learner}, {_setting(ds, {})}{fit}"))
             legend_beside(ax, fontsize=7)
-    fig.suptitle(f"biased_relu: error against N; {seeds_phrase(ds, 'each a new teacher and samples')}")
+    figure_title(fig, f"biased_relu: error against N; {seeds_phrase(ds, 'each a new teacher and samples')}")
     return fig
 
 
@@ -140,7 +140,7 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
             ax.plot(betas, growth.scale / normal_pdf(betas), "k--", lw=1, label="c / φ(β)")
             title += (f"\nmoments: c = {growth.scale:.3g} fitted on β ≥ {evidence.BIAS_FIT_FROM:g};\n"
                       f"there d log(err) / d log(1/φ(β)) = {growth.exponent:.2f}")
-        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable], title=title)
+        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable], title=wrapped(title))
         ax.legend(fontsize=7)
     return fig
 
@@ -172,8 +172,8 @@ def zero_bias_ablation(ds: xr.Dataset) -> Figure | None:
         ax.plot([], [], "o-", color="tab:red", label=f"neuron {summary.neuron} (b = 0), each seed")
         ax.plot([], [], ".-", color="0.6", label="the other neurons")
         ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel="direction error ||±ŵ − w||",
-               title=f"{title}\nat N = {summary.N:.0e}, error < {evidence.RECOVERED} (dotted): the b = 0 neuron on "
-                     f"{zero_ok}/{summary.seeds} seeds,\nthe other neurons {others_ok}/{summary.others}")
+               title=wrapped(f"{title}\nat N = {summary.N:.0e}, error < {evidence.RECOVERED} (dotted): the b = 0 neuron "
+                             f"on {zero_ok}/{summary.seeds} seeds, the other neurons {others_ok}/{summary.others}"))
         ax.legend(fontsize=7)
     return fig
 

@@ -20,8 +20,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from analysis.plotting import (FigureFile, describe_point, figure_file, legend_row, median_and_band, panels,
-                               parameter_values, reference_point, seeds_phrase, setting, spread_entry)
+from analysis.plotting import (FigureFile, describe_point, figure_file, figure_title, legend_row, median_and_band,
+                               panels, parameter_values, reference_point, seeds_phrase, setting, spread_entry, wrapped)
 from analysis.stats import CONFIDENCE, nanmedian, with_seed_dim
 from sweep.problems.relu_pgd.summary import (FIT_SHARE, TARGET_SHARE, contraction_law, per_seed, point_table,
                                              with_fixed)
@@ -125,7 +125,7 @@ def rate(ds: xr.Dataset) -> Figure | None:
     factors.xaxis.set_minor_locator(NullLocator())
     overlaps.set(xlabel="t (PGD step)", ylabel="|supp(w_t) ∩ supp(w*)| / s", ylim=(-0.02, 1.02),
                  title="support overlap (same lines)")
-    fig.suptitle(_title(ds, held))
+    figure_title(fig, _title(ds, held))
     legend_row(fig, (errors, factors, overlaps), columns=2)
     return fig
 
@@ -153,7 +153,7 @@ def _phase(ds: xr.Dataset, name: str, ylabel: str) -> Figure | None:
         ax.axhline(TARGET_SHARE, color="k", ls=":", lw=1.0, label=f"{TARGET_SHARE:.0%}")
         where = describe_point(held)
         ax.set(xscale="log", xlabel=RATIO_LABEL, ylabel=ylabel, ylim=(-0.02, 1.02),
-               title=f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)")
+               title=wrapped(f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)"))
         ax.legend(fontsize=7)
     return fig
 
@@ -199,7 +199,7 @@ def convention(ds: xr.Dataset) -> Figure | None:
         _envelope_line(ax, t)
         where = describe_point(held)
         ax.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
-               title=f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}")
+               title=wrapped(f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}"))
         ax.legend(fontsize=7)
     return fig
 
