@@ -194,7 +194,7 @@ def test_zero_features_change_no_bit_of_the_neuron_major_steps(dtype):
 
 def test_output_and_loss_match_reference():
     X, y, W0, _ = separable_problem(50, 7, 5, seed=4)
-    np.testing.assert_allclose(network_output(W0, X, 0.2, 1.3), ref.output(W0, X, 0.2, 1.3), atol=1e-12)
+    np.testing.assert_allclose(network_output(X, W0, 0.2, 1.3), ref.output(W0, X, 0.2, 1.3), atol=1e-12)
     assert dataset_loss(W0, X, y, 0.2, 1.3) == pytest.approx(ref.dataset_loss(W0, X, y, 0.2, 1.3), abs=1e-12)
 
 
