@@ -1,6 +1,6 @@
 """What every figure of every problem shares: one style, the file contract, panels,
-curves over seeds (the median and its band: :func:`median_and_band`), and where in the
-grid a figure is drawn.
+curves over seeds (the median and its interquartile band, or each seed where few:
+:func:`median_and_band`), and where in the grid a figure is drawn.
 
 A figure function has the contract ``figure(ds, out_dir) -> list[Path]``: it draws from
 the Dataset of :func:`analysis.stats.open_results`, writes ``out_dir/<name>.png`` and
@@ -18,6 +18,7 @@ and every band or thin line a figure draws has its own legend entry.
 from __future__ import annotations
 
 import functools
+import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +30,10 @@ from matplotlib.figure import Figure
 from analysis.stats import SEED_DIM, nanmedian, over_last_axis, point_dims, spec_of
 
 PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
+QUARTILES = (0.25, 0.75)  # the band of a median over seeds: the interquartile range
+CHARACTERS_PER_INCH = 12.5  # of a 9-pt title line (titles are wrapped to their panel's or figure's width)
+LEGEND_ROW = 0.2          # inches per line of a legend row under the panels
+MIN_BAND_SEEDS = 5        # fewer seeds than this are drawn one by one, never as a band or interval
 DPI = 100
 STYLE = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.5,
          "legend.fontsize": 8, "axes.titlesize": 9, "svg.fonttype": "none"}
@@ -55,16 +60,18 @@ def figure_file(plot: Callable[[xr.Dataset], Figure | None]) -> FigureFile:
     return write
 
 
-def panels(n: int) -> tuple[Figure, list]:
-    """A figure of ``n`` panels side by side, and their axes."""
-    fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
+def panels(n: int, legend_rows: int = 0) -> tuple[Figure, list]:
+    """A figure of ``n`` panels side by side, and their axes; ``legend_rows``: lines of a
+    :func:`legend_row` under them (the figure grows by LEGEND_ROW inches per line)."""
+    fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1] + LEGEND_ROW * legend_rows), dpi=DPI, layout="constrained")
     return fig, list(np.atleast_1d(fig.subplots(1, n)))
 
 
-def panel_grid(rows: int, columns: int, square: bool = False) -> tuple[Figure, np.ndarray]:
+def panel_grid(rows: int, columns: int, square: bool = False, legend_width: float = 0.0) -> tuple[Figure, np.ndarray]:
     """A figure of ``rows`` x ``columns`` panels (``square``: PANEL_SIZE[1] wide), and their
-    axes as a (rows, columns) array."""
-    width = PANEL_SIZE[1] if square else PANEL_SIZE[0]
+    axes as a (rows, columns) array; ``legend_width``: inches per column for a
+    :func:`legend_beside` each panel."""
+    width = (PANEL_SIZE[1] if square else PANEL_SIZE[0]) + legend_width
     fig = Figure(figsize=(width * columns, PANEL_SIZE[1] * rows), dpi=DPI, layout="constrained")
     return fig, np.asarray(fig.subplots(rows, columns, squeeze=False))
 
@@ -72,18 +79,100 @@ def panel_grid(rows: int, columns: int, square: bool = False) -> tuple[Figure, n
 def median_and_band(ax, x: np.ndarray, per_seed: np.ndarray, color: str, label: str | None, linestyle: str = "-",
                     lw: float | None = None, floor: float = -np.inf, each_seed: bool = False) -> None:
     """Curves ``per_seed`` (seeds, x) as their median over seeds (a line labelled ``label``)
-    and their spread: the band from the smallest to the largest seed, or with ``each_seed``
-    one thin line per seed. Values below ``floor`` are drawn at it (e.g. 0 on a log axis);
-    an x where no seed has a value is a gap."""
+    and their spread (:func:`spread_note` says which): the interquartile band when at least
+    MIN_BAND_SEEDS seeds have curves, else (or with ``each_seed``) one thin line per seed.
+    Values below ``floor`` are drawn at it (e.g. 0 on a log axis); an x where no seed has a
+    value is a gap."""
     per_seed = np.where(per_seed < floor, floor, per_seed)
-    if each_seed:
+    if each_seed or not banded(per_seed):
         for curve in per_seed:
             ax.plot(x, curve, linestyle, color=color, lw=0.6, alpha=0.45)
     else:
-        low = over_last_axis(lambda values: np.nanmin(values, axis=-1), per_seed.T)
-        high = over_last_axis(lambda values: np.nanmax(values, axis=-1), per_seed.T)
-        ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
+        low, high = (over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), per_seed.T) for q in QUARTILES)
+        ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
     ax.plot(x, nanmedian(per_seed.T), linestyle, color=color, lw=lw, label=label)
+
+
+def banded(per_seed: np.ndarray) -> bool:
+    """Whether :func:`median_and_band` draws ``per_seed`` (seeds, x) as a band (enough seeds)."""
+    return _seeds(per_seed) >= MIN_BAND_SEEDS
+
+
+def _seeds(per_seed: np.ndarray) -> int:
+    return int(np.any(np.isfinite(per_seed), axis=1).sum())
+
+
+def spread_note(per_seed: np.ndarray, each_seed: bool = False) -> str:
+    """What :func:`median_and_band` draws around the median of ``per_seed`` (seeds, x), in words."""
+    seeds = _seeds(per_seed)
+    if each_seed or not banded(per_seed):
+        return f"median and each of the {seeds} seed{'s' * (seeds != 1)} (thin lines)"
+    return f"median and interquartile band over {seeds} seeds"
+
+
+def spread_entry(ax, per_seed: np.ndarray, each_seed: bool = False) -> None:
+    """A grey legend entry for the spread that :func:`median_and_band` drew around ``per_seed``."""
+    seeds = _seeds(per_seed)
+    if each_seed or not banded(per_seed):
+        ax.plot([], [], "-", color="0.5", lw=0.6, alpha=0.6, label=f"thin lines: each of the {seeds} seeds")
+    else:
+        ax.fill_between([], [], [], color="0.5", alpha=0.2, lw=0, label=f"band: interquartile range over {seeds} seeds")
+
+
+def legend_row(fig: Figure, axes, columns: int | None = None) -> None:
+    """One legend under the panels, outside the data, for every labelled mark of ``axes``
+    (a label shared by several panels once), in ``columns`` columns (default: one per panel)."""
+    entries: dict[str, Any] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+                   ncols=columns or len(np.ravel(axes)))
+
+
+def legend_beside(ax, fontsize: float = 8) -> None:
+    """The panel's legend outside its data, to the right of the axes (constrained layout
+    makes room for it)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize)
+
+
+def wrapped(text: str, inches: float = PANEL_SIZE[0]) -> str:
+    """``text`` broken into lines that fit ``inches`` at 9 pt (existing line breaks kept)."""
+    width = int(inches * CHARACTERS_PER_INCH)
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+def figure_title(fig: Figure, text: str) -> None:
+    """The figure's title (the setting, the claim), wrapped to the figure's width."""
+    fig.suptitle(wrapped(text, fig.get_figwidth()), fontsize=9)
+
+
+def seeds_phrase(ds: xr.Dataset, each: str = "") -> str:
+    """'40 seeds' or '8 seeds x 4 data sets' (``data_seed`` swept); ``each`` says what a seed draws."""
+    seeds = ds.sizes.get(SEED_DIM, 1)
+    text = f"{seeds} seed{'s' * (seeds != 1)}" + (f" ({each})" if each else "")
+    if "data_seed" in ds.dims:
+        text += f" x {ds.sizes['data_seed']} data sets"
+    return text
+
+
+def setting(ds: xr.Dataset, names: tuple[str, ...], held: dict[str, Any] | None = None,
+            dim_names: dict[str, str] | None = None) -> str:
+    """The fixed parameters ``names`` of a figure, as the spec fixes them or the figure holds
+    them (``held``), in words: 'd = 1000, s = 20, constraint = l0'. A name the figure varies
+    (a grid dim not held) is left out."""
+    held = held or {}
+    values = {}
+    for name in names:
+        if name in held:
+            values[name] = held[name]
+        elif name not in ds.dims:
+            try:
+                values[name] = parameter_values(ds, name)[0]
+            except KeyError:
+                continue
+    return describe_point(values, dim_names)
 
 
 # ---------------------------------------------------------------- what a store holds
@@ -130,7 +219,7 @@ def draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], along: str, ylabel: 
                 labels: dict[str, str] | None = None, each_seed: bool = False,
                 dim_names: dict[str, str] | None = None) -> None:
     """Median over seeds (thick line) of each curve against ``along``, with the seeds shown
-    either as a min-max band (default) or, with ``each_seed``, as one thin line per seed.
+    as in :func:`median_and_band` (an interquartile band, or one thin line per seed).
 
     Each curve is plotted through ``transform`` (e.g. 1 - x, then labelled with
     ``prefix`` "1 - "); ``labels`` gives a curve's legend text (default: the variable's
@@ -153,10 +242,7 @@ def draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], along: str, ylabel: 
             median_and_band(ax, steps, per_seed, f"C{index}", f"{text}{value}: median over {n_seeds} "
                             f"seed{'s' * (n_seeds != 1)}", linestyle, lw=2.0, each_seed=each_seed)
     if n_seeds > 1:
-        if each_seed:
-            ax.plot([], [], "-", color="0.5", lw=0.6, alpha=0.6, label="thin lines: each seed")
-        else:
-            ax.fill_between([], [], [], color="0.5", alpha=0.15, lw=0, label=f"band: min to max over the {n_seeds} seeds")
+        spread_entry(ax, per_seed, each_seed)
     ax.set(xscale="log", xlabel=dim_names.get(along, along), ylabel=ylabel,
            title=describe_point(held, dim_names) or "all runs")
     ax.legend(fontsize=7)

@@ -1,5 +1,6 @@
 """Statistics over a results store, for any problem: seed medians with bootstrap
-intervals, a run-by-run upper-bound check, log-log scaling slopes, status counts.
+intervals, shares of seeds with Wilson intervals, a run-by-run upper-bound check, log-log
+scaling slopes (over a grid, or one power law drawn on a figure), status counts.
 
 Everything works lazily on the Dask-backed Dataset of :func:`open_results`:
 reductions are built with xarray operations and only their small results (one number
@@ -151,6 +152,25 @@ def over_last_axis(reduce, values: np.ndarray) -> np.ndarray:
     return np.where(empty, np.nan, reduce(np.where(empty[..., None], 0.0, values)))
 
 
+# ---------------------------------------------------------------- shares of seeds
+
+def wilson_interval(successes, trials, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval (lo, hi) of the binomial share successes / trials, element
+    by element (SciPy's ``binomtest(...).proportion_ci(method="wilson")``): inside [0, 1],
+    lo <= share <= hi, hi = 1 exactly when every trial succeeds and lo = 0 when none does;
+    NaN where trials = 0."""
+    from scipy.stats import binomtest
+
+    k, m = np.broadcast_arrays(np.asarray(successes), np.asarray(trials))
+    lo, hi = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    for index in np.ndindex(k.shape):
+        if m[index] <= 0:
+            continue
+        interval = binomtest(int(k[index]), int(m[index])).proportion_ci(confidence, method="wilson")
+        lo[index], hi[index] = interval.low, interval.high
+    return lo, hi
+
+
 # ---------------------------------------------------------------- upper bounds, run by run
 
 @dataclass(frozen=True)
@@ -250,3 +270,46 @@ def scaling_slopes(ds: xr.Dataset, values: Mapping[str, xr.DataArray], parameter
             }).compute().data_vars.values()
             slopes.append(Slope(variable, parameter, float(point), float(lo), float(hi)))
     return slopes
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """median over seeds of y = amplitude * x ** exponent, fitted by least squares on log-log
+    axes to the seed medians at the points ``x`` (``medians``), with the CONFIDENCE bootstrap
+    interval [lo, hi] of the exponent over seeds (resampled as in :func:`bootstrap_medians`)."""
+
+    exponent: float
+    lo: float
+    hi: float
+    amplitude: float
+    x: np.ndarray
+    medians: np.ndarray
+
+    def __call__(self, x) -> np.ndarray:
+        return self.amplitude * np.asarray(x, np.float64) ** self.exponent
+
+    def amplitude_for(self, exponent: float) -> float:
+        """The least-squares amplitude of the law with its exponent fixed (a theory's rate)."""
+        return float(np.exp(np.mean(np.log(self.medians) - exponent * np.log(self.x))))
+
+    def contains(self, exponent: float) -> bool:
+        return bool(self.lo <= exponent <= self.hi)
+
+
+def power_law(x: np.ndarray, per_seed: np.ndarray) -> PowerLaw | None:
+    """The power law through the seed medians of ``per_seed`` (seeds, x), NaN or values <= 0
+    skipped, fitted on the x > 0 with a positive median; None with fewer than two such x."""
+    x = np.asarray(x, np.float64)
+    values = np.where(np.asarray(per_seed, np.float64) > 0, per_seed, np.nan)
+    values = xr.DataArray(values, dims=(SEED_DIM, "x"), coords={"x": x})
+    medians = median_over_seeds(values).transpose("x").compute()
+    use = (x > 0) & np.isfinite(medians.values)
+    if use.sum() < 2:
+        return None
+    values = values.isel(x=np.flatnonzero(use))
+    exponent = float(loglog_slope(median_over_seeds(values), "x", ("x",)))
+    resampled = loglog_slope(bootstrap_medians(values), "x", ("x",)).values
+    lo, hi = np.nanquantile(resampled, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    x, medians = x[use], medians.values[use]
+    amplitude = float(np.exp(np.mean(np.log(medians) - exponent * np.log(x))))
+    return PowerLaw(exponent, float(lo), float(hi), amplitude, x, medians)

@@ -94,9 +94,9 @@ def test_measures_of_hand_built_curves():
     assert not inside_envelope(slow) and first_success(slow) == 28
     on_the_line = 0.5 ** t
     assert inside_envelope(on_the_line)
-    # rel_err_t in (1e-12, 1e-1) only at t = 2 .. 4: the fit uses those three points.
-    floored = np.array([1.0, 0.2, 0.05, 1e-3, 1e-8, 1e-13, 1e-16])
-    assert contraction_factor(floored) == pytest.approx(math.exp(np.polyfit([2, 3, 4], np.log([0.05, 1e-3, 1e-8]), 1)[0]))
+    # rel_err_t in (1e-6, 1e-1) only at t = 2 .. 4: the fit uses those three points.
+    floored = np.array([1.0, 0.2, 0.05, 1e-3, 1e-5, 1e-7, 1e-8, 1e-8])
+    assert contraction_factor(floored) == pytest.approx(math.exp(np.polyfit([2, 3, 4], np.log([0.05, 1e-3, 1e-5]), 1)[0]))
     assert math.isnan(contraction_factor(np.ones(41)))
     assert first_success(np.ones(41)) == -1
 
@@ -144,6 +144,20 @@ def test_float32_runs_recover_to_float32_precision():
     assert result.values["success"] and result.values["rel_err_final"] > 1e-12
 
 
+def test_float32_and_float64_runs_on_the_same_data_contract_alike():
+    """The contraction fit stops above float32's floor (its iterates stall at rel_err ~ 2-3e-8):
+    on the same data the two dtypes' factors agree within 2% relative, from n = 5 to 25 n0_hat
+    (with the fit reaching 1e-12, float32 gave 0.70-0.89 where float64 gave 0.16-0.45)."""
+    scale = n0_hat(400, 8, "l0")
+    for ratio in (5, 12, 25):
+        for seed in range(3):
+            point = {"d": 400, "s": 8, "n": math.ceil(ratio * scale), "seed": seed, "n_test": 20}
+            factors = [run_one("relu_pgd", {**point, "dtype": dtype}).values for dtype in ("float64", "float32")]
+            assert factors[1]["rel_err_final"] > 1e-9  # float32 stalls far above 1e-12
+            assert factors[0]["success"] and 0 < factors[0]["contraction"] < 0.7
+            assert factors[1]["contraction"] == pytest.approx(factors[0]["contraction"], rel=0.02), (ratio, seed)
+
+
 # ---------------------------------------------------------------- the linear rate (THEORY.md §6.1)
 
 # (constraint, n / n0_hat): the theorem gives no constant; these are where every seed of
@@ -185,12 +199,14 @@ def test_n_below_d_recovers_a_sparse_teacher():
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory):
+    """10 seeds: at n = 500 all 10 succeed, where a hand-written Wilson bound fell just below 1
+    and the phase figure's error bar went negative (issue 24)."""
     from sweep.engine import run_sweep
 
     spec = parse_spec({"name": "relu_pgd_test", "problem": "relu_pgd",
                        "params": {"d": 120, "s": 4, "iterations": 25, "n_test": 50},
                        "grid": {"constraint": ["l0", "l1"], "n": [30, 60, 120, 500],
-                                "relu_slope_at_zero": [0.0, 0.5], "seed": [0, 1, 2]}})
+                                "relu_slope_at_zero": [0.0, 0.5], "seed": list(range(10))}})
     path = tmp_path_factory.mktemp("relu_pgd") / "store.zarr"
     run_sweep(spec, path)
     return path
@@ -209,6 +225,7 @@ def test_report_checks_figures_and_summary(small_store, tmp_path):
                      "Linear rate: the measured constants": None}
     text = (tmp_path / "report.md").read_text()
     assert "this is not a pass/fail check" in text and "smallest n / n0_hat" in text
+    assert "the theory's exponent -0.5 (derived, constant unknown) is" in text
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 2 * 4 * 2
 
@@ -237,17 +254,6 @@ def test_measured_constants_on_a_hand_built_table():
     row = measured_constants(table, ("d", "n")).iloc[0]
     assert row["success_from"] == 2.0 and not row["success_sustained"]
     assert math.isnan(row["envelope_ok_from"]) and not row["envelope_ok_sustained"]
-
-
-def test_wilson_interval_matches_scipy():
-    from scipy.stats import binomtest
-
-    from sweep.problems.relu_pgd.summary import wilson_interval
-
-    for k, m in [(0, 20), (7, 20), (19, 20), (20, 20), (1, 3)]:
-        lo, hi = wilson_interval(np.array([k]), np.array([m]))
-        expected = binomtest(k, m).proportion_ci(confidence_level=0.95, method="wilson")
-        assert (lo[0], hi[0]) == pytest.approx((expected.low, expected.high), abs=1e-12)
 
 
 def test_presets_parse_and_are_the_problems():

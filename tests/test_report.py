@@ -135,7 +135,7 @@ def test_curve_legends_are_words(tmp_path):
         paths = fig2_linear_regime(store, tmp_path / "figures")
     svg = next(path for path in paths if path.suffix == ".svg").read_text()
     assert "linear_frac" not in svg and "outside" in svg and "median over 2 seeds" in svg
-    assert "thin lines: each seed" in svg
+    assert "thin lines: each of the" in svg
 
 
 def test_no_clustering_figure_for_width_one_and_no_bound_figure_without_e_clean(tmp_path):

@@ -60,3 +60,54 @@ def test_a_clean_store_passes_the_bound_check(tmp_path):
     ds = synthetic_results({"seed": [0, 1], "width": [2, 4]}, PARAMS, lambda seed, width: 10 * width + seed)
     check = check_bound(open_results(write_store(ds, tmp_path / "s.zarr")))
     assert check.holds and check.checked == 4
+
+
+def _wilson_formula(k: int, n: int, z: float) -> tuple[float, float]:
+    """The Wilson score interval written out (Wilson 1927), the reference for interior shares."""
+    share = k / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_wilson_intervals_for_every_seed_count_contain_the_share_and_end_at_0_and_1():
+    """Every k of every seed count 1..100: 0 <= lo <= k/n <= hi <= 1 (so an error bar is
+    never negative), hi = 1 exactly at k = n, lo = 0 exactly at k = 0, the written-out
+    formula inside; NaN without trials."""
+    from statistics import NormalDist
+
+    from analysis.stats import wilson_interval
+
+    z = NormalDist().inv_cdf(0.975)
+    for n in range(1, 101):
+        k = np.arange(n + 1)
+        lo, hi = wilson_interval(k, np.full(n + 1, n))
+        share = k / n
+        assert np.all(share - lo >= 0) and np.all(hi - share >= 0), n
+        assert lo[0] == 0.0 and hi[-1] == 1.0, n
+        assert np.all(lo >= 0) and np.all(hi <= 1), n
+        for j in range(1, n):
+            assert (lo[j], hi[j]) == pytest.approx(_wilson_formula(j, n, z), abs=1e-12)
+    assert wilson_interval(3, 10) == pytest.approx(_wilson_formula(3, 10, z), abs=1e-12)
+    lo, hi = wilson_interval(np.array([0, 2]), np.array([0, 4]))
+    assert np.isnan(lo[0]) and np.isnan(hi[0]) and hi[1] == pytest.approx(_wilson_formula(2, 4, z)[1])
+
+
+def test_a_planted_power_law_is_recovered_with_an_interval_that_excludes_other_rates():
+    """Seeds scattered (log-normal, 10%) around 3 x^(-1/2): the fitted exponent within 0.05,
+    its interval around -1/2 and away from -1/4; the amplitude at the fixed theory exponent
+    within 5%; NaN and non-positive values skipped."""
+    from analysis.stats import power_law
+
+    x = np.array([2.0, 3.0, 5.0, 8.0, 12.0, 25.0])
+    noise = np.random.default_rng(3).lognormal(0.0, 0.1, size=(20, x.size))
+    per_seed = 3.0 * x ** -0.5 * noise
+    per_seed[0, 0], per_seed[1, 0], per_seed[2, 1] = np.nan, -1.0, 0.0
+    law = power_law(x, per_seed)
+    assert law.exponent == pytest.approx(-0.5, abs=0.05)
+    assert law.contains(-0.5) and not law.contains(-0.25) and law.hi - law.lo < 0.2
+    assert law.amplitude_for(-0.5) == pytest.approx(3.0, rel=0.05)
+    assert law(4.0) == pytest.approx(law.amplitude * 4.0 ** law.exponent)
+    exact = power_law(x, np.tile(2.0 * x ** 1.5, (3, 1)))
+    assert (exact.exponent, exact.lo, exact.hi, exact.amplitude) == pytest.approx((1.5, 1.5, 1.5, 2.0))
+    assert power_law(x[:2], np.array([[1.0, np.nan]])) is None

@@ -20,7 +20,8 @@ from kernels.hermite import normal_pdf
 ERROR = "err_w_sign_agnostic"  # the error the rate and bias figures fit (directions, up to the sign symmetry)
 # THEORY.md §6.3: parameter errors ~ N^{-1/2}, so the squared test error ~ N^{-1}.
 RATES = {ERROR: -0.5, "moment_err_2": -0.5, "test_rel_l2": -1.0}
-BAND = 0.25                    # a fitted slope "near" its rate: within +-BAND
+BAND = 0.125                   # a fitted slope "near" its rate: within +-BAND, i.e. nearer it than the rates
+ALTERNATIVE = 0.25             # ... that differ from it by ALTERNATIVE (N^-1/4 and N^-3/4 for N^-1/2)
 LOCAL = 0.5                    # the rate is local: fitted on grid points whose seed-median ERROR is below this
 BIAS_FIT_FROM = 2.0            # the 1/phi(beta) shape is fitted on beta >= this, where the growth dominates
 RECOVERED = 0.3                # a neuron's direction counts as recovered below this error
@@ -84,6 +85,21 @@ class Rate:
     @property
     def band(self) -> tuple[float, float]:
         return (self.expected - BAND, self.expected + BAND)
+
+    @property
+    def alternatives(self) -> tuple[float, float]:
+        """The rates ALTERNATIVE away from the expected one, which the interval must exclude."""
+        return (self.expected - ALTERNATIVE, self.expected + ALTERNATIVE)
+
+    def verdict(self) -> bool | None:
+        """True when the interval contains the expected rate and excludes both alternatives
+        (and the slope is within BAND of it); False when the interval excludes the expected
+        rate; None when it contains an alternative too (the store cannot tell them apart)."""
+        if not self.lo <= self.expected <= self.hi:
+            return False
+        if any(self.lo <= rate <= self.hi for rate in self.alternatives):
+            return None
+        return bool(self.band[0] <= self.slope <= self.band[1])
 
     @property
     def fitted_on(self) -> str:

@@ -13,12 +13,14 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import describe_point, figure_file, median_and_band, panel_grid, panels, parameter_values
-from analysis.stats import nanmedian, point_dims
+from analysis.plotting import (describe_point, figure_file, figure_title, legend_beside, median_and_band, panel_grid, panels,
+                               parameter_values, seeds_phrase, wrapped)
+from analysis.stats import CONFIDENCE, nanmedian, point_dims, power_law
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
 
+LEGEND_WIDTH = 3.4  # inches beside each panel of error_vs_samples for its legend
 LEARNER_COLORS = {"moments": "C0", "sgd": "C3", "hybrid": "C2"}
 LABELS = {ERROR: "max direction error ||±ŵ − w||", "test_rel_l2": "test relative L2 error",
           "err_b_sign_agnostic": "max bias error |±b̂ − b|", "err_a": "max output-weight error |â − a|",
@@ -54,39 +56,63 @@ def _other_dims(ds: xr.Dataset, *exclude: str) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- error against N (the N^{-1/2} rate)
 
+def _flagged(ax, x, per_seed, flags) -> None:
+    """Runs whose pencil eigenvectors had imaginary parts (imag_flag = 1) ringed in black."""
+    hit = flags == 1
+    if hit.any():
+        ax.plot(np.broadcast_to(x, per_seed.shape)[hit], per_seed[hit], "o", mfc="none", mec="k", ms=6, mew=0.8)
+
+
 @figure_file
 def error_vs_samples(ds: xr.Dataset) -> Figure | None:
     """Per learner (columns): the direction error (top) and the test error (bottom) against N,
-    one colour per (d, m); the slope fitted in the local regime (seed-median direction error
-    below LOCAL, dotted) and the reference rates N^{-1/2} and N^{-1}."""
+    one colour per (d, m): each seed a dot, the median a line, the power law fitted to the
+    medians in the local regime (seed-median direction error below LOCAL) with its interval,
+    and the theory's rate (N^-1/2, N^-1) with its constant fitted to the same points; runs
+    flagged for imaginary pencil eigenvectors ringed."""
     if "N" not in ds.dims or ds.sizes["N"] < 2:
         return None
     names = learners(ds)
     rates = {(r.learner, r.variable): r for variable in (ERROR, "test_rel_l2") for r in evidence.rates(ds, variable)}
-    ds = loaded(ds, ERROR, "test_rel_l2")
-    fig, axes = panel_grid(2, len(names))
+    ds = loaded(ds, ERROR, "test_rel_l2", "imag_flag")
+    fig, axes = panel_grid(2, len(names), legend_width=LEGEND_WIDTH)
     by = _other_dims(ds, "N")
     for column, learner in enumerate(names):
         runs = at_learner(ds, learner)
+        flags = runs["imag_flag"].where(runs["done"])
+        local = {label: nanmedian(per_seed.T) < evidence.LOCAL
+                 for label, _, per_seed in _series(counted(runs, ERROR), "N", by)}
         for row, variable in enumerate((ERROR, "test_rel_l2")):
             ax = axes[row, column]
-            values = counted(runs, variable)
-            for index, (label, x, per_seed) in enumerate(_series(values, "N", by)):
-                _draw(ax, x, per_seed, f"C{index}", label or learner)
-            x = values["N"].values.astype(np.float64)
-            anchor = float(np.nanmedian(values.sel(N=x.max()).values))
             expected = evidence.RATES[variable]
-            if np.isfinite(anchor):
-                ax.plot(x, anchor * (x / x.max()) ** expected, "k--", lw=1, label=f"∝ N^({expected:g})")
+            series = zip(_series(counted(runs, variable), "N", by), _series(flags, "N", by))
+            for index, ((label, x, per_seed), (_, _, flag)) in enumerate(series):
+                color = f"C{index}"
+                x = x.astype(np.float64)
+                law = power_law(x[local[label]], per_seed[:, local[label]])
+                fit = (f": fit N^{law.exponent:.2f} [{law.lo:.2f}, {law.hi:.2f}]" if law is not None
+                       else ": no fit (< 2 local N)")
+                _draw(ax, x, per_seed, color, (label or learner) + fit)
+                if learner != "sgd":
+                    _flagged(ax, x, per_seed, flag)
+                if law is not None:
+                    ax.plot(law.x, law(law.x), "-", color=color, lw=2.5, alpha=0.35)
+                    ax.plot(law.x, law.amplitude_for(expected) * law.x ** expected, ":", color=color, lw=1.2)
+            ax.plot([], [], "-", color="0.4", lw=2.5, alpha=0.35, label=f"fitted power law ({CONFIDENCE:.0%} "
+                    f"interval of the exponent in each label), local N")
+            ax.plot([], [], ":", color="0.4", lw=1.2, label=f"theory N^({expected:g}), constant fitted per series")
+            ax.plot([], [], ".", color="0.4", alpha=0.5, label="one seed; line: median over seeds")
+            if learner != "sgd":
+                ax.plot([], [], "o", mfc="none", mec="k", ms=6, label="imag_flag = 1 (complex pencil eigenvectors)")
             if variable == ERROR:
-                ax.axhline(evidence.LOCAL, color="k", ls=":", lw=1)
+                ax.axhline(evidence.LOCAL, color="k", ls="--", lw=1, label=f"local regime: median below {evidence.LOCAL}")
             rate = rates.get((learner, variable))
-            fit = (f"\nslope where median error < {evidence.LOCAL}: {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]\n"
-                   f"seed series with slope {expected:g} ± {evidence.BAND:g}: {rate.share_in_band:.0%} of "
-                   f"{rate.series}" if rate else "")
+            fit = (f"\npooled slope (local N): {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]; seed series within "
+                   f"{evidence.BAND:g} of {expected:g}: {rate.share_in_band:.0%} of {rate.series}" if rate else "")
             ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],
-                   title=f"{learner}{fit}")
-            ax.legend(fontsize=6)
+                   title=wrapped(f"{learner}, {_setting(ds, {})}{fit}"))
+            legend_beside(ax, fontsize=7)
+    figure_title(fig, f"biased_relu: error against N; {seeds_phrase(ds, 'each a new teacher and samples')}")
     return fig
 
 
@@ -114,7 +140,7 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
             ax.plot(betas, growth.scale / normal_pdf(betas), "k--", lw=1, label="c / φ(β)")
             title += (f"\nmoments: c = {growth.scale:.3g} fitted on β ≥ {evidence.BIAS_FIT_FROM:g};\n"
                       f"there d log(err) / d log(1/φ(β)) = {growth.exponent:.2f}")
-        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable], title=title)
+        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable], title=wrapped(title))
         ax.legend(fontsize=7)
     return fig
 
@@ -146,8 +172,8 @@ def zero_bias_ablation(ds: xr.Dataset) -> Figure | None:
         ax.plot([], [], "o-", color="tab:red", label=f"neuron {summary.neuron} (b = 0), each seed")
         ax.plot([], [], ".-", color="0.6", label="the other neurons")
         ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel="direction error ||±ŵ − w||",
-               title=f"{title}\nat N = {summary.N:.0e}, error < {evidence.RECOVERED} (dotted): the b = 0 neuron on "
-                     f"{zero_ok}/{summary.seeds} seeds,\nthe other neurons {others_ok}/{summary.others}")
+               title=wrapped(f"{title}\nat N = {summary.N:.0e}, error < {evidence.RECOVERED} (dotted): the b = 0 neuron "
+                             f"on {zero_ok}/{summary.seeds} seeds, the other neurons {others_ok}/{summary.others}"))
         ax.legend(fontsize=7)
     return fig
 

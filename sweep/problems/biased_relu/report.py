@@ -3,7 +3,8 @@
 Checks (THEORY.md §6.3), each "not checked" with the reason when the store lacks the sweep:
 
 - the moment estimates T_hat_2 converge at the rate N^{-1/2} (the streamed estimator);
-- the moment learner's direction error falls like N^{-1/2} (slope within BAND of -1/2);
+- the moment learner's direction error falls like N^{-1/2} (the slope's interval contains
+  -1/2 and excludes -1/4 and -3/4; undecided when it contains both);
 - a neuron with b = 0 is recovered by the pencil anchored on T_2 and not by T_3 alone.
 
 Sections: the slopes per learner, the bias growth against 1/phi(beta), the pencil's
@@ -68,20 +69,32 @@ def estimation_check(ds: xr.Dataset) -> Check:
 
 
 def rate_check(ds: xr.Dataset) -> Check:
-    """The moment learner's direction error against N, in the local regime: slope within BAND of -1/2."""
+    """The moment learner's direction error against N, in the local regime: the slope's
+    interval contains -1/2 and excludes -1/4 and -3/4 (:meth:`.evidence.Rate.verdict`)."""
     title = "The moment learner's error falls like N^(-1/2) (THEORY.md §6.3)"
     rate = _moment_rate(ds, ERROR, local=True)
     if rate is None:
         reason = (f"the store does not sweep N with the moment learner over two values where its median "
                   f"{ERROR} is below {evidence.LOCAL}")
         return not_checked(title, "N^(-1/2) rate", reason)
-    holds = rate.band[0] <= rate.slope <= rate.band[1]
-    text = (f"slope of the seed-median {ERROR} in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}], fitted "
-            f"on the grid points in the local regime (seed median below {evidence.LOCAL}; above it the largest "
-            f"direction error is of order 1 and saturates at sqrt 2), pooled over the other swept dims; must lie in "
-            f"{list(rate.band)}. Seed by seed, {rate.share_in_band:.0%} of {rate.series} series with two such "
-            f"points have their slope in that band.")
-    line = f"N^(-1/2) rate: slope {rate.slope:.3f} {'in' if holds else 'OUTSIDE'} {list(rate.band)}"
+    holds = rate.verdict()
+    text = (f"slope of the seed-median {ERROR} in N: **{rate.slope:.3f}** [{rate.lo:.3f}, {rate.hi:.3f}] "
+            f"({stats.CONFIDENCE:.0%} bootstrap interval over seeds), fitted on the grid points in the local regime "
+            f"(seed median below {evidence.LOCAL}; above it the largest direction error is of order 1 and saturates "
+            f"at sqrt 2), pooled over the other swept dims. Holds when the interval contains {rate.expected:g} and "
+            f"excludes {rate.alternatives[1]:g} and {rate.alternatives[0]:g} (a slope within {BAND:g} of "
+            f"{rate.expected:g}); seed by seed, {rate.share_in_band:.0%} of {rate.series} series with two such points "
+            f"have their slope in {list(rate.band)}.")
+    if holds is None:
+        text = (f"**Undecided: the measured exponent is {rate.slope:.3f}**, and its interval contains "
+                f"{rate.expected:g} and an alternative rate too, so this store (its N range and seeds) cannot tell "
+                f"N^({rate.expected:g}) from it. " + text)
+        line = (f"N^(-1/2) rate: undecided, measured slope {rate.slope:.3f} [{rate.lo:.3f}, {rate.hi:.3f}] "
+                f"contains {rate.expected:g} and an alternative")
+        return Check(title, text, line, None)
+    line = (f"N^(-1/2) rate: slope {rate.slope:.3f} [{rate.lo:.3f}, {rate.hi:.3f}] "
+            f"{'contains' if holds else 'EXCLUDES'} {rate.expected:g}"
+            + (f", excludes {rate.alternatives[1]:g} and {rate.alternatives[0]:g}" if holds else ""))
     return checked(title, text, line, holds)
 
 

@@ -18,30 +18,25 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, NullLocator
 
-from analysis.plotting import (FigureFile, describe_point, figure_file, median_and_band, panels, parameter_values,
-                               reference_point)
-from analysis.stats import nanmedian, with_seed_dim
-from sweep.problems.relu_pgd.summary import TARGET_SHARE, point_table, with_fixed
-from sweep.problems.relu_pgd.theory import ENVELOPE_RATE, envelope
-from sweep.problems.relu_pgd.variables import ITERATION
+from analysis.plotting import (FigureFile, describe_point, figure_file, figure_title, legend_row, median_and_band,
+                               panels, parameter_values, reference_point, seeds_phrase, setting, spread_entry, wrapped)
+from analysis.stats import CONFIDENCE, nanmedian, with_seed_dim
+from sweep.problems.relu_pgd.summary import (FIT_SHARE, TARGET_SHARE, contraction_law, per_seed, point_table,
+                                             with_fixed)
+from sweep.problems.relu_pgd.theory import CONTRACTION_EXPONENT, CONTRACTION_WINDOW, ENVELOPE_RATE, envelope
+from sweep.problems.relu_pgd.variables import ITERATION, short_number
 
 MAX_LINES = 8          # lines per panel of the curve figures (evenly picked when n has more values)
 DRAW_FLOOR = 1e-20     # rel_err = 0 (w_t = w* to the last bit) is drawn here on log axes
 ERROR_LABEL = "||w_t - w*|| / ||w*||"
-ERROR_NOTE = f"median and min-max band over seeds; 0 drawn at {DRAW_FLOOR:g}"
+ERROR_NOTE = f"median and interquartile band over seeds; 0 drawn at {DRAW_FLOOR:g}"
 RATIO_LABEL = "n / n0_hat   (n0_hat = 2 s ln(d/s))"
 
 
 def _swept(ds: xr.Dataset, dim: str, at_least: int = 2) -> bool:
     return dim in ds.dims and ds.sizes[dim] >= at_least
-
-
-def _per_seed(ds: xr.Dataset, name: str, point: dict[str, Any]) -> np.ndarray:
-    """``name`` at ``point`` as (seeds, ...) over the finished runs (others NaN)."""
-    values = ds[name].where(ds["done"]).sel(point)
-    return with_seed_dim(values).transpose("seed", ...).values.astype(np.float64)
 
 
 def _count(ds: xr.Dataset, name: str, point: dict[str, Any]) -> tuple[int, int]:
@@ -61,42 +56,77 @@ def _picked(values: list, limit: int = MAX_LINES) -> list:
     return [values[i] for i in np.unique(np.linspace(0, len(values) - 1, limit).round().astype(int))]
 
 
+SETTING = ("d", "s", "constraint", "iterations", "mu0", "mu", "relu_slope_at_zero", "dtype")
+
+
+def _title(ds: xr.Dataset, held: dict[str, Any]) -> str:
+    """The setting of a figure: the fixed parameters and the seeds (each a new teacher and data)."""
+    return f"relu_pgd: {setting(ds, SETTING, held)}; {seeds_phrase(ds, 'each a new teacher and data')}"
+
+
+def _contraction_law(factors, ratios: np.ndarray, per_seed: np.ndarray, law) -> None:
+    """Each seed's fitted factor (dots, jittered along x), the medians (circles), the power law
+    fitted to the medians (:func:`.summary.contraction_law`, with its interval), the theory's
+    (n / n0_hat)^-1/2 with its constant fitted, and the envelope's 1/2."""
+    jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, per_seed.shape))
+    factors.plot((ratios * jitter).ravel(), per_seed.ravel(), ".", color="0.35", ms=3, alpha=0.5,
+                 label="fitted factor of one seed (jittered in x)")
+    factors.plot(ratios, nanmedian(per_seed.T), "o", color="k", mfc="w", ms=6, label="median over seeds")
+    if law is not None:
+        x = np.geomspace(law.x.min(), law.x.max(), 50)
+        factors.plot(x, law(x), "-", color="tab:red", lw=1.5,
+                     label=f"fit to the medians (n with >= {FIT_SHARE:.0%} of seeds): {law.amplitude:.2f} "
+                           f"(n/n0_hat)^{law.exponent:.2f},\nexponent {CONFIDENCE:.0%} interval "
+                           f"[{law.lo:.2f}, {law.hi:.2f}] (bootstrap over seeds)")
+        amplitude = law.amplitude_for(CONTRACTION_EXPONENT)
+        factors.plot(x, amplitude * x ** CONTRACTION_EXPONENT, "--", color="tab:blue", lw=1.5,
+                     label=f"theory: A (n/n0_hat)^{CONTRACTION_EXPONENT:g}, A = {amplitude:.2f} fitted "
+                           f"({'inside' if law.contains(CONTRACTION_EXPONENT) else 'outside'} the fit's interval)")
+    factors.axhline(ENVELOPE_RATE, color="k", ls=":", lw=1.0, label="1/2: the envelope's rate")
+
+
 @figure_file
 def rate(ds: xr.Dataset) -> Figure | None:
     """THEORY.md §6.1 (a): rel_err_t vs t on a log axis per n, with the 2^-t line; the
-    fitted contraction factor per seed vs n / n0_hat; the support overlap vs t."""
+    fitted contraction factor per seed vs n / n0_hat with the fitted power law and the
+    theory's (n / n0_hat)^-1/2; the support overlap vs t."""
     if not (_swept(ds, "n") and "rel_err" in ds):
         return None
     held = reference_point(ds, ("n",))
     t = ds[ITERATION].values
-    fig, (errors, factors, overlaps) = panels(3)
-    ratios = []
-    for index, n in enumerate(_picked(parameter_values(ds, "n"))):
+    fig, (errors, factors, overlaps) = panels(3, legend_rows=8)
+    ratios, contractions, law = contraction_law(ds, held)
+    picked = _picked(parameter_values(ds, "n"))
+    ticks = []
+    for index, (n, ratio) in enumerate(zip(parameter_values(ds, "n"), ratios)):
         point = {**held, "n": n}
+        ticks.append(f"{ratio:.3g}\n{int(np.isfinite(contractions[:, index]).sum())}/"
+                     f"{int(np.isfinite(per_seed(ds, 'n_over_n0', point)).sum())}")
+        if n not in picked:
+            continue
         color = f"C{index}"
-        ratio = float(np.nanmax(_per_seed(ds, "n_over_n0", point)))
-        ratios.append(ratio)
         inside, runs = _count(ds, "envelope_ok", point)
         succeeded, _ = _count(ds, "success", point)
-        label = f"n/n0_hat = {ratio:.3g}: inside {inside}/{runs}, success {succeeded}/{runs}"
-        median_and_band(errors, t, _per_seed(ds, "rel_err", point), color, label, floor=DRAW_FLOOR)
-        median_and_band(overlaps, t, _per_seed(ds, "support_overlap", point), color, f"n/n0_hat = {ratio:.3g}")
-        contraction = _per_seed(ds, "contraction", point)
-        factors.plot(np.full(contraction.size, ratio), contraction, ".", color=color, ms=4, alpha=0.6)
-        factors.plot([ratio], [nanmedian(contraction)], "o", color=color, mec="k")
+        label = f"n/n0_hat = {ratio:.3g}: inside 2^-t {inside}/{runs}, success {succeeded}/{runs}"
+        curves = per_seed(ds, "rel_err", point)
+        median_and_band(errors, t, curves, color, label, floor=DRAW_FLOOR)
+        median_and_band(overlaps, t, per_seed(ds, "support_overlap", point), color, label)
+    spread_entry(errors, curves)
     _envelope_line(errors, t)
-    title = describe_point(held) or "all runs"
-    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL, title=f"{title}\n{ERROR_NOTE}")
-    errors.legend(fontsize=7)
-    factors.axhline(ENVELOPE_RATE, color="k", ls="--", lw=1.0, label="1/2 (the envelope's rate)")
-    factors.set(xscale="log", xlabel=RATIO_LABEL, ylabel="fitted contraction factor per step",
-                title="each seed (dots) and the median (circles)")
-    factors.set_xticks(ratios, [f"{ratio:.3g}" for ratio in ratios])
+    drawn = "" if len(picked) == len(ratios) else f" ({len(picked)} of the {len(ratios)} n drawn)"
+    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL, title=f"error along PGD{drawn}\n{ERROR_NOTE}")
+    _contraction_law(factors, ratios, contractions, law)
+    factors.set(xscale="log", yscale="log", xlabel=f"{RATIO_LABEL}\n(second line: seeds with a factor / seeds)",
+                ylabel="fitted contraction factor per step",
+                title=f"contraction factor (fit where {short_number(CONTRACTION_WINDOW[0])} < rel_err_t < "
+                      f"{short_number(CONTRACTION_WINDOW[1])})")
+    factors.set_xticks(ratios, ticks)
     factors.xaxis.set_minor_formatter(NullFormatter())
-    factors.legend()
-    overlaps.set(xlabel="t (PGD step)", ylabel="|supp(w_t) ∩ supp(w*)| / s",
-                 title="support overlap: median and min-max band over seeds", ylim=(-0.02, 1.02))
-    overlaps.legend(fontsize=7)
+    factors.xaxis.set_minor_locator(NullLocator())
+    overlaps.set(xlabel="t (PGD step)", ylabel="|supp(w_t) ∩ supp(w*)| / s", ylim=(-0.02, 1.02),
+                 title="support overlap (same lines)")
+    figure_title(fig, _title(ds, held))
+    legend_row(fig, (errors, factors, overlaps), columns=2)
     return fig
 
 
@@ -123,7 +153,7 @@ def _phase(ds: xr.Dataset, name: str, ylabel: str) -> Figure | None:
         ax.axhline(TARGET_SHARE, color="k", ls=":", lw=1.0, label=f"{TARGET_SHARE:.0%}")
         where = describe_point(held)
         ax.set(xscale="log", xlabel=RATIO_LABEL, ylabel=ylabel, ylim=(-0.02, 1.02),
-               title=f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)")
+               title=wrapped(f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)"))
         ax.legend(fontsize=7)
     return fig
 
@@ -155,7 +185,7 @@ def convention(ds: xr.Dataset) -> Figure | None:
         for index, mu0 in enumerate(steps):
             point = {**held, **{dim: value for dim, value in (("relu_slope_at_zero", slope), ("mu0", mu0))
                                 if dim in ds.dims}}
-            curves = _per_seed(ds, "rel_err", point)
+            curves = per_seed(ds, "rel_err", point)
             runs = int(np.isfinite(curves[:, 0]).sum())
             if slope == 0:
                 claim = f"rel_err = 1 at every t: {int(np.all(curves == 1.0, axis=1).sum())}/{runs}"
@@ -169,7 +199,7 @@ def convention(ds: xr.Dataset) -> Figure | None:
         _envelope_line(ax, t)
         where = describe_point(held)
         ax.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
-               title=f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}")
+               title=wrapped(f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}"))
         ax.legend(fontsize=7)
     return fig
 

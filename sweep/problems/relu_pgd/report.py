@@ -9,7 +9,8 @@ Checks, in this order:
    from the problem's own data generator.
 3. The linear rate: the theorem gives no constant c, so no run can break it; the check
    states the measured constants (smallest n / n0_hat with >= 95% success, with >= 95%
-   inside the 2^-t envelope) and says it is not a pass/fail check.
+   inside the 2^-t envelope) and the contraction factor's law in n / n0_hat (fitted exponent
+   with its interval beside the theory's -1/2), and says it is not a pass/fail check.
 
 Then a per-grid-point table (all of it in ``summary.csv``). Figures: :mod:`.figures`.
 """
@@ -22,12 +23,14 @@ import pandas as pd
 import xarray as xr
 
 from analysis.checks import Check, checked, not_checked
-from analysis.plotting import parameter_values, run_parameters
+from analysis.plotting import describe_point, parameter_values, reference_point, run_parameters
 from analysis.stats import point_dims
 from analysis.tables import markdown_rows, table_section
 from sweep.problems.relu_pgd.figures import FIGURES
-from sweep.problems.relu_pgd.summary import (LARGE_SAMPLE_RATIO, REFERENCE, SHARES, TARGET_SHARE,
-                                             measured_constants, point_table, theorem_schedule, with_fixed)
+from sweep.problems.relu_pgd.summary import (FIT_SHARE, LARGE_SAMPLE_RATIO, REFERENCE, SHARES, TARGET_SHARE,
+                                             contraction_law, measured_constants, point_table, theorem_schedule,
+                                             with_fixed)
+from sweep.problems.relu_pgd.theory import CONTRACTION_EXPONENT
 from sweep.problems.relu_pgd.variables import ITERATION
 
 FIRST_STEP_RUNS = 20          # runs whose first step is recomputed (evenly spread over the eligible ones)
@@ -186,11 +189,29 @@ def rate_check(ds: xr.Dataset) -> Check:
         f"{TARGET_SHARE:.0%} stay inside 2^-t at every step; '-' when no n of the grid gets there, "
         f"'not at every larger n' when a larger n of the grid falls below {TARGET_SHARE:.0%} again. "
         f"The resolution is the grid's spacing in n.\n\n"
-        f"{constants_table(constants, setting)}\n\n{reference}\n\n{large_text}")
+        f"{constants_table(constants, setting)}\n\n{reference}\n\n{large_text}\n\n{law_text(ds)}")
     line = (f"linear rate (c not given; measured, not pass/fail): >= {TARGET_SHARE:.0%} success from n/n0_hat "
             f"{_ranges(constants, 'success')}; >= {TARGET_SHARE:.0%} inside 2^-t from "
             f"{_ranges(constants, 'envelope_ok')}")
     return Check(title, markdown, line, None)
+
+
+def law_text(ds: xr.Dataset) -> str:
+    """The contraction factor's power law in n / n0_hat at the figure's setting, in words."""
+    if "n" not in ds.dims or ds.sizes["n"] < 2:
+        return "The contraction factor's law in n / n0_hat: not fitted (n is not swept)."
+    held = reference_point(ds, ("n",))
+    _, _, law = contraction_law(ds, held)
+    where = f" at {describe_point(held)}" if held else ""
+    if law is None:
+        return (f"The contraction factor's law in n / n0_hat{where}: not fitted (fewer than two n where >= "
+                f"{FIT_SHARE:.0%} of the seeds reach the fit window).")
+    verdict = "inside" if law.contains(CONTRACTION_EXPONENT) else "outside"
+    return (f"The contraction factor per step against n / n0_hat{where} (figure `rate`): seed medians "
+            f"{law.amplitude:.3g} (n/n0_hat)^**{law.exponent:.3f}** [{law.lo:.3f}, {law.hi:.3f}] (95% bootstrap "
+            f"interval over seeds, fitted on the {law.x.size} n with >= {FIT_SHARE:.0%} of the seeds in the window, "
+            f"n/n0_hat {law.x.min():.3g}-{law.x.max():.3g}); the theory's exponent {CONTRACTION_EXPONENT:g} "
+            f"(derived, constant unknown) is {verdict} that interval.")
 
 
 def point_section(table: pd.DataFrame, dims: tuple[str, ...]) -> str:

@@ -3,6 +3,8 @@
 - :func:`point_table`: per grid point (all grid dims but ``seed``), the share of seeds
   that succeed and that stay inside the 2^-t envelope, with Wilson intervals, and seed
   medians of the other measures;
+- :func:`contraction_law`: the fitted contraction factor against n / n0_hat at one setting,
+  as a power law fitted to the seed medians (THEORY.md §6.1's (n / n0)^-1/2, constant unknown);
 - :func:`measured_constants`: along n, per setting (every other grid dim), the smallest
   n / n0_hat at which >= 95% of seeds succeed, and at which >= 95% stay inside the
   envelope: the constant c of the theorem as this store measures it (the paper gives none).
@@ -18,9 +20,10 @@ import pandas as pd
 import xarray as xr
 
 from analysis.plotting import parameter_values
-from analysis.stats import CONFIDENCE, point_dims
+from analysis.stats import PowerLaw, point_dims, power_law, wilson_interval, with_seed_dim
 from sweep.problems.results import STATUS
 
+FIT_SHARE = 0.5          # the contraction law is fitted on the n where at least this share of seeds has a factor
 TARGET_SHARE = 0.95      # "most seeds": the share the measured constants ask for
 LARGE_SAMPLE_RATIO = 25  # n / n0_hat from which the report counts runs inside the envelope (tests: all, for l0)
 THEOREM_SCHEDULE = {"relu_slope_at_zero": 0.5, "mu0": 2.0, "mu": 1.0}  # THEORY.md §6.1
@@ -31,17 +34,20 @@ REFERENCE = {"success": 3.2, "envelope_ok": 12.8}
 _ONE_POINT = "_point"  # the group of a store whose only grid dim is seed
 
 
-def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = CONFIDENCE):
-    """The Wilson score interval (lo, hi) of a binomial share; NaN where trials = 0."""
-    from scipy.stats import norm
+def per_seed(ds: xr.Dataset, name: str, point: dict) -> np.ndarray:
+    """``name`` at ``point`` as (seeds, ...) over the finished runs (others NaN)."""
+    values = ds[name].where(ds["done"]).sel(point)
+    return with_seed_dim(values).transpose("seed", ...).values.astype(np.float64)
 
-    z = norm.ppf(0.5 + confidence / 2)
-    k, m = np.asarray(successes, np.float64), np.asarray(trials, np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = k / m
-        centre = (share + z * z / (2 * m)) / (1 + z * z / m)
-        half = z / (1 + z * z / m) * np.sqrt(share * (1 - share) / m + z * z / (4 * m * m))
-    return centre - half, centre + half
+
+def contraction_law(ds: xr.Dataset, held: dict) -> tuple[np.ndarray, np.ndarray, PowerLaw | None]:
+    """At the setting ``held`` (every point dim but n): n / n0_hat per n, the contraction
+    factor per (seed, n), and the power law fitted to its seed medians on the n where at
+    least FIT_SHARE of the seeds have a factor (None with fewer than two such n)."""
+    ratios = np.array([np.nanmax(per_seed(ds, "n_over_n0", {**held, "n": n})) for n in parameter_values(ds, "n")])
+    factors = np.stack([per_seed(ds, "contraction", {**held, "n": n}) for n in parameter_values(ds, "n")], axis=1)
+    fitted = np.mean(np.isfinite(factors), axis=0) >= FIT_SHARE
+    return ratios, factors, power_law(ratios[fitted], factors[:, fitted])
 
 
 def runs_frame(ds: xr.Dataset) -> pd.DataFrame:

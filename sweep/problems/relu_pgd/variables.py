@@ -15,7 +15,7 @@ from sweep.problems.relu_pgd.theory import CONTRACTION_WINDOW, SUCCESS_TOLERANCE
 ITERATION = "iteration"
 
 
-def _number(x: float) -> str:
+def short_number(x: float) -> str:
     """1e-06 -> '1e-6', 0.1 -> '0.1'."""
     return f"{x:g}".replace("e-0", "e-")
 
@@ -29,11 +29,11 @@ CURVES = (
 
 SCALARS = (
     Variable("rel_err_final", "float64", np.nan, "1", "rel_err at the last step run (T, or the step that diverged)"),
-    Variable("success", "bool", False, None, f"rel_err_T < {_number(SUCCESS_TOLERANCE)} (exact recovery)"),
-    Variable("t_success", "int32", -1, "iterations", f"first t with rel_err_t < {_number(SUCCESS_TOLERANCE)}; -1 if none"),
+    Variable("success", "bool", False, None, f"rel_err_T < {short_number(SUCCESS_TOLERANCE)} (exact recovery)"),
+    Variable("t_success", "int32", -1, "iterations", f"first t with rel_err_t < {short_number(SUCCESS_TOLERANCE)}; -1 if none"),
     Variable("contraction", "float64", np.nan, "1",
              f"fitted factor per step: exp of the least-squares slope of log rel_err_t over t where "
-             f"{_number(CONTRACTION_WINDOW[0])} < rel_err_t < {_number(CONTRACTION_WINDOW[1])}; NaN with fewer than 2 such t"),
+             f"{short_number(CONTRACTION_WINDOW[0])} < rel_err_t < {short_number(CONTRACTION_WINDOW[1])}; NaN with fewer than 2 such t"),
     Variable("envelope_ok", "bool", False, None, "rel_err_t <= 2^-t for every t = 1 .. T (False if diverged)"),
     Variable("test_rel_err", "float64", np.nan, "1",
              "sum (relu(<w_T, x>) - relu(<w*, x>))^2 / sum relu(<w*, x>)^2 over n_test fresh inputs"),

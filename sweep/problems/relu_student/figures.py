@@ -17,8 +17,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import (as_python, describe_point, figure_file, has, median_and_band, panel_grid, panels,
-                               parameter_values)
+from analysis.plotting import (PANEL_SIZE, as_python, describe_point, figure_file, has, legend_row, median_and_band,
+                               panel_grid, panels, parameter_values, wrapped)
 from sweep.problems.relu_student.tables import REPLICATE_DIMS, setting_dims, settings_table
 from sweep.problems.relu_student.variables import FEATURE, STEP
 
@@ -68,8 +68,7 @@ def plane_paths(ds: xr.Dataset) -> Figure | None:
     for row, setting in enumerate(settings):
         for col, replicate in enumerate(replicates):
             _draw_paths(axes[row, col], ds.sel({**setting, **replicate}).compute(), {**setting, **replicate})
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    legend_row(fig, axes, columns=3)
     shown, total = len(settings) * len(replicates), int(ds["done"].size)
     if shown < total:
         fig.suptitle(f"{shown} of the store's {total} runs (the first {MAX_SETTINGS} settings x "
@@ -106,9 +105,11 @@ def _draw_paths(ax, run: xr.Dataset, point: dict) -> None:
     verdict = "identified" if int(run["success"]) == 1 else "not identified"
     if int(run["teacher_degenerate"]) == 1:
         verdict += ", degenerate teacher"
+    for color, sign in ((POSITIVE, "> 0"), (NEGATIVE, "< 0")):
+        ax.plot([], [], "o-", color=color, lw=0.8, ms=5, label=f"atom c_k θ_k with c_k {sign}: path, final (area ∝ |c_k|)")
     ax.set(aspect="equal", xlabel="c θ₁", ylabel="c θ₂",
-           title=f"{describe_point(point)}\n{verdict}\ne_mass {float(run['e_mass_lam']):.3f}, "
-                 f"e_stray {float(run['e_stray_lam']):.3f}")
+           title=wrapped(f"{describe_point(point)}\n{verdict}\ne_mass {float(run['e_mass_lam']):.3f}, "
+                         f"e_stray {float(run['e_stray_lam']):.3f}", PANEL_SIZE[1]))
 
 
 

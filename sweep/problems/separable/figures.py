@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, panel_grid, panels,
+from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, figure_title, panel_grid, panels,
                                parameter_values, reference_point)
 from analysis.stats import SEED_DIM, point_dims
 from kernels.network import network_output
@@ -39,7 +39,7 @@ WORDS = {**claim.DIM_NAMES, "alpha": "Leaky-ReLU slope α", "width": "width k (n
 def _title(fig: Figure, found: claim.Claim) -> None:
     """The claim, its share of runs and its numbers above the figure."""
     verdict = "holds on every run" if found.holds else f"holds on {found.held} of {found.total} runs"
-    fig.suptitle(f"{found.figure}: {found.statement}. {verdict.capitalize()}.\n{found.numbers}", fontsize=9)
+    figure_title(fig, f"{found.figure}: {found.statement}. {verdict.capitalize()}.\n{found.numbers}")
 
 
 # ---------------------------------------------------------------- epochs against the bound (THEORY.md §2)
