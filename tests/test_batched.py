@@ -21,8 +21,9 @@ def problem(n, d, k, runs, seed, init=0.3):
 
 def assert_same_run(batch, r, one, epochs=None):
     """Run r of a batch result is bit for bit ``one`` (an SGDResult)."""
-    assert (batch.E_clean[r], batch.E_conv[r], batch.epochs_run[r], batch.diverged[r]) == (
-        one.E_clean, one.E_conv, one.epochs_run, one.diverged)
+    assert (batch.E_clean[r], batch.E_conv[r], batch.epochs_run[r], batch.diverged[r], batch.violating_steps[r],
+            batch.violating_steps_run[r]) == (one.E_clean, one.E_conv, one.epochs_run, one.diverged,
+                                              one.violating_steps, one.violating_steps_run)
     np.testing.assert_array_equal(batch.W[r], one.W)
     np.testing.assert_array_equal(batch.loss[r, :one.epochs_run], one.loss)
     assert np.isnan(batch.loss[r, one.epochs_run:]).all()
@@ -131,10 +132,30 @@ def test_lanes_follow_the_numpy_reference(d):
     trainer.run_block(orders)
     batch = trainer.result()
     for r in range(runs):
-        W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0s[r], orders[r], alphas[r], 0.8, 0.4, 0.05)
-        np.testing.assert_allclose(batch.W[r], W, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(batch.loss[r], losses, rtol=1e-12)
-        assert (batch.E_clean[r], batch.E_conv[r]) == (e_clean, e_conv)
+        replay = ref.sgd_reference(X, y, W0s[r], orders[r], alphas[r], 0.8, 0.4, 0.05)
+        np.testing.assert_allclose(batch.W[r], replay.W, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(batch.loss[r], replay.losses, rtol=1e-12)
+        assert (batch.E_clean[r], batch.E_conv[r]) == (replay.e_clean, replay.e_conv)
+        assert (batch.violating_steps[r], batch.violating_steps_run[r]) == (replay.violating, replay.violating_run)
+
+
+@pytest.mark.parametrize("d,lr,eps", [(2, 20.0, 0.3), (3, 5.0, 0.1)])
+def test_lanes_count_the_violating_steps_of_the_replay(d, lr, eps):
+    """Each lane's V (before E_clean) and violating steps of the whole run are its replay's
+    (THEORY.md §2.1), with runs whose whole-run count is larger (violating steps after E_clean)."""
+    runs = MIN_LANES[lane_layout(d)] + 6
+    X, y, rng = ref.margin_data(30, d, seed=d)
+    W0s = 0.1 * rng.standard_normal((runs, 8, d))
+    orders = np.stack([seeded_orders(s, 40, 30) for s in range(runs)])
+    trainer = SGDBatchTrainer(X, y, W0s, alpha=0.2, lr=lr, eps=eps, v=0.7)
+    assert trainer.layout == f"lanes {lane_layout(d)}"
+    trainer.run_block(orders)
+    batch = trainer.result()
+    for r in range(runs):
+        replay = ref.sgd_reference(X, y, W0s[r], orders[r], 0.2, 0.7, lr, eps)
+        assert batch.E_clean[r] == replay.e_clean > 0
+        assert (batch.violating_steps[r], batch.violating_steps_run[r]) == (replay.violating, replay.violating_run)
+    assert (batch.violating_steps_run > batch.violating_steps).any()
 
 
 def test_layouts_are_chosen_by_size_and_run_count():
