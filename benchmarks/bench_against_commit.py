@@ -6,8 +6,8 @@ same Numba, on the same data. Each case calls the same entry point of both with 
 arguments; a round times each once (CPU time of this process, so both see the same
 load), and the figure printed is the median over rounds of the within-round ratio
 baseline time / this tree's time (> 1: this tree is faster), with its quartiles. Cases:
-``sgd_train`` in each layout and dtype (kernels.sgd's table), ``sgd_train_many`` as
-lanes (narrow and wide), and the ordered-sum users: relu_student's training steps,
+every SGD path of tests/conformance.py at its benchmark shape in both dtypes
+(``sgd_train``, or ``sgd_train_many`` for the lanes), and the ordered-sum users: relu_student's training steps,
 biased_relu's SGD steps, hermite's moment sums, metrics.max_intra_angle. Threads are
 pinned to 1 (Numba, BLAS).
 
@@ -36,11 +36,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# (n, d, k) per dtype: one shape per layout of kernels.sgd (canonical, feature-major,
-# neuron-major, neuron-major padded in float32, delayed where delayed_steps_for picks it).
-SGD_SHAPES = ((200, 20, 4), (1000, 50, 5), (1000, 50, 50), (100, 50, 50), (1000, 100, 10), (1000, 784, 50))
-LANES_SHAPES = ((200, 2, 4), (200, 10, 4))  # 64 runs each: narrow and wide lanes
-LANE_RUNS = 64
+from tests.conformance import SGD_PATHS  # noqa: E402
+
+ROUNDS_WORK = 1e8  # about n d k epochs per SGD call: tens of milliseconds
 
 
 def baseline_kernels(commit: str, into: Path):
@@ -62,25 +60,26 @@ def module(package: str, name: str):
     return importlib.import_module(f"{package}.{name}")
 
 
-def sgd_case(package, n, d, k, dtype):
+def sgd_case(package, path, dtype):
+    """The path's benchmark shape (tests/conformance.py), one call of sgd_train (one run)
+    or sgd_train_many (lanes), visiting orders drawn in the kernel or passed in."""
+    n, d, k, runs = path.bench_shape
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d)) / np.sqrt(d)
     y = np.sign(X @ rng.standard_normal(d))
-    W0 = 1e-3 * rng.standard_normal((2 * k, d))
-    epochs = max(3, int(1e8 // (n * k * max(d, 20))))
-    sgd, orders = module(package, "sgd"), module(package, "orders")
-    return lambda: sgd.sgd_train(X, y, W0, orders.SeededOrders(7, epochs), alpha=0.1, lr=0.05, eps=1e-9,
-                                 dtype=dtype, loss_at=[])
-
-
-def lanes_case(package, n, d, k, dtype):
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((n, d)) / np.sqrt(d)
-    y = np.sign(X @ rng.standard_normal(d))
-    W0s = 1e-3 * rng.standard_normal((LANE_RUNS, 2 * k, d))
-    batched, orders = module(package, "sgd_batched"), module(package, "orders")
-    return lambda: batched.sgd_train_many(X, y, W0s, orders.SeededOrders(np.arange(LANE_RUNS), 200), alpha=0.1,
-                                          lr=0.05, eps=1e-9, dtype=dtype, loss_at=[])
+    W0s = 1e-3 * rng.standard_normal((runs, 2 * k, d))
+    epochs = max(3, int(ROUNDS_WORK // (n * k * max(d, 20) * runs ** 0.5)))
+    orders = module(package, "orders")
+    seeds = np.arange(runs)
+    given = np.stack([orders.seeded_orders(int(s), epochs, n) for s in seeds])
+    settings = dict(alpha=0.1, lr=0.05, eps=1e-9, dtype=dtype, loss_at=[])
+    if runs > 1:
+        batched = module(package, "sgd_batched")
+        block = orders.SeededOrders(seeds, epochs) if path.seeded else given
+        return lambda: batched.sgd_train_many(X, y, W0s, block, **settings)
+    sgd = module(package, "sgd")
+    block = orders.SeededOrders(0, epochs) if path.seeded else given[0]
+    return lambda: sgd.sgd_train(X, y, W0s[0], block, delayed_steps=path.delayed_steps, **settings)
 
 
 def relu_student_case(package, d, M, n, batch):
@@ -132,10 +131,10 @@ def angle_case(package, two_k, d, reps):
 
 def cases():
     for dtype in (np.float64, np.float32):
-        for shape in SGD_SHAPES:
-            yield f"sgd_train {dtype.__name__} {shape}", sgd_case, (*shape, dtype)
-        for shape in LANES_SHAPES:
-            yield f"sgd_train_many {dtype.__name__} {shape} x{LANE_RUNS}", lanes_case, (*shape, dtype)
+        for path in SGD_PATHS:
+            n, d, k, runs = path.bench_shape
+            name = f"{path.name} {dtype.__name__} {(n, d, k)}" + (f" x{runs}" if runs > 1 else "")
+            yield name, sgd_case, (path, dtype)
     yield "relu_student.training_set_steps d=20 M=300 batch=200", relu_student_case, (20, 300, 4000, 200)
     yield "biased_relu.sgd_steps d=20 m=50 batch=32", biased_relu_case, (20, 50, 32, 4000)
     yield "hermite.accumulate_moments n=40000 d=20 r=4", hermite_case, (40000, 20, 4)

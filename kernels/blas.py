@@ -104,8 +104,8 @@ def openblas_core() -> str | None:
 
 def _blas_as_wide_as_numba() -> bool:
     """False when Numba emits AVX-512 but OpenBLAS runs narrower kernels: on Zen 5 this
-    machine image sets OPENBLAS_CORETYPE=Haswell, and a matrix product runs at about 0.6x
-    the speed of the AVX-512 kernels. True when the BLAS is unknown."""
+    machine image sets OPENBLAS_CORETYPE=Haswell, and a matrix product runs slower than
+    with the AVX-512 kernels (benchmarks/README.md). True when the BLAS is unknown."""
     core = openblas_core()
     numba_avx512 = binding.get_host_cpu_features().get("avx512f", False)
     return core is None or not numba_avx512 or core in _AVX512_OPENBLAS_CORES

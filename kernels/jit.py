@@ -22,7 +22,8 @@ and freshly compiled kernels, and kernels compiled by Dask workers, give the sam
 Numba keys a function's cache on its own source file only, so a kernel would keep
 running the cached code of a callee in another file after that file changed. Here the
 cache of every kernel is keyed on all the sources of this package (:func:`package_stamp`):
-editing any kernel file recompiles every kernel once.
+editing any kernel file recompiles every kernel once. :func:`cache_is_cold` says whether
+the next run compiles (`sweep run` says so before a first run).
 """
 from __future__ import annotations
 
@@ -68,6 +69,23 @@ class _PackageStamp:
         if Path(py_file).resolve().parent != KERNELS_DIR:
             return None
         return super().from_function(py_func, py_file)
+
+
+def cache_is_cold() -> bool:
+    """Whether the disk cache holds no machine code of the package's current sources: no
+    index file (``.nbi``, one per cached function: Numba's "Notes on Caching") in the
+    kernels' cache directory written after the newest kernel source. Read from the files
+    alone (Numba's index format is private). False when the cache lives elsewhere (no
+    writable ``__pycache__`` and no ``NUMBA_CACHE_DIR``)."""
+    for locator_class in (_UserProvidedKernelsLocator, _InTreeKernelsLocator):
+        locator = locator_class.from_function(jit, __file__)
+        if locator is not None:
+            break
+    else:
+        return False
+    newest_source = max(path.stat().st_mtime for path in KERNELS_DIR.glob("*.py"))
+    indexes = Path(locator.get_cache_path()).glob("*.nbi")
+    return not any(index.stat().st_mtime >= newest_source for index in indexes)
 
 
 class _UserProvidedKernelsLocator(_PackageStamp, caching.UserProvidedCacheLocator):

@@ -47,13 +47,6 @@ def neg_loss_slope_vectorisable(z):
     return quotient(e if z >= 0.0 else 1.0, 1.0 + e)
 
 
-@jit(inline=True)
-def squared_loss(f, y):
-    """(f - y)^2 / 2."""
-    r = f - y
-    return 0.5 * r * r
-
-
 def loss_code(name: str) -> int:
     """The code of loss ``name``; ValueError naming the known losses otherwise."""
     if name not in LOSSES:

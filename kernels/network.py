@@ -32,8 +32,9 @@ def hidden_sum(W, x, alpha, k):
 
 
 @jit
-def network_output(W, X, alpha, v):
-    """N_W(x) for every row x of X; returns an (n,) float64 array."""
+def network_output(X, W, alpha, v):
+    """N_W(x) for every row x of X (THEORY.md §1); returns an (n,) float64 array. Argument
+    order of every ``network_output``: inputs, first-layer weights, (biases,) second layer."""
     k = W.shape[0] // 2
     out = np.empty(X.shape[0])
     for i in range(X.shape[0]):

@@ -120,7 +120,7 @@ def outputs_into(a, W, XT, HT, out):
 
 
 @jit
-def network_output(a, W, XT):
+def network_output(XT, W, a):
     """f(x_i) for every column x_i of XT (d, n); an (n,) float64 array."""
     n = XT.shape[1]
     out = np.empty(n)

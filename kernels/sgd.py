@@ -64,8 +64,7 @@ TAME_OUTPUT = 1e300
 # The neuron-major steps run on rows padded with zero features to a multiple of one SIMD
 # vector of kernels.ordered_sums (4 float64, 8 float32): a zero feature adds exact zeros,
 # so the numbers are those of the unpadded rows, and the masked last vector, the slowest
-# part of a short row, is gone (1.2-1.6x faster epochs in float32, up to 1.2x in float64:
-# benchmarks/README.md).
+# part of a short row, is gone (benchmarks/README.md, "Rows padded").
 ROW_BYTES = REGISTER_BYTES
 # A network with at most CANONICAL_LIMIT[bytes per weight] = (weights d * 2k, neurons 2k)
 # trains in the canonical order (feature-major steps, the loss pass of

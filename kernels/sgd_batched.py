@@ -1,13 +1,13 @@
 """Many SGD runs on one training set in one call (THEORY.md §1-2).
 
-``sgd_train_many`` is the public entry point; ``SGDBatchTrainer`` is the same cut into
+``sgd_train_many`` is the public entry point; ``batch_trainer`` gives the same cut into
 blocks of epochs (snapshots of every run's W between blocks), as ``SGDTrainer`` is for
-one run. Runs share X and y and the network's shape; each has its own W0, visiting
+one run: a LanesTrainer or a RunByRunTrainer. Runs share X and y and the network's shape; each has its own W0, visiting
 orders, alpha, lr, eps and v, and its own E_clean, E_conv, divergence and early stop.
 Every run's W, losses and counts are those of its own ``sgd_train`` call, bit for bit.
 
-Small networks (``kernels.sgd.trains_in_canonical_order``) train as lanes when there are enough runs
-(``trains_as_lanes``): one run per SIMD lane (kernels.sgd_lanes), in the canonical order the
+Small networks (``kernels.sgd.trains_in_canonical_order``) train as lanes when there are
+enough runs (``trains_as_lanes``): one run per SIMD lane (kernels.sgd_lanes), in the canonical order the
 per-run kernel also uses for them. A run that finishes (stop_early, or diverged) leaves
 the lanes: the others are taken into narrower arrays, so it costs no more time.
 Other networks, and fewer runs, train one run after the other with the per-run kernel.
@@ -15,7 +15,7 @@ Other networks, and fewer runs, train one run after the other with the per-run k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -293,14 +293,20 @@ def _per_run(name: str, value, runs: int) -> np.ndarray:
     return values
 
 
+def _reached(snap_at, before, after):
+    """(R, len(snap_at)) bool: snapshot epoch reached in this block, per run."""
+    return (snap_at[None, :] > before[:, None]) & (snap_at[None, :] <= after[:, None])
+
+
 @dataclass
-class SGDBatchTrainer:
-    """R SGD runs on one training set, advanced block by block of epochs (THEORY.md §1).
+class BatchTrainer:
+    """R SGD runs on one training set, advanced block by block of epochs (THEORY.md §1):
+    what LanesTrainer and RunByRunTrainer share (``batch_trainer`` picks one).
 
     X (n, d), y (n,); W0s (R, 2k, d); alpha, lr, eps, v: numbers, or arrays of one per
     run. ``loss_at`` as for ``SGDTrainer`` (the same for every run). Each ``run_block``
     continues every unfinished run from where it stopped; a run's results are those of
-    its own ``SGDTrainer`` fed the same blocks.
+    its own ``SGDTrainer`` fed the same blocks. Raises ValueError naming a bad argument.
     """
 
     X: np.ndarray
@@ -313,58 +319,18 @@ class SGDBatchTrainer:
     stop_early: bool = False
     dtype: type = np.float64
     loss_at: np.ndarray | None = None
-    _loss_blocks: list = field(init=False, default_factory=list)  # lanes: (R, epochs) per block, NaN after a run's end
 
     def __post_init__(self):
         W0s = np.asarray(self.W0s)
         if W0s.ndim != 3 or W0s.shape[0] < 1:
             raise ValueError(f"W0s must be an array (runs, 2k, d) with at least one run, got shape {W0s.shape}")
-        runs, two_k, d = W0s.shape
-        self.runs = runs
-        alpha, lr, eps, v = (_per_run(name, getattr(self, name), runs) for name in ("alpha", "lr", "eps", "v"))
-        X, y, _ = check_training_inputs(self.X, self.y, W0s[0], alpha[0], self.dtype)
-        self.X, self.y = X, y
+        self.runs = W0s.shape[0]
+        alpha, lr, eps, v = (_per_run(name, getattr(self, name), self.runs) for name in ("alpha", "lr", "eps", "v"))
+        self.X, self.y, _ = check_training_inputs(self.X, self.y, W0s[0], alpha[0], self.dtype)
         if not np.all(np.isfinite(W0s)):
             raise ValueError("W0s must be finite")
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
-        self._lanes = trains_as_lanes(runs, two_k, d, X.itemsize)
-        if self._lanes:
-            lanes = padded_lanes(np.arange(runs))  # (lanes_epochs)
-            self._W = np.ascontiguousarray(np.moveaxis(W0s.astype(X.dtype)[lanes], 0, -1))  # (2k, d, lanes)
-            self._W_out = np.empty(W0s.shape, dtype=X.dtype)  # W of the runs that left the lanes
-            self._lane_run = np.where(np.arange(lanes.size) < runs, lanes, -1)
-            self._params = np.empty((PARAMS, lanes.size))
-            self._params[ALPHA], self._params[V], self._params[LR], self._params[EPS] = (
-                alpha[lanes], v[lanes], lr[lanes], eps[lanes])
-            self._params[Z_EPS] = [-math.log(math.expm1(e)) for e in eps[lanes]]  # as SGDTrainer
-            self._state = np.tile(initial_state(), (runs, 1))
-        else:
-            XT = np.ascontiguousarray(X.T)  # one copy for every run's loss pass
-            self._trainers = [SGDTrainer(X, y, W0s[r], alpha=alpha[r], lr=lr[r], eps=eps[r], v=v[r],
-                                         stop_early=self.stop_early, dtype=self.dtype, loss_at=self.loss_at,
-                                         shared_XT=XT)
-                              for r in range(runs)]
-
-    @property
-    def layout(self) -> str:
-        """How the runs train: "lanes narrow" or "lanes wide" (``lane_layout``), else "run by
-        run" (each in its ``SGDTrainer.layout``)."""
-        return f"lanes {lane_layout(self.X.shape[1])}" if self._lanes else "run by run"
-
-    @property
-    def finished(self) -> np.ndarray:
-        """(R,) bool: the run diverged or, with stop_early, reached both counts."""
-        if not self._lanes:
-            return np.array([t.finished for t in self._trainers])
-        s = self._state
-        return (s[:, DIVERGED] > 0) | (self.stop_early & (s[:, E_CLEAN] > 0) & (s[:, E_CONV] > 0))
-
-    @property
-    def epochs_run(self) -> np.ndarray:
-        """(R,) int64: epochs each run has run."""
-        if not self._lanes:
-            return np.array([t.epochs_run for t in self._trainers], dtype=np.int64)
-        return self._state[:, EPOCHS_DONE].copy()
+        self._start(W0s, alpha, lr, eps, v)
 
     def run_block(self, orders, snapshot_at=()):
         """Run the epochs of ``orders`` for every unfinished run; return snapshots of W.
@@ -374,24 +340,92 @@ class SGDBatchTrainer:
         snaps (R, len(snapshot_at), 2k, d) holds W after each of those epochs that the run
         reached in this block, where reached (R, len(snapshot_at)) is True.
         """
-        n = self.X.shape[0]
-        order, seeds, epochs = orders_argument(orders, self.runs, n)
+        order, seeds, epochs = orders_argument(orders, self.runs, self.X.shape[0])
         snap_at = np.asarray(snapshot_at, dtype=np.int64)
         before = self.epochs_run
-        if not self._lanes:
-            return self._run_block_per_run(orders, order, seeds, epochs, snap_at, before)
+        snaps = self._run_block(orders, order, seeds, epochs, snap_at, before)
+        return snaps, _reached(snap_at, before, self.epochs_run)
+
+
+class LanesTrainer(BatchTrainer):
+    """The runs of a small network, one per SIMD lane (kernels.sgd_lanes), in the
+    canonical order; a run that finishes leaves the lanes (``lanes_epochs``)."""
+
+    def _start(self, W0s, alpha, lr, eps, v):
+        lanes = padded_lanes(np.arange(self.runs))  # (lanes_epochs)
+        self._W = np.ascontiguousarray(np.moveaxis(W0s.astype(self.X.dtype)[lanes], 0, -1))  # (2k, d, lanes)
+        self._W_out = np.empty(W0s.shape, dtype=self.X.dtype)  # W of the runs that left the lanes
+        self._lane_run = np.where(np.arange(lanes.size) < self.runs, lanes, -1)
+        self._params = np.empty((PARAMS, lanes.size))
+        self._params[ALPHA], self._params[V], self._params[LR], self._params[EPS] = (
+            alpha[lanes], v[lanes], lr[lanes], eps[lanes])
+        self._params[Z_EPS] = [-math.log(math.expm1(e)) for e in eps[lanes]]  # as SGDTrainer
+        self._state = np.tile(initial_state(), (self.runs, 1))
+        self._loss_blocks = []  # (R, epochs) per block, NaN after a run's end
+
+    @property
+    def layout(self) -> str:
+        """"lanes narrow" or "lanes wide" (``lane_layout``)."""
+        return f"lanes {lane_layout(self.X.shape[1])}"
+
+    @property
+    def finished(self) -> np.ndarray:
+        """(R,) bool: the run diverged or, with stop_early, reached both counts."""
+        s = self._state
+        return (s[:, DIVERGED] > 0) | (self.stop_early & (s[:, E_CLEAN] > 0) & (s[:, E_CONV] > 0))
+
+    @property
+    def epochs_run(self) -> np.ndarray:
+        """(R,) int64: epochs each run has run."""
+        return self._state[:, EPOCHS_DONE].copy()
+
+    def _run_block(self, orders, order, seeds, epochs, snap_at, before):
         two_k, d, _ = self._W.shape
         snaps = np.full((self.runs, snap_at.shape[0], two_k, d), np.nan, dtype=self._W.dtype)
         loss = np.full((self.runs, epochs), np.nan)
         self._W, self._lane_run, self._params = lanes_epochs(
             self.X, self.y, self._W, self._lane_run, self._params, self._W_out, seeds, order, epochs, self.stop_early,
             self._state, loss, self.loss_at is None, self._loss_at, snap_at, snaps)
-        after = self.epochs_run
         self._loss_blocks.append(loss)  # the block's epochs are the same for every run that ran in it
-        reached = (snap_at[None, :] > before[:, None]) & (snap_at[None, :] <= after[:, None])
-        return snaps, reached
+        return snaps
 
-    def _run_block_per_run(self, orders, order, seeds, epochs, snap_at, before):
+    def result(self) -> SGDBatchResult:
+        W = self._W_out.copy()
+        running = self._lane_run >= 0
+        W[self._lane_run[running]] = np.moveaxis(self._W, -1, 0)[running]
+        s = self._state
+        width = int(s[:, EPOCHS_DONE].max())
+        loss = np.concatenate(self._loss_blocks, axis=1)[:, :width] if self._loss_blocks else np.empty((self.runs, 0))
+        return SGDBatchResult(W=W, loss=loss, E_clean=s[:, E_CLEAN].copy(), E_conv=s[:, E_CONV].copy(),
+                              epochs_run=s[:, EPOCHS_DONE].copy(), diverged=s[:, DIVERGED] > 0,
+                              violating_steps=violating_before_clean(s), violating_steps_run=s[:, VIOLATING_RUN].copy())
+
+
+class RunByRunTrainer(BatchTrainer):
+    """The runs one after the other, each with its own ``SGDTrainer`` (one copy of X^T
+    shared by their loss passes)."""
+
+    def _start(self, W0s, alpha, lr, eps, v):
+        XT = np.ascontiguousarray(self.X.T)
+        self._trainers = [SGDTrainer(self.X, self.y, W0s[r], alpha=alpha[r], lr=lr[r], eps=eps[r], v=v[r],
+                                     stop_early=self.stop_early, dtype=self.dtype, loss_at=self.loss_at,
+                                     shared_XT=XT)
+                          for r in range(self.runs)]
+
+    @property
+    def layout(self) -> str:
+        """"run by run" (each run in its ``SGDTrainer.layout``)."""
+        return "run by run"
+
+    @property
+    def finished(self) -> np.ndarray:
+        return np.array([t.finished for t in self._trainers])
+
+    @property
+    def epochs_run(self) -> np.ndarray:
+        return np.array([t.epochs_run for t in self._trainers], dtype=np.int64)
+
+    def _run_block(self, orders, order, seeds, epochs, snap_at, before):
         from kernels.orders import SeededOrders
 
         snaps = None
@@ -402,36 +436,28 @@ class SGDBatchTrainer:
                 snaps = np.full((self.runs, snap_at.shape[0]) + trainer.W.shape, np.nan, dtype=trainer.W.dtype)
             first = np.count_nonzero(snap_at <= before[r])
             snaps[r, first:first + taken.shape[0]] = taken
-        after = self.epochs_run
-        reached = (snap_at[None, :] > before[:, None]) & (snap_at[None, :] <= after[:, None])
-        return snaps, reached
+        return snaps
 
     def result(self) -> SGDBatchResult:
-        if not self._lanes:
-            results = [t.result() for t in self._trainers]
-            W = np.stack([r.W for r in results])
-            width = max((len(r.loss) for r in results), default=0)
-            loss = np.full((self.runs, width), np.nan)
-            for r, result in enumerate(results):
-                loss[r, :len(result.loss)] = result.loss
-            E_clean = np.array([r.E_clean for r in results], dtype=np.int64)
-            E_conv = np.array([r.E_conv for r in results], dtype=np.int64)
-            epochs = np.array([r.epochs_run for r in results], dtype=np.int64)
-            diverged = np.array([r.diverged for r in results])
-            violating = np.array([r.violating_steps for r in results], dtype=np.int64)
-            violating_run = np.array([r.violating_steps_run for r in results], dtype=np.int64)
-        else:
-            W = self._W_out.copy()
-            running = self._lane_run >= 0
-            W[self._lane_run[running]] = np.moveaxis(self._W, -1, 0)[running]
-            s = self._state
-            width = int(s[:, EPOCHS_DONE].max())
-            loss = np.concatenate(self._loss_blocks, axis=1)[:, :width] if self._loss_blocks else np.empty((self.runs, 0))
-            E_clean, E_conv, epochs = s[:, E_CLEAN].copy(), s[:, E_CONV].copy(), s[:, EPOCHS_DONE].copy()
-            diverged = s[:, DIVERGED] > 0
-            violating, violating_run = violating_before_clean(s), s[:, VIOLATING_RUN].copy()
-        return SGDBatchResult(W=W, loss=loss, E_clean=E_clean, E_conv=E_conv, epochs_run=epochs, diverged=diverged,
-                              violating_steps=violating, violating_steps_run=violating_run)
+        results = [t.result() for t in self._trainers]
+        width = max((len(r.loss) for r in results), default=0)
+        loss = np.full((self.runs, width), np.nan)
+        for r, result in enumerate(results):
+            loss[r, :len(result.loss)] = result.loss
+        counts = {name: np.array([getattr(r, name) for r in results], dtype=np.int64)
+                  for name in ("E_clean", "E_conv", "epochs_run", "violating_steps", "violating_steps_run")}
+        return SGDBatchResult(W=np.stack([r.W for r in results]), loss=loss, **counts,
+                              diverged=np.array([r.diverged for r in results]))
+
+
+def batch_trainer(X, y, W0s, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64,
+                  loss_at=None) -> BatchTrainer:
+    """The trainer of R runs (``BatchTrainer``'s arguments): LanesTrainer when they
+    ``trains_as_lanes``, else RunByRunTrainer."""
+    W0s = np.asarray(W0s)
+    lanes = W0s.ndim == 3 and trains_as_lanes(W0s.shape[0], W0s.shape[1], W0s.shape[2], np.dtype(dtype).itemsize)
+    kind = LanesTrainer if lanes else RunByRunTrainer
+    return kind(X, y, W0s, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype, loss_at=loss_at)
 
 
 def sgd_train_many(X, y, W0s, orders, *, alpha, lr, eps, v=1.0, stop_early=False, dtype=np.float64,
@@ -445,7 +471,7 @@ def sgd_train_many(X, y, W0s, orders, *, alpha, lr, eps, v=1.0, stop_early=False
     bit for bit (``dtype`` float64 or float32), stopping on its own. Raises ValueError
     naming a bad argument.
     """
-    trainer = SGDBatchTrainer(X, y, W0s, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype,
-                              loss_at=loss_at)
+    trainer = batch_trainer(X, y, W0s, alpha=alpha, lr=lr, eps=eps, v=v, stop_early=stop_early, dtype=dtype,
+                            loss_at=loss_at)
     trainer.run_block(orders)
     return trainer.result()

@@ -15,14 +15,14 @@ forward) in one; for larger d, fusing them so made the steps slower (benchmarks/
 Every lane computes exactly what the per-run kernel computes for a network that ``trains_in_canonical_order``
 (kernels.sgd): the same operations in the same order (features in order, two per pass
 as in ``epoch_feature_major``; the neuron sum by ``neuron_total``'s order; the loss pass
-of ``_small_epoch_loss``), no fused multiply-adds and no libm call inside the vectorised
+of ``_canonical_epoch_loss``), no fused multiply-adds and no libm call inside the vectorised
 loops (``exp_nonpositive``), so that a run's results do not depend on its lane, on the
 number of lanes, or on which other runs share the call.
 
 Per-lane parameters are the rows of ``params`` (PARAMS, L): ALPHA, V, LR, Z_EPS, EPS.
 Every array has exactly one column per lane, and the loops run over all of them (with a
 loop bound taken from an array's shape LLVM vectorises these loops; with a smaller
-bound passed in, 3.5x slower at d = 20): runs that stop leave the arrays
+bound passed in, much slower: benchmarks/README.md): runs that stop leave the arrays
 (kernels.sgd_batched takes the remaining lanes into narrower ones).
 """
 from __future__ import annotations

@@ -220,13 +220,9 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonica
 def delayed_steps_for(two_k, d):
     """How many points ``epoch_delayed`` takes per block for W (2k, d); 0: use the fused loops.
 
-    Measured with benchmarks/tune_delayed_steps.py (benchmarks/README.md), steps only,
-    against the fused loops, over repeated runs. With BLAS as wide as Numba's code: from
-    d = 64 up 1.2-2.4x, with blocks of 12 points for 2k <= 128 (blocks of 16 or more were
-    0.7-0.9x as fast) and, for larger 2k, of 16 at d < 100 and 24 above; at d = 50
-    0.9-1.6x. With AVX2 products against AVX-512 loops (``BLAS_AS_WIDE_AS_NUMBA`` False):
-    blocks of 24 give 1.1-1.3x in float64 and 1.05-1.2x in float32 for 2k >= 100 and
-    d >= 100, and lose (0.5-0.9x) below. Slower for 2k < 32 or d < 50 everywhere.
+    The thresholds are where benchmarks/tune_delayed_steps.py measured the delayed blocks
+    faster than the fused loops, with BLAS as wide as Numba's code or narrower
+    (``BLAS_AS_WIDE_AS_NUMBA``); the measurements are in benchmarks/README.md.
     """
     if two_k < 32 or d < 50:
         return 0

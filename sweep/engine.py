@@ -163,25 +163,13 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, client: "distributed.C
 
 
 def kernels_need_compiling(spec: SweepSpec) -> bool:
-    """Whether the problem's Numba kernels have no machine code in the disk cache yet
-    (a fresh machine or checkout: every worker compiles them on its first run).
-
-    Imports the problem's run function; looks at every cached Numba dispatcher then
-    loaded (not inlined helpers, which are compiled into their callers). False if none
-    is found or Numba's cache cannot be read.
-    """
+    """Whether the problem's run compiles kernels first (a fresh machine or checkout, or
+    edited kernels: every worker compiles them on its first run): its run function, once
+    imported, uses the project's kernels and their disk cache is cold
+    (:func:`kernels.jit.cache_is_cold`). False for a problem without kernels."""
     spec.problem.runner()
-    try:
-        from numba.core.caching import NullCache
-        from numba.core.dispatcher import Dispatcher
-
-        dispatchers = {id(value): value for module in list(sys.modules.values())
-                       for value in list(getattr(module, "__dict__", {}).values())
-                       if isinstance(value, Dispatcher) and not isinstance(value._cache, NullCache)
-                       and value.targetoptions.get("inline", "never") == "never"}
-        return bool(dispatchers) and not any(d._cache._cache_file._load_index() for d in dispatchers.values())
-    except Exception:  # no Numba, or its private cache API changed: say nothing rather than guess
-        return False
+    jit = sys.modules.get("kernels.jit")  # loaded by the run function's kernels, if it has any
+    return jit is not None and jit.cache_is_cold()
 
 
 # ---------------------------------------------------------------- helpers

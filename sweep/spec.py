@@ -3,7 +3,7 @@
 ::
 
     name: demo
-    problem: separable                                             # default: separable
+    problem: separable                                             # default: DEFAULT_PROBLEM
     params: {dataset: linear_teacher, n: 200, max_epochs: 2000}   # fixed values
     grid:                                                          # swept values; the
       seed: [0, 1, 2, 3]                                           # store's dims, in

@@ -5,9 +5,9 @@ A task is one :class:`~sweep.store.Block` = one chunk of the store along the gri
 equal ``batch_key`` together where the problem batches. :func:`run_block` runs every run
 of its block (in one ``run_many`` call per group of equal ``batch_key`` when the problem
 has them; if a group's call raises, its runs go one by one), records a failing run as
-'failed' with its message instead of stopping, and writes the block's region of the
-store itself (from whichever process runs it): each chunk has exactly one writer, and
-``done`` is written last. Re-running a block rewrites the same values, so a task Dask
+'failed' with its message instead of stopping (a run whose ``batch_key`` raises fails
+with that error), and writes the block's region of the store itself (from whichever
+process runs it): each chunk has exactly one writer, and ``done`` is written last. Re-running a block rewrites the same values, so a task Dask
 re-runs after losing a worker is harmless.
 
 Before it runs and before it writes, a task checks its :class:`~sweep.store.WriteTarget`
@@ -132,9 +132,11 @@ def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: 
     results = BlockResults(layout, block.shape)
     tally = RunTally()
     run, run_many = spec.problem.runner(), spec.problem.many_runner()
-    for batch in _batches(spec, block) if run_many else [[point] for point in block.points()]:
+    for batch, key_error in _batches(spec, block) if run_many else [([point], "") for point in block.points()]:
         outcomes = _run_batch(run_many, spec, [index for _, index in batch]) if len(batch) > 1 else None
-        if outcomes is None:  # one run, or a batched call that raised: the runs go one by one
+        if key_error:  # the problem's batch_key raised: the run fails with that error
+            outcomes = [Outcome(None, key_error, 0.0)]
+        elif outcomes is None:  # one run, or a batched call that raised: the runs go one by one
             outcomes = [_run_one(run, spec, index) for _, index in batch]
         for (local, _), outcome in zip(batch, outcomes, strict=True):
             outcome.record(results, local, tally)
@@ -173,16 +175,22 @@ def _run_batch(run_many: Callable, spec: SweepSpec, indices: list) -> list[Outco
     return [Outcome(result, "", share) for result in results]
 
 
-def _batches(spec: SweepSpec, block: Block) -> list[list]:
-    """The runs of ``block`` grouped by the problem's ``batch_key`` (a run whose params
-    do not build goes alone: it fails on its own)."""
+def _batches(spec: SweepSpec, block: Block) -> list[tuple[list, str]]:
+    """The runs of ``block`` grouped by the problem's ``batch_key``, each group with ""; a
+    run whose params do not build goes alone (it fails on its own), and one whose
+    ``batch_key`` raises (or is not hashable) goes alone with that error as its failure."""
     groups: dict = {}
     for local, index in block.points():
         try:
-            key = spec.problem.batch_key(spec.params_at(index))
+            params = spec.params_at(index)
         except Exception:
-            key = ("alone", index)
-        groups.setdefault(key, []).append((local, index))
+            groups[("alone", index)] = ([(local, index)], "")
+            continue
+        try:
+            groups.setdefault(spec.problem.batch_key(params), ([], ""))[0].append((local, index))
+        except Exception as error:
+            message = f"the problem's batch_key raised {type(error).__name__}: {error}"
+            groups[("alone", index)] = ([(local, index)], message[:MAX_ERROR_CHARS])
     return list(groups.values())
 
 

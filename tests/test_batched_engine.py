@@ -1,5 +1,6 @@
 """The engine's batched runs (Problem.run_many): a store does not depend on how runs were
-grouped, a failing batch falls back to one run at a time, and a few runs are pinned."""
+grouped, a failing batch falls back to one run at a time, a run whose batch_key raises
+fails with that error, and a few runs are pinned."""
 from __future__ import annotations
 
 import dataclasses
@@ -26,7 +27,7 @@ SPEC = parse_spec({
 
 
 def without_run_many(spec):
-    return dataclasses.replace(spec, problem=dataclasses.replace(spec.problem, run_many=None))
+    return dataclasses.replace(spec, problem=dataclasses.replace(spec.problem, run_many=None, batch_key=None))
 
 
 def results(path) -> xr.Dataset:
@@ -73,6 +74,29 @@ def test_a_failing_batch_runs_one_by_one(tmp_path):
     ds = open_store(tmp_path / "corners.zarr").load()
     assert (ds.sel(dataset="mnist_0_1")["status"] == STATUS["failed"]).all()
     assert all("ParamError" in str(message) for message in ds.sel(dataset="mnist_0_1")[ERROR].values)
+
+
+def key_unless_wide(params):
+    if params.width > 2:
+        raise KeyError("no key for wide networks")
+    return params.batch_key()
+
+
+def test_a_run_whose_batch_key_raises_fails_with_that_error(tmp_path):
+    """batch_key's error is the run's failure (not swallowed into runs that never batch);
+    the other runs train batched as before."""
+    spec = parse_spec({"name": "keys", "params": {"n": 30, "n_test": 20, "d": 3, "max_epochs": 60},
+                       "grid": {"seed": [0, 1, 2], "width": [2, 5]}})
+    run_sweep(spec, tmp_path / "reference.zarr")
+    summary = run_sweep(dataclasses.replace(spec, problem=dataclasses.replace(spec.problem, batch_key=key_unless_wide)),
+                        tmp_path / "keys.zarr")
+    assert summary.statuses["failed"] == 3
+    ds = open_store(tmp_path / "keys.zarr").load()
+    assert (ds.sel(width=5)["status"] == STATUS["failed"]).all()
+    assert all(message == "the problem's batch_key raised KeyError: 'no key for wide networks'"
+               for message in ds.sel(width=5)[ERROR].values)
+    xr.testing.assert_identical(results(tmp_path / "keys.zarr").sel(width=[2]),
+                                results(tmp_path / "reference.zarr").sel(width=[2]))
 
 
 @pytest.mark.parametrize("change,expected", [

@@ -1,5 +1,7 @@
 """Imports run downwards (README, Layout): no import cycle, analysis never reaches up into
-the engine, every module imports on its own, and the light commands stay light."""
+the engine (nor kernels into either), counting the imports written as strings (a
+problem's run and report modules, the registry, ``importlib.import_module("...")``); every
+module imports on its own, and the light commands stay light."""
 from __future__ import annotations
 
 import ast
@@ -13,26 +15,33 @@ import pytest
 ROOT = Path(__file__).parent.parent
 PACKAGES = ("kernels", "sweep", "analysis")
 ENGINE = ("sweep.spec", "sweep.engine", "sweep.tasks", "sweep.store", "sweep.cli", "sweep.cluster")
+# Imports written as strings, imported at run time: the first argument of these calls, the
+# "module" or "module:function" of these keywords of a Problem declaration, and the values
+# of the problem registry.
+IMPORTING_CALLS = ("importlib.import_module", "import_module", "__import__")
+PROBLEM_IMPORT_FIELDS = ("run", "run_many", "report")
+REGISTRY = "PROBLEMS"
 
 
-def modules() -> dict[str, Path]:
+def modules(root: Path = ROOT) -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
 
 def imports_of(name: str, path: Path, known: dict[str, Path], top_level_only: bool) -> set[str]:
-    """The project modules ``name`` imports (module level only, or also inside functions);
+    """The project modules ``name`` imports: with ``import`` at module level only, or also
+    inside functions and by the string imports of :func:`string_imports` (run-time imports);
     importing a module imports its parent packages too."""
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):  # imports for type checkers only are never executed
         if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
             node.body = []
     nodes = tree.body if top_level_only else list(ast.walk(tree))
-    targets = set()
+    targets = set() if top_level_only else string_imports(tree)
     for node in nodes:
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
@@ -49,8 +58,38 @@ def imports_of(name: str, path: Path, known: dict[str, Path], top_level_only: bo
     return resolved
 
 
+def string_imports(tree: ast.Module) -> set[str]:
+    """The modules named by constant strings that the code imports at run time: arguments
+    of IMPORTING_CALLS, PROBLEM_IMPORT_FIELDS of a ``Problem(...)`` and the REGISTRY's values."""
+    def text(node) -> str | None:
+        return node.value.split(":")[0] if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if called in IMPORTING_CALLS and node.args:
+                found.add(text(node.args[0]))
+            if called.split(".")[-1] == "Problem":
+                found.update(text(keyword.value) for keyword in node.keywords if keyword.arg in PROBLEM_IMPORT_FIELDS)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Dict):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(target, ast.Name) and target.id == REGISTRY for target in targets):
+                found.update(text(value) for value in node.value.values)
+    return found - {None}
+
+
+def import_graph(root: Path = ROOT, top_level_only: bool = False) -> dict[str, set[str]]:
+    """Each module of the tree at ``root`` -> the project modules it imports."""
+    known = modules(root)
+    return {name: imports_of(name, path, known, top_level_only) for name, path in known.items()}
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
+    """Strongly connected components with more than one module (Tarjan). A package's
+    ``__init__`` may import its own submodules (re-exports, the registry): that edge is not
+    a cycle."""
+    graph = {name: {other for other in graph[name] if not other.startswith(name + ".")} for name in graph}
     index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
 
     def visit(node):
@@ -81,24 +120,60 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("top_level_only", [True, False], ids=["module level", "with imports inside functions"])
+def reaching_up(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Each module of ``kernels`` or ``analysis`` -> the modules above it that it imports:
+    kernels import neither sweep nor analysis, analysis imports nothing of sweep."""
+    above = {"kernels": ("sweep", "analysis"), "analysis": ("sweep",)}
+    found = {}
+    for name, reached in graph.items():
+        up = sorted(other for other in reached if other.split(".")[0] in above.get(name.split(".")[0], ()))
+        if up:
+            found[name] = up
+    return found
+
+
+@pytest.mark.parametrize("top_level_only", [True, False], ids=["module level", "with run-time and string imports"])
 def test_no_import_cycle(top_level_only):
-    known = modules()
-    graph = {name: imports_of(name, path, known, top_level_only) for name, path in known.items()}
-    # A package's __init__ may re-export its submodules: that edge is not a cycle.
-    for name in graph:
-        graph[name] = {other for other in graph[name] if not other.startswith(name + ".")}
-    assert cycles(graph) == []
+    assert cycles(import_graph(top_level_only=top_level_only)) == []
 
 
 def test_analysis_and_kernels_never_reach_up():
-    known = modules()
-    for name, path in known.items():
-        reached = imports_of(name, path, known, top_level_only=False)
-        if name.startswith("kernels"):
-            assert not any(other.split(".")[0] in ("sweep", "analysis") for other in reached), name
-        if name.startswith("analysis"):
-            assert all(other in ("sweep", "sweep.problems") for other in reached if other.startswith("sweep")), name
+    assert reaching_up(import_graph()) == {}
+
+
+def test_string_imports_are_followed(tmp_path):
+    """The checker itself, on a source tree of its own: a module that reaches up, or closes
+    a cycle, only through an import written as a string is caught; the same imports
+    written in docstrings or messages are not imports."""
+    files = {
+        "kernels/__init__.py": "",
+        "kernels/step.py": '"""Called by sweep.tasks."""\nMESSAGE = "see sweep.engine"\n',
+        "analysis/__init__.py": "",
+        "analysis/figures.py": "import importlib\n\ndef runner():\n"
+                               "    return importlib.import_module('sweep.engine')\n",
+        "sweep/__init__.py": "",
+        "sweep/engine.py": "from sweep import tasks\n",
+        "sweep/tasks.py": "from importlib import import_module\n\ndef engine():\n"
+                          "    return import_module('sweep.engine')\n",
+        "sweep/problems/__init__.py": "PROBLEMS = {'mine': 'sweep.problems.mine'}\n",
+        "sweep/problems/mine/__init__.py": "from sweep.problems.contract import Problem\n"
+                                           "PROBLEM = Problem(name='mine', run='sweep.problems.mine.run:run', "
+                                           "report='sweep.problems.mine.report')\n",
+        "sweep/problems/contract.py": "",
+        "sweep/problems/mine/run.py": "import kernels.step\n",
+        "sweep/problems/mine/report.py": "from sweep import problems\n",
+    }
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source)
+    graph = import_graph(tmp_path)
+    assert reaching_up(graph) == {"analysis.figures": ["sweep", "sweep.engine"]}
+    assert cycles(graph) == [["sweep.engine", "sweep.tasks"]]
+    assert {"sweep.problems.mine.run", "sweep.problems.mine.report"} <= graph["sweep.problems.mine"]
+    assert "sweep.problems.mine" in graph["sweep.problems"]
+    assert graph["kernels.step"] == set()
+    written = import_graph(tmp_path, top_level_only=True)
+    assert reaching_up(written) == {} and cycles(written) == []  # what following only `import` misses
 
 
 @pytest.mark.slow

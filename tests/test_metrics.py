@@ -12,39 +12,10 @@ from kernels.metrics import (
     max_disagreements, max_intra_angle, par_shares, training_metrics,
 )
 from kernels.network import network_output
+from tests.conformance import kernel_metrics, reference_metrics
 
 
 # ---------------------------------------------------------------- NumPy reference
-
-
-def reference_metrics(W, X, y, X_test):
-    """Every metric, straight from the definitions of THEORY.md §3-4, in METRIC_NAMES order."""
-    k = W.shape[0] // 2
-    types = (W[:k], W[k:])
-    wbar, ubar = (rows.mean(axis=0) for rows in types)
-    radius = max(np.linalg.norm(rows - rows.mean(axis=0), axis=1).max() for rows in types)
-    gap = wbar - ubar
-    angles = [0.0]
-    for rows in types:
-        unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-        pairs = np.triu_indices(len(rows), 1)  # i < j: arccos(1) on the diagonal is inexact
-        angles.extend(np.degrees(np.arccos(np.clip(unit @ unit.T, -1, 1)))[pairs])
-
-    def linear_fraction(points):
-        return np.mean(np.abs(points @ gap) > 2 * radius * np.linalg.norm(points, axis=1))
-
-    signs = np.sign(W @ X.T)
-    disagreements = [max((np.sum(a != b) for a in s for b in s), default=0) for s in (signs[:k], signs[k:])]
-    par_w = np.mean(np.all(signs[:k] == y, axis=1))
-    par_u = np.mean(np.all(signs[k:] == -y, axis=1))
-    return np.array([2 * radius / np.linalg.norm(gap), max(angles), linear_fraction(X),
-                     linear_fraction(X_test), *disagreements, par_w, par_u])
-
-
-def kernel_metrics(W, X, y, X_test):
-    out = np.empty(len(METRIC_NAMES))
-    training_metrics(W, X, y, X_test, out)
-    return out
 
 
 @pytest.mark.parametrize("k, n, seed", [(1, 5, 0), (3, 64, 1), (4, 150, 2), (7, 200, 3)])
@@ -166,7 +137,7 @@ def test_theorem_5_1_sign_is_linear_inside_the_regime(k, d, alpha, spread, seed)
     X = rng.normal(size=(30, d))
     inside = np.array([linear_regime_fraction(W, x[None, :]) == 1.0 for x in X])
     gap = W[:k].mean(axis=0) - W[k:].mean(axis=0)
-    output = network_output(W, X, alpha, 1.0)
+    output = network_output(X, W, alpha, 1.0)
     np.testing.assert_array_equal(np.sign(output[inside]), np.sign(X[inside] @ gap))
 
 
@@ -174,5 +145,5 @@ def test_theorem_5_1_fails_for_relu():
     """THEORY.md §3: w = -1, u = -2, x = 1: R = 0, <wbar - ubar, x> = 1, yet N = 0 at alpha = 0."""
     W, X = np.array([[-1.0], [-2.0]]), np.array([[1.0]])
     assert linear_regime_fraction(W, X) == 1.0
-    assert network_output(W, X, 0.0, 1.0)[0] == 0.0
-    assert network_output(W, X, 0.5, 1.0)[0] == pytest.approx(0.5)  # any alpha > 0 restores it
+    assert network_output(X, W, 0.0, 1.0)[0] == 0.0
+    assert network_output(X, W, 0.5, 1.0)[0] == pytest.approx(0.5)  # any alpha > 0 restores it

@@ -3,23 +3,29 @@ problem must satisfy, the README generated from them, and a toy problem added wi
 touching the engine, run through `sweep run`, `sweep status` and `sweep report`."""
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sweep import problems
+from sweep.check import ProblemCheckError, check_problem
 from sweep.cli import EXIT_USAGE, main
 from sweep.problems import DEFAULT_PROBLEM, get_problem, problem_names
-from sweep.problems.parameters import ParamError, ProblemParams
-from sweep.problems.schema import ENGINE_VARIABLES
+from sweep.problems.contract import DeclarationError, Problem
 from sweep.problems.docs import update_readme
+from sweep.problems.parameters import ParamError, ProblemParams, param
 from sweep.spec import SpecError, parse_spec
 from sweep.store import open_store
+from tests import broken_parts, toy_problem
 
 README = Path(__file__).parent.parent / "README.md"
 PRESETS = Path(__file__).parent.parent / "presets"
@@ -45,6 +51,25 @@ def test_a_list_valued_parameter_cannot_be_swept():
     assert spec.fixed["bias_values"] == (0.0, 1.0)
 
 
+def test_the_engine_and_analysis_name_no_problem():
+    """No string of the engine (sweep/, its problems aside) or of analysis/ names a
+    registered problem (docstrings aside): the default is DEFAULT_PROBLEM, the rest is
+    the problem's declaration."""
+    root = README.parent
+    named = {}
+    for path in [*(root / "sweep").glob("*.py"), *(root / "analysis").rglob("*.py")]:
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                for name in problem_names():
+                    if re.search(rf"\b{name}\b", node.value):
+                        named.setdefault(f"{path.relative_to(root)}:{node.lineno}", []).append(name)
+    assert named == {}
+
+
 def test_unknown_problem_is_refused_with_a_suggestion():
     with pytest.raises(SpecError, match=r"'problem'.*'separabel'.*did you mean 'separable'"):
         parse_spec({"name": "typo", "problem": "separabel", "grid": {"seed": [0]}})
@@ -59,32 +84,119 @@ def test_parameters_belong_to_the_spec_s_problem(toy):
         parse_spec({"name": "t", "problem": "toy_regression", "grid": {"stepz": [3]}})
 
 
-@pytest.mark.parametrize("name", problem_names())
-def test_every_registered_problem_declares_a_consistent_layout(name):
-    problem = get_problem(name)
-    assert issubclass(problem.params, ProblemParams)
-    defaults = problem.params.defaults()
-    problem.params.from_mapping(defaults)  # the defaults are valid
-    layout = problem.layout(lambda key: (False, True) if isinstance(defaults[key], bool) else (defaults[key],))
-    names = [v.name for v in layout.variables]
-    assert len(names) == len(set(names)) and not set(names) & {v.name for v in ENGINE_VARIABLES}
-    dims = {dim.name: dim for dim in layout.dims}
-    for variable in layout.variables:
-        assert set(variable.dims) <= set(dims), variable.name
-        assert variable.units is None or isinstance(variable.units, str)
-        np.array(variable.fill).astype(variable.dtype if variable.dtype != "str" else str)  # the fill fits the dtype
-    for dim in dims.values():
-        assert dim.values is None or len(dim.values) == dim.size
-    for preset in problem.presets:
-        spec = parse_spec_file(PRESETS / f"{preset}.yaml")
-        assert spec.problem.name == name, preset
-    problem.runner()  # the run function imports
+# Small sweeps of each problem for check_problem: a few short runs each.
+CHECKED = {
+    "separable": {"n": 20, "n_test": 20, "d": 2, "width": 4, "max_epochs": 50},
+    "relu_pgd": {"d": 100, "n": 80, "s": 4, "n_test": 50, "iterations": 10},
+    "relu_student": {"d": 3, "m": 2, "M": 6, "batch": 100, "steps": 40},
+    "biased_relu": {"d": 4, "m": 2, "N": 4000, "n_test": 200, "steps": 50, "refine_steps": 20},
+}
 
 
-def parse_spec_file(path: Path):
-    from sweep.spec import load_spec
+def test_every_registered_problem_is_checked():
+    assert set(CHECKED) == set(problem_names())
 
-    return load_spec(path)
+
+@pytest.mark.parametrize("name", sorted(CHECKED))
+def test_every_registered_problem_keeps_the_contract(name):
+    check_problem(name, CHECKED[name])
+
+
+def test_the_toy_problem_keeps_the_contract(toy):
+    check_problem("toy_regression", {"d": 4, "n": 40}, {"seed": [0, 1], "steps": [5, 300]})
+
+
+# ---------------------------------------------------------------- broken declarations and broken problems
+
+def declaration(**changes) -> dict:
+    """The toy problem's declaration with ``changes``."""
+    return {**{f.name: getattr(toy_problem.PROBLEM, f.name) for f in dataclasses.fields(Problem)}, **changes}
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("run", "tests.toy_problem:runn", "'run'.*defines no 'runn'"),
+    ("run", "tests.no_such_module:run", "'run'.*'tests.no_such_module' is not found"),
+    ("run", "tests.toy_problem.run", "'run'.*\"module:function\""),
+    ("report", "tests.toy_problem", "'report'.*lacks checks, sections, summary, FIGURES"),
+    ("report", "sweep.problems.separable.figures", "'report'.*lacks checks, sections, summary$"),
+    ("run_many", "tests.toy_problem:run", "'batch_key'.*given with run_many"),
+    ("batch_key", len, "'batch_key'.*only with run_many"),
+    ("params", dict, "'params'.*subclassing ProblemParams"),
+    ("layout", "tests.toy_problem:layout", "'layout'.*a function"),
+    ("presets", ["toy"], "'presets'.*tuple"),
+    ("name", "toy regression", "'name'.*identifier"),
+])
+def test_a_broken_declaration_is_refused_in_one_line_naming_the_field(field, value, expected):
+    """``expected`` starts with the field the message names (run_many without batch_key: batch_key)."""
+    with pytest.raises(DeclarationError, match="field " + expected) as refused:
+        Problem(**declaration(**{field: value}))
+    assert "\n" not in str(refused.value)
+    assert str(refused.value).startswith("problem 'toy_regression': " if field != "name" else "a problem's field")
+
+
+def test_a_parameter_of_a_kind_a_spec_cannot_hold_is_refused():
+    @dataclass(frozen=True)
+    class TupleParams(ProblemParams):
+        widths: tuple = param((), "widths")  # not a kind of KINDS ("tuple[float, ...]" is)
+
+    with pytest.raises(DeclarationError, match=r"field 'params'.*'widths' is 'tuple'"):
+        Problem(**declaration(params=TupleParams))
+
+
+def test_a_broken_registered_problem_is_a_one_line_spec_error(monkeypatch):
+    monkeypatch.setitem(problems.PROBLEMS, "broken", "tests.broken_problem")
+    with pytest.raises(SpecError, match=r"spec key 'problem': problem 'broken'.*field 'run'.*defines no 'nowhere'"):
+        parse_spec({"name": "b", "problem": "broken", "grid": {"seed": [0]}})
+
+
+def test_registering_a_problem_checks_its_declaration(monkeypatch):
+    monkeypatch.setattr(problems, "PROBLEMS", dict(problems.PROBLEMS))
+    with pytest.raises(ParamError, match=r"^problem 'broken': field 'run'.*defines no 'nowhere'$"):
+        problems.register("broken", "tests.broken_problem")
+    assert "broken" not in problems.PROBLEMS
+    with pytest.raises(ParamError, match=r"problem 'nowhere': its module tests.no_such_module does not declare it"):
+        problems.register("nowhere", "tests.no_such_module")
+    problems.register("toy_regression", "tests.toy_problem")
+    assert get_problem("toy_regression") is toy_problem.PROBLEM
+
+
+BROKEN = broken_parts.__name__
+
+
+@pytest.mark.parametrize("changes,expected", [
+    ({"run_many": f"{BROKEN}:run_many_of_the_next_run", "batch_key": lambda p: p.steps},
+     r"run_many's result at grid index \(0,\) is not run's"),
+    ({"run_many": "tests.toy_problem:run", "batch_key": lambda p: [p.steps]}, r"batch_key .* \[20\], not hashable"),
+    ({"run": f"{BROKEN}:run_with_an_undeclared_variable"}, r"returned \['bogus'\], not variables of its layout"),
+    ({"run": f"{BROKEN}:run_with_an_unknown_status"}, r"status 'finished', not one of"),
+    ({"run": f"{BROKEN}:run_that_raises"}, r"its check sweep: FloatingPointError: the run at seed 0 overflowed"),
+    ({"layout": broken_parts.layout_with_an_undeclared_dim},
+     r"variable 'per_neuron' has undeclared dims \['neuron'\]"),
+    ({"layout": broken_parts.layout_with_an_engine_variable},
+     r"variables the engine writes itself: \['status'\]"),
+    ({"report": BROKEN}, r"breaks a theorem: WARNING: the theorem: broken"),
+    ({"presets": ("no_such_preset",)}, r"preset 'no_such_preset': no file"),
+])
+def test_check_problem_refuses_a_broken_problem_in_one_line(toy, monkeypatch, changes, expected):
+    monkeypatch.setattr(toy_problem, "PROBLEM", Problem(**declaration(**changes)))
+    with pytest.raises(ProblemCheckError, match=r"^problem 'toy_regression': .*" + expected) as refused:
+        check_problem("toy_regression", {"d": 4, "n": 40})
+    assert "\n" not in str(refused.value)
+
+
+def test_check_problem_refuses_an_undocumented_parameter(toy, monkeypatch):
+    @dataclass(frozen=True)
+    class Undocumented(toy_problem.ToyParams):
+        extra: int = 3
+
+    monkeypatch.setattr(toy_problem, "PROBLEM", Problem(**declaration(params=Undocumented)))
+    with pytest.raises(ProblemCheckError, match=r"^problem 'toy_regression': parameters without a meaning.*\['extra'\]"):
+        check_problem("toy_regression", {"d": 4, "n": 40})
+
+
+def test_check_problem_refuses_a_problem_that_is_not_registered():
+    with pytest.raises(ProblemCheckError, match=r"^problem 'nope': ParamError: unknown problem 'nope'"):
+        check_problem("nope")
 
 
 def test_readme_tables_are_generated_from_the_declarations():

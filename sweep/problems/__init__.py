@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from sweep.messages import did_you_mean
-from sweep.problems.contract import Problem
+from sweep.messages import did_you_mean, short_repr
+from sweep.problems.contract import DeclarationError, Problem
 from sweep.problems.parameters import ParamError
 from sweep.problems.results import RunResult
 
@@ -28,10 +28,17 @@ ENTRY_POINT_GROUP = "linear_teachers.problems"
 
 
 def register(name: str, module: str) -> None:
-    """Register the problem ``module.PROBLEM`` under ``name`` (for this process)."""
+    """Register the problem ``module.PROBLEM`` under ``name`` (for this process). Its
+    declaration is checked now: a broken one raises ParamError (one line naming the
+    field, :func:`get_problem`) and is not registered."""
     if name in PROBLEMS and PROBLEMS[name] != module:
         raise ValueError(f"problem {name!r} is already registered ({PROBLEMS[name]})")
     PROBLEMS[name] = module
+    try:
+        get_problem(name)
+    except ParamError:
+        del PROBLEMS[name]
+        raise
 
 
 def problem_names() -> tuple[str, ...]:
@@ -42,13 +49,23 @@ def problem_names() -> tuple[str, ...]:
 
 
 def get_problem(name: str) -> Problem:
-    """The problem registered as ``name``; ParamError naming the known ones otherwise."""
+    """The problem registered as ``name``. ParamError, one line, for a name not registered
+    (naming the known ones) and for a registered problem whose module does not import or
+    whose declaration is refused (the DeclarationError's line, naming the field)."""
     names = problem_names()
     if not isinstance(name, str) or name not in PROBLEMS:
         raise ParamError(f"unknown problem {name!r}{did_you_mean(name, names)}; known problems: {list(names)}")
-    problem = importlib.import_module(PROBLEMS[name]).PROBLEM
-    if problem.name != name:
-        raise ValueError(f"module {PROBLEMS[name]} declares problem {problem.name!r}, registered as {name!r}")
+    module = PROBLEMS[name]
+    try:
+        problem = importlib.import_module(module).PROBLEM
+    except DeclarationError as error:
+        raise ParamError(str(error)) from None
+    except (ImportError, AttributeError) as error:
+        raise ParamError(f"problem {name!r}: its module {module} does not declare it "
+                         f"({type(error).__name__}: {error})") from None
+    if not isinstance(problem, Problem) or problem.name != name:
+        raise ParamError(f"problem {name!r}: its module {module} declares {short_repr(problem)} as PROBLEM, "
+                         f"not a Problem named {name!r}")
     return problem
 
 

@@ -35,7 +35,8 @@ REPORT_PROTOCOL = {
     "checks": "checks(ds) -> list[analysis.checks.Check]: the theory's checks, each saying what it checked, "
               "or that it checked nothing and why",
     "sections": "sections(ds) -> list[str]: markdown sections after the checks",
-    "summary": "summary(ds) -> pandas.DataFrame: one row per grid point (written as summary.csv)",
+    "summary": "summary(ds) -> pandas.DataFrame: the per-setting table written as summary.csv (a row per grid "
+               "point, or per setting over its seeds)",
     "FIGURES": "a sequence of figure(ds, out_dir) -> list[Path] (analysis.plotting.figure_file)",
 }
 

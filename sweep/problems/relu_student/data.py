@@ -77,7 +77,7 @@ def teacher_output(teacher: Measure, XT: np.ndarray) -> np.ndarray:
     """f*(x) for every column of XT, float64."""
     from kernels.relu_student import network_output
 
-    return network_output(teacher.mass, teacher.direction, np.asarray(XT, dtype=np.float64))
+    return network_output(np.asarray(XT, dtype=np.float64), teacher.direction, teacher.mass)
 
 
 def make_training_set(teacher: Measure, n: int, law: str, noise: float, data_seed: int) -> DataSet:

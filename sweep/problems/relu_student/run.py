@@ -113,13 +113,13 @@ def objective(a: np.ndarray, W: np.ndarray, p: ReluStudentParams, teacher: Measu
     penalty = penalty_value(a, W, p.lam, PENALTIES[p.penalty])
     if training is None:
         return population_loss(atoms(a, W), teacher) + 0.5 * p.noise ** 2 + penalty
-    residual = network_output(a, W, training.XT) - training.y
+    residual = network_output(training.XT, W, a) - training.y
     return 0.5 * float(np.mean(residual ** 2)) + penalty
 
 
 def relative_test_mse(a: np.ndarray, W: np.ndarray, test: DataSet) -> float:
     """sum_i (f(x_i) - f*(x_i))^2 / sum_i f*(x_i)^2 over the test inputs."""
-    return float(np.sum((network_output(a, W, test.XT) - test.y) ** 2) / np.sum(test.y ** 2))
+    return float(np.sum((network_output(test.XT, W, a) - test.y) ** 2) / np.sum(test.y ** 2))
 
 
 def diverged(a: np.ndarray, W: np.ndarray) -> bool:

@@ -347,7 +347,7 @@ def fig9_outlier(ds: xr.Dataset) -> Figure | None:
             data = make_dataset(params)
             history = claim.weight_history(ds, point)
             for X, y, style in ((data.X, data.y, "-"), (data.X_test, data.y_test, "--")):
-                accuracy = [np.mean(np.sign(network_output(W, X, params.alpha, params.v)) == y)
+                accuracy = [np.mean(np.sign(network_output(X, W, params.alpha, params.v)) == y)
                             if np.isfinite(W).all() else np.nan for W in history]
                 axes[0].plot(epochs, accuracy, style, color="k", lw=0.6, alpha=0.5)
         axes[0].legend(handles=[Line2D([], [], color="k", label="training accuracy, each seed"),

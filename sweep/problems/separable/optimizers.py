@@ -18,7 +18,7 @@ from kernels.gd import gd_train
 from kernels.network import dataset_loss
 from kernels.orders import SeededOrders
 from kernels.sgd import TrainingResult
-from kernels.sgd_batched import SGDBatchTrainer
+from kernels.sgd_batched import batch_trainer
 from sweep.problems.separable.variables import recorded_epochs
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ Train = Callable[[np.ndarray, np.ndarray, np.ndarray, "list[SeparableParams]", n
 
 def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot) -> list[TrainingResult]:
     """Per-sample SGD, a fresh uniformly random order each epoch (THEORY.md §1), for all
-    runs in batched kernel calls (kernels.sgd_train_many's trainer).
+    runs in batched kernel calls (kernels.sgd_batched.batch_trainer).
 
     Epoch e of a run visits the points in the order ``kernels.orders.seeded_orders(seed, ...)``
     draws for its ``seed`` (drawn in the kernel): the run depends on its own parameters
@@ -43,7 +43,7 @@ def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_
     only settles E_conv, which is most of the time much cheaper.
     """
     first = ps[0]  # max_epochs, stop_early and dtype are the same for every run (batch_key)
-    trainer = SGDBatchTrainer(X, y, W0s, alpha=[p.alpha for p in ps], lr=[p.lr for p in ps],
+    trainer = batch_trainer(X, y, W0s, alpha=[p.alpha for p in ps], lr=[p.lr for p in ps],
                               eps=[p.eps for p in ps], v=[p.v for p in ps], stop_early=first.stop_early,
                               dtype=np.dtype(first.dtype).type, loss_at=recorded_epochs(first.max_epochs))
     seeds = [p.seed for p in ps]

@@ -71,7 +71,7 @@ def plane(params: SeparableParams, W: np.ndarray) -> Plane:
     limit = 1.15 * float(np.abs(data.X[:, :2]).max())
     axis = np.linspace(-limit, limit, GRID_POINTS)
     empty = Plane(params, data, W, axis, np.empty(0))
-    output = network_output(W, empty.inputs(), params.alpha, params.v).reshape(GRID_POINTS, GRID_POINTS)
+    output = network_output(empty.inputs(), W, params.alpha, params.v).reshape(GRID_POINTS, GRID_POINTS)
     return Plane(params, data, W, axis, output)
 
 
@@ -105,7 +105,7 @@ def output_along_means(p: Plane, samples: int = 401) -> tuple[np.ndarray, np.nda
     t = np.linspace(-reach, reach, samples)
     points = negative + t[:, None] * direction
     inside = np.all(np.abs(points[:, :2]) <= p.limit, axis=1)
-    return t[inside], network_output(p.W, points[inside], p.params.alpha, p.params.v)
+    return t[inside], network_output(points[inside], p.W, p.params.alpha, p.params.v)
 
 
 def slope_spread(t: np.ndarray, values: np.ndarray) -> float:

@@ -40,7 +40,7 @@ def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.floa
 
 def accuracy(W: np.ndarray, X: np.ndarray, y: np.ndarray, alpha: float, v: float) -> float:
     """Share of points with sign N_W(x) = y (N_W(x) = 0 counts as wrong)."""
-    return float(np.mean(np.sign(network_output(W, X.astype(W.dtype), alpha, v)) == y))
+    return float(np.mean(np.sign(network_output(X.astype(W.dtype), W, alpha, v)) == y))
 
 
 def _bound_or_inf(bound, **arguments) -> float:
