@@ -60,10 +60,11 @@ def point_dims(ds: xr.Dataset) -> tuple[str, ...]:
     return tuple(d for d in grid_dims(ds) if d != SEED_DIM)
 
 
-def counted(ds: xr.Dataset, name: str) -> xr.DataArray:
-    """``ds[name]`` as float where the run is done and the value is > 0, else NaN."""
+def counted(ds: xr.Dataset, name: str, zero_counts: bool = False) -> xr.DataArray:
+    """``ds[name]`` as float where the run is done and the value is > 0 (>= 0 with
+    ``zero_counts``: a count that can be 0, -1 still "not reached"), else NaN."""
     values = ds[name]
-    return values.where(ds[DONE] & (values > 0)).astype(np.float64)
+    return values.where(ds[DONE] & ((values >= 0) if zero_counts else (values > 0))).astype(np.float64)
 
 
 def status_counts(ds: xr.Dataset) -> dict[str, int]:
@@ -193,9 +194,10 @@ class BoundCheck:
         return not any(self.above.values())
 
 
-def check_upper_bounds(ds: xr.Dataset, value: str, bounds: tuple[str, ...]) -> BoundCheck:
-    """Count the runs whose ``value`` exceeds each of ``bounds`` (variables on the grid)."""
-    measured = counted(ds, value)
+def check_upper_bounds(ds: xr.Dataset, value: str, bounds: tuple[str, ...], zero_counts: bool = False) -> BoundCheck:
+    """Count the runs whose ``value`` exceeds each of ``bounds`` (variables on the grid);
+    ``zero_counts`` as for :func:`counted`."""
+    measured = counted(ds, value, zero_counts)
     checked = measured.notnull() & np.isfinite(ds[bounds[0]])
     flags = {name: checked & np.isfinite(ds[name]) & (measured > ds[name]) for name in bounds}
     any_above = xr.zeros_like(checked)

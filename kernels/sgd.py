@@ -40,8 +40,10 @@ from kernels.sgd_loops import (NEURON_LANES, activation, delayed_steps_for, epoc
 from kernels.validation import (check_delayed_steps, check_finite_positive, check_loss_at, check_order,
                                 check_training_inputs)
 
-# Slots of the int64 state array that carries a run from one block to the next.
-EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED = 0, 1, 2, 3
+# Slots of the int64 state array that carries a run from one block to the next
+# (``initial_state``): epochs done, E_clean, E_conv, the diverged flag, the violating
+# steps before E_clean and those of the whole run (THEORY.md §2.1).
+EPOCHS_DONE, E_CLEAN, E_CONV, DIVERGED, VIOLATING_CLEAN, VIOLATING_RUN = range(6)
 # The layouts of a run's steps (the module docstring's table), by code.
 CANONICAL, FEATURE_MAJOR, NEURON_MAJOR, NEURON_MAJOR_PADDED, DELAYED = range(5)
 LAYOUTS = ("canonical", "feature-major", "neuron-major", "neuron-major padded", "delayed")
@@ -74,6 +76,11 @@ ROW_BYTES = REGISTER_BYTES
 CANONICAL_LIMIT = {8: (128, 32), 4: (400, 64)}
 
 
+def initial_state() -> np.ndarray:
+    """The state of a run before its first epoch: nothing done, no count reached."""
+    return np.array([0, -1, -1, 0, 0, 0], dtype=np.int64)
+
+
 def trains_in_canonical_order(two_k: int, d: int, itemsize: int = 8) -> bool:
     """Whether W (2k, d) with ``itemsize``-byte weights trains in the canonical order
     that runs-as-lanes shares (a small network)."""
@@ -101,9 +108,11 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     X (n, d) and its transpose XT (d, n), both C-contiguous; y (n,) in {+1, -1}; W (2k, d).
     Visiting orders: the rows of ``order`` (epochs, n) if it has any, else drawn from
     ``seed`` (kernels.orders.shuffle_epoch, by global epoch).
-    state int64[4]: epochs done before this call, E_clean, E_conv (1-based, -1 if not
-    reached), diverged flag; updated in place. A point counts against E_clean when its
-    margin z <= z_eps, i.e. its loss l(z) >= eps at the moment it is sampled (THEORY.md §2).
+    state int64[6] (``initial_state``): epochs done before this call, E_clean, E_conv
+    (1-based, -1 if not reached), diverged flag, violating steps before E_clean and in the
+    whole run; updated in place. A step is violating, and its epoch not clean, when the
+    sampled point's margin z <= z_eps, i.e. its loss l(z) >= eps at the moment it is
+    sampled (THEORY.md §2, §2.1).
     Snapshots of W after the global (1-based) epochs listed in ascending ``snap_at`` go to
     ``snaps``. Stops after an epoch whose loss is not finite (diverged), or, with
     stop_early, once E_clean and E_conv are both reached. Returns the epochs run.
@@ -160,16 +169,15 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
         else:
             shuffle_epoch(seed, np.uint64(epoch), perm, stream)
         if layout == DELAYED:
-            clean = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims)
+            violating = epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims)
         elif feature_major:
-            clean = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonical)
+            violating = epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonical)
         else:
-            clean = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef)
+            violating = epoch_neuron_major(Xs, y, Ws, perm, alpha, v, lr, z_eps, pre, coef)
             if padded:
                 W[:, :] = Ws[:, :d]
         state[EPOCHS_DONE] = epoch
-        if clean and state[E_CLEAN] < 0:
-            state[E_CLEAN] = epoch
+        count_epoch(state, epoch, violating)
         wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
         if wanted:
             next_loss += 1
@@ -199,6 +207,22 @@ def sgd_epochs(X, XT, y, W, order, seed, epochs, alpha, v, lr, z_eps, eps, stop_
     if feature_major:
         W[:, :] = WT.T
     return ran
+
+
+@jit
+def count_epoch(state, epoch, violating):
+    """Record in a run's ``state`` that ``epoch`` had ``violating`` violating steps: they
+    count before E_clean until the first epoch with none, which is E_clean."""
+    state[VIOLATING_RUN] += violating
+    if state[E_CLEAN] < 0:
+        state[VIOLATING_CLEAN] += violating
+        if violating == 0:
+            state[E_CLEAN] = epoch
+
+
+def violating_before_clean(state: np.ndarray) -> np.ndarray:
+    """V, the violating steps before E_clean, from a state (..., 6); -1 where E_clean is not reached."""
+    return np.where(state[..., E_CLEAN] > 0, state[..., VIOLATING_CLEAN], -1)
 
 
 @jit
@@ -342,6 +366,9 @@ class TrainingResult:
     with ``loss_at``, NaN at the epochs it skipped.
     E_clean, E_conv: THEORY.md §2 epoch counts, 1-based, -1 when not reached.
     diverged: the loss became NaN or inf (the run stopped there).
+    violating_steps: V, the steps whose sampled point had loss >= eps, before E_clean
+    (-1 when E_clean is not reached); violating_steps_run: those of every step run
+    (THEORY.md §2.1; -1 for GD, which samples no points).
     """
 
     W: np.ndarray
@@ -350,6 +377,8 @@ class TrainingResult:
     E_conv: int
     epochs_run: int
     diverged: bool
+    violating_steps: int = -1
+    violating_steps_run: int = -1
 
 
 @dataclass
@@ -396,7 +425,7 @@ class SGDTrainer:
         check_finite_positive("eps", self.eps)
         check_finite_positive("v", self.v)
         self._z_eps = -math.log(math.expm1(self.eps))
-        self._state = np.array([0, -1, -1, 0], dtype=np.int64)
+        self._state = initial_state()
         self._loss_at = np.empty(0, dtype=np.int64) if self.loss_at is None else check_loss_at(self.loss_at)
         if self.delayed_steps is None:
             canonical = trains_in_canonical_order(*self.W.shape, self.W.itemsize)
@@ -446,7 +475,9 @@ class SGDTrainer:
         s = self._state
         loss = np.concatenate(self._losses) if self._losses else np.empty(0)
         return TrainingResult(W=self.W.copy(), loss=loss, E_clean=int(s[E_CLEAN]), E_conv=int(s[E_CONV]),
-                         epochs_run=int(s[EPOCHS_DONE]), diverged=bool(s[DIVERGED]))
+                              epochs_run=int(s[EPOCHS_DONE]), diverged=bool(s[DIVERGED]),
+                              violating_steps=int(violating_before_clean(s)),
+                              violating_steps_run=int(s[VIOLATING_RUN]))
 
 
 def orders_argument(orders, runs: int, n: int):

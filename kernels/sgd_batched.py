@@ -22,8 +22,8 @@ import numpy as np
 from kernels.jit import jit
 from kernels.orders import STREAM_WORDS, shuffle_epoch, shuffle_epoch_lanes
 from kernels.sgd import (DIVERGED, E_CLEAN, E_CONV, EPOCHS_DONE, LOSS_BELOW_EPS, LOSS_EXACT, LOSS_FINITE,
-                         LOSS_STOP_MARGIN, TAME_OUTPUT, SGDTrainer, _max_abs, _max_row_l1, orders_argument,
-                         trains_in_canonical_order)
+                         LOSS_STOP_MARGIN, TAME_OUTPUT, VIOLATING_RUN, SGDTrainer, _max_abs, _max_row_l1, count_epoch,
+                         initial_state, orders_argument, trains_in_canonical_order, violating_before_clean)
 from kernels.sgd_lanes import (ALPHA, EPS, EXACT, IGNORE, LR, PARAMS, PROVE, V, Z_EPS, first_forward, gather_labels,
                                gather_points, lanes_loss, lanes_step, narrow_lanes_step)
 from kernels.sgd_loops import NEURON_LANES
@@ -64,7 +64,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
     the lanes to a multiple of LANE_BLOCK (its results are not used); params (PARAMS, L)
     the lanes' parameters (kernels.sgd_lanes). Visiting orders: orders[run, e] if orders
     (R, epochs, n) has epochs, else drawn from seeds[run] (uint64, kernels.orders).
-    state (R, 4) int64, loss_out (R, epochs) and snaps (R, len(snap_at), 2k, d) by run, as
+    state (R, 6) int64, loss_out (R, epochs) and snaps (R, len(snap_at), 2k, d) by run, as
     ``kernels.sgd.sgd_epochs`` has them for one run; every running run has run the same
     epochs. A run that finishes leaves the lanes, its W written to W_out[run] (R, 2k, d).
     Returns (W, lane_run, params) of the runs still running.
@@ -103,23 +103,23 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             y_lanes, steps, loss = np.empty(lanes), np.empty(lanes), np.empty(lanes)
             series, totals, proofs, stop_sums = np.empty(lanes), np.empty(lanes), np.empty(lanes), np.empty(lanes)
             sums = np.empty((NEURON_LANES, lanes))
-            clean, exact = np.empty(lanes, dtype=np.bool_), np.empty(lanes, dtype=np.bool_)
+            violating, exact = np.empty(lanes, dtype=np.int64), np.empty(lanes, dtype=np.bool_)
             role = np.empty(lanes, dtype=np.int8)
             running = np.empty(lanes, dtype=np.bool_)
             for l in range(lanes):
                 stop_sums[l] = n * params[EPS, l] * (1.0 + LOSS_STOP_MARGIN)
         epoch = done + e + 1
         _epoch_orders(orders, e, seeds, epoch, lane_run, lane_seeds, words, row, permT, stream)
-        clean[:] = True
+        violating[:] = 0
         gather_points(XT, permT[0], xs)
         first_forward(W, xs, pre, sums, params[ALPHA])
         for t in range(n):
             gather_labels(y, permT[t], y_lanes)
             gather_points(XT, permT[min(t + 1, n - 1)], xn)
             if d <= 2:
-                narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean)
+                narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, violating)
             else:
-                lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean)
+                lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, violating)
             xs, xn = xn, xs
         wanted = next_loss < loss_at.shape[0] and loss_at[next_loss] == epoch
         if wanted:
@@ -131,8 +131,7 @@ def lanes_epochs(X, y, W, lane_run, params, W_out, seeds, orders, epochs, stop_e
             if run < 0:
                 continue
             state[run, EPOCHS_DONE] = epoch
-            if clean[l] and state[run, E_CLEAN] < 0:
-                state[run, E_CLEAN] = epoch
+            count_epoch(state[run], epoch, violating[l])
             last = e == epochs - 1 or (stop_early and state[run, E_CLEAN] > 0 and state[run, E_CONV] > 0)
             need = LOSS_EXACT if loss_every_epoch or wanted or last else (
                 LOSS_BELOW_EPS if state[run, E_CONV] < 0 else LOSS_FINITE)
@@ -266,7 +265,8 @@ def _take_columns(A, which):
 class SGDBatchResult:
     """The outcome of R SGD runs, stacked: W (R, 2k, d); loss (R, epochs) with L_S after
     each epoch a run ran and NaN after its last (and, with ``loss_at``, where skipped);
-    E_clean, E_conv, epochs_run (R,) int64, 1-based or -1; diverged (R,) bool."""
+    E_clean, E_conv, epochs_run (R,) int64, 1-based or -1; diverged (R,) bool;
+    violating_steps, violating_steps_run (R,) int64 as ``kernels.sgd.TrainingResult``."""
 
     W: np.ndarray
     loss: np.ndarray
@@ -274,6 +274,8 @@ class SGDBatchResult:
     E_conv: np.ndarray
     epochs_run: np.ndarray
     diverged: np.ndarray
+    violating_steps: np.ndarray
+    violating_steps_run: np.ndarray
 
 
 def _per_run(name: str, value, runs: int) -> np.ndarray:
@@ -358,7 +360,7 @@ class LanesTrainer(BatchTrainer):
         self._params[ALPHA], self._params[V], self._params[LR], self._params[EPS] = (
             alpha[lanes], v[lanes], lr[lanes], eps[lanes])
         self._params[Z_EPS] = [-math.log(math.expm1(e)) for e in eps[lanes]]  # as SGDTrainer
-        self._state = np.tile(np.array([0, -1, -1, 0], dtype=np.int64), (self.runs, 1))
+        self._state = np.tile(initial_state(), (self.runs, 1))
         self._loss_blocks = []  # (R, epochs) per block, NaN after a run's end
 
     @property
@@ -395,7 +397,8 @@ class LanesTrainer(BatchTrainer):
         width = int(s[:, EPOCHS_DONE].max())
         loss = np.concatenate(self._loss_blocks, axis=1)[:, :width] if self._loss_blocks else np.empty((self.runs, 0))
         return SGDBatchResult(W=W, loss=loss, E_clean=s[:, E_CLEAN].copy(), E_conv=s[:, E_CONV].copy(),
-                              epochs_run=s[:, EPOCHS_DONE].copy(), diverged=s[:, DIVERGED] > 0)
+                              epochs_run=s[:, EPOCHS_DONE].copy(), diverged=s[:, DIVERGED] > 0,
+                              violating_steps=violating_before_clean(s), violating_steps_run=s[:, VIOLATING_RUN].copy())
 
 
 class RunByRunTrainer(BatchTrainer):
@@ -442,7 +445,7 @@ class RunByRunTrainer(BatchTrainer):
         for r, result in enumerate(results):
             loss[r, :len(result.loss)] = result.loss
         counts = {name: np.array([getattr(r, name) for r in results], dtype=np.int64)
-                  for name in ("E_clean", "E_conv", "epochs_run")}
+                  for name in ("E_clean", "E_conv", "epochs_run", "violating_steps", "violating_steps_run")}
         return SGDBatchResult(W=np.stack([r.W for r in results]), loss=loss, **counts,
                               diverged=np.array([r.diverged for r in results]))
 

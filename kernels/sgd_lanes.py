@@ -134,30 +134,30 @@ def _as_type_of(typingctx, value, like):
 
 
 @jit(inline=True)
-def _step_sizes(sums, y_lanes, params, steps, clean):
+def _step_sizes(sums, y_lanes, params, steps, violating):
     """Each lane's step size eta g y v into steps, from its N_W / v partial sums and label;
-    clean[l] becomes False when its margin z <= z_eps."""
+    violating[l] counts the step when its margin z <= z_eps (THEORY.md §2.1)."""
     v, lr, z_eps = params[V], params[LR], params[Z_EPS]
     for l in range(steps.shape[0]):
         z, step = margin_and_step(_lane_sum(sums, l), y_lanes[l], v[l], lr[l])
         steps[l] = step
-        clean[l] = clean[l] and not z <= z_eps[l]
+        violating[l] += z <= z_eps[l]
 
 
 @jit
-def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
+def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, violating):
     """One SGD step of every lane, on its point xs[:, l] (label y_lanes[l]) whose
     pre-activations are pre (2k, L) and N_W / v partial sums ``sums``; leaves in pre and
     sums those of its next point xn (kernels.sgd_loops: ``canonical_step_coefficients``, then the
-    fused update and forward of ``epoch_feature_major``, features two per pass). clean[l]
-    becomes False when the margin z <= z_eps. Work arrays: steps float64 (L,), coef (L,)
-    of W's dtype.
+    fused update and forward of ``epoch_feature_major``, features two per pass).
+    violating[l] (int64) counts the step when the margin z <= z_eps. Work arrays: steps
+    float64 (L,), coef (L,) of W's dtype.
     """
     two_k, d, lanes = W.shape
     k = two_k // 2
     d2 = d - d % 2
     alpha = params[ALPHA]
-    _step_sizes(sums, y_lanes, params, steps, clean)
+    _step_sizes(sums, y_lanes, params, steps, violating)
     sums[:, :] = 0.0
     for j in range(two_k):
         acc = pre[j]
@@ -186,7 +186,7 @@ def lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, coef, clean):
 
 
 @jit
-def narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean):
+def narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, violating):
     """``lanes_step`` for d = 1 or 2 (the same numbers): coefficient, update, forward and
     activation of a neuron in one loop over the lanes, and each of the NEURON_LANES
     partial sums started by its first neuron's term rather than zeroed: faster than
@@ -195,7 +195,7 @@ def narrow_lanes_step(W, pre, sums, xs, xn, y_lanes, params, steps, clean):
     two_k, d, lanes = W.shape
     k = two_k // 2
     alpha = params[ALPHA]
-    _step_sizes(sums, y_lanes, params, steps, clean)
+    _step_sizes(sums, y_lanes, params, steps, violating)
     sums[two_k:] = 0.0  # (the others start with their first neuron's term)
     zero = W.dtype.type(0)
     for j in range(two_k):

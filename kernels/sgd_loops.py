@@ -149,25 +149,25 @@ def _forward_rows(W, x, pre):
 
 @jit
 def epoch_neuron_major(X, y, W, perm, alpha, v, lr, z_eps, pre, coef):
-    """One epoch over the points in ``perm`` with W (2k, d) in place; True if no point had
-    margin <= z_eps when sampled (THEORY.md §2). pre, coef: (2k,) work arrays of W's dtype.
+    """One epoch over the points in ``perm`` with W (2k, d) in place; returns the number of
+    violating steps, those whose point had margin <= z_eps (loss >= eps) when sampled
+    (THEORY.md §2, §2.1; 0: a clean epoch). pre, coef: (2k,) work arrays of W's dtype.
 
     Each row is updated, w_j <- fma(c_j, x, w_j), and its pre-activation on the next point
     summed in the same pass (kernels.ordered_sums.update_dot).
     """
     n = perm.shape[0]
-    clean = True
+    violating = 0
     _forward_rows(W, X[perm[0]], pre)
     for t in range(n):
         i = perm[t]
         z = step_coefficients(pre, y[i], alpha, v, lr, coef)
-        if z <= z_eps:
-            clean = False
+        violating += z <= z_eps
         # After the last step the next forward is wasted work; the next epoch redoes it.
         x, x_next = X[i], X[perm[min(t + 1, n - 1)]]
         for j in range(0, W.shape[0], 2):  # 2k is even
             pre[j], pre[j + 1] = update_dot_pair(W[j], W[j + 1], coef[j], coef[j + 1], x, x_next)
-    return clean
+    return violating
 
 
 @jit
@@ -180,7 +180,7 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonica
     n = perm.shape[0]
     d, two_k = WT.shape
     d2 = d - d % 2
-    clean = True
+    violating = 0
     x = X[perm[0]]
     pre[:] = 0.0
     for f in range(d):
@@ -192,8 +192,7 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonica
             z = canonical_step_coefficients(pre, y[i], alpha, v, lr, coef)
         else:
             z = step_coefficients(pre, y[i], alpha, v, lr, coef)
-        if z <= z_eps:
-            clean = False
+        violating += z <= z_eps
         x = X[i]
         x_next = X[perm[min(t + 1, n - 1)]]
         pre[:] = 0.0
@@ -215,7 +214,7 @@ def epoch_feature_major(X, y, WT, perm, alpha, v, lr, z_eps, pre, coef, canonica
                 w = WT[f, j] + coef[j] * xf
                 WT[f, j] = w
                 pre[j] += w * xn
-    return clean
+    return violating
 
 
 def delayed_steps_for(two_k, d):
@@ -255,7 +254,7 @@ def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
     """
     n = perm.shape[0]
     block = Xb.shape[0]
-    clean = True
+    violating = 0
     for start in range(0, n, block):
         size = min(block, n - start)
         for s in range(size):
@@ -266,7 +265,6 @@ def epoch_delayed(X, y, W, perm, alpha, v, lr, z_eps, Xb, P, G, C, pre, dims):
         for t in range(size):
             _block_preactivations(P, G, C, t, pre)
             z = step_coefficients(pre, y[perm[start + t]], alpha, v, lr, C[t])
-            if z <= z_eps:
-                clean = False
+            violating += z <= z_eps
         gemm(C[:size], points, W, True, False, True, dims)               # W += C^T X_b
-    return clean
+    return violating

@@ -3,7 +3,8 @@ reference and the shapes that select it (numbagg's COMPARISONS is the model).
 
 ``SGD_PATHS``: each way a run's steps can go (kernels.sgd's layouts, the lanes of
 kernels.sgd_batched), with a test shape per dtype and a benchmark shape; the reference
-is the step-by-step replay of tests/reference.py (THEORY.md §1-2). ``KERNEL_COMPARISONS``:
+is the step-by-step replay of tests/reference.py (THEORY.md §1-2, with the violating
+steps of §2.1). ``KERNEL_COMPARISONS``:
 the loss and metric kernels against NumPy written from THEORY.md §1, §3-4.
 tests/test_conformance.py holds each entry against its reference and checks that every
 layout is reached; benchmarks/bench_against_commit.py times the benchmark shapes.
@@ -62,6 +63,11 @@ SGD_SETTINGS = {"alpha": 0.2, "v": 0.8, "lr": 0.3, "eps": 0.05}
 # the kink at 0).
 SGD_TOLERANCE = {np.float64: 1e-12, np.float32: 2e-5}
 SGD_TEST_EPOCHS = 4
+# Settings and epochs under which every path's test runs, on data with a margin
+# (tests/reference.margin_data), reach E_clean, so that V, the violating steps before it,
+# is compared (THEORY.md §2.1); the runs are cut into blocks at SGD_COUNT_BLOCKS.
+SGD_COUNT_SETTINGS = {"alpha": 0.2, "v": 0.7, "lr": 5.0, "eps": 0.3}
+SGD_COUNT_BLOCKS = (0, 4, 17, 30)
 
 
 def sgd_problem(n: int, d: int, k: int, runs: int, seed: int = 0):

@@ -5,6 +5,8 @@ run step by step and compare.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -41,21 +43,50 @@ def sgd_step(W, x, y, alpha, v, lr):
     return W + coef[:, None] * x[None, :], z
 
 
-def sgd_reference(X, y, W0, order, alpha, v, lr, eps):
-    """Replay SGD over ``order``; returns (W, epoch losses, E_clean, E_conv)."""
+class Replay(NamedTuple):
+    """What ``sgd_reference`` replays: the final W, the loss after each epoch, E_clean and
+    E_conv (-1: not reached), V = the violating steps (sampled point at loss >= eps, before
+    its update) before E_clean (-1: not reached) and those of every epoch replayed."""
+
+    W: np.ndarray
+    losses: np.ndarray
+    e_clean: int
+    e_conv: int
+    violating: int
+    violating_run: int
+
+
+def sgd_reference(X, y, W0, order, alpha, v, lr, eps) -> Replay:
+    """Replay SGD over ``order`` (THEORY.md §1-2, §2.1)."""
     W = W0.astype(np.float64).copy()
-    losses, e_clean, e_conv = [], -1, -1
+    losses, e_clean, e_conv, before_clean, total = [], -1, -1, 0, 0
     for epoch, perm in enumerate(order, start=1):
-        clean = True
+        violating = 0
         for i in perm:
             W, z = sgd_step(W, X[i], y[i], alpha, v, lr)
-            clean &= bool(loss(z) < eps)
+            violating += int(loss(z) >= eps)
+        total += violating
+        if e_clean < 0:
+            before_clean += violating
         losses.append(dataset_loss(W, X, y, alpha, v))
-        if clean and e_clean < 0:
+        if violating == 0 and e_clean < 0:
             e_clean = epoch
         if losses[-1] < eps and e_conv < 0:
             e_conv = epoch
-    return W, np.array(losses), e_clean, e_conv
+    return Replay(W, np.array(losses), e_clean, e_conv, before_clean if e_clean > 0 else -1, total)
+
+
+def margin_data(n, d, seed, margin=0.1):
+    """n points in R^d (rows ~ N(0, I/d)) at distance > ``margin`` from a random unit teacher's
+    hyperplane through the origin, labelled by its side: separable with margin, so SGD
+    reaches E_clean within tens of epochs. Returns (X, y, rng)."""
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal(d)
+    teacher /= np.linalg.norm(teacher)
+    X = rng.standard_normal((8 * n, d)) / np.sqrt(d)
+    X = X[np.abs(X @ teacher) > margin][:n]
+    assert X.shape[0] == n, "margin_data: too few points beyond the margin"
+    return X, np.sign(X @ teacher), rng
 
 
 # ---------------------------------------------------------------- exact SVM (THEORY.md §1)

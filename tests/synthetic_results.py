@@ -30,7 +30,9 @@ def synthetic_results(
     """A finished sweep whose E_clean is ``epochs_clean(**coords)`` (arrays broadcast over the grid).
 
     E_conv = E_clean + 1, epochs_bound = bound_factor * E_clean at the grid's first
-    seed (so it does not vary with seed), the instance bound half of that. Every run
+    seed (so it does not vary with seed), the instance bound half of that; the potential
+    bounds a hundredth of those; V = 3 (E_clean - 1) violating steps in the whole run
+    too, their bound 100 V at the first seed plus 1000. Every run
     is done with status 0 (``done``). Curves decay as 1/epoch towards their "converged" value.
     With ``params["save_weights"]`` a weights variable (2 * max width, d) holds rows
     along +e_1 for the w-neurons and -e_1 for the u-neurons, NaN-padded.
@@ -45,7 +47,10 @@ def synthetic_results(
 
     full = {v.name: np.full(shape, v.fill, dtype=v.dtype) for v in SCALARS + ENGINE_VARIABLES[:2]}
     full.update(epochs_clean=clean, epochs_conv=clean + 1, epochs_bound=bound,
-                epochs_bound_instance=bound / 2, epochs_run=clean + 1, final_loss=np.full(shape, 1e-3),
+                epochs_bound_instance=bound / 2, epochs_bound_potential=bound / 100,
+                epochs_bound_potential_instance=bound / 200, violating_steps=3 * (clean - 1).astype(np.int64),
+                violating_steps_run=3 * (clean - 1).astype(np.int64),
+                violating_steps_bound=(3e2 * (at_first_seed - 1) + 1e3 + 0 * bound), epochs_run=clean + 1, final_loss=np.full(shape, 1e-3),
                 train_acc=np.ones(shape), test_acc=np.full(shape, 0.98), margin_s=np.full(shape, 20.0),
                 R_x=np.ones(shape), R_0=np.full(shape, 0.01), status=np.zeros(shape, np.int8),
                 wall_time=np.full(shape, 0.1))

@@ -21,8 +21,9 @@ def problem(n, d, k, runs, seed, init=0.3):
 
 def assert_same_run(batch, r, one, epochs=None):
     """Run r of a batch result is bit for bit ``one`` (a TrainingResult)."""
-    assert (batch.E_clean[r], batch.E_conv[r], batch.epochs_run[r], batch.diverged[r]) == (
-        one.E_clean, one.E_conv, one.epochs_run, one.diverged)
+    assert (batch.E_clean[r], batch.E_conv[r], batch.epochs_run[r], batch.diverged[r], batch.violating_steps[r],
+            batch.violating_steps_run[r]) == (one.E_clean, one.E_conv, one.epochs_run, one.diverged,
+                                              one.violating_steps, one.violating_steps_run)
     np.testing.assert_array_equal(batch.W[r], one.W)
     np.testing.assert_array_equal(batch.loss[r, :one.epochs_run], one.loss)
     assert np.isnan(batch.loss[r, one.epochs_run:]).all()
@@ -131,10 +132,11 @@ def test_lanes_follow_the_numpy_reference(d):
     trainer.run_block(orders)
     batch = trainer.result()
     for r in range(runs):
-        W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0s[r], orders[r], alphas[r], 0.8, 0.4, 0.05)
-        np.testing.assert_allclose(batch.W[r], W, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(batch.loss[r], losses, rtol=1e-12)
-        assert (batch.E_clean[r], batch.E_conv[r]) == (e_clean, e_conv)
+        replay = ref.sgd_reference(X, y, W0s[r], orders[r], alphas[r], 0.8, 0.4, 0.05)
+        np.testing.assert_allclose(batch.W[r], replay.W, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(batch.loss[r], replay.losses, rtol=1e-12)
+        assert (batch.E_clean[r], batch.E_conv[r]) == (replay.e_clean, replay.e_conv)
+        assert (batch.violating_steps[r], batch.violating_steps_run[r]) == (replay.violating, replay.violating_run)
 
 
 def test_layouts_are_chosen_by_size_and_run_count():

@@ -36,10 +36,12 @@ def test_sgd_matches_numpy_reference(n, d, k, alpha):
     X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
     order = orders(rng, 12, n)
     res = sgd_train(X, y, W0, order, alpha=alpha, v=0.7, lr=0.3, eps=0.05)
-    W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0, order, alpha, 0.7, 0.3, 0.05)
-    np.testing.assert_allclose(res.W, W, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(res.loss, losses, rtol=0, atol=1e-10)
-    assert (res.E_clean, res.E_conv) == (e_clean, e_conv)
+    replay = ref.sgd_reference(X, y, W0, order, alpha, 0.7, 0.3, 0.05)
+    np.testing.assert_allclose(res.W, replay.W, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(res.loss, replay.losses, rtol=0, atol=1e-10)
+    assert (res.E_clean, res.E_conv) == (replay.e_clean, replay.e_conv)
+    assert (res.violating_steps, res.violating_steps_run) == (replay.violating, replay.violating_run)
+    assert replay.violating_run > 0
     assert res.epochs_run == 12 and not res.diverged
 
 
@@ -54,12 +56,13 @@ def test_delayed_updates_match_numpy_reference(n, d, k, delayed_steps, dtype):
     X, y, W0, rng = separable_problem(n, d, k, seed=n + d + k)
     order = orders(rng, 12, n)
     res = sgd_train(X, y, W0, order, alpha=0.2, v=0.7, lr=0.3, eps=0.05, delayed_steps=delayed_steps, dtype=dtype)
-    W, losses, e_clean, e_conv = ref.sgd_reference(X, y, W0, order, 0.2, 0.7, 0.3, 0.05)
-    atol = 1e-10 if dtype == np.float64 else 1e-4 * np.abs(W).max()
-    np.testing.assert_allclose(res.W, W, rtol=0, atol=atol)
+    replay = ref.sgd_reference(X, y, W0, order, 0.2, 0.7, 0.3, 0.05)
+    atol = 1e-10 if dtype == np.float64 else 1e-4 * np.abs(replay.W).max()
+    np.testing.assert_allclose(res.W, replay.W, rtol=0, atol=atol)
     if dtype == np.float64:
-        np.testing.assert_allclose(res.loss, losses, rtol=0, atol=1e-10)
-        assert (res.E_clean, res.E_conv) == (e_clean, e_conv)
+        np.testing.assert_allclose(res.loss, replay.losses, rtol=0, atol=1e-10)
+        assert (res.E_clean, res.E_conv) == (replay.e_clean, replay.e_conv)
+        assert (res.violating_steps, res.violating_steps_run) == (replay.violating, replay.violating_run)
 
 
 def test_delayed_updates_only_where_they_pay():
@@ -90,8 +93,10 @@ def test_counts_are_reached_and_match_reference():
     X, y, W0, rng = separable_problem(30, 4, 4, seed=1, init=0.01)
     order = orders(rng, 300, 30)
     res = sgd_train(X, y, W0, order, alpha=0.3, lr=0.5, eps=0.1)
-    _, _, e_clean, e_conv = ref.sgd_reference(X, y, W0, order, 0.3, 1.0, 0.5, 0.1)
-    assert res.E_clean == e_clean > 0 and res.E_conv == e_conv > 0
+    replay = ref.sgd_reference(X, y, W0, order, 0.3, 1.0, 0.5, 0.1)
+    assert res.E_clean == replay.e_clean > 0 and res.E_conv == replay.e_conv > 0
+    assert res.violating_steps == replay.violating >= res.E_clean - 1
+    assert res.violating_steps_run == replay.violating_run >= res.violating_steps
 
 
 def test_stop_early_stops_at_both_counts():
@@ -184,11 +189,11 @@ def test_zero_features_change_no_bit_of_the_neuron_major_steps(dtype):
         Wp = np.zeros((6, 13 + extra), dtype=dtype)
         Xp[:, :13], Wp[:, :13] = X, W0
         pre, coef = np.empty(6, dtype=dtype), np.empty(6, dtype=dtype)
-        clean = epoch_neuron_major(Xp, y, Wp, perm, 0.1, 1.0, 0.5, -1.0, pre, coef)
+        violating = epoch_neuron_major(Xp, y, Wp, perm, 0.1, 1.0, 0.5, -1.0, pre, coef)
         assert not Wp[:, 13:].any()
-        results.append((clean, Wp[:, :13].copy()))
-    for clean, W in results[1:]:
-        assert clean == results[0][0]
+        results.append((violating, Wp[:, :13].copy()))
+    for violating, W in results[1:]:
+        assert violating == results[0][0]
         np.testing.assert_array_equal(W, results[0][1])
 
 

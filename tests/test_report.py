@@ -13,6 +13,7 @@ from analysis import open_results
 from analysis.checks import OBSERVATION, THEOREM
 from analysis.plotting import DPI, PANEL_SIZE, parameter_values
 from sweep.problems import get_problem
+from sweep.problems.separable.bounds import THEOREMS
 from sweep.problems.separable.report import bound_check
 from sweep.problems.separable.figures import (epochs_vs_parameters, fig2_linear_regime, fig7_clustering, fig8_par_share,
                                               fig9_outlier)
@@ -46,7 +47,7 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
     written = report.paths
     # The bound holds; Fig. 1's claim (a bent boundary at large init) does not hold on the
     # synthetic weights, which all lie along e_1: an observation, so the report is not violated.
-    assert [(check.holds, check.kind) for check in report.checks] == [(True, THEOREM), (False, OBSERVATION)]
+    assert [(check.holds, check.kind) for check in report.checks] == [(True, THEOREM)] * 3 + [(False, OBSERVATION)]
     assert not report.violated
 
     expected = {f"{name}.{ext}" for name in PANELS for ext in ("png", "svg")} | {"summary.csv", "report.md"}
@@ -58,16 +59,48 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
         assert image.std() > 0  # not blank
     report = (tmp_path / "report" / "report.md").read_text()
     assert "0 of 8 runs exceed the Theorem 4.1 bound" in report and "WARNING" not in report
+    assert "**0 of 8 runs exceed the potential bound** (worst-case and instance-specific" in report
+    assert "**0 of 8 runs exceed the violating-steps bound** (worst-case; violating_steps_run of every" in report
+    # E_clean 50..51, the potential bound 500 (5000 / 100, seed 0): ratios 500/51 .. 500/50
+    assert "| epochs_bound_potential / epochs_clean | 8 | 9.8 | 9.9 | 10 |" in report
+    assert "| epochs_bound / epochs_bound_potential | 8 | 100 | 100 | 100 |" in report
     assert "**Fig. 1 holds on 4 of 8 runs**" in report
     assert all(f"![]({name}.png)" in report for name in PANELS)
     assert "| alpha | epochs_clean |" in report  # the slopes table
 
 
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):
-    check = bound_check(open_results(planar_store(tmp_path, plant_violation=True)))
+    store = open_results(planar_store(tmp_path, plant_violation=True))
+    check = bound_check(store)
     assert Report([], [check]).violated
     assert "# WARNING: 1 of 8 runs exceed the Theorem 4.1 bound" in check.markdown
     assert "{'seed': 1, 'init_scale': 0.001, 'alpha': 0.2}" in check.markdown
+    potential = bound_check(store, THEOREMS[1])
+    assert Report([], [potential]).violated
+    assert "# WARNING: 1 of 8 runs exceed the potential bound (1 the instance-specific one)" in potential.markdown
+
+
+def test_report_warns_about_more_violating_steps_than_their_bound(tmp_path):
+    ds = synthetic_results(GRID, PLANAR, lambda seed, init_scale, alpha: 50 + seed + 0 * init_scale / alpha)
+    ds["violating_steps_run"][0, 1, 0] = 10 ** 6
+    ds["violating_steps"][1, 1, 1] = 0  # V = 0 counts (E_clean = 1)
+    check = bound_check(open_results(write_store(ds, tmp_path / "store.zarr")), THEOREMS[2])
+    assert Report([], [check]).violated
+    assert "# WARNING: 1 of 8 runs exceed the violating-steps bound" in check.markdown
+    assert "{'seed': 0, 'init_scale': 1.0, 'alpha': 0.1}" in check.markdown
+
+
+def test_a_store_without_the_potential_bounds_says_so(tmp_path):
+    ds = synthetic_results(GRID, PLANAR, lambda seed, init_scale, alpha: 50 + seed + 0 * init_scale / alpha)
+    ds = ds.drop_vars(["epochs_bound_potential", "epochs_bound_potential_instance", "violating_steps",
+                       "violating_steps_run", "violating_steps_bound"])
+    with no_warnings():
+        report = write_report(write_store(ds, tmp_path / "old.zarr"), tmp_path / "report")
+    assert [check.holds for check in report.checks[:3]] == [True, None, None] and not report.violated
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert ("**Not checked** — the store was written before epochs_bound_potential, epochs_bound_potential_instance "
+            "were recorded") in text
+    assert "| epochs_bound / epochs_clean | 8 |" in text and "| epochs_bound_potential /" not in text
 
 
 @pytest.mark.parametrize("figure, dataset", [(fig2_linear_regime, "mnist_0_1"), (fig8_par_share, "gaussians"),
@@ -91,7 +124,8 @@ def status_store(tmp_path, name, status, epochs_clean=-1, params=None, margin_na
         ds["epochs_clean"][:] = epochs_clean
     for index in margin_nan:
         at = np.unravel_index(index, ds["margin_s"].shape)
-        for variable in ("margin_s", "epochs_bound", "epochs_bound_instance"):
+        for variable in ("margin_s", "epochs_bound", "epochs_bound_instance", "epochs_bound_potential",
+                         "epochs_bound_potential_instance", "violating_steps_bound"):
             ds[variable].values[at] = np.nan
     return write_store(ds, tmp_path / f"{name}.zarr")
 
@@ -120,11 +154,16 @@ def test_runs_without_a_margin_are_counted_apart(tmp_path):
 def test_full_batch_gd_is_not_held_against_the_sgd_theorem(tmp_path):
     # As train_one records GD runs: no E_clean (an SGD notion) and no bound.
     ds = open_results(status_store(tmp_path, "gd", status=0, params={"optimizer": "gd"})).load()
-    ds["epochs_bound"][:] = np.nan
-    ds["epochs_bound_instance"][:] = np.nan
-    check = bound_check(open_results(write_store(ds, tmp_path / "gd_unbounded.zarr")))
+    for name in ("epochs_bound", "epochs_bound_instance", "epochs_bound_potential", "epochs_bound_potential_instance",
+                 "violating_steps_bound"):
+        ds[name][:] = np.nan
+    ds["violating_steps"][:] = -1
+    ds["violating_steps_run"][:] = -1
+    store = open_results(write_store(ds, tmp_path / "gd_unbounded.zarr"))
+    check = bound_check(store)
     assert check.holds is None
     assert "**Not checked** — Theorem 4.1 is about SGD and every run (8/8) uses full-batch GD" in check.markdown
+    assert "**Not checked** — Violating-steps bound is about SGD" in bound_check(store, THEOREMS[2]).markdown
 
 
 def test_curve_legends_are_words(tmp_path):

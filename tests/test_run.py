@@ -31,6 +31,8 @@ def test_result_has_every_schema_variable_and_the_science():
     s = r.values
     assert r.status == "done"
     assert 0 < s["epochs_clean"] <= s["epochs_bound_instance"] <= s["epochs_bound"]
+    assert s["epochs_clean"] <= s["epochs_bound_potential_instance"] <= s["epochs_bound_potential"] < s["epochs_bound"]
+    assert s["epochs_clean"] - 1 <= s["violating_steps"] <= s["violating_steps_run"] <= s["violating_steps_bound"]
     assert 0 < s["epochs_conv"] and s["epochs_run"] == max(s["epochs_clean"], s["epochs_conv"])
     assert s["final_loss"] < 0.05 and s["train_acc"] == 1.0 and s["test_acc"] > 0.8
     assert 1.0 <= s["margin_s"] <= 1 / 0.1 and s["R_x"] <= 1.0
@@ -61,6 +63,8 @@ def test_max_epochs_and_float32_and_gd():
     assert r32.status == "done"
     gd = train_one(dict(SMALL, optimizer="gd", lr=1.0, max_epochs=300))
     assert gd.values["epochs_clean"] == -1 and np.isnan(gd.values["epochs_bound"])
+    assert gd.values["violating_steps"] == gd.values["violating_steps_run"] == -1  # GD samples no points
+    assert np.isnan(gd.values["epochs_bound_potential"]) and np.isnan(gd.values["violating_steps_bound"])
     assert gd.status == "done" and gd.values["epochs_run"] == 300
 
 

@@ -18,7 +18,8 @@ def test_planted_power_laws_are_recovered_with_intervals(tmp_path):
     ds = synthetic_results(grid, PARAMS, lambda seed, width, alpha, init_scale: 1e3 * alpha ** -2.0 / width * noise)
     slopes = {(s.variable, s.parameter): s for s in scaling_slopes(open_results(write_store(ds, tmp_path / "s.zarr")))}
 
-    assert set(slopes) == {(v, p) for v in ("epochs_clean", "epochs_conv", "epochs_bound") for p in ("alpha", "width")}
+    assert set(slopes) == {(v, p) for v in ("epochs_clean", "epochs_conv", "epochs_bound", "epochs_bound_potential", "violating_steps")
+                           for p in ("alpha", "width")}
     for parameter, planted in (("alpha", -2.0), ("width", -1.0)):
         fit = slopes[("epochs_clean", parameter)]
         assert fit.slope == pytest.approx(planted, abs=0.05)

@@ -21,8 +21,11 @@ is a thousand times what another summation order can do to these values (product
 OpenBLAS's Haswell and SkylakeX kernels (``OPENBLAS_CORETYPE`` set and unset) even give
 these slices bit-identical stores.
 
-Where the committed stores come from (``git_revision`` in their attributes): all were
-written again by issue 22's code, which sums every dot product in a fixed order instead
+Where the committed stores come from (``git_revision`` in their attributes): written
+again by issue 23's code to hold its new variables (the certified potential bounds and
+violating-steps bound, built on ``margin_s``, hence BLAS-valued; the counts
+``violating_steps``, ``violating_steps_run``, exact), every variable the stores had before
+bit for bit the same (this test, run against the stores before). Before, by issue 22's code, which sums every dot product in a fixed order instead
 of letting LLVM reassociate (before, a cache written by Dask workers changed the last
 bits of some runs). A deliberate change of last bits: against the stores before, every
 integer, status and accuracy is equal; ``max_angle`` moved by up to 5e-14 relative,
@@ -51,7 +54,8 @@ from tests.committed_stores import CASES, DATA, blas_kernels, slice_spec
 
 PROVENANCE = ("sweep_format", "spec_hash")  # the store's identity, kept on `done` too since format 2
 STORAGE_ONLY = ("save_weights", "save_weight_history")
-BLAS_VALUED = ("loss", "final_loss", "margin_s", "epochs_bound", "epochs_bound_instance")
+BLAS_VALUED = ("loss", "final_loss", "margin_s", "epochs_bound", "epochs_bound_instance", "epochs_bound_potential",
+               "epochs_bound_potential_instance", "violating_steps_bound")
 BLAS_RTOL = 1e-12
 
 

@@ -1,11 +1,16 @@
-"""The ``separable`` problem's theory held against a store (THEORY.md §2).
+"""The ``separable`` problem's theory held against a store (THEORY.md §2, §2.1).
 
-Theorem 4.1 bounds E_clean by ``epochs_bound`` (worst case over inits) and by
-``epochs_bound_instance`` (from the run's own W0) for every run: :func:`check_bound`
-counts the runs above either (there must be none). :func:`seed_summary` and
-:func:`scaling_slopes` compare how the measured epochs and the bound scale with the
-swept parameters (THEORY.md §2: e.g. alpha^-2 and, for small init, width^-1 for the
-bound). Thin selections over the generic statistics of :mod:`analysis.stats`.
+Every run is held against each of THEOREMS: E_clean against Theorem 4.1's
+``epochs_bound`` (worst case over inits) and ``epochs_bound_instance`` (from the run's own
+W0), and against the certified potential bounds ``epochs_bound_potential`` and
+``epochs_bound_potential_instance``; the violating steps of the run against
+``violating_steps_bound``. :func:`check_bound` counts the runs above each (there must be
+none), :func:`bound_coverage` why the others were not held, :func:`tightness` how far
+above the measurements the bounds sit (RATIOS). :func:`seed_summary` and
+:func:`scaling_slopes` compare how the measured epochs and the bounds scale with the
+swept parameters (THEORY.md §2: alpha^-2 and, for small init, width^-1 for the bound).
+Thin selections over the generic statistics of :mod:`analysis.stats`. A store written
+before a variable existed simply lacks it: what needs it is left out (:func:`stored`).
 """
 from __future__ import annotations
 
@@ -20,15 +25,52 @@ from sweep.problems.results import STATUS
 from sweep.problems.separable.params import BOUNDED_OPTIMIZERS
 
 MEASURED = "epochs_clean"
-BOUNDS = ("epochs_bound", "epochs_bound_instance")
-FITTED = ("epochs_clean", "epochs_conv", "epochs_bound")   # the epoch counts whose seed medians are fitted
-SUMMARISED = FITTED + ("ratio",)                            # ratio = epochs_clean / epochs_bound (<= 1)
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """A proved upper bound that every run must obey: ``measured`` <= each of ``bounds``
+    (the worst case over starts first, then the run's own start, if any). ``name``: the
+    report's words for it (its check is "<name> check (<source>)"), ``bound``: for its
+    bound; ``zero_counts``: the measured count can be 0 (stats.counted)."""
+
+    name: str
+    bound: str
+    source: str
+    measured: str
+    bounds: tuple[str, ...]
+    zero_counts: bool = False
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return (self.measured, *self.bounds)
+
+
+THEOREMS = (
+    Theorem("Theorem 4.1", "the Theorem 4.1 bound", "THEORY.md §2", MEASURED, ("epochs_bound", "epochs_bound_instance")),
+    Theorem("Potential bound", "the potential bound", "THEORY.md §2.1, BOUND.md Theorem 2(b)", MEASURED,
+            ("epochs_bound_potential", "epochs_bound_potential_instance")),
+    Theorem("Violating-steps bound", "the violating-steps bound", "THEORY.md §2.1, BOUND.md Theorem 2(a)",
+            "violating_steps_run", ("violating_steps_bound",), zero_counts=True),
+)
+# The epoch counts whose seed medians are fitted; ratio = epochs_clean / epochs_bound (<= 1).
+FITTED = ("epochs_clean", "epochs_conv", "epochs_bound", "epochs_bound_potential", "violating_steps")
+SUMMARISED = FITTED + ("ratio",)
 SCALING_PARAMETERS = ("alpha", "width", "init_scale", "eps", "margin")
+# The tightness ratios numerator / denominator over the runs where both are finite and > 0.
+RATIOS = (("epochs_bound", MEASURED), ("epochs_bound_instance", MEASURED), ("epochs_bound_potential", MEASURED),
+          ("epochs_bound_potential_instance", MEASURED), ("violating_steps_bound", "violating_steps_run"),
+          ("violating_steps", MEASURED), ("epochs_bound", "epochs_bound_potential"))
+
+
+def stored(ds: xr.Dataset, names) -> tuple[str, ...]:
+    """The ``names`` the store has (a store written before a variable existed lacks it)."""
+    return tuple(name for name in names if name in ds)
 
 
 def summarised_values(ds: xr.Dataset) -> dict[str, xr.DataArray]:
-    """Per-run values of each name in SUMMARISED, NaN where the run does not count."""
-    values = {name: stats.counted(ds, name) for name in FITTED}
+    """Per-run values of each name in SUMMARISED the store has, NaN where the run does not count."""
+    values = {name: stats.counted(ds, name) for name in stored(ds, FITTED)}
     values["ratio"] = values[MEASURED] / values["epochs_bound"]
     return values
 
@@ -38,9 +80,37 @@ def seed_summary(ds: xr.Dataset) -> xr.Dataset:
     return stats.seed_summary(summarised_values(ds))
 
 
-def check_bound(ds: xr.Dataset) -> stats.BoundCheck:
-    """Runs whose E_clean exceeds the worst-case or the instance bound (THEORY.md §2)."""
-    return stats.check_upper_bounds(ds, MEASURED, BOUNDS)
+def check_bound(ds: xr.Dataset, theorem: Theorem = THEOREMS[0]) -> stats.BoundCheck:
+    """Runs whose measured value exceeds one of the theorem's bounds (the worst-case or
+    the instance one; THEORY.md §2, §2.1). The store must hold ``theorem.variables``."""
+    return stats.check_upper_bounds(ds, theorem.measured, theorem.bounds, theorem.zero_counts)
+
+
+@dataclass(frozen=True)
+class Tightness:
+    """numerator / denominator over the ``runs`` where both are finite and > 0."""
+
+    numerator: str
+    denominator: str
+    runs: int
+    min: float
+    median: float
+    max: float
+
+
+def tightness(ds: xr.Dataset) -> list[Tightness]:
+    """Each ratio of RATIOS the store has, over the runs that count (THEORY.md §2.1: the
+    bounds' distance above the measurements, and §2's over the potential bound)."""
+    found = []
+    for numerator, denominator in RATIOS:
+        if not stored(ds, (numerator, denominator)) == (numerator, denominator):
+            continue
+        ratio = (stats.counted(ds, numerator) / stats.counted(ds, denominator)).values.ravel()
+        ratio = ratio[np.isfinite(ratio)]
+        if ratio.size:
+            found.append(Tightness(numerator, denominator, int(ratio.size), float(ratio.min()),
+                                   float(np.median(ratio)), float(ratio.max())))
+    return found
 
 
 @dataclass(frozen=True)
@@ -62,21 +132,24 @@ class BoundCoverage:
     infinite: int
 
 
-def bound_coverage(ds: xr.Dataset) -> BoundCoverage:
-    """Count the runs of each kind of :class:`BoundCoverage`."""
+def bound_coverage(ds: xr.Dataset, theorem: Theorem = THEOREMS[0]) -> BoundCoverage:
+    """Count the runs of each kind of :class:`BoundCoverage` for ``theorem`` (``not_clean``:
+    runs whose measured value is not reached)."""
     codes = [STATUS[name] for name in ("done", "diverged", "max_epochs")]
     finished = ds[stats.DONE] & ds[stats.STATUS].isin(codes)
     bounded_optimizer = _per_run(ds, "optimizer", lambda name: str(name) in BOUNDED_OPTIMIZERS)
     relu = _per_run(ds, "alpha", lambda alpha: float(alpha) == 0.0)
     candidate = finished & bounded_optimizer & ~relu
-    bound = ds[BOUNDS[0]]
+    bound = ds[theorem.bounds[0]]
+    measured = ds[theorem.measured]
+    reached = (measured >= 0) if theorem.zero_counts else (measured > 0)
     counts = xr.Dataset({
         "finished": finished.sum(),
         "unbounded_optimizer": (finished & ~bounded_optimizer).sum(),
         "relu": (finished & bounded_optimizer & relu).sum(),
         "no_margin": (candidate & ds["margin_s"].isnull()).sum(),
-        "not_clean": (candidate & bound.notnull() & ~(ds[MEASURED] > 0)).sum(),
-        "infinite": (candidate & np.isinf(bound) & (ds[MEASURED] > 0)).sum(),
+        "not_clean": (candidate & bound.notnull() & ~reached).sum(),
+        "infinite": (candidate & np.isinf(bound) & reached).sum(),
     }).compute()
     return BoundCoverage(**{name: int(value) for name, value in counts.data_vars.items()})
 
@@ -95,4 +168,4 @@ def scaling_parameters(ds: xr.Dataset) -> tuple[str, ...]:
 def scaling_slopes(ds: xr.Dataset) -> list[stats.Slope]:
     """Log-log slopes of the seed medians of the FITTED epoch counts in each swept scaling parameter."""
     values = summarised_values(ds)
-    return stats.scaling_slopes(ds, {name: values[name] for name in FITTED}, scaling_parameters(ds))
+    return stats.scaling_slopes(ds, {name: values[name] for name in stored(ds, FITTED)}, scaling_parameters(ds))

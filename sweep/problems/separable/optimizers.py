@@ -58,8 +58,9 @@ def train_sgd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_
         done = stop
     result = trainer.result()
     return [TrainingResult(W=result.W[r], loss=result.loss[r, :result.epochs_run[r]], E_clean=int(result.E_clean[r]),
-                      E_conv=int(result.E_conv[r]), epochs_run=int(result.epochs_run[r]),
-                      diverged=bool(result.diverged[r])) for r in range(len(ps))]
+                           E_conv=int(result.E_conv[r]), epochs_run=int(result.epochs_run[r]),
+                           diverged=bool(result.diverged[r]), violating_steps=int(result.violating_steps[r]),
+                           violating_steps_run=int(result.violating_steps_run[r])) for r in range(len(ps))]
 
 
 def train_gd(X, y, W0s, ps: list[SeparableParams], snapshot_at: np.ndarray, on_snapshot: Snapshot,

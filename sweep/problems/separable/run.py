@@ -20,6 +20,8 @@ from sweep.problems.separable.datasets import DataSet, make_dataset
 from sweep.problems.separable.margin import NotSeparableError, svm_margin
 from sweep.problems.separable.optimizers import OPTIMIZERS
 from sweep.problems.separable.params import BOUNDED_OPTIMIZERS, SeparableParams
+from sweep.problems.separable.potential_bound import (epochs_bound_potential, epochs_bound_potential_instance,
+                                                      violating_steps_bound)
 from sweep.problems.separable.theory import (BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures,
                                              teacher_stack)
 from sweep.problems.separable.variables import CURVES, METRICS, WEIGHT_HISTORY, WEIGHTS, recorded_epochs
@@ -55,8 +57,10 @@ def train_one(params: SeparableParams | Mapping[str, Any]) -> RunResult:
     Returns the value of every variable of ``variables.SCALARS`` and ``CURVES`` (curves
     over ``recorded_epochs(max_epochs)``, fill where not reached) and, with
     ``save_weights``, the final W (2k, d), with ``save_weight_history`` W at every
-    recorded epoch (epochs, 2k, d; NaN where not reached). Raises ParamError for bad parameters. A
-    non-separable data set trains as usual but has margin_s and both bounds NaN. A
+    recorded epoch (epochs, 2k, d; NaN where not reached). The bounds: Theorem 4.1's
+    (THEORY.md §2) and the certified potential bounds (§2.1), on E_clean and, at the steps
+    run, on the violating steps. Raises ParamError for bad parameters. A
+    non-separable data set trains as usual but has margin_s and every bound NaN. A
     diverged run (non-finite loss) gets status 'diverged'. The same as
     ``train_many([params])[0]``.
     """
@@ -123,12 +127,19 @@ def _result(p: SeparableParams, traj: TrainingResult, W0: np.ndarray, metrics: n
     curves["loss"][: reached.size] = traj.loss[reached - 1]
     curves.update(zip((v.name for v in METRICS), metrics))
 
-    bound = bound_instance = np.nan
+    bounds = dict.fromkeys(("epochs_bound", "epochs_bound_instance", "epochs_bound_potential",
+                            "epochs_bound_potential_instance", "violating_steps_bound"), np.nan)
     if svm is not None and bounded and p.alpha > 0:
-        common = dict(n=n, k=p.width, alpha=p.alpha, v=p.v, lr=p.lr, eps=p.eps, s=svm.s, R_x=R_x)
+        step = dict(k=p.width, alpha=p.alpha, v=p.v, lr=p.lr, eps=p.eps, s=svm.s, R_x=R_x)
         F0, G0 = progress_measures(W0.astype(np.float64), teacher_stack(svm.w, p.width))
-        bound = _bound_or_inf(epoch_bound, **common, R_0=R_0)
-        bound_instance = _bound_or_inf(epoch_bound_instance, **common, F0=F0, G0=G0)
+        bounds = {
+            "epochs_bound": _bound_or_inf(epoch_bound, n=n, **step, R_0=R_0),
+            "epochs_bound_instance": _bound_or_inf(epoch_bound_instance, n=n, **step, F0=F0, G0=G0),
+            "epochs_bound_potential": _bound_or_inf(epochs_bound_potential, n=n, **step, R_0=R_0),
+            "epochs_bound_potential_instance": _bound_or_inf(epochs_bound_potential_instance, n=n, **step, F0=F0,
+                                                             G0=G0),
+            "violating_steps_bound": _bound_or_inf(violating_steps_bound, **step, R_0=R_0, steps=n * traj.epochs_run),
+        }
 
     if traj.diverged:
         status = "diverged"
@@ -140,8 +151,9 @@ def _result(p: SeparableParams, traj: TrainingResult, W0: np.ndarray, metrics: n
     values = {
         "epochs_clean": traj.E_clean,
         "epochs_conv": traj.E_conv,
-        "epochs_bound": bound,
-        "epochs_bound_instance": bound_instance,
+        **bounds,
+        "violating_steps": traj.violating_steps,
+        "violating_steps_run": traj.violating_steps_run,
         "epochs_run": traj.epochs_run,
         "final_loss": float(traj.loss[-1]) if traj.loss.size else np.nan,
         "train_acc": accuracy(W, X, y, p.alpha, p.v),

@@ -40,7 +40,7 @@ def epoch_bound(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float
     and ValueError is raised; BoundOverflowError (a ValueError) when T_max exceeds the
     float range. Never ZeroDivisionError or OverflowError: see the module docstring.
     """
-    _check_nonnegative("R_0", R_0)
+    check_nonnegative("R_0", R_0)
     with _bound_arithmetic():
         a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
         s_over_a = Decimal(s) / a
@@ -70,8 +70,8 @@ def epoch_bound_instance(*, n: int, k: int, alpha: float, v: float, lr: float, e
     So r = (P + sqrt(P^2 + Q)) / A, or Q / (sqrt(P^2 + Q) - P) / A when P < 0: no
     cancellation. In decimal arithmetic, like :func:`epoch_bound`.
     """
-    _check_finite("F0", F0)
-    _check_nonnegative("G0", G0)
+    check_finite("F0", F0)
+    check_nonnegative("G0", G0)
     with _bound_arithmetic():
         a, beta = _step_terms(n=n, k=k, alpha=alpha, v=v, lr=lr, eps=eps, s=s, R_x=R_x)
         K = Decimal(2 * k).sqrt() * Decimal(s)
@@ -97,7 +97,7 @@ def teacher_stack(w_star: np.ndarray, k: int) -> np.ndarray:
     w_star = np.asarray(w_star, dtype=np.float64)
     if w_star.ndim != 1:
         raise ValueError(f"teacher_stack: 'w_star' must be a vector (d,), got shape {w_star.shape}")
-    _check_count("k", k)
+    check_count("k", k)
     return np.vstack([np.tile(w_star, (k, 1)), np.tile(-w_star, (k, 1))])
 
 
@@ -112,10 +112,10 @@ def progress_measures(W: np.ndarray, W_star: np.ndarray) -> tuple[float, float]:
 
 def lr_for_two_eps(*, n: int, k: int, v: float, eps: float, R_x: float) -> float:
     """eta = eps / (2 k n v^2 R_x^2): at or below it, E_conv(2 eps) <= E_bound(eps) (THEORY.md §2)."""
-    _check_count("n", n)
-    _check_count("k", k)
+    check_count("n", n)
+    check_count("k", k)
     for name, value in (("v", v), ("eps", eps), ("R_x", R_x)):
-        _check_positive(name, value)
+        check_positive(name, value)
     return eps / (2 * k * n * v * v * R_x * R_x)
 
 
@@ -123,14 +123,11 @@ def _step_terms(*, n: int, k: int, alpha: float, v: float, lr: float, eps: float
                 s: float, R_x: float) -> tuple[Decimal, Decimal]:
     """Validate the shared arguments; return a = alpha v lr (1 - e^{-eps}) and
     beta = c lr / k + (lr v R_x)^2 (THEORY.md §2) as decimals (in :func:`_bound_arithmetic`)."""
-    _check_count("n", n)
-    _check_count("k", k)
-    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < 1.0):
-        raise ValueError(f"'alpha' must be in [0, 1), got {alpha!r}")
-    if alpha == 0:
-        raise ValueError("epoch_bound: alpha = 0 (ReLU) has no Theorem 4.1 bound")
+    check_count("n", n)
+    check_count("k", k)
+    check_alpha(alpha)
     for name, value in (("v", v), ("lr", lr), ("eps", eps), ("s", s), ("R_x", R_x)):
-        _check_positive(name, value)
+        check_positive(name, value)
     a = Decimal(alpha) * Decimal(v) * Decimal(lr) * _one_minus_exp_minus(Decimal(eps))
     step = Decimal(lr) * Decimal(v) * Decimal(R_x)
     beta = Decimal(LAMBERT_C) * Decimal(lr) / k + step * step
@@ -167,23 +164,31 @@ def _epochs_from_horizon(t_max: Decimal) -> int:
     return int(t_max.to_integral_value(rounding=decimal.ROUND_FLOOR)) + 1
 
 
-def _check_count(name: str, value: int) -> None:
+def check_alpha(alpha: float) -> None:
+    """alpha in (0, 1): the bounds need a Leaky ReLU (alpha = 0, ReLU, has none: BOUND.md §6)."""
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < 1.0):
+        raise ValueError(f"'alpha' must be in [0, 1), got {alpha!r}")
+    if alpha == 0:
+        raise ValueError("alpha = 0 (ReLU) has no epoch bound (THEORY.md §2, BOUND.md §6)")
+
+
+def check_count(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"'{name}' must be an integer >= 1, got {value!r}")
 
 
-def _check_finite(name: str, value: float) -> None:
+def check_finite(name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
         raise ValueError(f"'{name}' must be a finite number, got {value!r}")
 
 
-def _check_positive(name: str, value: float) -> None:
-    _check_finite(name, value)
+def check_positive(name: str, value: float) -> None:
+    check_finite(name, value)
     if value <= 0:
         raise ValueError(f"'{name}' must be > 0, got {value!r}")
 
 
-def _check_nonnegative(name: str, value: float) -> None:
-    _check_finite(name, value)
+def check_nonnegative(name: str, value: float) -> None:
+    check_finite(name, value)
     if value < 0:
         raise ValueError(f"'{name}' must be >= 0, got {value!r}")
