@@ -9,16 +9,21 @@ list[Path]``, [] when the store lacks what it needs) and shows every run it summ
 - :func:`success_heatmaps`: the share of runs that identified the teacher over M/m x
   lam, one heatmap per learner;
 - :func:`convergence`: D_K, e_stray and F - F_final over the steps on log axes, per setting;
-- :func:`masses_vs_expected`: final assigned masses against those expected at lam.
+- :func:`masses_vs_expected`: final assigned masses against those expected at lam;
+- :func:`outcomes_vs_M`: every run's outcome over M/m (identified, or why not:
+  :mod:`.failures`), a panel per learner x lam.
 """
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from analysis.plotting import (PANEL_SIZE, as_python, describe_point, figure_file, has, legend_row, median_and_band,
-                               panel_grid, panels, parameter_values, wrapped)
+from analysis.plotting import (PANEL_SIZE, as_python, describe_point, figure_file, figure_title, has, legend_row,
+                               median_and_band, panel_grid, panels, parameter_values, seeds_phrase, setting, wrapped)
+from sweep.problems.relu_student.failures import (DEGENERATE, IDENTIFIED, NOT_FITTED, OFF, OUTCOMES, SPLIT, STRAY,
+                                                  outcome_counts)
 from sweep.problems.relu_student.tables import REPLICATE_DIMS, setting_dims, settings_table
 from sweep.problems.relu_student.variables import FEATURE, STEP
 
@@ -220,4 +225,53 @@ def masses_vs_expected(ds: xr.Dataset) -> Figure | None:
     return fig
 
 
-FIGURES = (plane_paths, success_heatmaps, convergence, masses_vs_expected)
+# ---------------------------------------------------------------- outcomes over M/m
+
+OUTCOME_COLORS = {IDENTIFIED: "tab:green", SPLIT: "yellowgreen", DEGENERATE: "0.6", NOT_FITTED: "tab:orange",
+                  STRAY: "tab:red", OFF: "tab:purple"}
+FIXED = ("d", "m", "n", "batch", "lr", "steps", "init_scale", "penalty")  # named in the figure's title
+
+
+@figure_file
+def outcomes_vs_M(ds: xr.Dataset) -> Figure | None:
+    """Every finished run's outcome (:mod:`.failures`: identified, identified with a teacher
+    neuron split over atoms, or the reason it failed) as stacked bars over M/m, a panel per
+    learner (columns) x lam (rows). Other setting dims are held at their middle value."""
+    if not (has(ds, "success", "atom_mass", "mass_lam", "teacher_degenerate") and "M" in ds.dims):
+        return None
+    learner_dims = [dim for dim in ("learner", "rho") if dim in setting_dims(ds)]
+    held = {dim: as_python(ds[dim].values[ds.sizes[dim] // 2]) for dim in setting_dims(ds)
+            if dim not in ("M", "lam", *learner_dims)}
+    lams = parameter_values(ds, "lam")
+    counts = outcome_counts(ds.sel(held) if held else ds, ("M", *(["lam"] if "lam" in ds.dims else []),
+                                                             *learner_dims))
+    learners = _learner_settings(counts, learner_dims)
+    fig, axes = panel_grid(len(lams), len(learners))
+    m, Ms = parameter_values(ds, "m")[0], [int(M) for M in ds["M"].values]
+    for row, lam in enumerate(lams):
+        for col, learner in enumerate(learners):
+            ax, rows = axes[row, col], counts
+            for dim, value in {**learner, **({"lam": lam} if "lam" in ds.dims else {})}.items():
+                rows = rows[rows[dim] == value]
+            rows = rows.set_index("M").reindex(Ms, fill_value=0)
+            bottom = np.zeros(len(Ms))
+            for name in OUTCOMES:
+                ax.bar(range(len(Ms)), rows[name].values, bottom=bottom, color=OUTCOME_COLORS[name], label=name)
+                bottom += rows[name].values
+            for x, (identified, total) in enumerate(zip(rows[IDENTIFIED] + rows[SPLIT], bottom)):
+                ax.text(x, total, f"{int(identified)}/{int(total)}", ha="center", va="bottom", fontsize=8)
+            ax.set_xticks(range(len(Ms)), [f"{M / m:g}" for M in Ms])
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set(xlabel=f"M / m (m = {m})", ylabel="runs (identified / finished above each bar)",
+                   ylim=(0, max(bottom.max(), 1) * 1.12),
+                   title=f"{_learner_label(learner, ds)}, λ = {lam:g}")
+            ax.grid(axis="x", visible=False)
+    legend_row(fig, axes, columns=3)
+    batches = f"fresh batches of {parameter_values(ds, 'batch')[0]}" if parameter_values(ds, "n") == [0] else ""
+    fixed = setting(ds, tuple(name for name in FIXED if not (batches and name in ("n", "batch"))), held)
+    figure_title(fig, f"relu_student: outcome of every run against M / m; {', '.join(filter(None, [fixed, batches]))}; "
+                      f"{seeds_phrase(ds, 'student inits')} (teachers)")
+    return fig
+
+
+FIGURES = (plane_paths, success_heatmaps, convergence, masses_vs_expected, outcomes_vs_M)

@@ -5,7 +5,8 @@ qualitative: "with high probability" for M large enough and a suitable lambda), 
 one check states what the runs show against the reconstruction's reference run and
 is never counted as held or broken (``holds`` None). Then the share of runs that
 identified the teacher per setting, with the medians of the final metrics (pooled over
-seeds and teachers, tables.py); ``summary.csv`` has one row per grid point but seed.
+seeds and teachers, tables.py), and per setting the runs of each outcome: identified, or
+why not (failures.py); ``summary.csv`` has one row per grid point but seed.
 Figures: :mod:`.figures`.
 """
 from __future__ import annotations
@@ -17,8 +18,9 @@ from analysis.checks import Check, not_checked
 from analysis.plotting import parameter_values
 from analysis.stats import point_dims
 from analysis.tables import markdown_rows, table_section
+from sweep.problems.relu_student.failures import OUTCOMES, outcome_counts
 from sweep.problems.relu_student.figures import FIGURES
-from sweep.problems.relu_student.tables import FINALS, runs_table, settings_table
+from sweep.problems.relu_student.tables import FINALS, runs_table, setting_dims, settings_table
 
 __all__ = ["FIGURES", "checks", "sections", "summary"]
 
@@ -32,7 +34,7 @@ def checks(ds: xr.Dataset) -> list[Check]:
 
 
 def sections(ds: xr.Dataset) -> list[str]:
-    return [settings_section(ds)]
+    return [settings_section(ds), outcomes_section(ds)]
 
 
 def summary(ds: xr.Dataset) -> pd.DataFrame:
@@ -92,3 +94,21 @@ def settings_section(ds: xr.Dataset) -> str:
                          "all < 0.05 (against the measure expected at lambda: the teacher at lambda = 0). The other "
                          "columns: medians over the finished runs.", table, [*dims, "identified", *FINALS], cells,
                          rest=None)
+
+
+def outcomes_section(ds: xr.Dataset) -> str:
+    """Per setting: the runs of each outcome (:mod:`.failures`), which add up to the runs finished."""
+    table = outcome_counts(ds, setting_dims(ds))
+    dims = [column for column in table.columns if column not in OUTCOMES]
+
+    def cells(row: dict) -> list[str]:
+        return [*(f"{row[dim]:g}" if isinstance(row[dim], float) else f"{row[dim]}" for dim in dims),
+                *(f"{int(row[name])}" for name in OUTCOMES)]
+
+    return table_section("Why runs fail, per setting", "Each finished run counted once: identified (in the measure "
+                         "sense; 'split': a teacher neuron is several atoms along its direction, so the one-to-one "
+                         "e_match >= 0.05), or the first reason it was not: a degenerate teacher; its function not "
+                         "fitted (relative L2 distance >= 0.05 to the function of the measure expected at lambda, exact "
+                         "through the arc-cosine kernel: the budget or the step size); stray mass >= 0.05 although "
+                         "the function is fitted (the fit does not pin the measure down); else a mass or angle error "
+                         ">= 0.05.", table, [*dims, *OUTCOMES], cells, rest=None)
