@@ -42,19 +42,21 @@ def preset_result(preset: str, ds: xr.Dataset, checks: list[Check]) -> PresetRes
 
 
 def duration(seconds: float) -> str:
-    """'42 s', '3.5 min' or '1.2 h'."""
+    """'0.4 s', '42 s', '3.5 min' or '1.2 h'."""
     if not math.isfinite(seconds):
         return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 100:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 6000 else f"{seconds / 3600:.1f} h"
 
 
 def results_table(results: list[PresetResult]) -> str:
-    """The markdown table of a problem's presets: a row per check."""
-    rows = [(f"`{result.preset}`", f"{result.done}/{result.runs}", duration(result.seconds),
-             check.summary.replace("|", "\\|"))
-            for result in results for check in result.checks]
+    """The markdown table of a problem's presets: a row per check (the preset's cells on its first)."""
+    rows = [(*((f"`{result.preset}`", f"{result.done}/{result.runs}", duration(result.seconds)) if index == 0
+               else ("", "", "")), check.summary.replace("|", "\\|"))
+            for result in results for index, check in enumerate(result.checks)]
     return markdown_rows(["preset", "runs done", "run time (summed)", "measured (the report's line)"], rows)
 
 

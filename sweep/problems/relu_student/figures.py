@@ -29,24 +29,26 @@ from sweep.problems.relu_student.variables import FEATURE, STEP
 
 MAX_RUN_PANELS = 6   # runs drawn per setting in plane_paths
 MAX_SETTINGS = 8     # settings (rows of panels, or lines) per figure
+MAX_COLUMNS = 4      # panels across in outcomes_vs_M
 POSITIVE, NEGATIVE, TEACHER_COLOR = "tab:red", "tab:blue", "k"
+
+
+def _combinations(ds: xr.Dataset, dims) -> list[dict]:
+    """Every combination of the values of ``dims`` (in grid order; [{}] for no dims)."""
+    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
+    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)} for i in range(grids[0].size)] if dims \
+        else [{}]
 
 
 def _settings(ds: xr.Dataset) -> list[dict]:
     """Every combination of the setting dims (in grid order), up to MAX_SETTINGS (one more
     when there are more, so that callers can tell)."""
-    dims = setting_dims(ds)
-    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
-    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)}
-            for i in range(grids[0].size if dims else 1)][:MAX_SETTINGS + 1]
+    return _combinations(ds, setting_dims(ds))[:MAX_SETTINGS + 1]
 
 
 def _replicates(ds: xr.Dataset) -> list[dict]:
     """Every combination of the replicate dims in the store ({} when there are none)."""
-    dims = [dim for dim in REPLICATE_DIMS if dim in ds.dims]
-    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
-    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)} for i in range(grids[0].size)] if dims \
-        else [{}]
+    return _combinations(ds, [dim for dim in REPLICATE_DIMS if dim in ds.dims])
 
 
 def _learner_label(point: dict, ds: xr.Dataset) -> str:
@@ -229,48 +231,53 @@ def masses_vs_expected(ds: xr.Dataset) -> Figure | None:
 
 OUTCOME_COLORS = {IDENTIFIED: "tab:green", SPLIT: "yellowgreen", DEGENERATE: "0.6", NOT_FITTED: "tab:orange",
                   STRAY: "tab:red", OFF: "tab:purple"}
-FIXED = ("d", "m", "n", "batch", "lr", "steps", "init_scale", "penalty")  # named in the figure's title
+FIXED = ("d", "m", "n", "batch", "lr", "steps", "lam", "init_scale", "penalty")  # named in the figure's title
+LABELS = {"lam": "λ", "init_scale": "init scale"}
 
 
 @figure_file
 def outcomes_vs_M(ds: xr.Dataset) -> Figure | None:
     """Every finished run's outcome (:mod:`.failures`: identified, identified with a teacher
     neuron split over atoms, or the reason it failed) as stacked bars over M/m, a panel per
-    learner (columns) x lam (rows). Other setting dims are held at their middle value."""
+    learner (columns) x combination of the other setting dims (rows: lam, steps, ...; the
+    first MAX_SETTINGS, the title says when there are more)."""
     if not (has(ds, "success", "atom_mass", "mass_lam", "teacher_degenerate") and "M" in ds.dims):
         return None
     learner_dims = [dim for dim in ("learner", "rho") if dim in setting_dims(ds)]
-    held = {dim: as_python(ds[dim].values[ds.sizes[dim] // 2]) for dim in setting_dims(ds)
-            if dim not in ("M", "lam", *learner_dims)}
-    lams = parameter_values(ds, "lam")
-    counts = outcome_counts(ds.sel(held) if held else ds, ("M", *(["lam"] if "lam" in ds.dims else []),
-                                                             *learner_dims))
+    other = [dim for dim in setting_dims(ds) if dim not in ("M", *learner_dims)]
+    settings = _combinations(ds, other)
+    counts = outcome_counts(ds, ("M", *other, *learner_dims))
     learners = _learner_settings(counts, learner_dims)
-    fig, axes = panel_grid(len(lams), len(learners))
+    shown = [(point, learner) for point in settings[:MAX_SETTINGS] for learner in learners]
+    # a row per value of the other dims but the last, which goes across with the learners
+    columns = min(len(learners) * (ds.sizes[other[-1]] if other else 1), MAX_COLUMNS, len(shown))
+    fig, axes = panel_grid(-(-len(shown) // columns), columns)
     m, Ms = parameter_values(ds, "m")[0], [int(M) for M in ds["M"].values]
-    for row, lam in enumerate(lams):
-        for col, learner in enumerate(learners):
-            ax, rows = axes[row, col], counts
-            for dim, value in {**learner, **({"lam": lam} if "lam" in ds.dims else {})}.items():
-                rows = rows[rows[dim] == value]
-            rows = rows.set_index("M").reindex(Ms, fill_value=0)
-            bottom = np.zeros(len(Ms))
-            for name in OUTCOMES:
-                ax.bar(range(len(Ms)), rows[name].values, bottom=bottom, color=OUTCOME_COLORS[name], label=name)
-                bottom += rows[name].values
-            for x, (identified, total) in enumerate(zip(rows[IDENTIFIED] + rows[SPLIT], bottom)):
-                ax.text(x, total, f"{int(identified)}/{int(total)}", ha="center", va="bottom", fontsize=8)
-            ax.set_xticks(range(len(Ms)), [f"{M / m:g}" for M in Ms])
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set(xlabel=f"M / m (m = {m})", ylabel="runs (identified / finished above each bar)",
-                   ylim=(0, max(bottom.max(), 1) * 1.12),
-                   title=f"{_learner_label(learner, ds)}, λ = {lam:g}")
-            ax.grid(axis="x", visible=False)
+    for ax, (point, learner) in zip(axes.flat, shown):
+        rows = counts
+        for dim, value in {**learner, **point}.items():
+            rows = rows[rows[dim] == value]
+        rows = rows.set_index("M").reindex(Ms, fill_value=0)
+        bottom = np.zeros(len(Ms))
+        for name in OUTCOMES:
+            ax.bar(range(len(Ms)), rows[name].values, bottom=bottom, color=OUTCOME_COLORS[name], label=name)
+            bottom += rows[name].values
+        for x, (identified, total) in enumerate(zip(rows[IDENTIFIED] + rows[SPLIT], bottom)):
+            ax.text(x, total, f"{int(identified)}/{int(total)}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(Ms)), [f"{M / m:g}" for M in Ms])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel=f"M / m (m = {m})", ylabel="runs (identified / finished above each bar)",
+               ylim=(0, max(bottom.max(), 1) * 1.12),
+               title=wrapped(", ".join(filter(None, [_learner_label(learner, ds), describe_point(point, LABELS)]))))
+        ax.grid(axis="x", visible=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
     legend_row(fig, axes, columns=3)
     batches = f"fresh batches of {parameter_values(ds, 'batch')[0]}" if parameter_values(ds, "n") == [0] else ""
-    fixed = setting(ds, tuple(name for name in FIXED if not (batches and name in ("n", "batch"))), held)
-    figure_title(fig, f"relu_student: outcome of every run against M / m; {', '.join(filter(None, [fixed, batches]))}; "
-                      f"{seeds_phrase(ds, 'student inits')} (teachers)")
+    fixed = setting(ds, tuple(name for name in FIXED if not (batches and name in ("n", "batch"))), dim_names=LABELS)
+    shown = f" (the first {MAX_SETTINGS} of {len(settings)} settings)" if len(settings) > MAX_SETTINGS else ""
+    figure_title(fig, f"relu_student: outcome of every run against M / m{shown}; "
+                      f"{', '.join(filter(None, [fixed, batches]))}; {seeds_phrase(ds, 'student inits')} (teachers)")
     return fig
 
 
