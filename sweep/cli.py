@@ -325,23 +325,35 @@ def _paper_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--scheduler", metavar="FILE",
                        help="scheduler config (default: ./scheduler.yaml, else a local cluster of 2 workers)")
     where.add_argument("--serial", action="store_true", help="run every task in this process (no Dask)")
+    parser.add_argument("--update-readme", metavar="FILE",
+                        help="then rewrite FILE's measured results of each problem run (between "
+                             "'<!-- sweep paper NAME -->' and '<!-- end -->') from the stores")
 
 
 @subcommand("paper", "run a problem's paper presets on the cluster and report each", _paper_arguments)
 def paper_command(args: argparse.Namespace) -> int:
     """Every preset of ``Problem.presets`` run into ``OUT/<preset>.zarr`` (resuming what is
     there) on one cluster, as `sweep run` would, reported into ``OUT/<preset>/`` and linked
-    from ``OUT/index.md``. Exit 1 when a run breaks a proven bound, 130 on Ctrl-C."""
+    from ``OUT/index.md``; with ``--update-readme FILE`` FILE's measured results rewritten
+    from them (:mod:`sweep.measured`; a FILE without their blocks is refused before any run). Exit 1 when a run breaks a proven bound, 130 on Ctrl-C."""
     from sweep.report import write_report
     from sweep.cluster import connect, load_cluster_config
     from sweep.engine import plan_sweep, resolve_store_path
     from sweep.lock import StoreLock
     from sweep.problems import get_problem, problem_names
     from sweep.spec import load_spec
+    from analysis.stats import open_results
+    from sweep.measured import missing_blocks, preset_result, results_table, update_measured
 
     names = problem_names() if args.problem == "all" else (args.problem,)
-    specs = {preset: load_spec(PRESETS_DIR / f"{preset}.yaml") for name in names for preset in get_problem(name).presets}
+    problem_of = {preset: name for name in names for preset in get_problem(name).presets}
+    specs = {preset: load_spec(PRESETS_DIR / f"{preset}.yaml") for preset in problem_of}
     cluster_config = None if args.serial else load_cluster_config(args.scheduler)  # validate before any work
+    readme = Path(args.update_readme) if args.update_readme else None
+    if readme is not None and (missing := missing_blocks(readme.read_text(), list(names))):
+        return _fail("paper", f"--update-readme: {str(readme)!r} has no block '<!-- sweep paper {missing[0]} -->' "
+                              f"... '<!-- end -->' for the measured results")
+    results: dict[str, list] = {name: [] for name in names}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# The papers' figures (THEORY.md §5, §6)", ""]
@@ -364,10 +376,15 @@ def paper_command(args: argparse.Namespace) -> int:
             print(f"{preset}: {len(report.paths)} files in {out / preset}")
             for check in report.checks:
                 print(f"{preset}: {check.summary}")
+            results[problem_of[preset]].append(preset_result(preset, open_results(path), report.checks))
             figures = [file for file in report.paths if file.suffix == ".png"]
             lines += [f"## [{preset}]({preset}/report.md)", "", *(f"![]({preset}/{file.name})" for file in figures), ""]
     (out / "index.md").write_text("\n".join(lines))
     print(out / "index.md")
+    if readme is not None:
+        readme.write_text(update_measured(readme.read_text(), {name: results_table(rows)
+                                                               for name, rows in results.items()}))
+        print(f"updated the measured results of {', '.join(names)} in {readme}")
     return EXIT_BOUND_VIOLATED if violated else 0
 
 

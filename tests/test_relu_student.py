@@ -1,5 +1,6 @@
 """The relu_student kernels and identification metrics (THEORY.md §6.2) against finite
-differences, a plain-NumPy reference, hand-built students and Monte Carlo."""
+differences, a plain-NumPy reference, hand-built students and Monte Carlo; why a run
+fails (failures.py) on hand-built students."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,8 @@ from scipy.optimize import minimize
 
 from kernels import relu_student as K
 from sweep.problems.relu_student.data import make_teacher, unit_rows
+from sweep.problems.relu_student.failures import (DEGENERATE, IDENTIFIED, NOT_FITTED, OFF, SPLIT, STRAY,
+                                                  function_error, outcome)
 from sweep.problems.relu_student.identification import (Measure, atoms, compare, expected_measure, identify,
                                                         kernel_distance, one_to_one_error, population_loss,
                                                         stray_mass)
@@ -285,3 +288,46 @@ def test_stray_mass_and_one_to_one_error_with_fewer_student_neurons():
     student = atoms(*student_of(Measure(t.mass[:2], t.direction[:2])))  # M = 2 < m = 3
     assert stray_mass(student, t) == 0.0
     assert one_to_one_error(student, t) == pytest.approx(1.0)  # the third is matched to the zero neuron
+
+
+# ---------------------------------------------------------------- why a run fails (failures.py)
+
+def test_function_error_matches_monte_carlo():
+    """||f_student - f_lam|| / ||f_lam|| in closed form against 400k inputs on the sphere (2%)."""
+    t = teacher(d=10, signs="random", seed=4)
+    expected = expected_measure(t, 0.01)
+    rng = np.random.default_rng(5)
+    a, W = rng.standard_normal(7), rng.standard_normal((7, 10))
+    XT = ref.inputs_from_normals(rng.standard_normal((400_000, 10)), "sphere")
+    f_expected = ref.output(expected.mass, expected.direction, XT)
+    measured = np.sqrt(np.mean((ref.output(a, W, XT) - f_expected) ** 2) / np.mean(f_expected ** 2))
+    assert function_error(atoms(a, W), expected) == pytest.approx(measured, rel=0.02)
+
+
+def outcome_of(student: Measure, t: Measure, degenerate: bool = False) -> str:
+    found = identify(student, t, 0.0)
+    row = {"success": int(found.success), "teacher_degenerate": int(degenerate), "e_match": found.e_match,
+           "e_stray_lam": found.at_lam.e_stray}
+    return outcome(row, function_error(student, found.expected))
+
+
+def test_each_outcome_from_a_hand_built_student():
+    t = teacher(d=10, seed=1)
+    rng = np.random.default_rng(7)
+    e1, e2 = np.linalg.qr(rng.standard_normal((10, 2)))[0].T
+    u = np.array([np.cos(angle) * e1 + np.sin(angle) * e2 for angle in (0.0, 2 * np.pi / 3, 4 * np.pi / 3)])
+    assert np.all(np.arccos(np.abs(t.direction @ u.T)) > 0.1)  # far from the teacher's directions
+    split = Measure(np.r_[t.mass[0] / 2, t.mass[0] / 2, t.mass[1:]], np.vstack([t.direction[0], t.direction]))
+    # pairs of masses +-0.05 at u_i and -u_i, u_1 + u_2 + u_3 = 0: since relu(z) - relu(-z) = z
+    # they add 0.05 <u_1 + u_2 + u_3, x> = 0 to the function, and stray mass 0.3 / 3
+    invisible = Measure(np.r_[t.mass, 0.05, 0.05, 0.05, -0.05, -0.05, -0.05], np.vstack([t.direction, u, -u]))
+    light = Measure(np.r_[0.93, t.mass[1:]], t.direction)   # e_mass 0.07, the function 7% of one neuron off
+    missing = Measure(t.mass[1:], t.direction[1:])          # a teacher neuron not learned
+    assert outcome_of(atoms(*student_of(t)), t) == IDENTIFIED
+    assert outcome_of(atoms(*student_of(split)), t) == SPLIT
+    hidden = atoms(*student_of(invisible))
+    assert function_error(hidden, t) < 1e-7 and outcome_of(hidden, t) == STRAY
+    assert function_error(atoms(*student_of(light)), t) < 0.05 and outcome_of(atoms(*student_of(light)), t) == OFF
+    assert function_error(atoms(*student_of(missing)), t) > 0.05
+    assert outcome_of(atoms(*student_of(missing)), t) == NOT_FITTED
+    assert outcome_of(atoms(*student_of(missing)), t, degenerate=True) == DEGENERATE

@@ -153,3 +153,27 @@ def test_reference_run_conic_recovers_the_teacher_and_gd_does_markedly_worse():
     assert np.sum(e_mass["conic"] < 0.05) >= 4 and np.sum(e_mass["conic"] < 0.01) >= 3
     assert np.sum(e_mass["gd"] < 0.01) <= 1
     assert np.median(e_mass["gd"]) > 3 * np.median(e_mass["conic"])
+
+
+def test_every_finished_run_has_one_outcome_and_the_report_counts_them(tmp_path):
+    """On a swept store: the outcomes of a setting add up to its finished runs, identified
+    and split ones to its successes, and the over-parameterisation line says k/n of each."""
+    import xarray as xr
+
+    from sweep.engine import run_sweep
+    from sweep.problems.relu_student.failures import IDENTIFIED, OUTCOMES, SPLIT, outcome_counts
+    from sweep.problems.relu_student.report import over_parameterisation_check
+
+    spec = parse_spec({"name": "outcomes", "problem": "relu_student", "params": {"d": 3, "m": 2, "batch": 200, "steps": 60},
+                       "grid": {"lam": [0.0, 0.01], "M": [2, 8], "data_seed": [0, 1], "seed": [0, 1]}})
+    run_sweep(spec, tmp_path / "s.zarr")
+    ds = xr.open_zarr(tmp_path / "s.zarr").load()
+    counts = outcome_counts(ds, ("lam", "M"))
+    for row in counts.to_dict("records"):
+        runs = ds.sel(lam=row["lam"], M=row["M"])
+        assert sum(row[name] for name in OUTCOMES) == int(runs["done"].sum()) == 4
+        assert row[IDENTIFIED] + row[SPLIT] == int((runs["success"] == 1).sum())
+    line = over_parameterisation_check(ds).summary
+    for lam in (0.0, 0.01):
+        shares = ", ".join(f"{int((ds['success'].sel(lam=lam, M=M) == 1).sum())}/4" for M in (2, 8))
+        assert f"lam = {lam:g}: {shares}" in line

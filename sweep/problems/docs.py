@@ -3,8 +3,9 @@
 Built from the declarations themselves (``Problem``, its params class and its layout),
 so the README's tables are generated, not written: ``sweep problems [NAME]`` prints
 them, ``sweep problems --update-readme README.md`` rewrites every block of the README
-between ``<!-- sweep problems [NAME] -->`` and ``<!-- end -->``, and
-tests/test_problems.py checks that the README is up to date.
+between ``<!-- sweep problems [NAME] -->`` and ``<!-- end -->`` (:func:`rewrite_blocks`,
+also used by ``sweep paper --update-readme``), and tests/test_problems.py checks that the
+README is up to date.
 """
 from __future__ import annotations
 
@@ -15,7 +16,22 @@ from typing import Any
 from sweep.problems.contract import Problem
 from sweep.problems.schema import ENGINE_VARIABLES
 
-_BLOCK = re.compile(r"(<!-- sweep problems ?(?P<name>[\w]*) -->\n)(.*?)(<!-- end -->)", re.DOTALL)
+
+
+def block_pattern(command: str) -> re.Pattern:
+    """A generated block of a text: the line ``<!-- sweep COMMAND [NAME] -->``, the body,
+    ``<!-- end -->`` (groups: the opening line, ``name``, the body, the end)."""
+    return re.compile(rf"(<!-- sweep {command} ?(?P<name>[\w]*) -->\n)(.*?)(<!-- end -->)", re.DOTALL)
+
+
+def rewrite_blocks(text: str, command: str, body) -> str:
+    """``text`` with the body of every ``sweep COMMAND`` block replaced by ``body(name)``
+    (a block whose ``body`` is None is kept as it is)."""
+    def block(match: re.Match) -> str:
+        new = body(match.group("name"))
+        return match.group(0) if new is None else f"{match.group(1)}{new}\n{match.group(4)}"
+
+    return block_pattern(command).sub(block, text)
 
 
 def _all_options(problem: Problem):
@@ -29,17 +45,14 @@ def update_readme(text: str) -> str:
     """``text`` with every generated block rewritten from the current declarations."""
     from sweep.problems import get_problem, problem_names
 
-    def block(match: re.Match) -> str:
-        name = match.group("name")
+    def body(name: str) -> str:
         if not name:
-            body = problems_table([get_problem(each) for each in problem_names()])
-        else:
-            problem = get_problem(name)
-            body = (f"Parameters:\n\n{parameters_table(problem)}\n\nStored variables (every grid point; "
-                    f"dims after the grid's):\n\n{variables_table(problem)}")
-        return f"{match.group(1)}{body}\n{match.group(4)}"
+            return problems_table([get_problem(each) for each in problem_names()])
+        problem = get_problem(name)
+        return (f"Parameters:\n\n{parameters_table(problem)}\n\nStored variables (every grid point; "
+                f"dims after the grid's):\n\n{variables_table(problem)}")
 
-    return _BLOCK.sub(block, text)
+    return rewrite_blocks(text, "problems", body)
 
 
 def problems_table(problems: list[Problem]) -> str:

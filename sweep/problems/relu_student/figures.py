@@ -9,39 +9,49 @@ list[Path]``, [] when the store lacks what it needs) and shows every run it summ
 - :func:`success_heatmaps`: the share of runs that identified the teacher over M/m x
   lam, one heatmap per learner;
 - :func:`convergence`: D_K, e_stray and F - F_final over the steps on log axes, per setting;
-- :func:`masses_vs_expected`: final assigned masses against those expected at lam.
+- :func:`masses_vs_expected`: final assigned masses against those expected at lam;
+- :func:`outcomes_vs_M`: every run's outcome over M/m (identified, or why not:
+  :mod:`.failures`), a panel per learner x lam.
 """
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from analysis.plotting import (PANEL_SIZE, as_python, describe_point, figure_file, has, legend_row, median_and_band,
-                               panel_grid, panels, parameter_values, wrapped)
+from analysis.plotting import (PANEL_SIZE, as_python, describe_point, figure_file, figure_title, has, legend_row,
+                               median_and_band, panel_grid, panels, parameter_values, seeds_phrase, setting, spread_entry,
+                               wrapped)
+from sweep.problems.relu_student.failures import (DEGENERATE, IDENTIFIED, NOT_FITTED, OFF, OUTCOMES, SPLIT, STRAY,
+                                                  outcome_counts)
 from sweep.problems.relu_student.tables import REPLICATE_DIMS, setting_dims, settings_table
 from sweep.problems.relu_student.variables import FEATURE, STEP
 
 MAX_RUN_PANELS = 6   # runs drawn per setting in plane_paths
 MAX_SETTINGS = 8     # settings (rows of panels, or lines) per figure
+MAX_COLUMNS = 4      # panels across in outcomes_vs_M
 POSITIVE, NEGATIVE, TEACHER_COLOR = "tab:red", "tab:blue", "k"
+FIXED = ("d", "m", "n", "batch", "lr", "steps", "lam", "learner", "rho", "M", "init_scale", "penalty")  # in titles
+LABELS = {"lam": "λ", "init_scale": "init scale", "rho": "ρ"}
+
+
+def _combinations(ds: xr.Dataset, dims) -> list[dict]:
+    """Every combination of the values of ``dims`` (in grid order; [{}] for no dims)."""
+    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
+    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)} for i in range(grids[0].size)] if dims \
+        else [{}]
 
 
 def _settings(ds: xr.Dataset) -> list[dict]:
     """Every combination of the setting dims (in grid order), up to MAX_SETTINGS (one more
     when there are more, so that callers can tell)."""
-    dims = setting_dims(ds)
-    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
-    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)}
-            for i in range(grids[0].size if dims else 1)][:MAX_SETTINGS + 1]
+    return _combinations(ds, setting_dims(ds))[:MAX_SETTINGS + 1]
 
 
 def _replicates(ds: xr.Dataset) -> list[dict]:
     """Every combination of the replicate dims in the store ({} when there are none)."""
-    dims = [dim for dim in REPLICATE_DIMS if dim in ds.dims]
-    grids = np.meshgrid(*(ds[dim].values for dim in dims), indexing="ij")
-    return [{dim: as_python(grid.flat[i]) for dim, grid in zip(dims, grids)} for i in range(grids[0].size)] if dims \
-        else [{}]
+    return _combinations(ds, [dim for dim in REPLICATE_DIMS if dim in ds.dims])
 
 
 def _learner_label(point: dict, ds: xr.Dataset) -> str:
@@ -171,25 +181,28 @@ CONVERGENCE_CURVES = (("D_K", "D_K (kernel distance to the teacher)"), ("e_stray
 @figure_file
 def convergence(ds: xr.Dataset) -> Figure | None:
     """D_K, e_stray and F - F_final (F_final: the run's last objective) over the steps, log
-    axes; per setting the median over its runs (line) and their min-max (band). Stores of
-    more than MAX_SETTINGS settings get none (too many lines to read)."""
+    axes; per setting the median over its runs (line) and their interquartile band (or each
+    run, under 5: analysis.plotting.median_and_band). Stores of more than MAX_SETTINGS
+    settings get none (too many lines to read)."""
     settings = _settings(ds)
     if not has(ds, "D_K", "e_stray", "objective", "final_objective") or len(settings) > MAX_SETTINGS:
         return None
-    fig, axes = panels(len(CONVERGENCE_CURVES))
+    fig, axes = panels(len(CONVERGENCE_CURVES), legend_rows=-(-(len(settings) + 1) // 2) + 1)
     steps = ds[STEP].values
-    for index, setting in enumerate(settings):
-        runs = ds.sel(setting) if setting else ds
-        label = describe_point(setting) or "all runs"
+    for index, point in enumerate(settings):
+        runs = ds.sel(point) if point else ds
+        label = describe_point(point, LABELS) or "every run"
         for ax, (name, ylabel) in zip(axes, CONVERGENCE_CURVES):
             values = runs[name] - runs["final_objective"] if name == "objective" else runs[name]
             per_run = values.where(runs["done"]).transpose(..., STEP).values.reshape(-1, steps.size)
             per_run = np.where(per_run > 0, per_run, np.nan)
             if not np.isfinite(per_run).any():
                 continue
-            median_and_band(ax, steps, per_run, f"C{index}", f"{label} ({per_run.shape[0]} runs)")
+            median_and_band(ax, steps, per_run, f"C{index}", f"{label}: median of {per_run.shape[0]} runs")
             ax.set(xscale="log", yscale="log", xlabel="step", ylabel=ylabel)
-    axes[0].legend()
+    spread_entry(axes[0], per_run)
+    legend_row(fig, axes, columns=2)
+    figure_title(fig, _title(ds, "convergence over the steps", settings[0] if len(settings) == 1 else {}))
     return fig
 
 
@@ -199,25 +212,91 @@ def convergence(ds: xr.Dataset) -> Figure | None:
 def masses_vs_expected(ds: xr.Dataset) -> Figure | None:
     """Every run's mass per atom of the measure expected at its lam (the m-atom minimiser
     of the population objective; the teacher at lam = 0) against that atom's mass: the
-    summed mass of the student's atoms within 0.1 rad of it. Filled: runs that identified
-    the teacher; hollow: the others."""
+    summed mass of the student's atoms within 0.1 rad of it, a panel per learner (and per
+    value of the other setting dims but M and lam), a colour per lam. Filled: runs that
+    identified the teacher; hollow: the others."""
     if not (has(ds, "mass_at_lam", "mass_lam", "success") and "lam" in ds.dims):
         return None
-    fig, (ax,) = panels(1)
-    for index, lam in enumerate(ds["lam"].values):
-        runs = ds.sel(lam=lam)
-        done = runs["done"].values
-        success = (runs["success"].values == 1) & done
-        mass = runs["mass_at_lam"].transpose(..., "teacher").values
-        expected = runs["mass_lam"].transpose(..., "teacher").values
-        for chosen, face in ((success, f"C{index}"), (done & ~success, "none")):
-            ax.scatter(expected[chosen].ravel(), mass[chosen].ravel(), s=14, facecolor=face, edgecolor=f"C{index}",
-                       label=f"λ = {lam:g}, {'identified' if face != 'none' else 'not'} ({int(chosen.sum())} runs)")
-    limits = ax.get_xlim()
-    ax.plot(limits, limits, color="0.5", lw=0.8, zorder=0)
-    ax.set(xlabel="mass expected at λ", ylabel="assigned student mass", title="final masses per teacher neuron")
-    ax.legend()
+    groups = _combinations(ds, [dim for dim in setting_dims(ds) if dim not in ("M", "lam")])
+    groups = [group for group in groups if not (group.get("learner") == "gd" and "rho" in group
+                                                and group["rho"] != ds["rho"].values[0])][:MAX_COLUMNS]
+    fig, axes = panels(len(groups), legend_rows=ds.sizes["lam"])
+    for ax, group in zip(axes, groups):
+        for index, lam in enumerate(ds["lam"].values):
+            runs = ds.sel({**group, "lam": lam})
+            done = runs["done"].values
+            success = (runs["success"].values == 1) & done
+            mass = runs["mass_at_lam"].transpose(..., "teacher").values
+            expected = runs["mass_lam"].transpose(..., "teacher").values
+            for chosen, face in ((success, f"C{index}"), (done & ~success, "none")):
+                ax.scatter(expected[chosen].ravel(), mass[chosen].ravel(), s=14, facecolor=face,
+                           edgecolor=f"C{index}", label=f"λ = {lam:g}, {'identified' if face != 'none' else 'not'}")
+        limits = ax.get_xlim()
+        ax.plot(limits, limits, color="0.5", lw=0.8, zorder=0)
+        rest = {dim: value for dim, value in group.items() if dim not in ("learner", "rho")}
+        ax.set(xlabel="mass expected at λ", ylabel="assigned student mass",
+               title=wrapped(", ".join(filter(None, [_learner_label(group, ds), describe_point(rest, LABELS)]))))
+    legend_row(fig, axes, columns=2)
+    figure_title(fig, _title(ds, "final mass per atom of the measure expected at λ, every run"))
     return fig
 
 
-FIGURES = (plane_paths, success_heatmaps, convergence, masses_vs_expected)
+# ---------------------------------------------------------------- outcomes over M/m
+
+OUTCOME_COLORS = {IDENTIFIED: "tab:green", SPLIT: "yellowgreen", DEGENERATE: "0.6", NOT_FITTED: "tab:orange",
+                  STRAY: "tab:red", OFF: "tab:purple"}
+
+
+@figure_file
+def outcomes_vs_M(ds: xr.Dataset) -> Figure | None:
+    """Every finished run's outcome (:mod:`.failures`: identified, identified with a teacher
+    neuron split over atoms, or the reason it failed) as stacked bars over M/m, a panel per
+    learner (columns) x combination of the other setting dims (rows: lam, steps, ...; the
+    first MAX_SETTINGS, the title says when there are more)."""
+    if not (has(ds, "success", "atom_mass", "mass_lam", "teacher_degenerate") and "M" in ds.dims):
+        return None
+    learner_dims = [dim for dim in ("learner", "rho") if dim in setting_dims(ds)]
+    other = [dim for dim in setting_dims(ds) if dim not in ("M", *learner_dims)]
+    settings = _combinations(ds, other)
+    counts = outcome_counts(ds, ("M", *other, *learner_dims))
+    learners = _learner_settings(counts, learner_dims)
+    shown = [(point, learner) for point in settings[:MAX_SETTINGS] for learner in learners]
+    # a row per value of the other dims but the last, which goes across with the learners
+    columns = min(len(learners) * (ds.sizes[other[-1]] if other else 1), MAX_COLUMNS, len(shown))
+    fig, axes = panel_grid(-(-len(shown) // columns), columns)
+    m, Ms = parameter_values(ds, "m")[0], [int(M) for M in ds["M"].values]
+    for ax, (point, learner) in zip(axes.flat, shown):
+        rows = counts
+        for dim, value in {**learner, **point}.items():
+            rows = rows[rows[dim] == value]
+        rows = rows.set_index("M").reindex(Ms, fill_value=0)
+        bottom = np.zeros(len(Ms))
+        for name in OUTCOMES:
+            ax.bar(range(len(Ms)), rows[name].values, bottom=bottom, color=OUTCOME_COLORS[name], label=name)
+            bottom += rows[name].values
+        for x, (identified, total) in enumerate(zip(rows[IDENTIFIED] + rows[SPLIT], bottom)):
+            ax.text(x, total, f"{int(identified)}/{int(total)}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(Ms)), [f"{M / m:g}" for M in Ms])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel=f"M / m (m = {m})", ylabel="runs (identified / finished above each bar)",
+               ylim=(0, max(bottom.max(), 1) * 1.12),
+               title=wrapped(", ".join(filter(None, [_learner_label(learner, ds), describe_point(point, LABELS)]))))
+        ax.grid(axis="x", visible=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
+    legend_row(fig, axes, columns=3)
+    shown = f" (the first {MAX_SETTINGS} of {len(settings)} settings)" if len(settings) > MAX_SETTINGS else ""
+    figure_title(fig, _title(ds, f"outcome of every run against M / m{shown}"))
+    return fig
+
+
+def _title(ds: xr.Dataset, what: str, held: dict | None = None) -> str:
+    """'relu_student: <what>; <the fixed parameters>; <seeds x teachers>'."""
+    batches = f"fresh batches of {parameter_values(ds, 'batch')[0]}" if parameter_values(ds, "n") == [0] else ""
+    fixed = setting(ds, tuple(name for name in FIXED if not (batches and name in ("n", "batch"))), held,
+                    dim_names=LABELS)
+    return (f"relu_student: {what}; {', '.join(filter(None, [fixed, batches]))}; "
+            f"{seeds_phrase(ds, 'student inits')} (teachers)")
+
+
+FIGURES = (plane_paths, success_heatmaps, convergence, masses_vs_expected, outcomes_vs_M)
