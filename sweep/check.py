@@ -16,7 +16,10 @@ read from the sources alone; this goes the rest of the way, in this order:
    ``run`` returns a RunResult of a known status whose variables are in the layout; with
    ``run_many``, ``batch_key`` is hashable and each group's ``run_many`` results equal
    those of ``run``, run by run; the sweep, run serially into a store, has no failed run;
-6. its report (``sweep report`` of that store): written, every check an
+6. its replay, when it declares one (``sweep replay`` of the sweep's first run): a
+   :class:`~sweep.problems.replay.Replay` whose trajectory is an ``xarray.Dataset`` and
+   whose run reproduces the stored one, every variable bit for bit;
+7. its report (``sweep report`` of that store): written, every check an
    :class:`analysis.checks.Check` of a known kind, ``summary`` a table with rows, and no
    theorem broken.
 
@@ -158,7 +161,19 @@ def _check_sweep(problem: Problem, params: dict, grid: dict) -> None:
         failed = ds["error"].values[ds["status"].values == STATUS["failed"]]
         if failed.size:
             raise _Broken(f"{failed.size} of {len(points)} runs of the check sweep failed, e.g. {failed.flat[0]}")
+        if problem.replay:
+            _check_replay(spec, ds)
         _check_report(problem, store, Path(work) / "report", len(points))
+
+
+def _check_replay(spec, ds) -> None:
+    """The replay of the first run (a Replay with a Dataset trajectory) reproduces the store."""
+    from sweep.replay import replay
+
+    first = {key: values[0] for key, values in spec.grid.items()}
+    differences = replay(ds, first).differences
+    if differences:
+        raise _Broken(f"the replay of the run at {first} does not reproduce the store: {'; '.join(differences)}")
 
 
 def _checked_run(problem: Problem, params, point: tuple, variables: set) -> RunResult:

@@ -1,4 +1,5 @@
-"""The ``sweep`` command line: ``run``, ``status``, ``show``, ``verify``, ``report``, ``paper``, ``problems``.
+"""The ``sweep`` command line: ``run``, ``status``, ``show``, ``verify``, ``report``, ``replay``, ``paper``,
+``problems``.
 
 Each subcommand is one handler function registered with :func:`subcommand`; adding
 one is one decorated function in this module. Handlers return the exit code. Mistakes
@@ -33,6 +34,7 @@ USAGE_ERRORS = (SpecError, ParamError, ClusterConfigError, ClusterUnavailable, S
 EXIT_USAGE = 2
 EXIT_BOUND_VIOLATED = 1  # `sweep report`: a run breaks a proven bound
 EXIT_DAMAGED = 1         # `sweep verify`: some chunks are damaged
+EXIT_NOT_REPRODUCED = 1  # `sweep replay`: the replayed run differs from the stored one
 EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143    # SIGTERM (128 + SIGTERM), handled as Ctrl-C
 EXIT_BROKEN_PIPE = 141   # stdout closed by the reader (128 + SIGPIPE)
@@ -313,6 +315,42 @@ def report_command(args: argparse.Namespace) -> int:
     for check in report.checks:
         print(check.summary)
     return EXIT_BOUND_VIOLATED if report.violated else 0
+
+
+# ---------------------------------------------------------------- sweep replay
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("store", help="a store written by `sweep run`")
+    parser.add_argument("--at", required=True, metavar="DIM=VALUE,...",
+                        help="the run's grid point, e.g. seed=3,width=16 (a dim with one value may be left out)")
+    parser.add_argument("--out", metavar="PATH", help="write the run's trajectory there (a new Zarr store)")
+
+
+@subcommand("replay", "train one stored run again, check it against the store and give its full trajectory",
+            _replay_arguments)
+def replay_command(args: argparse.Namespace) -> int:
+    """Exit 1 when the replayed run differs from the stored one (each differing variable
+    on one line); the trajectory is written to ``--out`` either way."""
+    from sweep.replay import ReplayError, replay
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():
+        return _fail("replay", f"--out {str(out)!r} exists; give a new path")
+    try:
+        replayed = replay(args.store, args.at)
+    except ReplayError as error:
+        return _fail("replay", str(error))
+    where = ", ".join(f"{key}={value}" for key, value in replayed.at.items())
+    if out is not None:
+        replayed.trajectory.to_zarr(out, mode="w-", zarr_format=3, consolidated=False)
+    print(replayed.trajectory if out is None else f"trajectory written to {out}")
+    if not replayed.reproduced:
+        print(f"run {where}: NOT reproduced ({replayed.comparison}):", file=sys.stderr)
+        for line in replayed.differences:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_NOT_REPRODUCED
+    print(f"run {where}: every stored value reproduced, {replayed.comparison}")
+    return 0
 
 
 # ---------------------------------------------------------------- sweep paper

@@ -51,6 +51,7 @@ import numpy as np
 
 from sweep.files import open_directory, read_bounded, write_file
 from sweep.lock import check_holder
+from sweep.provenance import blas_kernels
 from sweep.problems.results import STATUS, RunResult
 from sweep.problems.schema import ENGINE_VARIABLES, Dim, Variable
 
@@ -597,6 +598,7 @@ def _write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
         "spec_hash": spec.hash,
         "versions": _versions(),
         "git_revision": _git_revision(),
+        "blas_kernels": blas_kernels(),
     })
     for dim, values in spec.grid.items():
         coord = _coordinate_array(values)

@@ -4,8 +4,8 @@ written with, and the command that writes them again.
     .venv/bin/python -m tests.committed_stores [CASE ...]   # all cases by default
 
 Each case of tests/data/preset_slices.yaml is a preset with its grid replaced by a
-slice of it; the writer runs it serially into a store, records in its attributes which
-OpenBLAS kernels computed its BLAS products (``blas_kernels``), and zips it to
+slice of it; the writer runs it serially into a store (whose attribute ``blas_kernels``
+says which OpenBLAS kernels computed its BLAS products, sweep/provenance.py) and zips it to
 tests/data/<case>.zarr.zip. tests/test_store_equivalence.py reruns every slice and
 compares. Write them again only on purpose (a change of stored numbers), and say why in
 that test's docstring.
@@ -18,21 +18,10 @@ import zipfile
 from pathlib import Path
 
 import yaml
-import zarr
 
 DATA = Path(__file__).parent / "data"
 PRESETS = Path(__file__).parent.parent / "presets"
 CASES = yaml.safe_load((DATA / "preset_slices.yaml").read_text())
-
-
-def blas_kernels() -> list[str]:
-    """The OpenBLAS kernels of this process's BLAS libraries (``OPENBLAS_CORETYPE`` or the
-    CPU picks them), e.g. ["Haswell", "Haswell"]: the same kernels compute the same bits."""
-    import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
-    import scipy.linalg  # noqa: F401  (and SciPy's, which Numba's np.dot calls)
-    from threadpoolctl import threadpool_info
-
-    return sorted(str(info.get("architecture")) for info in threadpool_info() if info["internal_api"] == "openblas")
 
 
 def slice_spec(case: str):
@@ -56,7 +45,6 @@ def write(case: str) -> Path:
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "store.zarr"
         run_sweep(slice_spec(case), store)
-        zarr.open_group(store, mode="r+").attrs["blas_kernels"] = blas_kernels()
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(store.rglob("*")):
                 if path.is_file():

@@ -50,7 +50,8 @@ import zarr
 from sweep.engine import run_sweep
 from sweep.problems.separable.params import SeparableParams
 from sweep.store import open_store
-from tests.committed_stores import CASES, DATA, blas_kernels, slice_spec
+from sweep.provenance import blas_kernels
+from tests.committed_stores import CASES, DATA, slice_spec
 
 PROVENANCE = ("sweep_format", "spec_hash")  # the store's identity, kept on `done` too since format 2
 STORAGE_ONLY = ("save_weights", "save_weight_history")

@@ -63,6 +63,10 @@ class Problem:
       returns for its params, whatever the group.
     - ``report`` (optional): "module" defining every name of :data:`REPORT_PROTOCOL`.
     - ``presets``: the names (files in presets/) that reproduce its paper's figures.
+    - ``replay`` (optional): "module:function" of ``replay(params) ->
+      sweep.problems.replay.Replay``: the run again, its RunResult equal to ``run``'s,
+      with its full trajectory (what it records along training, at every step it can) as
+      an ``xarray.Dataset`` (``sweep replay``, :mod:`sweep.replay`).
     """
 
     name: str
@@ -76,6 +80,7 @@ class Problem:
     presets: tuple[str, ...] = ()
     run_many: str | None = None
     batch_key: Callable[[Any], Any] | None = None
+    replay: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.name, str) and self.name.isidentifier() and not keyword.iskeyword(self.name)):
@@ -91,6 +96,8 @@ class Problem:
             self._require(callable(self.batch_key), "batch_key",
                           "a function of the params, given with run_many (without it no run is ever batched)")
             self._check_function("run_many", self.run_many)
+        if self.replay is not None:
+            self._check_function("replay", self.replay)
         if self.report is not None:
             self._require(isinstance(self.report, str), "report", "a module name or None")
             defined = _top_level_names(self.report)
@@ -129,6 +136,10 @@ class Problem:
     def many_runner(self) -> Callable[[list], list] | None:
         """The batched run function, or None when the problem has none."""
         return imported(self.run_many) if self.run_many else None
+
+    def replayer(self) -> Callable[[Any], Any] | None:
+        """The replay function, or None when the problem declares none."""
+        return imported(self.replay) if self.replay else None
 
     def report_module(self):
         """The module of :data:`REPORT_PROTOCOL`, or None."""

@@ -45,5 +45,6 @@ PROBLEM = Problem(
     run="sweep.problems.biased_relu.run:run",
     run_seconds=run_seconds,
     report="sweep.problems.biased_relu.report",
+    replay="sweep.problems.biased_relu.run:replay",
     presets=("biased_relu_samples", "biased_relu_bias", "biased_relu_zero_bias", "biased_relu_conditioning"),
 )

@@ -10,13 +10,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from sweep.problems.replay import Replay, recorded_along
 from sweep.problems.results import RunResult
 from sweep.problems.biased_relu import gradient, moments
 from sweep.problems.biased_relu.params import MOMENT_LEARNERS, BiasedReluParams
 from sweep.problems.biased_relu.recovery import direction_errors, recovery
 from sweep.problems.biased_relu.samples import SampleStream, fresh_inputs
 from sweep.problems.biased_relu.teacher import LEARNER, make_teacher, stream
-from sweep.problems.biased_relu.variables import recorded_steps
+from sweep.problems.biased_relu.variables import CURVE, STEP, recorded_steps
 
 CANDIDATES_STREAM, INIT_STREAM = 1, 2  # keys of the learner's streams under stream(LEARNER, seed, key)
 
@@ -79,3 +80,12 @@ def run(params: BiasedReluParams | Mapping[str, Any]) -> RunResult:
         neuron_flipped=result.flipped.astype(np.int8),
     )
     return RunResult(status=status, values=values)
+
+
+def replay(params: BiasedReluParams | Mapping[str, Any]) -> Replay:
+    """``run(params)`` with its trajectory: test_rel_l2 at every recorded SGD step (sgd,
+    hybrid; ``variables.recorded_steps``, 0 = the start); the moments learner takes no
+    steps, so its trajectory is empty (THEORY.md §6.3)."""
+    p = params if isinstance(params, BiasedReluParams) else BiasedReluParams.from_mapping(params)
+    result = run(p)
+    return Replay(result, recorded_along(result, (CURVE,), {STEP: recorded_steps(p.gradient_steps)}))

@@ -35,5 +35,6 @@ PROBLEM = Problem(
     run="sweep.problems.relu_pgd.run:run",
     run_seconds=run_seconds,
     report="sweep.problems.relu_pgd.report",
+    replay="sweep.problems.relu_pgd.run:replay",
     presets=("relu_pgd_rate", "relu_pgd_phase", "relu_pgd_convention"),
 )

@@ -11,9 +11,11 @@ import numpy as np
 
 from kernels.pgd import pgd_relu
 from kernels.projections import projection_code
+from sweep.problems.replay import Replay, recorded_along
 from sweep.problems.results import RunResult
 from sweep.problems.relu_pgd.data import make_instance, relu_labels
 from sweep.problems.relu_pgd.params import ReluPGDParams
+from sweep.problems.relu_pgd.variables import CURVES, ITERATION
 from sweep.problems.relu_pgd.theory import (DIVERGENCE_FACTOR, SUCCESS_TOLERANCE, contraction_factor, first_success,
                                             inside_envelope, n0_hat)
 
@@ -62,3 +64,11 @@ def run(params: ReluPGDParams | Mapping[str, Any]) -> RunResult:
         "n_over_n0": p.n / scale,
     }
     return RunResult("diverged" if diverged else "done" if success else "max_epochs", values)
+
+
+def replay(params: ReluPGDParams | Mapping[str, Any]) -> Replay:
+    """``run(params)`` with its trajectory: rel_err_t, the loss and the support overlap at
+    every step t = 0 .. the last one run (what the run records, THEORY.md §6.1)."""
+    result = run(params)
+    steps = np.arange(np.asarray(result.values["rel_err"]).size)
+    return Replay(result, recorded_along(result, CURVES, {ITERATION: steps}))

@@ -38,5 +38,6 @@ PROBLEM = Problem(
     run="sweep.problems.relu_student.run:train_one",
     run_seconds=run_seconds,
     report="sweep.problems.relu_student.report",
+    replay="sweep.problems.relu_student.run:replay",
     presets=("relu_student_plane", "relu_student_identification", "relu_student_convergence"),
 )

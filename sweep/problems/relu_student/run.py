@@ -21,12 +21,13 @@ import numpy as np
 
 from kernels.relu_student import (INPUT_LAWS, LEARNERS, PENALTIES, fresh_batch_steps, network_output,
                                   penalty_value, training_set_steps)
+from sweep.problems.replay import Replay, recorded_along
 from sweep.problems.results import RunResult
 from sweep.problems.relu_student.data import DataSet, init_student, make_teacher, make_test_set, make_training_set
 from sweep.problems.relu_student.identification import (Measure, atoms, degenerate_teacher, identify,
                                                         kernel_distance, population_loss, stray_mass)
 from sweep.problems.relu_student.params import ReluStudentParams
-from sweep.problems.relu_student.variables import PATH_MAX_D, recorded_steps
+from sweep.problems.relu_student.variables import CURVES, PATH_MAX_D, PATHS, STEP, recorded_steps
 
 CHUNK_ELEMENTS = 1 << 21   # input coordinates drawn per kernel call (16 MB of float64 normals)
 DIVERGENCE_NORM = 1e6      # a neuron with ||(a_k, w_k)|| above this has diverged
@@ -203,3 +204,12 @@ def train_one(params: ReluStudentParams | Mapping[str, Any]) -> RunResult:
     if with_paths:
         values.update(path_mass=path_mass, path_direction=path_direction)
     return RunResult(status=status, values=values)
+
+
+def replay(params: ReluStudentParams | Mapping[str, Any]) -> Replay:
+    """``train_one(params)`` with its trajectory: the objective, D_K, the stray mass and the
+    test MSE at every recorded step (``variables.recorded_steps``; NaN after the run
+    stopped), and the atoms' paths when d <= PATH_MAX_D (THEORY.md §6.2)."""
+    p = params if isinstance(params, ReluStudentParams) else ReluStudentParams.from_mapping(params)
+    result = train_one(p)
+    return Replay(result, recorded_along(result, (*CURVES, *PATHS), {STEP: recorded_steps(p.steps)}))

@@ -47,6 +47,7 @@ PROBLEM = Problem(
     run_many="sweep.problems.separable.run:train_many",
     batch_key=SeparableParams.batch_key,
     report="sweep.problems.separable.report",
+    replay="sweep.problems.separable.run:replay",
     presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
              "fig5_relu_vs_leaky", "fig6_mnist_pairs", "fig7_clustering", "fig8_par_share", "fig9_outlier"),
 )

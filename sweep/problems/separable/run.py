@@ -7,14 +7,16 @@ with any other runs.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import xarray as xr
 from scipy.special import gammaln
 
 from kernels.metrics import training_metrics
-from kernels.network import network_output
+from kernels.network import dataset_loss, network_output
 from kernels.sgd import TrainingResult
+from sweep.problems.replay import Replay
 from sweep.problems.results import RunResult
 from sweep.problems.separable.datasets import DataSet, make_dataset
 from sweep.problems.separable.margin import NotSeparableError, svm_margin
@@ -24,7 +26,8 @@ from sweep.problems.separable.potential_bound import (epochs_bound_potential, ep
                                                       violating_steps_bound)
 from sweep.problems.separable.theory import (BoundOverflowError, epoch_bound, epoch_bound_instance, progress_measures,
                                              teacher_stack)
-from sweep.problems.separable.variables import CURVES, METRICS, WEIGHT_HISTORY, WEIGHTS, recorded_epochs
+from sweep.problems.separable.variables import (CURVES, EPOCH, FEATURE, METRICS, NEURON, WEIGHT_HISTORY, WEIGHTS,
+                                                recorded_epochs)
 
 
 def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.float64) -> np.ndarray:
@@ -83,8 +86,38 @@ def train_many(params_list: Sequence[SeparableParams | Mapping[str, Any]]) -> li
     return results
 
 
-def _train_group(ps: list[SeparableParams]) -> list[RunResult]:
-    """Runs with one ``batch_key``: one data set, one margin, one optimiser call."""
+def replay(params: SeparableParams | Mapping[str, Any]) -> Replay:
+    """``train_one(params)`` (the same RunResult) with the run's trajectory: W (``neuron`` x
+    ``feature``), the training loss L_S(W) (computed from W) and every metric of
+    ``variables.METRICS`` at every epoch from 0 (W0) to the last one trained (THEORY.md
+    §1-4). Holds W at every epoch: epochs_run x 2k x d numbers."""
+    p = params if isinstance(params, SeparableParams) else SeparableParams.from_mapping(params)
+    snapshots: dict[int, np.ndarray] = {}
+    result = _train_group([p], follow=lambda run, epoch, W: snapshots.setdefault(epoch, np.array(W)))[0]
+    data = make_dataset(p)
+    W0 = init_weights(p.width, data.X.shape[1], p.init_scale, p.seed, np.dtype(p.dtype).type)
+    epochs = np.array([0, *sorted(snapshots)], dtype=np.int64)
+    Ws = np.stack([W0, *(snapshots[epoch] for epoch in epochs[1:])])
+    metrics = np.full((len(METRICS), epochs.size), np.nan)
+    for column, W in enumerate(Ws):
+        training_metrics(W, data.X, data.y, data.X_test, metrics[:, column])
+    loss = np.array([dataset_loss(W, data.X.astype(W.dtype), data.y, p.alpha, p.v) for W in Ws])
+    curve = {"dims": (EPOCH,), "coords": {EPOCH: epochs}}
+    trajectory = xr.Dataset(
+        {"W": xr.DataArray(Ws.astype(np.float64), dims=(EPOCH, NEURON, FEATURE), coords={EPOCH: epochs},
+                           attrs={"long_name": "first-layer weights W (2k, d); rows 0..k-1 positive neurons"}),
+         "loss": xr.DataArray(loss, **curve, attrs={"units": "nats", "long_name": "training loss L_S(W)"}),
+         **{v.name: xr.DataArray(row, **curve, attrs=v.all_attrs()) for v, row in zip(METRICS, metrics)}})
+    trajectory[EPOCH].attrs = {"units": "epochs", "long_name": "epochs trained (0 = W0)"}
+    return Replay(result, trajectory)
+
+
+Follow = Callable[[int, int, np.ndarray], None]
+
+
+def _train_group(ps: list[SeparableParams], follow: Follow | None = None) -> list[RunResult]:
+    """Runs with one ``batch_key``: one data set, one margin, one optimiser call.
+    ``follow(run, epoch, W)``, if given, sees W after every epoch (the results do not change)."""
     first = ps[0]
     data: DataSet = make_dataset(first)
     X, y = data.X, data.y
@@ -99,12 +132,16 @@ def _train_group(ps: list[SeparableParams]) -> list[RunResult]:
     column = {int(e): i for i, e in enumerate(epochs)}
 
     def measure(run: int, epoch: int, W: np.ndarray) -> None:
-        if first.record_metrics:
+        if epoch in column and first.record_metrics:
             training_metrics(W, X, y, data.X_test, metrics[run, :, column[epoch]])
-        if history is not None:
+        if epoch in column and history is not None:
             history[run, column[epoch]] = W
+        if follow is not None:
+            follow(run, epoch, W)
 
     snapshot_at = epochs if first.record_metrics or first.save_weight_history else epochs[:0]
+    if follow is not None:
+        snapshot_at = np.arange(1, first.max_epochs + 1)
     trajectories = OPTIMIZERS[first.optimizer](X, y, W0s, ps, snapshot_at, measure)
 
     try:
