@@ -30,6 +30,7 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -273,10 +274,16 @@ def _interrupts_held() -> Iterator[None]:
     worker processes they start (the mask survives fork and exec) keep them blocked: a
     Ctrl-C or SIGTERM sent to the whole process group leaves the workers running, for the
     client to close. One that arrives meanwhile is noted and raised again here, once the
-    cluster is up (so that it is neither lost nor cuts the cluster's start short)."""
+    cluster is up (so that it is neither lost nor cuts the cluster's start short).
+
+    multiprocessing's resource tracker is started first, here: started later from the
+    cluster's event loop, it would unblock both signals in that thread (it blocks them
+    around its own start, then unblocks them), and every worker it starts would lose the
+    mask."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    resource_tracker.ensure_running()
     caught: list[int] = []
     previous = {number: signal.signal(number, lambda number, frame: caught.append(number))
                 for number in HELD_SIGNALS}

@@ -427,6 +427,9 @@ def test_an_interrupt_while_the_local_cluster_starts_is_not_lost(interrupt, tmp_
 
         wait_until(lambda: workers(), poll=0.01)
         assert not store.exists(), "the cluster had started before the signal: start-up was not tested"
+        for worker in workers():  # blocked from exec on, before Python installs any handler
+            blocked = int(Path(f"/proc/{worker.pid}/status").read_text().split("SigBlk:")[1].split()[0], 16)
+            assert blocked >> (number - 1) & 1, f"worker {worker.pid} does not block signal {number}"
     finally:
         os.killpg(process.pid, number)
         release.write_text("")
