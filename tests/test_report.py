@@ -65,7 +65,7 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
 
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):
     check = bound_check(open_results(planar_store(tmp_path, plant_violation=True)))
-    assert Report([], [check]).violated
+    assert Report([], [check], "1 of 1 runs finished").violated
     assert "# WARNING: 1 of 8 runs exceed the Theorem 4.1 bound" in check.markdown
     assert "{'seed': 1, 'init_scale': 0.001, 'alpha': 0.2}" in check.markdown
 
