@@ -310,6 +310,7 @@ def report_command(args: argparse.Namespace) -> int:
         raise StoreError(f"the store {args.store!r} has damaged blocks ({health.damaged_runs} runs); "
                          "`sweep verify` lists them, `sweep run` with its spec reruns them")
     report = write_report(args.store, args.out)
+    print(report.progress)
     for path in report.paths:
         print(path)
     for check in report.checks:

@@ -6,7 +6,9 @@ theory (:mod:`analysis.checks`: each says what it checked, or that it checked no
 why), the problem's own sections, and the figures inline. What it takes from the problem
 is its report module (``Problem.report``, the names of
 :data:`~sweep.problems.contract.REPORT_PROTOCOL`); the store it hands over lists every
-parameter in its spec (:func:`with_defaults`).
+parameter in its spec (:func:`with_defaults`) and its finished runs only
+(:func:`sweep.reading.finished_only`): a store that a `sweep run` is still writing is
+reported as far as it is finished ("N of M runs finished"), its lock never touched.
 """
 from __future__ import annotations
 
@@ -20,14 +22,17 @@ from analysis.stats import grid_dims, open_results, spec_of, status_counts
 from analysis.tables import markdown_rows
 from sweep.problems import DEFAULT_PROBLEM, get_problem
 from sweep.problems.contract import Problem
+from sweep.reading import finished_only, progress
 
 
 @dataclass(frozen=True)
 class Report:
-    """What :func:`write_report` wrote (report.md last) and the checks it made."""
+    """What :func:`write_report` wrote (report.md last), the checks it made and how many
+    runs it read ('N of M runs finished')."""
 
     paths: list[Path]
     checks: list[Check]
+    progress: str
 
     @property
     def violated(self) -> bool:
@@ -55,7 +60,7 @@ def write_report(store_path: str | Path, out_dir: str | Path) -> Report:
     """Write every figure the store supports, ``summary.csv`` and ``report.md`` into ``out_dir``."""
     ds = open_results(store_path)
     problem = stored_problem(ds)
-    ds = with_defaults(ds, problem)
+    ds = finished_only(with_defaults(ds, problem))
     module = problem.report_module()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,11 +82,11 @@ def write_report(store_path: str | Path, out_dir: str | Path) -> Report:
     ]
     report_path = out_dir / "report.md"
     report_path.write_text("\n\n".join(sections) + "\n")
-    return Report([*paths, report_path], checks)
+    return Report([*paths, report_path], checks, progress(ds))
 
 
 def status_section(ds: xr.Dataset) -> str:
-    """The runs by status, as markdown (first in every report)."""
+    """The runs by status, as markdown (first in every report): 'N of M runs finished'."""
     counts = status_counts(ds)
     rows = [(name, count) for name, count in counts.items() if count or name != "not_run"]
-    return f"## Runs\n\n{sum(counts.values())} runs in the grid.\n\n{markdown_rows(['status', 'runs'], rows)}"
+    return f"## Runs\n\n{progress(ds)}.\n\n{markdown_rows(['status', 'runs'], rows)}"

@@ -10,7 +10,7 @@ import yaml
 
 # One small sweep per problem; the last run of each is the one replayed.
 SPECS = {
-    "separable": {"params": {"n": 30, "n_test": 20, "d": 3, "width": 4, "max_epochs": 60, "save_weights": True},
+    "separable": {"params": {"n": 30, "n_test": 20, "d": 3, "width": 4, "max_epochs": 3000, "save_weights": True},
                   "grid": {"seed": [0, 1, 2], "alpha": [0.1, 0.5], "optimizer": ["gd", "sgd"]}},
     "relu_pgd": {"params": {"d": 100, "n": 80, "s": 4, "n_test": 50, "iterations": 12},
                  "grid": {"seed": [0, 1, 2], "constraint": ["l1", "l0"]}},

@@ -72,11 +72,11 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):
     store = open_results(planar_store(tmp_path, plant_violation=True))
     check = bound_check(store)
-    assert Report([], [check]).violated
+    assert Report([], [check], "8 of 8 runs finished").violated
     assert "# WARNING: 1 of 8 runs exceed the Theorem 4.1 bound" in check.markdown
     assert "{'seed': 1, 'init_scale': 0.001, 'alpha': 0.2}" in check.markdown
     potential = bound_check(store, THEOREMS[1])
-    assert Report([], [potential]).violated
+    assert Report([], [potential], "8 of 8 runs finished").violated
     assert "# WARNING: 1 of 8 runs exceed the potential bound (1 the instance-specific one)" in potential.markdown
 
 
@@ -85,7 +85,7 @@ def test_report_warns_about_more_violating_steps_than_their_bound(tmp_path):
     ds["violating_steps_run"][0, 1, 0] = 10 ** 6
     ds["violating_steps"][1, 1, 1] = 0  # V = 0 counts (E_clean = 1)
     check = bound_check(open_results(write_store(ds, tmp_path / "store.zarr")), THEOREMS[2])
-    assert Report([], [check]).violated
+    assert Report([], [check], "8 of 8 runs finished").violated
     assert "# WARNING: 1 of 8 runs exceed the violating-steps bound" in check.markdown
     assert "{'seed': 0, 'init_scale': 1.0, 'alpha': 0.1}" in check.markdown
 

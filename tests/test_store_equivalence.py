@@ -25,9 +25,10 @@ Where the committed stores come from (``git_revision`` in their attributes): wri
 again by issue 23's code to hold its new variables (the certified potential bounds and
 violating-steps bound, built on ``margin_s``, hence BLAS-valued; the counts
 ``violating_steps``, ``violating_steps_run``, exact), every variable the stores had before
-bit for bit the same (this test, run against the stores before). Before, by issue 22's code, which sums every dot product in a fixed order instead
-of letting LLVM reassociate (before, a cache written by Dask workers changed the last
-bits of some runs). A deliberate change of last bits: against the stores before, every
+bit for bit the same (this test, run against the stores before). Before, by issue 22's
+code, which sums every dot product in a fixed order instead of letting LLVM reassociate
+(before, a cache written by Dask workers changed the last bits of some runs).
+A deliberate change of last bits: against the stores before, every
 integer, status and accuracy is equal; ``max_angle`` moved by up to 5e-14 relative,
 ``cluster_ratio``, ``loss`` and ``final_loss`` of the default slice (networks outside the
 canonical order) by up to 5e-14, 1.2e-15 and 1.1e-15, and ``fig7_clustering``'s
