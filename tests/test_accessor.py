@@ -52,7 +52,7 @@ def test_the_accessor_gives_the_bound_check_and_seed_summaries(stores):
     bounded = frame[(frame["epochs_clean"] > 0) & np.isfinite(frame["epochs_bound"])]
     above = int((bounded["epochs_clean"] > bounded["epochs_bound"]).sum())
     bound = ds.sweep.checks()[0]
-    assert bound.summary.startswith(f"Theorem 4.1: {above} of {len(bounded)} runs that reached E_clean exceed the bound")
+    assert bound.summary.startswith(f"Theorem 4.1: {above} of {len(bounded)} runs exceed the bound (the runs that reached E_clean)")
     assert len(bounded) > 0 and bound.holds is True
     summary = ds.sweep.seed_summary("final_loss")
     expected = frame.groupby(["alpha", "optimizer"])["final_loss"].median()

@@ -54,7 +54,7 @@ def test_separable_trajectory_is_sgd_epoch_by_epoch(stores):
     assert W.shape == (int(run["epochs_run"]) + 1, 2 * p.width, p.d)
     for epoch in (1, 2, W.shape[0] - 1):
         order = seeded_orders(p.seed, 1, p.n, first_epoch=epoch)
-        expected, _, _, _ = reference.sgd_reference(data.X, data.y, W[epoch - 1], order, p.alpha, p.v, p.lr, p.eps)
+        expected = reference.sgd_reference(data.X, data.y, W[epoch - 1], order, p.alpha, p.v, p.lr, p.eps).W
         np.testing.assert_allclose(W[epoch], expected, rtol=1e-12, atol=1e-14)
     losses = [reference.dataset_loss(w, data.X, data.y, p.alpha, p.v) for w in W]
     np.testing.assert_allclose(trajectory["loss"].values, losses, rtol=1e-12)
