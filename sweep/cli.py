@@ -167,9 +167,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan) -> None:
+    from sweep.growth import describe_growth
+
     spec = plan.spec
     if plan.action == "repair":
         what = "its metadata is damaged: rebuilding it, then rerunning what is not intact"
+    elif plan.action == "grow":
+        what = (f"growing the store by {describe_growth(plan.grown_from, spec)} "
+                f"({plural(plan.total_runs - plan.grown_from.size, 'new run')}), {plan.finished_runs:,} already done")
     else:
         what = f"{plan.finished_runs:,} already done, {plural(len(plan.pending), 'task')} to run"
     print(f"sweep {spec.name!r} (problem {spec.problem.name!r}): {plural(plan.total_runs, 'run')}, {what} -> "
@@ -191,10 +196,12 @@ def _run_plan(plan, client):
 
     if client is not None:
         print(f"Dask dashboard: {client.dashboard_link}")
-    repairing = plan.action == "repair"
+    action = plan.action
     plan = start(plan)
-    if repairing:
+    if action == "repair":
         print(f"rebuilt the metadata: {plan.finished_runs:,} runs intact, {plural(len(plan.pending), 'task')} to run")
+    elif action == "grow":
+        print(f"grew the store: {plan.finished_runs:,} finished runs kept, {plural(len(plan.pending), 'task')} to run")
     if plan.pending and kernels_need_compiling(plan.spec):
         workers = len(client.nthreads()) if client is not None else 1
         print(f"compiling kernels on {plural(workers, 'worker')} (first run only)", flush=True)
@@ -217,7 +224,8 @@ def _store_argument(parser: argparse.ArgumentParser) -> None:
 
 @subcommand("status", "count finished, failed, diverged and remaining runs of a store", _store_argument)
 def status_command(args: argparse.Namespace) -> int:
-    from sweep.store import run_counts, scan_store
+    from sweep.growth import history_lines
+    from sweep.store import root_attrs, run_counts, scan_store
 
     health = scan_store(args.store)
     counts = run_counts(args.store, health)
@@ -225,6 +233,11 @@ def status_command(args: argparse.Namespace) -> int:
     for name, count in counts.items():
         print(f"{name:<{width}}  {count}")
     _print_damage(health)
+    history = root_attrs(args.store).get("history")
+    if history:
+        print("history:")
+        for line in history_lines(history):
+            print(f"  {line}")
     return 0
 
 

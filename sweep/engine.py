@@ -23,12 +23,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
+from sweep.growth import check_layout_kept, grow_store, grown_spec, stored_spec_at
 from sweep.lock import StoreLock
 from sweep.problems.results import STATUS
 from sweep.spec import SweepSpec
 from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of, byte_size,
-                         check_store, check_writable, create_store, layout_for, remove_leftovers, repair_store,
-                         scan_store, store_damage, store_kind)
+                         check_format, check_store, check_writable, create_store, layout_for, plural,
+                         remove_leftovers, repair_store, scan_store, store_damage, store_kind)
 from sweep.tasks import Outcome, RunTally, choose_chunks, run_block, run_point
 
 if TYPE_CHECKING:
@@ -42,10 +45,14 @@ class SweepPlan:
     """What running ``spec`` into the store at ``store_path`` does.
 
     ``action``: "create" (a new store, or ``--overwrite``), "repair" (a damaged store of
-    this sweep: metadata rebuilt, then planned again) or "resume". ``pending``: the blocks
-    to run (None until a repaired store is scanned); ``health``: the scan of an existing
-    store (damaged blocks are pending); ``retry_failed``: blocks holding a failed run are
-    pending too.
+    this sweep: metadata rebuilt, then planned again), "grow" (a store of ``grown_from``,
+    a sweep that ``spec`` extends: grown, then planned again; :mod:`sweep.growth`) or
+    "resume". ``spec`` is in the store's order. ``pending``: the blocks to run (None until
+    a repaired or grown store is scanned); ``health``: the scan of an existing store
+    (damaged blocks are pending); ``retry_failed``: blocks holding a failed run are
+    pending too. ``kept``: per pending block (by origin) that holds finished runs to keep
+    (a block a grow cut short, one whose failed run is retried), their mask: the block's
+    task rewrites them as stored and runs the others.
     """
 
     spec: SweepSpec
@@ -59,6 +66,8 @@ class SweepPlan:
     finished_runs: int
     health: Health | None = None
     retry_failed: bool = False
+    grown_from: SweepSpec | None = None
+    kept: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
     @property
     def target(self) -> WriteTarget:
@@ -90,7 +99,8 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
 
     Raises StoreError when one run's results would not fit in memory
     (:meth:`StoreLayout.check_run_size`), when the path is not a sweep store (even with
-    ``overwrite``), holds another sweep (unless ``overwrite``), holds this sweep with
+    ``overwrite``), holds a sweep that ``spec`` does not extend (unless ``overwrite``;
+    GrowthRefused says what differs) or whose runs it would store in another shape, holds this sweep with
     finished runs and ``overwrite`` without ``force``, is damaged and not recognisably this
     sweep's (unless ``overwrite``), or cannot be written.
     """
@@ -115,14 +125,25 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
     if overwrite:
         _refuse_discarding(path, spec, force)
         return _fresh(plan)
-    check_store(path, spec)
+    check_format(path)
+    stored = stored_spec_at(path)
+    if stored.hash != spec.hash:
+        spec = grown_spec(stored, spec, str(path))  # GrowthRefused unless it extends the stored sweep
+        if spec.hash != stored.hash:
+            check_layout_kept(path, stored, spec)
+            health = scan_store(path, decode=True)
+            return replace(plan, spec=spec, layout=layout_for(spec), action="grow", chunks=health.chunks,
+                           total_runs=spec.size, finished_runs=int(health.done.sum()), health=health,
+                           grown_from=stored)
+    check_store(path, spec)  # also refuses a stored spec that this code reads as another sweep
     health = scan_store(path, decode=True)
     redo = ~health.done
     if retry_failed:
         redo |= health.status == STATUS["failed"]
     pending = tuple(block for block in blocks_of(spec.shape, health.chunks) if redo[block.region].any())
+    kept = {block.origin: ~redo[block.region] for block in pending if not redo[block.region].all()}
     return replace(plan, action="resume", chunks=health.chunks, pending=pending,
-                   finished_runs=int(health.done.sum()), health=health)
+                   finished_runs=int(health.done.sum()), health=health, kept=kept)
 
 
 def start(plan: SweepPlan) -> SweepPlan:
@@ -132,6 +153,9 @@ def start(plan: SweepPlan) -> SweepPlan:
     if plan.action == "create":
         create_store(plan.store_path, plan.spec, plan.chunks)
         return plan
+    if plan.action == "grow":
+        grow_store(plan.store_path, plan.grown_from, plan.spec, plan.chunks)
+        return plan_sweep(plan.spec, plan.store_path, token=plan.token, retry_failed=plan.retry_failed)
     if plan.action == "repair" or plan.health.coordinates:
         repair_store(plan.store_path, plan.spec)
         return plan_sweep(plan.spec, plan.store_path, token=plan.token, retry_failed=plan.retry_failed)
@@ -158,7 +182,7 @@ def execute(plan: SweepPlan, client: "distributed.Client | None" = None,
 
         with threadpool_limits(limits=1):  # one BLAS thread per run, as in a Dask worker
             for block in plan.pending:
-                finished(run_block(plan.target, plan.spec, plan.layout, block))
+                finished(run_block(plan.target, plan.spec, plan.layout, block, plan.kept.get(block.origin)))
     else:
         _execute_on_cluster(plan, client, finished, on_message)
     return total
@@ -224,7 +248,8 @@ def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client", finished:
     jobs: dict = {}  # future -> its Block, or (its _Salvage, the run's index in the block)
 
     def submit_block(block: Block):
-        future = client.submit(run_block, plan.target, plan.spec, plan.layout, block, pure=False)
+        future = client.submit(run_block, plan.target, plan.spec, plan.layout, block, plan.kept.get(block.origin),
+                               pure=False)
         jobs[future] = block
         return future
 
@@ -239,17 +264,23 @@ def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client", finished:
         if isinstance(job, Block):
             if not isinstance(value, KilledWorker):
                 finished(value)
-            elif job.size > 1:
-                on_message(f"block at grid index {job.origin} ({job.size} runs): {_death_reason(client, value)}; "
-                           "rerunning its runs one by one")
-                salvage = _Salvage(job, BlockResults(plan.layout, job.shape), job.size)
-                for local, index in job.points():
-                    point = client.submit(run_point, plan.spec, index, pure=False)
-                    jobs[point] = (salvage, local)
-                    in_flight.add(point)
-                continue
-            else:  # a block of one run: that run killed its worker
-                job = (_Salvage(job, BlockResults(plan.layout, job.shape), 1), (0,) * len(job.shape))
+            else:
+                keep = plan.kept.get(job.origin)
+                results = BlockResults(plan.layout, job.shape)
+                if keep is not None:
+                    results.keep_stored(plan.store_path, job.origin, keep)
+                points = [(local, index) for local, index in job.points() if keep is None or not keep[local]]
+                if len(points) == 1:  # that run killed its worker
+                    job = (_Salvage(job, results, 1), points[0][0])
+                else:
+                    on_message(f"block at grid index {job.origin} ({plural(len(points), 'run')}): "
+                               f"{_death_reason(client, value)}; rerunning its runs one by one")
+                    salvage = _Salvage(job, results, len(points))
+                    for local, index in points:
+                        point = client.submit(run_point, plan.spec, index, pure=False)
+                        jobs[point] = (salvage, local)
+                        in_flight.add(point)
+                    continue
         if isinstance(job, tuple):
             salvage, local = job
             if isinstance(value, KilledWorker):

@@ -14,14 +14,13 @@ import numpy as np
 import xarray as xr
 
 from analysis.stats import DONE, spec_of
-from sweep.spec import SweepSpec, parse_spec
+from sweep.spec import SweepSpec, spec_from_normalised
 
 
 def stored_spec(ds: xr.Dataset) -> SweepSpec:
     """The sweep the store holds (its ``spec`` attribute), parameters added since at their
     defaults. SpecError if the code no longer accepts it."""
-    spec = spec_of(ds)
-    return parse_spec({key: dict(value) if key == "grid" else value for key, value in spec.items()})
+    return spec_from_normalised(spec_of(ds))
 
 
 def finished_only(ds: xr.Dataset) -> xr.Dataset:

@@ -107,6 +107,13 @@ class SweepSpec:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+def spec_from_normalised(normalised: Mapping[str, Any]) -> SweepSpec:
+    """The spec whose :meth:`SweepSpec.normalised` form (as a store keeps it) this is,
+    parameters added to the problem since at their defaults. SpecError if the code no
+    longer accepts it."""
+    return parse_spec({key: dict(value) if key == "grid" else value for key, value in normalised.items()})
+
+
 def load_spec(path: str | Path, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
     """Read and validate a YAML spec file (UTF-8, at most MAX_SPEC_BYTES)."""
     path = Path(path)

@@ -177,11 +177,18 @@ def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> 
     """Lay out the store of ``spec`` at ``path``, chunked ``chunks`` along the grid dims,
     replacing what is there: built in a sibling temporary directory, then renamed into
     place (a kill leaves the old store, nothing, or the complete new store)."""
-    path = Path(path)
+    swap_into_place(Path(path), "creating",
+                    lambda building: write_layout(building, spec, chunks, [history_entry(spec, spec.size, {})]))
+
+
+def swap_into_place(path: Path, purpose: str, build) -> None:
+    """Call ``build(directory)`` on a new sibling directory of ``path`` named for
+    ``purpose``, then rename it into place, replacing what is at ``path`` (a kill
+    leaves the old directory, nothing, or the complete new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    building = _sibling(path, "creating")
+    building = _sibling(path, purpose)
     try:
-        _write_layout(building, spec, chunks)
+        build(building)
         if path.exists():
             discarded = _sibling(path, "discarding")
             os.rename(path, discarded)
@@ -193,11 +200,22 @@ def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> 
         shutil.rmtree(building, ignore_errors=True)
 
 
+def history_entry(spec: SweepSpec, runs: int, added: dict[str, list[Any]]) -> dict[str, Any]:
+    """One entry of a store's ``history`` attribute: the spec that created or grew it
+    (name, hash), the runs it added and along which values (``added``; {} on creation),
+    when (UTC), with which code (git revision, package version)."""
+    import datetime
+
+    return {"spec": spec.name, "spec_hash": spec.hash, "runs_added": runs, "added": added,
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "git_revision": _git_revision(), "version": _versions()["linear-teachers"]}
+
+
 def remove_leftovers(path: str | Path) -> None:
     """Remove the temporary siblings of the store at ``path`` that a killed
-    :func:`create_store` or :func:`repair_store` left (call only while holding its lock)."""
+    :func:`create_store`, :func:`repair_store` or :func:`sweep.growth.grow_store` left (call only while holding its lock)."""
     path = Path(path)
-    prefixes = tuple(f".{path.name}.{purpose}-" for purpose in ("creating", "discarding", "repairing"))
+    prefixes = tuple(f".{path.name}.{purpose}-" for purpose in ("creating", "discarding", "repairing", "growing"))
     for leftover in path.parent.iterdir():
         if leftover.name.startswith(prefixes):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -220,7 +238,7 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
                          "is unreadable); use --overwrite to start it again") from None
     fresh = _sibling(path, "repairing")
     try:
-        _write_layout(fresh, spec, chunks)
+        write_layout(fresh, spec, chunks, [history_entry(spec, spec.size, {})])  # used if the root is lost
         layout = layout_for(spec)
         for variable in layout.variables:
             if _read_json(path / variable.name / "zarr.json") != _read_json(fresh / variable.name / "zarr.json"):
@@ -238,14 +256,20 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
         shutil.rmtree(fresh, ignore_errors=True)
 
 
-def check_store(path: str | Path, spec: SweepSpec) -> None:
-    """Raise StoreError unless ``path`` holds the store of exactly this spec (its computation:
-    problem, parameters and grid; the name and description may differ)."""
-    attrs = _root_attrs(path)
+def check_format(path: str | Path) -> None:
+    """Raise StoreError unless the store at ``path`` has this version's FORMAT (resumable)."""
+    attrs = root_attrs(path)
     if attrs.get("sweep_format") != FORMAT:
         raise StoreError(f"the store {str(path)!r} was written by an earlier version of sweep (format "
                          f"{attrs.get('sweep_format')!r}) and cannot be resumed; use another --store path, or "
                          "--overwrite to replace it")
+
+
+def check_store(path: str | Path, spec: SweepSpec) -> None:
+    """Raise StoreError unless ``path`` holds the store of exactly this spec (its computation:
+    problem, parameters and grid; the name and description may differ)."""
+    check_format(path)
+    attrs = root_attrs(path)
     if attrs.get("spec_hash") != spec.hash:
         raise StoreError(
             f"the store {str(path)!r} holds a different sweep (spec {attrs.get('spec', {}).get('name')!r}, "
@@ -501,6 +525,15 @@ class BlockResults:
         self.arrays[WALL_TIME][index] = wall_time
         self.arrays[DONE][index] = True
 
+    def keep_stored(self, path: str, origin: tuple[int, ...], keep: np.ndarray) -> None:
+        """Take the results of the runs where ``keep`` is True (finished runs of a block
+        that runs again, e.g. one a grow cut short) from the store at ``path``, block at
+        ``origin``: rewritten as they are, not recomputed."""
+        group = _open_group(path, "r")
+        region = tuple(slice(o, o + n) for o, n in zip(origin, keep.shape))
+        for name, values in self.arrays.items():
+            values[keep] = group[name][region][keep]
+
     def record_failure(self, index: tuple[int, ...], message: str, wall_time: float) -> None:
         """Mark the run at ``index`` failed with its error message (other results stay fill)."""
         self.arrays[STATUS_VARIABLE][index] = STATUS["failed"]
@@ -583,9 +616,10 @@ def byte_size(count: int) -> str:
     return f"{count} B"
 
 
-def _write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
-    """Write the metadata and coordinates of ``spec``'s store at ``path`` (a new directory)
-    and consolidate the metadata."""
+def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: list[dict[str, Any]]) -> None:
+    """Write the metadata and coordinates of ``spec``'s store at ``path`` (a new directory),
+    with ``history`` (:func:`history_entry` s, oldest first) in its root attributes, and
+    consolidate the metadata."""
     import zarr
     from zarr.codecs import ZstdCodec
 
@@ -599,6 +633,7 @@ def _write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
         "versions": _versions(),
         "git_revision": _git_revision(),
         "blas_kernels": blas_kernels(),
+        "history": history,
     })
     for dim, values in spec.grid.items():
         coord = _coordinate_array(values)
@@ -774,7 +809,7 @@ def _open_group(path: str | Path, mode: str):
                            f"({_reason(error)})", attrs.get("spec_hash")) from None
 
 
-def _root_attrs(path: str | Path) -> dict[str, Any]:
+def root_attrs(path: str | Path) -> dict[str, Any]:
     return dict(_open_group(path, "r").attrs)
 
 

@@ -124,15 +124,22 @@ def _changes_batch(spec: SweepSpec, axis: int) -> bool:
         return True
 
 
-def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: Block) -> RunTally:
-    """The task: run every run of ``block`` (the problem's run function), then write its
-    region of the store (whose layout is ``layout``) at ``target``. Raises LockLost (and
-    runs and writes nothing more) once ``target``'s `sweep run` no longer holds the store."""
+def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: Block,
+              keep: np.ndarray | None = None) -> RunTally:
+    """The task: run every run of ``block`` (the problem's run function) but those where
+    ``keep`` (a bool mask over the block) is True, whose stored results are kept, then
+    write its region of the store (whose layout is ``layout``) at ``target``. Raises
+    LockLost (and runs and writes nothing more) once ``target``'s `sweep run` no longer
+    holds the store."""
     target.check()
     results = BlockResults(layout, block.shape)
+    points = list(block.points())
+    if keep is not None:
+        results.keep_stored(target.path, block.origin, keep)
+        points = [(local, index) for local, index in points if not keep[local]]
     tally = RunTally()
     run, run_many = spec.problem.runner(), spec.problem.many_runner()
-    for batch, key_error in _batches(spec, block) if run_many else [([point], "") for point in block.points()]:
+    for batch, key_error in _batches(spec, points) if run_many else [([point], "") for point in points]:
         outcomes = _run_batch(run_many, spec, [index for _, index in batch]) if len(batch) > 1 else None
         if key_error:  # the problem's batch_key raised: the run fails with that error
             outcomes = [Outcome(None, key_error, 0.0)]
@@ -175,12 +182,13 @@ def _run_batch(run_many: Callable, spec: SweepSpec, indices: list) -> list[Outco
     return [Outcome(result, "", share) for result in results]
 
 
-def _batches(spec: SweepSpec, block: Block) -> list[tuple[list, str]]:
-    """The runs of ``block`` grouped by the problem's ``batch_key``, each group with ""; a
+def _batches(spec: SweepSpec, points: list) -> list[tuple[list, str]]:
+    """The runs at ``points`` ((index in the block, index in the grid) pairs) grouped by
+    the problem's ``batch_key``, each group with ""; a
     run whose params do not build goes alone (it fails on its own), and one whose
     ``batch_key`` raises (or is not hashable) goes alone with that error as its failure."""
     groups: dict = {}
-    for local, index in block.points():
+    for local, index in points:
         try:
             params = spec.params_at(index)
         except Exception:

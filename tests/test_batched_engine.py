@@ -17,6 +17,7 @@ from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store
 from sweep.tasks import choose_chunks
 from tests.test_run import SMALL, digest
+from tests.store_contents import stored_runs
 
 SPEC = parse_spec({
     "name": "groups",
@@ -30,8 +31,7 @@ def without_run_many(spec):
     return dataclasses.replace(spec, problem=dataclasses.replace(spec.problem, run_many=None, batch_key=None))
 
 
-def results(path) -> xr.Dataset:
-    return open_store(path).drop_vars("wall_time").load()
+results = stored_runs
 
 
 def test_stores_do_not_depend_on_grouping(tmp_path):

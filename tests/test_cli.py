@@ -76,7 +76,7 @@ def test_store_of_another_spec_is_refused_unless_overwrite(tmp_path, capsys):
     other = write_spec(tmp_path, SPEC.replace("name: cli", "name: other").replace("max_epochs: 5", "max_epochs: 6"),
                        "other.yaml")
     assert main(["run", other, "--store", store, "--serial"]) == EXIT_USAGE
-    assert "different sweep" in capsys.readouterr().err
+    assert "which spec 'other' does not extend: max_epochs is 5 in the store, 6 in the spec;" in capsys.readouterr().err
     assert open_store(store).attrs["spec"]["name"] == "cli"
 
     assert main(["run", other, "--store", store, "--serial", "--overwrite"]) == 0

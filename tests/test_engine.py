@@ -24,6 +24,7 @@ from sweep.problems.results import STATUS
 from sweep.spec import parse_spec
 from sweep.store import ERROR, open_store, read_done, run_counts
 from sweep.tasks import choose_chunks
+from tests.store_contents import stored_runs
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent  # on the workers' path: they import tests.hungry_problem
@@ -43,8 +44,7 @@ grid:
 """
 
 
-def load_results(path) -> xr.Dataset:
-    return open_store(path).drop_vars("wall_time").load()
+load_results = stored_runs
 
 
 class DaskProcesses:
@@ -472,7 +472,8 @@ def test_poison_run_is_recorded_not_fatal(tmp_path, hungry):
 
 
 def test_failures_are_final_unless_retried(tmp_path, hungry):
-    """A resume never repeats a recorded failure; --retry-failed reruns it (and its block)."""
+    """A resume never repeats a recorded failure; --retry-failed reruns it alone (its
+    block-mate's results are kept as stored, not recomputed)."""
     flag = tmp_path / "failing"
     flag.write_text("")
     spec = parse_spec({"name": "f", "problem": "hungry", "params": {"fail_at": 3, "fail_while": str(flag)},
@@ -483,7 +484,7 @@ def test_failures_are_final_unless_retried(tmp_path, hungry):
     flag.unlink()
     assert run_sweep(spec, store).runs == 0
     assert open_store(store)["status"].values[3] == STATUS["failed"]
-    assert run_sweep(spec, store, retry_failed=True).statuses == {"done": 2}
+    assert run_sweep(spec, store, retry_failed=True).statuses == {"done": 1}
     ds = open_store(store).load()
     assert (ds["status"] == STATUS["done"]).all() and (ds[ERROR] == "").all()
 

@@ -18,7 +18,7 @@ import xarray as xr
 from numba.core.registry import CPUDispatcher
 
 import kernels
-from sweep.store import open_store
+from tests.store_contents import stored_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,10 +59,7 @@ def sweep_run(spec: Path, store: Path, cache: Path, *extra: str) -> None:
                    cwd=ROOT, check=True, capture_output=True, text=True)
 
 
-def stored_numbers(store: Path) -> xr.Dataset:
-    ds = open_store(store).drop_vars("wall_time").load()
-    ds.attrs = {}
-    return ds
+stored_numbers = stored_runs
 
 
 @pytest.mark.slow

@@ -1,0 +1,197 @@
+"""Growing a store (sweep/growth.py, README "Growing a sweep"): through the real CLI in
+new processes, on a real local cluster where the runs are computed in parallel."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sweep.lock import StoreLock
+from sweep.store import open_store, read_done, root_attrs
+from tests.test_engine import ROOT, sweep_command, wait_for_done
+from tests.store_contents import stored_runs
+
+SEPARABLE = """\
+name: grow
+params: {{n: 30, n_test: 20, d: 5, max_epochs: 40{fixed}}}
+grid:
+  seed: [{seeds}]
+  width: [{widths}]
+  alpha: [0.1, 0.5]
+"""
+RUN_VARIABLES = ("done", "status", "error", "final_loss", "loss", "epochs_clean", "max_angle")
+
+
+def spec(folder: Path, name: str, *, seeds=range(4), widths=(2, 8), fixed=", lr: 0.05", grid_lr=None) -> Path:
+    text = SEPARABLE.format(seeds=", ".join(map(str, seeds)), widths=", ".join(map(str, widths)), fixed=fixed)
+    if grid_lr is not None:
+        text += f"  lr: {list(grid_lr)}\n"
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def sweep(*args: str, local_cluster: bool = False) -> subprocess.CompletedProcess:
+    """The real CLI in a new process; `sweep run` serially unless ``local_cluster``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    serial = args[0] == "run" and not local_cluster
+    command = sweep_command(*args, *(["--serial"] if serial else []))
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+
+
+def chunk_files(store: Path, names=RUN_VARIABLES) -> dict[str, tuple[int, int, bytes]]:
+    """(inode, mtime, bytes) of every chunk file of the variables ``names``, by key."""
+    return {str(path.relative_to(store)): (path.stat().st_ino, path.stat().st_mtime_ns, path.read_bytes())
+            for name in names for path in (store / name / "c").rglob("*") if path.is_file()}
+
+
+results = stored_runs
+
+
+def test_more_seeds_computes_only_the_new_runs_and_equals_a_store_written_at_once(tmp_path):
+    """The issue's case, on a local cluster: 4 -> 8 seeds; every finished run's chunk files
+    are the same files (inode, mtime, bytes), 16 runs are computed, not 32, and the grown
+    store equals one written with 8 seeds in one go but for wall_time."""
+    store, whole = tmp_path / "s.zarr", tmp_path / "whole.zarr"
+    assert sweep("run", str(spec(tmp_path, "four")), "--store", str(store), local_cluster=True).returncode == 0
+    before = chunk_files(store)
+    grown = sweep("run", str(spec(tmp_path, "eight", seeds=range(8))), "--store", str(store), local_cluster=True)
+    assert grown.returncode == 0, grown.stderr
+    assert "growing the store by 4 seed values (4, 5, 6, 7) (16 new runs), 16 already done" in grown.stdout
+    assert "grew the store: 16 finished runs kept" in grown.stdout and "ran 16 runs" in grown.stdout
+    after = chunk_files(store)
+    assert before and all(after[key] == value for key, value in before.items())
+    assert sweep("run", str(spec(tmp_path, "eight", seeds=range(8))), "--store", str(whole)).returncode == 0
+    xr.testing.assert_identical(results(store), results(whole))
+    history = root_attrs(store)["history"]
+    assert [entry["runs_added"] for entry in history] == [16, 16] and history[1]["added"] == {"seed": [4, 5, 6, 7]}
+    status = sweep("status", str(store))
+    assert "created: 16 runs" in status.stdout and "grown by seed 4, 5, 6, 7: 16 runs" in status.stdout
+
+
+def test_a_value_inserted_mid_list_is_appended_to_the_store(tmp_path):
+    """width [2, 8] -> [2, 4, 8]: the store's width coordinate becomes [2, 8, 4] (the
+    new value after the old ones, so no finished chunk moves), the same numbers as a
+    store written at once with [2, 4, 8]; running the spec again resumes (same sweep)."""
+    store, whole = tmp_path / "s.zarr", tmp_path / "whole.zarr"
+    assert sweep("run", str(spec(tmp_path, "two")), "--store", str(store)).returncode == 0
+    before = chunk_files(store)
+    three = spec(tmp_path, "three", widths=(2, 4, 8))
+    assert sweep("run", str(three), "--store", str(store)).returncode == 0
+    assert all(chunk_files(store)[key] == value for key, value in before.items())
+    assert list(open_store(store)["width"].values) == [2, 8, 4]
+    assert sweep("run", str(three), "--store", str(whole)).returncode == 0
+    xr.testing.assert_identical(results(store).sel(width=[2, 4, 8]), results(whole))
+    again = sweep("run", str(three), "--store", str(store))
+    assert again.returncode == 0 and "ran 0 runs: nothing to do" in again.stdout
+
+
+def test_a_fixed_parameter_becomes_a_dim_with_its_old_value_first(tmp_path):
+    """lr: 0.05 in params -> grid lr: [0.5, 0.05]: the dim is added with 0.05 first; the
+    finished runs keep their numbers (the same chunk bytes under a key with 0 for lr)."""
+    store = tmp_path / "s.zarr"
+    assert sweep("run", str(spec(tmp_path, "fixed")), "--store", str(store)).returncode == 0
+    old = results(store)
+    before = chunk_files(store)
+    grown = sweep("run", str(spec(tmp_path, "swept", fixed="", grid_lr=[0.5, 0.05])), "--store", str(store))
+    assert grown.returncode == 0 and "the new dim lr (0.5; 0.05 before) (16 new runs)" in grown.stdout, grown.stdout
+    ds = results(store)
+    assert ds["done"].dims == ("seed", "width", "alpha", "lr") and list(ds["lr"].values) == [0.05, 0.5]
+    xr.testing.assert_identical(ds.sel(lr=0.05, drop=True), old)
+    after = chunk_files(store)
+    for key, (inode, mtime, data) in before.items():
+        name, _, chunk = key.partition("/c/")
+        indices = chunk.split("/")
+        assert after[f"{name}/c/{'/'.join([*indices[:3], '0', *indices[3:]])}"] == (inode, mtime, data)
+
+
+def test_a_grow_killed_midway_resumes_without_losing_a_run(tmp_path):
+    """kill -9 of a growing `sweep run` (local cluster) once some new runs are saved: the
+    resume computes only what is missing and the store equals one written at once."""
+    store, release = tmp_path / "s.zarr", tmp_path / "release"
+    held = "name: held\nproblem: hungry\nparams: {{wait_from: 10, until: {until}}}\ngrid:\n  seed: [{seeds}]\n"
+    small, large = tmp_path / "small.yaml", tmp_path / "large.yaml"
+    small.write_text(held.format(until=release, seeds=", ".join(map(str, range(6)))))
+    large.write_text(held.format(until=release, seeds=", ".join(map(str, range(16)))))
+    assert sweep("run", str(small), "--store", str(store)).returncode == 0
+    before = chunk_files(store, ("done", "value"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(sweep_command("run", str(large), "--store", str(store)), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        wait_for_done(store, at_least=8)
+        assert not read_done(store)[10:].any(), "the held runs finished: the kill was not mid-way"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert all(chunk_files(store, ("done", "value"))[key] == value for key, value in before.items())
+    release.write_text("")
+    resumed = sweep("run", str(large), "--store", str(store))
+    assert resumed.returncode == 0, resumed.stderr
+    ds = open_store(store).load()
+    assert ds["done"].all() and list(ds["seed"].values) == list(range(16))
+    np.testing.assert_array_equal(ds["value"].values, np.arange(16) + 0.5)
+
+
+def test_a_grow_is_refused_while_another_sweep_run_holds_the_lock(tmp_path):
+    store = tmp_path / "s.zarr"
+    assert sweep("run", str(spec(tmp_path, "four")), "--store", str(store)).returncode == 0
+    before = chunk_files(store)
+    with StoreLock(store):
+        refused = sweep("run", str(spec(tmp_path, "eight", seeds=range(8))), "--store", str(store))
+    assert refused.returncode == 2 and "in use by another `sweep run`" in refused.stderr, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert chunk_files(store) == before and open_store(store).sizes["seed"] == 4
+
+
+@pytest.mark.parametrize("change, difference", [
+    (dict(fixed=", lr: 0.5"), "lr is 0.05 in the store, 0.5 in the spec"),
+    (dict(seeds=range(1, 8)), "the spec removes the grid values [0] of seed"),
+    (dict(fixed="", grid_lr=[0.5, 0.1]), "lr is fixed at 0.05 in the store and not among the spec's grid values"),
+])
+def test_a_spec_that_does_not_extend_the_sweep_is_refused_saying_what_differs(tmp_path, change, difference):
+    store = tmp_path / "s.zarr"
+    assert sweep("run", str(spec(tmp_path, "four")), "--store", str(store)).returncode == 0
+    before = chunk_files(store)
+    refused = sweep("run", str(spec(tmp_path, "other", **change)), "--store", str(store))
+    assert refused.returncode == 2 and difference in refused.stderr and "does not extend" in refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert chunk_files(store) == before
+
+
+def test_a_grow_that_changes_the_stored_curves_shape_is_refused(tmp_path):
+    """max_epochs 40 -> grid [40, 80]: every run's loss curve would need 81 epochs, not
+    41, so the finished runs' chunks cannot be kept: refused, naming the dim."""
+    store = tmp_path / "s.zarr"
+    assert sweep("run", str(spec(tmp_path, "four")), "--store", str(store)).returncode == 0
+    longer = spec(tmp_path, "longer", fixed=", lr: 0.05").read_text().replace(", max_epochs: 40", "")
+    path = tmp_path / "longer.yaml"
+    path.write_text(longer + "  max_epochs: [40, 80]\n")
+    refused = sweep("run", str(path), "--store", str(store))
+    assert refused.returncode == 2 and "changes the shape of every run's stored curves along epoch" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+
+
+def test_a_block_cut_short_by_the_old_grid_keeps_its_finished_run(tmp_path):
+    """17 seeds in chunks of 2: the last block held seed 16 alone. Grown to 20 seeds, that
+    block holds seeds 16 and 17: seed 17 is run, seed 16 is rewritten as stored (its
+    wall_time too), not recomputed; 3 runs in all."""
+    store = tmp_path / "s.zarr"
+    hungry = "name: h\nproblem: hungry\nparams: {{hold: 0}}\ngrid:\n  seed: [{seeds}]\n"
+    small, large = tmp_path / "small.yaml", tmp_path / "large.yaml"
+    small.write_text(hungry.format(seeds=", ".join(map(str, range(17)))))
+    large.write_text(hungry.format(seeds=", ".join(map(str, range(20)))))
+    assert sweep("run", str(small), "--store", str(store)).returncode == 0
+    before = open_store(store).load()
+    assert before["done"].chunks is None and open_store(store)["done"].encoding["chunks"] == (2,)
+    grown = sweep("run", str(large), "--store", str(store))
+    assert grown.returncode == 0 and "ran 3 runs: 3 done" in grown.stdout, grown.stdout + grown.stderr
+    after = open_store(store).load()
+    assert after["done"].all()
+    np.testing.assert_array_equal(after["value"].values, np.arange(20) + 0.5)
+    xr.testing.assert_identical(after.isel(seed=slice(0, 17)).drop_attrs(), before.drop_attrs())
