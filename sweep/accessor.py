@@ -8,6 +8,7 @@ its problem's checks and summary, seed summaries, a tidy table and the replay of
     ds = xr.open_zarr("results/default.zarr")
     ds.sweep.progress            # '144 of 144 runs finished'
     ds.sweep.checks()            # the problem's checks of its theory (e.g. Theorem 4.1's bound)
+    ds.sweep.slopes("epochs_clean")  # log-log slopes in each swept parameter, bootstrap intervals
     ds.sweep.to_frame()          # one row per run
     ds.sweep.replay(seed=3, width=16)
 
@@ -82,11 +83,28 @@ class SweepAccessor:
     def seed_summary(self, *names: str) -> xr.Dataset:
         """Per grid point: median, bootstrap interval and count over seeds of each variable
         ``names`` (finished runs; counts and epochs only where > 0, ``analysis.stats.counted``)."""
-        from analysis.stats import counted, seed_summary
+        from analysis.stats import seed_summary
+
+        return seed_summary(self._per_run(names))
+
+    def slopes(self, *names: str) -> list:
+        """Log-log slopes (``analysis.stats.Slope``, with bootstrap intervals over seeds) of
+        the seed medians of each variable ``names`` in every numeric grid dim but ``seed``
+        with at least two positive values (THEORY.md §2's scaling laws, for ``separable``)."""
+        from analysis.stats import scaling_parameters, scaling_slopes
 
         results = self.results
-        return seed_summary({name: counted(results, name) if results[name].dtype.kind in "iu"
-                             else results[name].where(results[DONE]).astype(float) for name in names})
+        candidates = tuple(dim for dim in grid_dims(results) if dim != "seed" and results[dim].dtype.kind in "iuf")
+        return scaling_slopes(results, self._per_run(names), scaling_parameters(results, candidates))
+
+    def _per_run(self, names: tuple[str, ...]) -> dict[str, xr.DataArray]:
+        """Each variable of ``names`` per finished run, NaN where a run does not count (a
+        count or epoch number only where > 0, ``analysis.stats.counted``)."""
+        from analysis.stats import counted
+
+        results = self.results
+        return {name: counted(results, name) if results[name].dtype.kind in "iu"
+                else results[name].where(results[DONE]).astype(float) for name in names}
 
     def to_frame(self):
         """A tidy pandas table, one row per run: the grid's parameters, ``done``, ``status``

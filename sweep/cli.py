@@ -132,12 +132,16 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rerun the runs recorded as failed (a resume otherwise keeps them)")
     parser.add_argument("--max-runs", type=int, default=MAX_GRID_RUNS, metavar="N",
                         help=f"refuse a grid of more than N runs (default {MAX_GRID_RUNS:,})")
+    parser.add_argument("--reuse", action="append", default=[], metavar="OTHER",
+                        help="copy every run that the store OTHER holds finished with the same parameters instead of "
+                             "computing it (repeatable)")
 
 
 @subcommand("run", "run (or resume, or repair) a sweep into a Zarr store", _run_arguments)
 def run_command(args: argparse.Namespace) -> int:
     """Exit 130 on Ctrl-C (143 on SIGTERM), saying how many runs the store holds."""
     from sweep.cluster import connect, load_cluster_config
+    from sweep.copying import open_source
     from sweep.engine import plan_sweep, resolve_store_path
     from sweep.lock import StoreLock
     from sweep.spec import load_spec
@@ -150,13 +154,14 @@ def run_command(args: argparse.Namespace) -> int:
     with StoreLock(path) as lock:
         plan = plan_sweep(spec, path, token=lock.token, overwrite=args.overwrite, force=args.force,
                           retry_failed=args.retry_failed)
+        sources = [open_source(other, plan.layout, plan.spec.problem.name) for other in args.reuse]
         _print_plan(plan)
         if not plan.has_work:
             print("ran 0 runs: nothing to do")
             return 0
         try:
             with connect(cluster_config) if cluster_config else nullcontext() as client:
-                summary = _run_plan(plan, client)
+                summary = _run_plan(plan, client, sources)
         except KeyboardInterrupt as interrupt:
             print(f"\ninterrupted: {_saved_runs(path)} runs saved in {path}; run the same command to resume",
                   file=sys.stderr)
@@ -188,11 +193,12 @@ def _print_plan(plan) -> None:
             print(f"  {line}")
 
 
-def _run_plan(plan, client):
-    """Start the plan (create or repair the store) and execute it with a progress bar."""
+def _run_plan(plan, client, sources):
+    """Start the plan (create, grow or repair the store), copy what ``sources`` hold
+    finished, and execute the rest with a progress bar."""
     from tqdm import tqdm
 
-    from sweep.engine import execute, kernels_need_compiling, start
+    from sweep.engine import execute, kernels_need_compiling, reuse_runs, start
 
     if client is not None:
         print(f"Dask dashboard: {client.dashboard_link}")
@@ -202,6 +208,11 @@ def _run_plan(plan, client):
         print(f"rebuilt the metadata: {plan.finished_runs:,} runs intact, {plural(len(plan.pending), 'task')} to run")
     elif action == "grow":
         print(f"grew the store: {plan.finished_runs:,} finished runs kept, {plural(len(plan.pending), 'task')} to run")
+    if sources:
+        plan, copied = reuse_runs(plan, sources)
+        print(f"reused {plural(sum(copied.values()), 'run')} ("
+              + ", ".join(f"{count:,} from {path}" for path, count in copied.items())
+              + f"), {plural(len(plan.pending), 'task')} to run")
     if plan.pending and kernels_need_compiling(plan.spec):
         workers = len(client.nthreads()) if client is not None else 1
         print(f"compiling kernels on {plural(workers, 'worker')} (first run only)", flush=True)
@@ -214,6 +225,30 @@ def _saved_runs(path) -> int:
     from sweep.store import is_store, scan_store
 
     return int(scan_store(path).done.sum()) if is_store(path) else 0
+
+
+# ---------------------------------------------------------------- sweep merge
+
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stores", nargs="+", help="stores of one problem, the same fixed parameters and grid dims")
+    parser.add_argument("--out", required=True, help="the new store (must not exist)")
+
+
+@subcommand("merge", "combine the finished runs of stores whose grids are parts of one sweep into a new store",
+            _merge_arguments)
+def merge_command(args: argparse.Namespace) -> int:
+    from sweep.engine import merge_stores, resolve_store_path
+    from sweep.lock import StoreLock
+
+    out = resolve_store_path(args.out)
+    with StoreLock(out) as lock:
+        union, copied = merge_stores(args.stores, out, lock.token)
+    finished = sum(copied.values())
+    print(f"merged {plural(finished, 'run')} into {out} ("
+          + ", ".join(f"{count:,} from {path}" for path, count in copied.items())
+          + f"): {finished:,} of {plural(union.size, 'run')} of the union finished; the grid: "
+          + "; ".join(f"{dim} {list(values)}" for dim, values in union.grid.items()))
+    return 0
 
 
 # ---------------------------------------------------------------- sweep status

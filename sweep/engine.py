@@ -18,6 +18,7 @@ resume reruns it only with ``retry_failed``.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,12 +26,13 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from sweep.copying import RunsDisagree, Source, copy_runs, open_source, union_spec
 from sweep.growth import check_layout_kept, grow_store, grown_spec, stored_spec_at
 from sweep.lock import StoreLock
 from sweep.problems.results import STATUS
 from sweep.spec import SweepSpec
 from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of, byte_size,
-                         check_format, check_store, check_writable, create_store, layout_for, plural,
+                         check_format, check_store, check_writable, create_store, grid_chunks, layout_for, plural,
                          remove_leftovers, repair_store, scan_store, store_damage, store_kind)
 from sweep.tasks import Outcome, RunTally, choose_chunks, run_block, run_point
 
@@ -160,6 +162,37 @@ def start(plan: SweepPlan) -> SweepPlan:
         repair_store(plan.store_path, plan.spec)
         return plan_sweep(plan.spec, plan.store_path, token=plan.token, retry_failed=plan.retry_failed)
     return plan
+
+
+def reuse_runs(plan: SweepPlan, sources: list[Source]) -> tuple[SweepPlan, dict[str, int]]:
+    """After :func:`start`: copy every pending run that a source store holds finished
+    (:mod:`sweep.copying`); the plan of what then remains, and the runs copied per source."""
+    copied = copy_runs(plan.target, plan.spec, list(plan.pending), sources, plan.kept)
+    return plan_sweep(plan.spec, plan.store_path, token=plan.token, retry_failed=plan.retry_failed), copied
+
+
+def merge_stores(paths: list[str | Path], out: str | Path, token: str | None) -> tuple[SweepSpec, dict[str, int]]:
+    """Write a new store at ``out`` (call holding its lock) of the union of the sweeps at
+    ``paths`` (:func:`sweep.copying.union_spec`) with every run one of them finished; the
+    union and the runs copied per store. StoreError before anything is written when
+    ``out`` exists or the sweeps cannot be merged; RunsDisagree (``out`` removed) when
+    two stores hold different numbers for a run."""
+    out = resolve_store_path(out)
+    if out.exists():
+        raise StoreError(f"--out {str(out)!r} exists; a merge writes a new store")
+    specs = [stored_spec_at(path) for path in paths]
+    union = union_spec(specs, specs[0].name)
+    layout = layout_for(union)
+    sources = [open_source(path, layout, union.problem.name) for path in paths]
+    check_writable(out)
+    create_store(out, union, choose_chunks(union))
+    try:
+        copied = copy_runs(WriteTarget(str(out), union.hash, token), union, blocks_of(union.shape, grid_chunks(out)),
+                           sources, {})
+    except RunsDisagree:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return union, copied
 
 
 def execute(plan: SweepPlan, client: "distributed.Client | None" = None,

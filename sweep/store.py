@@ -467,6 +467,12 @@ def run_counts(path: str | Path, health: Health | None = None) -> dict[str, int]
     return counts
 
 
+def open_group_arrays(path: str | Path) -> dict[str, Any]:
+    """The store's Zarr arrays by name (lazy; StoreError unless a readable sweep store)."""
+    group = _open_group(path, "r")
+    return {name: group[name] for name in group.array_keys()}
+
+
 def open_store(path: str | Path):
     """The store as an ``xarray.Dataset`` (lazy, dask-backed)."""
     import xarray as xr

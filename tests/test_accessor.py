@@ -97,3 +97,19 @@ def test_report_and_accessor_on_a_store_being_written(tmp_path, hungry):
         out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert xr.open_zarr(store).sweep.progress == "16 of 16 runs finished" and not lock.exists()
+
+
+def test_the_accessor_fits_the_slopes_of_a_planted_power_law(tmp_path):
+    """E_clean = round(1000 * (1 + seed / 10) * alpha^-2) on a hand-built store: the slope
+    in alpha is -2 (to the rounding) and its interval contains it; init_scale has none."""
+    from tests.synthetic_results import synthetic_results, write_store
+
+    grid = {"seed": list(range(6)), "init_scale": [0.01, 1.0], "alpha": [0.05, 0.1, 0.2, 0.4]}
+    ds = synthetic_results(grid, {"dataset": "linear_teacher", "d": 2, "n": 40, "n_test": 10},
+                           lambda seed, init_scale, alpha: np.round(1000 * (1 + seed / 10) * alpha ** -2 + 0 * init_scale),
+                           max_epochs=10 ** 7)
+    slopes = {slope.parameter: slope for slope in xr.open_zarr(write_store(ds, tmp_path / "s.zarr")).sweep.slopes(
+        "epochs_clean")}
+    assert set(slopes) == {"init_scale", "alpha"}
+    assert abs(slopes["alpha"].slope + 2) < 1e-3 and slopes["alpha"].lo <= -2 + 1e-3 and slopes["alpha"].hi >= -2 - 1e-3
+    assert abs(slopes["init_scale"].slope) < 1e-9

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sweep.growth import stored_spec_at
 from sweep.lock import StoreLock
-from sweep.store import open_store, read_done, root_attrs
+from sweep.store import Block, BlockResults, WriteTarget, layout_for, open_store, read_done, root_attrs
 from tests.test_engine import ROOT, sweep_command, wait_for_done
 from tests.store_contents import stored_runs
 
@@ -195,3 +196,48 @@ def test_a_block_cut_short_by_the_old_grid_keeps_its_finished_run(tmp_path):
     assert after["done"].all()
     np.testing.assert_array_equal(after["value"].values, np.arange(20) + 0.5)
     xr.testing.assert_identical(after.isel(seed=slice(0, 17)).drop_attrs(), before.drop_attrs())
+
+
+def test_two_halves_merge_into_the_whole_and_a_disagreement_is_refused(tmp_path):
+    """`sweep merge` of seeds 0-1 and 2-3 equals the store of seeds 0-3 written at once;
+    an existing --out is refused; two stores that hold different numbers for a run both
+    finished are refused with one line naming the run, and no --out is left."""
+    halves = [tmp_path / "low.zarr", tmp_path / "high.zarr"]
+    for store, seeds in zip(halves, (range(2), range(2, 4))):
+        assert sweep("run", str(spec(tmp_path, store.stem, seeds=seeds)), "--store", str(store)).returncode == 0
+    whole, merged = tmp_path / "whole.zarr", tmp_path / "merged.zarr"
+    assert sweep("run", str(spec(tmp_path, "whole")), "--store", str(whole)).returncode == 0
+    done = sweep("merge", *map(str, halves), "--out", str(merged))
+    assert done.returncode == 0 and "merged 16 runs" in done.stdout and "16 of 16 runs of the union" in done.stdout
+    xr.testing.assert_identical(results(merged), results(whole))
+    again = sweep("merge", *map(str, halves), "--out", str(merged))
+    assert again.returncode == 2 and "exists" in again.stderr and again.stderr.count("\n") == 1
+
+    # as if written on another machine: seed 1's final_loss differs in the last bit
+    other = tmp_path / "other.zarr"
+    assert sweep("run", str(spec(tmp_path, "other", seeds=range(1, 3))), "--store", str(other)).returncode == 0
+    stored = stored_spec_at(other)
+    chunks = open_store(other)["done"].encoding["chunks"]
+    block = Block((0, 0, 0), chunks)
+    rewritten = BlockResults(layout_for(stored), block.shape)
+    rewritten.keep_stored(str(other), block.origin, np.ones(block.shape, bool))
+    rewritten.arrays["final_loss"][...] = np.nextafter(rewritten.arrays["final_loss"], np.inf)
+    rewritten.write(WriteTarget(str(other), stored.hash, None), block.origin)
+    refused = sweep("merge", str(halves[0]), str(other), "--out", str(tmp_path / "conflict.zarr"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "hold different 'final_loss' for the run (seed=1, width=2, alpha=0.1)" in refused.stderr
+    assert not (tmp_path / "conflict.zarr").exists()
+
+
+def test_reuse_copies_the_runs_another_store_finished_and_computes_the_rest(tmp_path):
+    """A sweep over lr [0.05, 0.5] with --reuse of a finished lr = 0.05 store: its 16 runs
+    are copied (the same numbers), only the 16 others are computed."""
+    old, new = tmp_path / "old.zarr", tmp_path / "new.zarr"
+    assert sweep("run", str(spec(tmp_path, "old")), "--store", str(old)).returncode == 0
+    both = spec(tmp_path, "both", fixed="", grid_lr=[0.5, 0.05])
+    reused = sweep("run", str(both), "--store", str(new), "--reuse", str(old))
+    assert reused.returncode == 0, reused.stderr
+    assert f"reused 16 runs (16 from {old})" in reused.stdout and "ran 16 runs" in reused.stdout
+    xr.testing.assert_equal(results(new).sel(lr=0.05, drop=True), results(old))
+    refused = sweep("run", str(both), "--store", str(tmp_path / "x.zarr"), "--reuse", str(tmp_path / "missing"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and not (tmp_path / "x.zarr").exists()
