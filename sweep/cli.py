@@ -91,8 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _detach_stdout()
         return EXIT_BROKEN_PIPE
-    except OSError as error:  # the environment: a file that cannot be read or written
-        where = f": {error.filename!r}" if error.filename else ""
+    except OSError as error:  # the environment: a file that cannot be read or written (the store's, if unnamed)
+        where = error.filename or getattr(args, "store", None)
+        where = f": {str(where)!r}" if where else ""
         return _fail(args.command, f"{error.strerror or error}{where}")
     except KeyboardInterrupt as interrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
