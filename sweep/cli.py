@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sweep.cluster import ClusterConfigError, ClusterUnavailable
+from sweep.cluster import ClusterConfigError, ClusterUnavailable, SchedulerLost
 from sweep.lock import LockError, LockLost
 from sweep.problems import DEFAULT_PROBLEM
 from sweep.problems.parameters import ParamError
@@ -162,6 +162,9 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"\ninterrupted: {_saved_runs(path)} runs saved in {path}; run the same command to resume",
                   file=sys.stderr)
             return _interrupted(interrupt)
+        except SchedulerLost as error:
+            raise SchedulerLost(f"{error}; {_saved_runs(path)} runs saved in {path}; restart the scheduler and run "
+                                "the same command to resume") from None
     outcome = ", ".join(f"{count} {name}" for name, count in sorted(summary.statuses.items())) or "nothing to do"
     print(f"ran {summary.runs} runs: {outcome}")
     return 0
