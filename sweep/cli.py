@@ -167,6 +167,9 @@ def run_command(args: argparse.Namespace) -> int:
                                 "the same command to resume") from None
     outcome = ", ".join(f"{count} {name}" for name, count in sorted(summary.statuses.items())) or "nothing to do"
     print(f"ran {summary.runs} runs: {outcome}")
+    if summary.warnings:
+        counts = ", ".join(f"{kind} in {plural(runs, 'run')}" for kind, runs in sorted(summary.warnings.items()))
+        print(f"NumPy floating-point warnings (not shown): {counts}")
     return 0
 
 

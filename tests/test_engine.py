@@ -518,6 +518,41 @@ def test_a_killed_scheduler_is_one_line_and_a_resume_finishes_the_sweep(tmp_path
     np.testing.assert_array_equal(ds["value"].values, np.arange(16) + 0.5)
 
 
+def test_numpy_warnings_of_runs_are_counted_not_printed(tmp_path):
+    """Case 18's NumPy RuntimeWarnings: a run on a local cluster's worker (whose stderr is
+    the terminal's) that overflows and divides 0 by 0 prints nothing into the progress
+    bar; the summary counts the runs per kind of warning, and the run is done."""
+    spec = tmp_path / "warns.yaml"
+    spec.write_text("name: warns\nproblem: hungry\nparams: {overflow_at: 3}\ngrid:\n  seed: [0, 1, 2, 3, 4, 5]\n")
+    store = tmp_path / "s.zarr"
+    process = start_held(sweep_command("run", str(spec), "--store", str(store)), tmp_path)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert stderr_lines(err) == [], err
+    assert out.splitlines()[-2:] == ["ran 6 runs: 6 done",
+                                     "NumPy floating-point warnings (not shown): invalid value in 1 run, overflow in "
+                                     "1 run"], out
+    np.testing.assert_array_equal(open_store(store)["value"].values, np.arange(6) + 0.5)
+
+
+def test_dask_log_lines_are_not_shown_while_connected():
+    """Case 16: `distributed.client` has a level (WARNING) and a handler of its own in
+    Dask's logging config, so silencing `distributed` left its "Couldn't gather 1 keys,
+    rescheduling" (logged after a worker kill) on the terminal. In a fresh process, while
+    connected to a local cluster it is silent; outside, the same logger prints it (the
+    test sees a live logger)."""
+    code = ("import logging; from sweep.cluster import ClusterConfig, LocalClusterConfig, connect; "
+            "log = logging.getLogger('distributed.client')\n"
+            "with connect(ClusterConfig(local=LocalClusterConfig(n_workers=1, memory_limit='1GiB'))):\n"
+            "    log.warning('inside: Couldn\\'t gather 1 keys, rescheduling')\n"
+            "log.warning('outside: Couldn\\'t gather 1 keys, rescheduling')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    logged = [line for line in result.stderr.splitlines() if "gather" in line]
+    assert len(logged) == 1 and logged[0].endswith("distributed.client - WARNING - outside: Couldn't gather 1 keys, "
+                                                   "rescheduling"), result.stderr
+
+
 @pytest.fixture
 def hungry(monkeypatch):
     monkeypatch.setitem(problems.PROBLEMS, "hungry", "tests.hungry_problem")
