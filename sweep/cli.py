@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sweep.cluster import ClusterConfigError, ClusterUnavailable
+from sweep.cluster import ClusterConfigError, ClusterUnavailable, SchedulerLost
 from sweep.lock import LockError, LockLost
 from sweep.problems import DEFAULT_PROBLEM
 from sweep.problems.parameters import ParamError
@@ -91,8 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _detach_stdout()
         return EXIT_BROKEN_PIPE
-    except OSError as error:  # the environment: a file that cannot be read or written
-        where = f": {error.filename!r}" if error.filename else ""
+    except OSError as error:  # the environment: a file that cannot be read or written (the store's, if unnamed)
+        where = error.filename or getattr(args, "store", None)
+        where = f": {str(where)!r}" if where else ""
         return _fail(args.command, f"{error.strerror or error}{where}")
     except KeyboardInterrupt as interrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
@@ -166,8 +167,14 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"\ninterrupted: {_saved_runs(path)} runs saved in {path}; run the same command to resume",
                   file=sys.stderr)
             return _interrupted(interrupt)
+        except SchedulerLost as error:
+            raise SchedulerLost(f"{error}; {_saved_runs(path)} runs saved in {path}; restart the scheduler and run "
+                                "the same command to resume") from None
     outcome = ", ".join(f"{count} {name}" for name, count in sorted(summary.statuses.items())) or "nothing to do"
     print(f"ran {summary.runs} runs: {outcome}")
+    if summary.warnings:
+        counts = ", ".join(f"{kind} in {plural(runs, 'run')}" for kind, runs in sorted(summary.warnings.items()))
+        print(f"NumPy floating-point warnings (not shown): {counts}")
     return 0
 
 

@@ -18,7 +18,8 @@ At most one of ``scheduler_file`` and ``address`` may be set; with neither, a
 workers get LOCAL_CLUSTER_DASK_CONFIG, then the ``dask`` section on top.
 :func:`parse_cluster_config` checks every value (addresses, byte sizes, ports) and
 raises :class:`ClusterConfigError` naming the key and the value; :func:`connect`
-raises :class:`ClusterUnavailable` when the scheduler cannot be reached in ``timeout``.
+raises :class:`ClusterUnavailable` when the scheduler cannot be reached in ``timeout``,
+:class:`SchedulerLost` when an external one goes away while it is used.
 """
 from __future__ import annotations
 
@@ -81,6 +82,11 @@ class ClusterConfigError(ValueError):
 
 class ClusterUnavailable(RuntimeError):
     """The configured scheduler cannot be reached; the message names it and the wait."""
+
+
+class SchedulerLost(ClusterUnavailable):
+    """The external scheduler went away while the sweep ran (killed, its host down); the
+    message names it and what the client last saw."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,8 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
     starts is closed on exit.
 
     Raises ClusterUnavailable when the scheduler file does not appear or the scheduler
-    does not answer within ``config.timeout``. With ``quiet``, Dask's own log lines below
+    does not answer within ``config.timeout``, SchedulerLost when the block fails because
+    an external scheduler went away (not the error the client raised then). With ``quiet``, Dask's own log lines below
     CRITICAL are not shown (what matters reaches the caller: a task's error, a worker's
     death), and none at all while closing after an error or Ctrl-C.
     """
@@ -181,7 +188,8 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
 
     with _quiet_logs(logging.CRITICAL if quiet else None):
         if config.scheduler_file or config.address:
-            with dask.config.set(config.dask), _client(config) as client, _silent_teardown():
+            with (dask.config.set(config.dask), _client(config) as client, _silent_teardown(),
+                  _scheduler_lost(client, _scheduler_place(config))):
                 yield client
             return
         local = config.local
@@ -204,9 +212,8 @@ def _local_cluster(local: LocalClusterConfig) -> "distributed.LocalCluster":
                             memory_limit=local.memory_limit, processes=True,
                             dashboard_address=local.dashboard_address or _free_dashboard_address())
     except (RuntimeError, OSError, TimeoutError) as error:
-        raise ClusterUnavailable(f"the local Dask cluster did not start ({type(error).__name__}: "
-                                 f"{str(error).splitlines()[0][:160] if str(error) else 'no message'}); "
-                                 "run the same command again") from None
+        raise ClusterUnavailable(f"the local Dask cluster did not start ({_first_line(error)}); run the same "
+                                 "command again") from None
 
 
 def dask_setup(worker) -> None:
@@ -231,14 +238,41 @@ def _client(config: ClusterConfig) -> "distributed.Client":
                     f"exist after {config.timeout:g} s; start `dask scheduler --scheduler-file "
                     f"{config.scheduler_file}` or fix the path")
             time.sleep(0.1)
-        target, where = {"scheduler_file": config.scheduler_file}, f"in {config.scheduler_file!r}"
+        target = {"scheduler_file": config.scheduler_file}
     else:
-        target, where = {"address": config.address}, f"at {config.address}"
+        target = {"address": config.address}
     try:
         return Client(**target, timeout=config.timeout)
     except (OSError, TimeoutError, ValueError) as error:
-        raise ClusterUnavailable(f"cannot reach the Dask scheduler {where} within {config.timeout:g} s "
-                                 f"({type(error).__name__}: {str(error).splitlines()[0][:160]})") from None
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler {_scheduler_place(config)} within "
+                                 f"{config.timeout:g} s ({_first_line(error)})") from None
+
+
+def _scheduler_place(config: ClusterConfig) -> str:
+    """"in 'FILE'" or "at ADDRESS": where the external scheduler of ``config`` is."""
+    return f"in {config.scheduler_file!r}" if config.scheduler_file else f"at {config.address}"
+
+
+def _first_line(error: BaseException) -> str:
+    """"TypeName: the first line of its message" (at most 160 characters of it)."""
+    message = str(error).splitlines()[0][:160] if str(error) else "no message"
+    return f"{type(error).__name__}: {message}"
+
+
+@contextmanager
+def _scheduler_lost(client: "distributed.Client", where: str) -> Iterator[None]:
+    """SchedulerLost for an error of the block once ``client`` has lost its scheduler
+    (a future cancelled with reason "scheduler-connection-lost", a closed connection
+    while the client is reconnecting): the error itself says nothing a user can act on."""
+    import asyncio
+    import concurrent.futures
+
+    try:
+        yield
+    except (concurrent.futures.CancelledError, asyncio.CancelledError, OSError, TimeoutError) as error:
+        if client.status == "running" and getattr(error, "reason", None) != "scheduler-connection-lost":
+            raise
+        raise SchedulerLost(f"lost the Dask scheduler {where} while the sweep ran ({_first_line(error)})") from None
 
 
 def _free_dashboard_address() -> str:
@@ -253,9 +287,19 @@ def _free_dashboard_address() -> str:
     return ":0"
 
 
+def _dask_loggers() -> list[logging.Logger]:
+    """The loggers of QUIET_LOGGERS and every one below them that exists: Dask's config
+    gives some their own level and handler (``distributed.client`` at WARNING logs
+    "Couldn't gather 1 keys, rescheduling" after a worker dies), so the parent's level
+    alone does not silence them."""
+    names = [name for name in logging.root.manager.loggerDict if name.startswith(tuple(f"{quiet}." for quiet in
+                                                                                       QUIET_LOGGERS))]
+    return [logging.getLogger(name) for name in (*QUIET_LOGGERS, *names)]
+
+
 @contextmanager
 def _quiet_logs(level: int | None) -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    loggers = _dask_loggers()
     before = [logger.level for logger in loggers]
     if level is not None:
         for logger in loggers:
@@ -305,8 +349,8 @@ def _silent_teardown() -> Iterator[None]:
     try:
         yield
     except BaseException:
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        for logger in _dask_loggers():
+            logger.setLevel(logging.CRITICAL + 1)
         raise
 
 

@@ -14,6 +14,11 @@ Before it runs and before it writes, a task checks its :class:`~sweep.store.Writ
 (the store still holds its sweep, its `sweep run` still holds the store): the task of a
 dead or superseded `sweep run` stops with LockLost and writes nothing.
 
+NumPy's floating-point warnings of a run (overflow, invalid value, divide by zero: a
+diverging run raises them by the thousand) are not printed, where they would land in the
+progress bar from every worker: each run's kinds are counted in the :class:`RunTally`
+(``warnings``, kind -> runs), which `sweep run` reports in its summary.
+
 When a block's task keeps killing its worker (a run that exhausts the memory, a
 crash), the engine reruns its runs alone with :func:`run_point`, which returns the
 run's :class:`Outcome` instead of writing, and writes the block itself.
@@ -23,8 +28,9 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -46,16 +52,19 @@ MAX_ERROR_CHARS = 2000                    # a failed run's stored message is cut
 
 @dataclass
 class RunTally:
-    """Runs counted by status name, and their summed wall time (what a task reports)."""
+    """Runs counted by status name, and their summed wall time (what a task reports);
+    ``warnings``: the runs that raised each kind of NumPy floating-point warning."""
 
     runs: int = 0
     statuses: Counter = field(default_factory=Counter)
     run_seconds: float = 0.0
+    warnings: Counter = field(default_factory=Counter)
 
     def add(self, other: "RunTally") -> None:
         self.runs += other.runs
         self.statuses.update(other.statuses)
         self.run_seconds += other.run_seconds
+        self.warnings.update(other.warnings)
 
     def count(self, status: str, wall_time: float) -> None:
         self.runs += 1
@@ -65,15 +74,18 @@ class RunTally:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run ended: its result, or (``result`` None) the error message of a failure."""
+    """How one run ended: its result, or (``result`` None) the error message of a failure;
+    ``warnings``, the kinds of NumPy floating-point warning it raised."""
 
     result: RunResult | None
     error: str
     wall_time: float
+    warnings: tuple[str, ...] = ()
 
     def record(self, results: BlockResults, local: tuple[int, ...], tally: RunTally) -> None:
         """Put this outcome at ``local`` (an index in the block) of ``results`` and count it
         in ``tally``; a result that does not fit the layout is recorded as a failure."""
+        tally.warnings.update(self.warnings)
         error = self.error
         if self.result is not None:
             try:
@@ -159,27 +171,41 @@ def run_point(spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
 def _run_one(run: Callable, spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
     """One run, timed; an exception becomes a failed outcome with its message."""
     start = time.perf_counter()
-    try:
-        result = run(spec.params_at(index))
-    except Exception as error:  # a failing run is recorded and the sweep goes on
-        message = f"{type(error).__name__}: {error}"
-        return Outcome(None, message[:MAX_ERROR_CHARS], time.perf_counter() - start)
-    return Outcome(result, "", time.perf_counter() - start)
+    with _floating_point_warnings() as kinds:
+        try:
+            result = run(spec.params_at(index))
+        except Exception as error:  # a failing run is recorded and the sweep goes on
+            message = f"{type(error).__name__}: {error}"
+            return Outcome(None, message[:MAX_ERROR_CHARS], time.perf_counter() - start, tuple(sorted(kinds)))
+    return Outcome(result, "", time.perf_counter() - start, tuple(sorted(kinds)))
 
 
 def _run_batch(run_many: Callable, spec: SweepSpec, indices: list) -> list[Outcome] | None:
     """The runs at ``indices`` in one ``run_many`` call, each with its share of the call's
     wall time; None if the call raised or returned another number of results (the caller
-    then runs them one by one)."""
+    then runs them one by one). The call's floating-point warnings count for each of its runs."""
     start = time.perf_counter()
-    try:
-        results = list(run_many([spec.params_at(index) for index in indices]))
-    except Exception:
-        return None
+    with _floating_point_warnings() as kinds:
+        try:
+            results = list(run_many([spec.params_at(index) for index in indices]))
+        except Exception:
+            return None
     if len(results) != len(indices):
         return None
     share = (time.perf_counter() - start) / len(indices)
-    return [Outcome(result, "", share) for result in results]
+    return [Outcome(result, "", share, tuple(sorted(kinds))) for result in results]
+
+
+@contextmanager
+def _floating_point_warnings() -> Iterator[set[str]]:
+    """Inside, the NumPy floating-point errors that would print a RuntimeWarning (those
+    set to "warn", by default divide by zero, overflow, invalid value) are collected in
+    the set yielded, by kind, instead. NumPy's error state is per thread and context, so
+    runs in other threads of a worker keep their own."""
+    kinds: set[str] = set()
+    warned = {name: "call" for name, action in np.geterr().items() if action == "warn"}
+    with np.errstate(**warned, call=lambda kind, flag: kinds.add(kind)):
+        yield kinds
 
 
 def _batches(spec: SweepSpec, points: list) -> list[tuple[list, str]]:

@@ -439,6 +439,120 @@ def test_an_interrupt_while_the_local_cluster_starts_is_not_lost(interrupt, tmp_
     assert not store.exists() and not (tmp_path / "s.zarr.lock").exists()
 
 
+def local_workers(process: subprocess.Popen) -> list:
+    """The worker processes of the local cluster ``process`` starts (psutil processes)."""
+    import psutil
+
+    children = psutil.Process(process.pid).children(recursive=True)
+    return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+
+
+def test_a_worker_killed_while_the_local_cluster_starts_is_one_line(tmp_path):
+    """Case 3: SIGKILL of a worker process the moment it exists (the cluster is not up, the
+    store not created): one line saying the cluster did not start, exit 2, no traceback,
+    no store and no lock left (before: exit 1, `RuntimeError: Nanny failed to start.`)."""
+    command, store, release = held_sweep(tmp_path)
+    release.write_text("")
+    process = start_held(command, tmp_path)
+    try:
+        wait_until(lambda: local_workers(process), poll=0.01)
+        assert not store.exists(), "the cluster had started before the kill: start-up was not tested"
+        local_workers(process)[0].kill()
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert "Traceback" not in err and process.returncode == 2, err
+    assert stderr_lines(err) == ["sweep run: error: the local Dask cluster did not start (RuntimeError: Nanny failed "
+                                 "to start.); run the same command again"], err
+    assert not store.exists() and not (tmp_path / "s.zarr.lock").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_scheduler_is_one_line_and_a_resume_finishes_the_sweep(tmp_path):
+    """Case 2: SIGKILL of the external cluster's `dask scheduler` once the store holds
+    finished runs (the rest wait for a file the test creates later): one line naming the
+    scheduler and the runs saved, exit 2, no traceback, the lock released; the saved runs
+    hold their values. With a new scheduler and workers, the same command finishes the
+    sweep: every run's value seed + 0.5, every chunk intact to `sweep verify`."""
+    command, store, release = held_sweep(tmp_path)
+    (tmp_path / "lost").mkdir()
+    lost = DaskProcesses(tmp_path / "lost")
+    try:
+        for _ in range(2):
+            lost.add_worker("--memory-limit", "2GiB")
+        with lost.client() as client:
+            client.wait_for_workers(2, timeout=60)
+        process = start_held([*command, "--scheduler", str(lost.config)], tmp_path)
+        try:
+            wait_for_done(store, at_least=6)  # seeds 0-5: the others wait, none is being written
+        finally:
+            lost.processes[0].kill()  # the scheduler
+            out, err = process.communicate(timeout=120)
+    finally:
+        lost.stop()
+    saved = read_done(store)
+    assert "Traceback" not in err and process.returncode == 2, err
+    [line] = stderr_lines(err)
+    assert line.startswith(f"sweep run: error: lost the Dask scheduler in '{lost.scheduler_file}' while the sweep "
+                           "ran ("), line
+    assert line.endswith(f"); 6 runs saved in {store}; restart the scheduler and run the same command to resume"), line
+    assert saved.sum() == 6 and not (tmp_path / "s.zarr.lock").exists()
+    np.testing.assert_array_equal(open_store(store)["value"].values[saved], np.arange(16)[saved] + 0.5)
+
+    release.write_text("")
+    (tmp_path / "restarted").mkdir()
+    restarted = DaskProcesses(tmp_path / "restarted")
+    try:
+        restarted.add_worker("--memory-limit", "2GiB")
+        resumed = subprocess.run([*command, "--scheduler", str(restarted.config)], capture_output=True, text=True,
+                                 timeout=300, cwd=tmp_path, env=restarted.env)
+    finally:
+        restarted.stop()
+    assert resumed.returncode == 0 and "6 already done" in resumed.stdout, resumed.stderr
+    verify = subprocess.run([str(BIN / "sweep"), "verify", str(store)], capture_output=True, text=True)
+    assert verify.returncode == 0 and "every chunk is readable" in verify.stdout, verify.stdout
+    ds = open_store(store).load()
+    assert ds["done"].all()
+    np.testing.assert_array_equal(ds["value"].values, np.arange(16) + 0.5)
+
+
+def test_numpy_warnings_of_runs_are_counted_not_printed(tmp_path):
+    """Case 18's NumPy RuntimeWarnings: a run on a local cluster's worker (whose stderr is
+    the terminal's) that overflows and divides 0 by 0 prints nothing into the progress
+    bar; the summary counts the runs per kind of warning, and the run is done."""
+    spec = tmp_path / "warns.yaml"
+    spec.write_text("name: warns\nproblem: hungry\nparams: {overflow_at: 3}\ngrid:\n  seed: [0, 1, 2, 3, 4, 5]\n")
+    store = tmp_path / "s.zarr"
+    process = start_held(sweep_command("run", str(spec), "--store", str(store)), tmp_path)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert stderr_lines(err) == [], err
+    assert out.splitlines()[-2:] == ["ran 6 runs: 6 done",
+                                     "NumPy floating-point warnings (not shown): invalid value in 1 run, overflow in "
+                                     "1 run"], out
+    np.testing.assert_array_equal(open_store(store)["value"].values, np.arange(6) + 0.5)
+
+
+def test_dask_log_lines_are_not_shown_while_connected():
+    """Case 16: `distributed.client` has a level (WARNING) and a handler of its own in
+    Dask's logging config, so silencing `distributed` left its "Couldn't gather 1 keys,
+    rescheduling" (logged after a worker kill) on the terminal. In a fresh process, while
+    connected to a local cluster it is silent; outside, the same logger prints it (the
+    test sees a live logger)."""
+    code = ("import logging; from sweep.cluster import ClusterConfig, LocalClusterConfig, connect; "
+            "log = logging.getLogger('distributed.client')\n"
+            "with connect(ClusterConfig(local=LocalClusterConfig(n_workers=1, memory_limit='1GiB'))):\n"
+            "    log.warning('inside: Couldn\\'t gather 1 keys, rescheduling')\n"
+            "log.warning('outside: Couldn\\'t gather 1 keys, rescheduling')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    logged = [line for line in result.stderr.splitlines() if "gather" in line]
+    assert len(logged) == 1 and logged[0].endswith("distributed.client - WARNING - outside: Couldn't gather 1 keys, "
+                                                   "rescheduling"), result.stderr
+
+
 @pytest.fixture
 def hungry(monkeypatch):
     monkeypatch.setitem(problems.PROBLEMS, "hungry", "tests.hungry_problem")
