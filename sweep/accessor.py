@@ -42,12 +42,12 @@ class SweepAccessor:
 
     @cached_property
     def results(self) -> xr.Dataset:
-        """The store as its problem's analysis reads it: every parameter in its spec,
-        the runs not finished at their fill (the view ``sweep report`` uses)."""
-        from sweep.reading import finished_only
-        from sweep.report import with_defaults
+        """The store as its problem's analysis reads it (:func:`sweep.report.as_analysed`:
+        every parameter in its spec, numeric grid dims in ascending order, the runs not
+        finished at their fill), the view ``sweep report`` uses."""
+        from sweep.report import as_analysed
 
-        return finished_only(with_defaults(self._ds, self.problem))
+        return as_analysed(self._ds, self.problem)
 
     @property
     def finished(self) -> xr.DataArray:

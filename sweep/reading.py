@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from analysis.stats import DONE, spec_of
+from analysis.stats import DONE, grid_dims, spec_of
 from sweep.spec import SweepSpec, spec_from_normalised
 
 
@@ -21,6 +21,14 @@ def stored_spec(ds: xr.Dataset) -> SweepSpec:
     """The sweep the store holds (its ``spec`` attribute), parameters added since at their
     defaults. SpecError if the code no longer accepts it."""
     return spec_from_normalised(spec_of(ds))
+
+
+def in_value_order(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every numeric grid dim in ascending order of its values (lazy): a grown
+    store holds each dim's new values after its old ones (README, "Growing a sweep"),
+    and curves and fits read a dim in order."""
+    dims = [dim for dim in grid_dims(ds) if ds[dim].dtype.kind in "iuf" and not ds.indexes[dim].is_monotonic_increasing]
+    return ds.sortby(dims) if dims else ds
 
 
 def finished_only(ds: xr.Dataset) -> xr.Dataset:

@@ -22,7 +22,7 @@ from analysis.stats import grid_dims, open_results, spec_of, status_counts
 from analysis.tables import markdown_rows
 from sweep.problems import DEFAULT_PROBLEM, get_problem
 from sweep.problems.contract import Problem
-from sweep.reading import finished_only, progress
+from sweep.reading import finished_only, in_value_order, progress
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,18 @@ def with_defaults(ds: xr.Dataset, problem: Problem) -> xr.Dataset:
     return ds
 
 
+def as_analysed(ds: xr.Dataset, problem: Problem) -> xr.Dataset:
+    """The view of a store that every analysis reads (`sweep report`, ``ds.sweep``): every
+    parameter in its spec, numeric grid dims in ascending order, the runs not finished at
+    their fill (:mod:`sweep.reading`)."""
+    return finished_only(in_value_order(with_defaults(ds, problem)))
+
+
 def write_report(store_path: str | Path, out_dir: str | Path) -> Report:
     """Write every figure the store supports, ``summary.csv`` and ``report.md`` into ``out_dir``."""
     ds = open_results(store_path)
     problem = stored_problem(ds)
-    ds = finished_only(with_defaults(ds, problem))
+    ds = as_analysed(ds, problem)
     module = problem.report_module()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import sweep  # noqa: F401  (registers ds.sweep)
+
 from sweep.growth import stored_spec_at
 from sweep.lock import StoreLock
 from sweep.store import Block, BlockResults, WriteTarget, layout_for, open_store, read_done, root_attrs
@@ -90,6 +92,11 @@ def test_a_value_inserted_mid_list_is_appended_to_the_store(tmp_path):
     xr.testing.assert_identical(results(store).sel(width=[2, 4, 8]), results(whole))
     again = sweep("run", str(three), "--store", str(store))
     assert again.returncode == 0 and "ran 0 runs: nothing to do" in again.stdout
+    analysed = xr.open_zarr(store).sweep.results  # what every analysis reads: in value order
+    assert list(analysed["width"].values) == [2, 4, 8]
+    xr.testing.assert_equal(analysed["final_loss"], xr.open_zarr(whole).sweep.results["final_loss"])
+    report = sweep("report", str(store), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0 and (tmp_path / "report" / "report.md").is_file(), report.stderr
 
 
 def test_a_fixed_parameter_becomes_a_dim_with_its_old_value_first(tmp_path):
