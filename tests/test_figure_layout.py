@@ -20,8 +20,9 @@ from tests.committed_stores import DATA
 
 TOLERANCE = 1.0  # pixels: boxes that share an edge do not overlap
 SMALL_SWEEPS = {
-    "relu_pgd": {"params": {"d": 120, "s": 4, "iterations": 25, "n_test": 50},
-                 "grid": {"constraint": ["l0", "l1"], "n": [30, 60, 120, 500], "relu_slope_at_zero": [0.0, 0.5],
+    "relu_pgd": {"params": {"d": 120, "iterations": 25, "n_test": 50},
+                 "grid": {"constraint": ["l0", "l1"], "s": [4, 8], "n": [30, 60, 120, 500],
+                          "relu_slope_at_zero": [0.0, 0.5],
                           "seed": list(range(6))}},
     "relu_student": {"params": {"d": 2, "m": 2, "batch": 200, "steps": 60, "lr": 0.5},
                      "grid": {"learner": ["gd", "conic"], "lam": [0.0, 0.01], "M": [2, 6], "data_seed": [0, 1],
