@@ -2,7 +2,8 @@
 
 Each follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) -> list[Path]``,
 [] when the store lacks what it needs). Every seed's run is a dot (or a thin line), the
-median over seeds a thick line; titles state the fitted numbers and on what share of
+median over seeds a thick line with its interquartile band (no band, and no interval of a
+fit, from fewer than MIN_BAND_SEEDS seeds: 'n = 3' instead); titles state the fitted numbers and on what share of
 seeds a claim holds (:mod:`.evidence`). :data:`FIGURES` lists them in report order.
 """
 from __future__ import annotations
@@ -13,9 +14,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import (describe_point, figure_file, figure_title, legend_beside, median_and_band, panel_grid, panels,
-                               parameter_values, seeds_phrase, wrapped)
-from analysis.stats import CONFIDENCE, nanmedian, point_dims, power_law
+from analysis.plotting import (MIN_BAND_SEEDS, QUARTILES, describe_point, figure_file, figure_title, legend_beside,
+                               median_and_band, panel_grid, panels, parameter_values, seeds_phrase, spread_note, wrapped)
+from analysis.stats import CONFIDENCE, nanmedian, over_last_axis, point_dims, power_law
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
@@ -38,10 +39,26 @@ def _series(values: xr.DataArray, along: str, by: tuple[str, ...]):
 
 
 def _draw(ax, x, per_seed, color, label, marker="o") -> None:
-    """Every seed as a dot, the median over seeds as a line."""
+    """Every seed as a dot, the median over seeds as a line, and the interquartile band where
+    at least MIN_BAND_SEEDS seeds have a value (:func:`analysis.plotting.median_and_band`)."""
     ax.plot(np.repeat(x[None], per_seed.shape[0], 0).ravel(), per_seed.ravel(), marker, color=color, ms=2.5,
             alpha=0.3, lw=0)
+    if np.isfinite(per_seed).any(axis=1).sum() >= MIN_BAND_SEEDS:
+        low, high = (over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), per_seed.T) for q in QUARTILES)
+        ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
     ax.plot(x, nanmedian(per_seed.T), marker + "-", color=color, label=label, ms=4)
+
+
+def _seeds(values: xr.DataArray) -> int:
+    """Seeds with at least one value."""
+    if "seed" not in values.dims:
+        return int(values.notnull().any())
+    return int(values.notnull().any([dim for dim in values.dims if dim != "seed"]).sum())
+
+
+def _interval(law, seeds: int) -> str:
+    """' [lo, hi]' of a fit over ``seeds`` seeds, or ' (n = 3 seeds)' from fewer than MIN_BAND_SEEDS."""
+    return f" [{law.lo:.2f}, {law.hi:.2f}]" if seeds >= MIN_BAND_SEEDS else f" (n = {seeds} seeds)"
 
 
 def _setting(ds: xr.Dataset, held: dict) -> str:
@@ -90,7 +107,7 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
                 color = f"C{index}"
                 x = x.astype(np.float64)
                 law = power_law(x[local[label]], per_seed[:, local[label]])
-                fit = (f": fit N^{law.exponent:.2f} [{law.lo:.2f}, {law.hi:.2f}]" if law is not None
+                fit = (f": fit N^{law.exponent:.2f}{_interval(law, int(np.isfinite(per_seed).any(axis=1).sum()))}" if law is not None
                        else ": no fit (< 2 local N)")
                 _draw(ax, x, per_seed, color, (label or learner) + fit)
                 if learner != "sgd":
@@ -107,8 +124,9 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
             if variable == ERROR:
                 ax.axhline(evidence.LOCAL, color="k", ls="--", lw=1, label=f"local regime: median below {evidence.LOCAL}")
             rate = rates.get((learner, variable))
-            fit = (f"\npooled slope (local N): {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]; seed series within "
-                   f"{evidence.BAND:g} of {expected:g}: {rate.share_in_band:.0%} of {rate.series}" if rate else "")
+            fit = (f"\npooled slope (local N): {rate.slope:.2f}{_interval(rate, _seeds(counted(runs, ERROR)))}; seed "
+                   f"series within {evidence.BAND:g} of {expected:g}: {rate.share_in_band:.0%} of {rate.series}"
+                   if rate else "")
             ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],
                    title=wrapped(f"{learner}, {_setting(ds, {})}{fit}"))
             legend_beside(ax, fontsize=7)
@@ -202,7 +220,7 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
                         label="law per neuron, max over the run's neurons (median over seeds)")
         ax.plot([], [], "o", mfc="none", mec="k", ms=6, label=FLAG_LABEL)
         ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable],
-               title=wrapped(f"{_setting(ds, held)}; each seed a dot, median a line"))
+               title=wrapped(f"{_setting(ds, held)}; each seed a dot, median a line, interquartile band"))
         legend_beside(ax, fontsize=7)
     figure_title(fig, f"biased_relu: error against the bias; {seeds_phrase(ds, 'each a new teacher and samples')}")
     return fig
@@ -271,7 +289,7 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
             _flag_entry(ax, int((flags == 1).sum()), int(ds["done"].sum()))
             ax.set(xscale="log" if along == "cond" else "linear", yscale=yscale, ylabel=ylabel,
                    xlabel=LABELS["cond"] if along == "cond" else ("m / d" if per_m else "m"),
-                   title=f"d = {d[0]}, each seed a dot, median a line" if per_m else "each seed a dot")
+                   title=f"d = {d[0]}, each seed a dot, median a line, interquartile band" if per_m else "each seed a dot")
             ax.legend(fontsize=7)
         ax = row[-1]
         s_m = ds["s_m"].where(ds["done"])
@@ -292,8 +310,9 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
 
 @figure_file
 def learning_curves(ds: xr.Dataset) -> Figure | None:
-    """test_rel_l2 along the SGD steps of sgd and hybrid: median over seeds and min-max band,
-    at the largest N (other dims at their middle value)."""
+    """test_rel_l2 along the SGD steps of sgd and hybrid: median over seeds and interquartile band
+    (each seed a thin line with fewer than MIN_BAND_SEEDS), at the largest N (other dims at their
+    middle value)."""
     if "test_rel_l2_curve" not in ds:
         return None
     names = [learner for learner in learners(ds) if learner != "moments"]
@@ -306,7 +325,7 @@ def learning_curves(ds: xr.Dataset) -> Figure | None:
         per_seed = curve.transpose(..., "step").values.reshape(-1, steps.size)
         color = LEARNER_COLORS.get(learner, "k")
         shown = steps > 0  # log axis: the start (step 0) is the first point's left neighbour
-        median_and_band(ax, steps[shown], per_seed[:, shown], color, f"{learner} (median, min-max band)")
+        median_and_band(ax, steps[shown], per_seed[:, shown], color, f"{learner}: {spread_note(per_seed[:, shown])}")
     ax.set(xscale="log", yscale="log", xlabel="SGD step", ylabel=LABELS["test_rel_l2"],
            title=describe_point(held) or "all runs")
     ax.legend(fontsize=7)

@@ -18,6 +18,7 @@ import xarray as xr
 
 from analysis import stats
 from analysis.checks import OBSERVATION, Check, checked, not_checked
+from analysis.plotting import MIN_BAND_SEEDS
 from analysis.tables import frame, markdown_rows, table_section
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import BAND, ERROR, Rate, finite
@@ -211,9 +212,14 @@ def summary_table(ds: xr.Dataset) -> str:
     dims = list(stats.point_dims(ds))
     shown = [ERROR, "test_rel_l2"]
 
-    def cells(row: dict) -> list[str]:
-        return [*(str(row[dim]) for dim in dims), *(f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, "
-                                                     f"{row[f'{name}_hi']:.3g}]" for name in shown)]
+    def cell(row: dict, name: str) -> str:
+        if row[f"{name}_n"] < MIN_BAND_SEEDS:
+            return f"{row[f'{name}_median']:.3g} (n = {int(row[f'{name}_n'])})"
+        return f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, {row[f'{name}_hi']:.3g}]"
 
-    return table_section("Medians over seeds", f"median [{stats.CONFIDENCE:.0%} bootstrap interval]; every variable "
-                         f"of {list(SUMMARISED)} is in summary.csv.", frame(seed_summary(ds)), [*dims, *shown], cells)
+    def cells(row: dict) -> list[str]:
+        return [*(str(row[dim]) for dim in dims), *(cell(row, name) for name in shown)]
+
+    return table_section("Medians over seeds", f"median [{stats.CONFIDENCE:.0%} bootstrap interval], or (n = k) "
+                         f"from fewer than {MIN_BAND_SEEDS} seeds; every variable of {list(SUMMARISED)} is in "
+                         f"summary.csv.", frame(seed_summary(ds)), [*dims, *shown], cells)

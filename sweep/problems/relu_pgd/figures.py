@@ -2,8 +2,10 @@
 
 Each follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) -> list[Path]``,
 [] when the store lacks what it needs). Every curve is a median over seeds with the
-band from the smallest to the largest seed, and every legend entry says on how many
-seeds its claim holds (inside the envelope, success, staying at 0):
+interquartile band (one thin line per seed with fewer than MIN_BAND_SEEDS seeds), no
+interval is drawn from fewer than MIN_BAND_SEEDS seeds ('n = 3' is written instead), and
+every legend entry says on how many seeds its claim holds (inside the envelope, success,
+staying at 0):
 
 - :func:`rate`: rel_err_t against t on a log axis, one line per n, with the 2^-t line;
   the fitted contraction factor of every seed against n / n0_hat; the support overlap.
@@ -28,10 +30,11 @@ from matplotlib.ticker import NullFormatter, NullLocator
 
 from analysis.plotting import (LEGEND_ROW, MIN_BAND_SEEDS, FigureFile, describe_point, figure_file, figure_title,
                                legend_row, median_and_band, panel_grid, panels, parameter_values, reference_point,
-                               seeds_phrase, setting, spread_entry, wrapped)
+                               seeds_phrase, setting, spread_entry, spread_note, wrapped)
 from analysis.stats import CONFIDENCE, nanmedian, point_dims, with_seed_dim
 from sweep.problems.relu_pgd.summary import (CROSSINGS, FIT_SHARE, TARGET_SHARE, collapse, contraction_law,
-                                             crossing_column, per_seed, point_table, transition_points, with_fixed)
+                                             crossing_column, per_seed, point_table, seeds_with_values,
+                                             transition_points, with_fixed)
 from sweep.problems.relu_pgd.theory import (CONTRACTION_EXPONENT, CONTRACTION_WINDOW, ENVELOPE_RATE, envelope,
                                             n0_hat)
 from sweep.problems.relu_pgd.variables import ITERATION, short_number
@@ -39,7 +42,7 @@ from sweep.problems.relu_pgd.variables import ITERATION, short_number
 MAX_LINES = 8          # lines per panel of the curve figures (evenly picked when n has more values)
 DRAW_FLOOR = 1e-20     # rel_err = 0 (w_t = w* to the last bit) is drawn here on log axes
 ERROR_LABEL = "||w_t - w*|| / ||w*||"
-ERROR_NOTE = f"median and interquartile band over seeds; 0 drawn at {DRAW_FLOOR:g}"
+FLOOR_NOTE = f"0 drawn at {DRAW_FLOOR:g}"
 RATIO_LABEL = "n / n0_hat   (n0_hat = 2 s ln(d/s))"
 
 
@@ -82,14 +85,17 @@ def _contraction_law(factors, ratios: np.ndarray, per_seed: np.ndarray, law) -> 
     factors.plot(ratios, nanmedian(per_seed.T), "o", color="k", mfc="w", ms=6, label="median over seeds")
     if law is not None:
         x = np.geomspace(law.x.min(), law.x.max(), 50)
+        seeds = seeds_with_values(per_seed)
+        interval = (f"exponent {CONFIDENCE:.0%} interval [{law.lo:.2f}, {law.hi:.2f}] (bootstrap over seeds)"
+                    if seeds >= MIN_BAND_SEEDS else f"n = {seeds} seeds: no interval")
         factors.plot(x, law(x), "-", color="tab:red", lw=1.5,
                      label=f"fit to the medians (n with >= {FIT_SHARE:.0%} of seeds): {law.amplitude:.2f} "
-                           f"(n/n0_hat)^{law.exponent:.2f},\nexponent {CONFIDENCE:.0%} interval "
-                           f"[{law.lo:.2f}, {law.hi:.2f}] (bootstrap over seeds)")
+                           f"(n/n0_hat)^{law.exponent:.2f},\n{interval}")
         amplitude = law.amplitude_for(CONTRACTION_EXPONENT)
+        where = (f" ({'inside' if law.contains(CONTRACTION_EXPONENT) else 'outside'} the fit's interval)"
+                 if seeds >= MIN_BAND_SEEDS else "")
         factors.plot(x, amplitude * x ** CONTRACTION_EXPONENT, "--", color="tab:blue", lw=1.5,
-                     label=f"theory: A (n/n0_hat)^{CONTRACTION_EXPONENT:g}, A = {amplitude:.2f} fitted "
-                           f"({'inside' if law.contains(CONTRACTION_EXPONENT) else 'outside'} the fit's interval)")
+                     label=f"theory: A (n/n0_hat)^{CONTRACTION_EXPONENT:g}, A = {amplitude:.2f} fitted{where}")
     factors.axhline(ENVELOPE_RATE, color="k", ls=":", lw=1.0, label="1/2: the envelope's rate")
 
 
@@ -122,7 +128,8 @@ def rate(ds: xr.Dataset) -> Figure | None:
     spread_entry(errors, curves)
     _envelope_line(errors, t)
     drawn = "" if len(picked) == len(ratios) else f" ({len(picked)} of the {len(ratios)} n drawn)"
-    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL, title=f"error along PGD{drawn}\n{ERROR_NOTE}")
+    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
+               title=wrapped(f"error along PGD{drawn}\n{spread_note(curves)}; {FLOOR_NOTE}"))
     _contraction_law(factors, ratios, contractions, law)
     factors.set(xscale="log", yscale="log", xlabel=f"{RATIO_LABEL}\n(second line: seeds with a factor / seeds)",
                 ylabel="fitted contraction factor per step",
@@ -155,13 +162,19 @@ def _phase(ds: xr.Dataset, name: str, ylabel: str) -> Figure | None:
             group = group.sort_values("n_over_n0")
             color = f"C{index}"
             share = group[f"{name}_share"]
-            ax.errorbar(group["n_over_n0"], share, yerr=[share - group[f"{name}_lo"], group[f"{name}_hi"] - share],
-                        fmt="o-", color=color, ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, alpha=0.85,
-                        label=f"d={d}, s={s} ({int(group['runs'].min())} seeds)")
+            runs = int(group["runs"].min())
+            if runs >= MIN_BAND_SEEDS:
+                ax.errorbar(group["n_over_n0"], share, yerr=[share - group[f"{name}_lo"], group[f"{name}_hi"] - share],
+                            fmt="o-", color=color, ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, alpha=0.85,
+                            label=f"d={d}, s={s} ({runs} seeds)")
+            else:
+                ax.plot(group["n_over_n0"], share, "o-", color=color, ms=3, lw=1.2, alpha=0.85,
+                        label=f"d={d}, s={s} (n = {runs} seeds: no interval)")
         ax.axhline(TARGET_SHARE, color="k", ls=":", lw=1.0, label=f"{TARGET_SHARE:.0%}")
         where = describe_point(held)
         ax.set(xscale="log", xlabel=RATIO_LABEL, ylabel=ylabel, ylim=(-0.02, 1.02),
-               title=wrapped(f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)"))
+               title=wrapped(f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals, "
+                             f"from >= {MIN_BAND_SEEDS} seeds)"))
         ax.legend(fontsize=7)
     return fig
 
@@ -310,7 +323,8 @@ def convention(ds: xr.Dataset) -> Figure | None:
         _envelope_line(ax, t)
         where = describe_point(held)
         ax.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
-               title=wrapped(f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}"))
+               title=wrapped(f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{spread_note(curves)}; "
+                             f"{FLOOR_NOTE}"))
         ax.legend(fontsize=7)
     return fig
 

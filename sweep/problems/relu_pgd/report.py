@@ -32,8 +32,8 @@ from sweep.problems.relu_pgd.figures import FIGURES
 from analysis.transition import Crossing
 from sweep.problems.relu_pgd.summary import (CROSSINGS, FIT_SHARE, LARGE_SAMPLE_RATIO, REFERENCE, SHARES,
                                              TARGET_SHARE, collapse, contraction_law, crossing_column,
-                                             measured_constants, point_table, theorem_schedule, transition_points,
-                                             with_fixed)
+                                             measured_constants, point_table, seeds_with_values, theorem_schedule,
+                                             transition_points, with_fixed)
 from sweep.problems.relu_pgd.theory import CONTRACTION_EXPONENT
 from sweep.problems.relu_pgd.variables import ITERATION
 
@@ -273,16 +273,22 @@ def law_text(ds: xr.Dataset) -> str:
     if "n" not in ds.dims or ds.sizes["n"] < 2:
         return "The contraction factor's law in n / n0_hat: not fitted (n is not swept)."
     held = reference_point(ds, ("n",))
-    _, _, law = contraction_law(ds, held)
+    _, factors, law = contraction_law(ds, held)
     where = f" at {describe_point(held)}" if held else ""
     if law is None:
         return (f"The contraction factor's law in n / n0_hat{where}: not fitted (fewer than two n where >= "
                 f"{FIT_SHARE:.0%} of the seeds reach the fit window).")
+    seeds = seeds_with_values(factors)
+    fitted = (f"fitted on the {law.x.size} n with >= {FIT_SHARE:.0%} of the seeds in the window, n/n0_hat "
+              f"{law.x.min():.3g}-{law.x.max():.3g}")
+    if seeds < MIN_BAND_SEEDS:
+        return (f"The contraction factor per step against n / n0_hat{where} (figure `rate`): seed medians "
+                f"{law.amplitude:.3g} (n/n0_hat)^**{law.exponent:.3f}** ({fitted}; n = {seeds} seeds: no interval, "
+                f"so the theory's exponent {CONTRACTION_EXPONENT:g} is neither inside nor outside one).")
     verdict = "inside" if law.contains(CONTRACTION_EXPONENT) else "outside"
     return (f"The contraction factor per step against n / n0_hat{where} (figure `rate`): seed medians "
             f"{law.amplitude:.3g} (n/n0_hat)^**{law.exponent:.3f}** [{law.lo:.3f}, {law.hi:.3f}] (95% bootstrap "
-            f"interval over seeds, fitted on the {law.x.size} n with >= {FIT_SHARE:.0%} of the seeds in the window, "
-            f"n/n0_hat {law.x.min():.3g}-{law.x.max():.3g}); the theory's exponent {CONTRACTION_EXPONENT:g} "
+            f"interval over seeds, {fitted}); the theory's exponent {CONTRACTION_EXPONENT:g} "
             f"(derived, constant unknown) is {verdict} that interval.")
 
 
@@ -292,13 +298,15 @@ def point_section(table: pd.DataFrame, dims: tuple[str, ...]) -> str:
                "test_rel_err"]
 
     def cells(row: dict) -> list[str]:
-        shares = [f"{int(row[f'{name}_count'])}/{int(row['runs'])} [{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]"
-                  for name in SHARES]
+        shares = [f"{int(row[f'{name}_count'])}/{int(row['runs'])} "
+                  + (f"[{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]" if row["runs"] >= MIN_BAND_SEEDS
+                     else "(no interval)") for name in SHARES]
         return [*(str(row[dim]) for dim in dims), f"{row['n_over_n0']:.3g}", *shares, str(int(row["diverged"])),
                 f"{row['contraction_median']:.3g}", f"{row['t_success_median']:.3g}",
                 f"{row['rel_err_final_median']:.3g}", f"{row['test_rel_err_median']:.3g}"]
 
     return table_section("Per grid point", "Runs that succeed and that stay inside the envelope, of the finished "
-                         "runs, with the 95% Wilson interval of the share; seed medians of the contraction factor, of "
-                         "t_success (over the runs that succeed), of rel_err_T and of the relative test error.",
+                         f"runs, with the 95% Wilson interval of the share (none from fewer than {MIN_BAND_SEEDS} "
+                         "runs); seed medians of the contraction factor, of t_success (over the runs that succeed), "
+                         "of rel_err_T and of the relative test error.",
                          table, columns, cells)

@@ -46,6 +46,11 @@ def per_seed(ds: xr.Dataset, name: str, point: dict) -> np.ndarray:
     return with_seed_dim(values).transpose("seed", ...).values.astype(np.float64)
 
 
+def seeds_with_values(per_seed: np.ndarray) -> int:
+    """Seeds (rows of ``per_seed``) with at least one finite value."""
+    return int(np.isfinite(per_seed).any(axis=1).sum())
+
+
 def contraction_law(ds: xr.Dataset, held: dict) -> tuple[np.ndarray, np.ndarray, PowerLaw | None]:
     """At the setting ``held`` (every point dim but n): n / n0_hat per n, the contraction
     factor per (seed, n), and the power law fitted to its seed medians on the n where at
