@@ -229,6 +229,10 @@ def collapse_text(points: pd.DataFrame) -> str:
         if not row["bounded"]:
             parts.append(f"{row['constraint']}, {row['share']:.0%}: bounded in none of the {row['settings']} settings")
             continue
+        if row["settings"] == 1:
+            parts.append(f"{row['constraint']}, {row['share']:.0%}: c = **{row['c']:.3g}** (one setting: no collapse "
+                         f"to judge)")
+            continue
         parts.append(f"{row['constraint']}, {row['share']:.0%}: c = **{row['c']:.3g}** from {row['bounded']} of "
                      f"{row['settings']} settings, their n / n0_hat {row['ratio_min']:.3g}-{row['ratio_max']:.3g} "
                      f"(a factor {row['ratio_max'] / row['ratio_min']:.2f})")
