@@ -78,6 +78,15 @@ def _profile(u: np.ndarray, k: np.ndarray, m: np.ndarray, share: float):
     return profile
 
 
+def _interval_end(profile, v_hat: float, edge: float, level: float) -> float:
+    """The v between v_hat and ``edge`` where the profile falls to ``level`` (NaN when it stays
+    above it up to the edge: the interval is open there)."""
+    def above(v: float) -> float:
+        return profile(v)[0] - level
+
+    return math.nan if above(edge) > 0 else brentq(above, *sorted((v_hat, edge)), xtol=1e-7)
+
+
 def logistic_transition(x, successes, trials, shares=(0.5, 0.95), confidence: float = CONFIDENCE) -> Transition | None:
     """The logistic in log x fitted to ``successes`` of ``trials`` at each x > 0 (module
     docstring), and the crossing of each of ``shares``. None when fewer than two x have
@@ -99,13 +108,7 @@ def logistic_transition(x, successes, trials, shares=(0.5, 0.95), confidence: fl
         v_hat = float(minimize_scalar(lambda v: -profile(v)[0], bounds=bracket, method="bounded",
                                       options={"xatol": 1e-7}).x)
         best, slope = profile(v_hat)
-
-        def end(edge: float) -> float:
-            level = lambda v: profile(v)[0] - (best - limit)  # noqa: E731
-            return math.nan if level(edge) > 0 else brentq(level, v_hat, edge, xtol=1e-7) if edge > v_hat else \
-                brentq(level, edge, v_hat, xtol=1e-7)
-
-        lo, hi = end(low), end(high)
+        lo, hi = (_interval_end(profile, v_hat, edge, best - limit) for edge in (low, high))
         crossings[share] = Crossing(share, math.exp(v_hat), 0.0 if math.isnan(lo) else math.exp(lo),
                                     math.inf if math.isnan(hi) else math.exp(hi))
     separated = bool(x[k < m].max() < x[k > 0].min())  # every x with a failure below every x with a success

@@ -137,7 +137,10 @@ def transition_points(table: pd.DataFrame, dims: tuple[str, ...]) -> pd.DataFram
     the points along n, the fewest runs per point, and for each name in SHARES the logistic
     in log n fitted to its counts (:func:`analysis.transition.logistic_transition`): the n
     at each share of CROSSINGS with its interval (:func:`crossing_column`; NaN when the
-    counts hold no transition: none or all succeed), ``{name}_separated`` and ``{name}_scale``."""
+    counts hold no transition: none or all succeed), ``{name}_separated`` and ``{name}_scale``.
+    Empty when n is not swept."""
+    if "n" not in dims:
+        return pd.DataFrame()
     setting = [dim for dim in dims if dim != "n"]
     rows = []
     groups = table.groupby(setting, sort=True) if setting else [((), table)]
