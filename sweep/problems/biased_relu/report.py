@@ -151,8 +151,10 @@ def bias_law_check(ds: xr.Dataset) -> Check:
     title = "A neuron's error grows like 1/phi(b) (THEORY.md §6.3)"
     law = evidence.bias_law(ds)
     if law is None:
-        return not_checked(title, "bias law", "the store has no moment-learner runs with two bins of |b| "
-                                              f"(width {evidence.BIAS_BIN:g}) in the local regime")
+        reason = ("the store does not sweep beta over two values" if "beta" not in ds.dims or ds.sizes["beta"] < 2
+                  else f"the store has no moment-learner runs with two bins of |b| (width {evidence.BIAS_BIN:g}) of "
+                       f">= {evidence.MIN_INTERVAL} neurons in the local regime")
+        return not_checked(title, "bias law", reason)
     bins, whole = law.bins, law.scan[0][1]
     rows = []
     for column in range(bins.median.size):
