@@ -58,13 +58,37 @@ def test_the_rate_check_tells_n_to_the_minus_half_from_n_to_the_minus_quarter(pl
         assert check.summary.startswith("WARNING") and "EXCLUDES -0.5" in check.summary
 
 
-def test_bias_growth_recovers_the_reference_shape_and_its_scale():
-    betas = np.array([0.0, 1.0, 2.0, 2.5, 3.0])
-    errors = 0.02 / normal_pdf(betas)
-    errors[0] = 5.0  # beta = 0 is outside the fit
-    ds = hand_made(np.tile(errors, (4, 1)), {"seed": [0, 1, 2, 3], "beta": betas})
-    growth = evidence.bias_growth(ds)
-    assert growth.scale == pytest.approx(0.02) and growth.exponent == pytest.approx(1.0)
+def neuron_store(crowded_below: float, crowded_error: float = 0.3, c: float = 0.005) -> xr.Dataset:
+    """20 seeds x 5 beta x 4 neurons, biases U[-beta, beta]: each neuron's error c / phi(|b|)
+    (log-normal scatter of 10%), or ``crowded_error`` where |b| < ``crowded_below``."""
+    rng = np.random.default_rng(11)
+    betas = np.array([0.5, 1.0, 1.5, 2.0, 2.5])
+    bias = rng.uniform(-1, 1, size=(20, betas.size, 4)) * betas[None, :, None]
+    error = c / normal_pdf(np.abs(bias)) * rng.lognormal(0.0, 0.1, bias.shape)
+    error = np.where(np.abs(bias) < crowded_below, crowded_error, error)
+    dims = ("seed", "beta", "neuron")
+    fixed = {name: value for name, value in BiasedReluParams.defaults().items() if name not in ("seed", "beta")}
+    return xr.Dataset({"teacher_b": (dims, bias), "neuron_err_w": (dims, error),
+                       "done": (dims[:2], np.ones(bias.shape[:2], bool))},
+                      coords={"seed": np.arange(20), "beta": betas, "neuron": np.arange(4)},
+                      attrs={"spec": {"problem": "biased_relu", "params": {**fixed, "learner": "moments"}}})
+
+
+def test_the_bias_law_holds_where_planted_and_is_withdrawn_below():
+    """c / phi(|b|) from |b| = 0.75 on, a flat error below: the law holds from 0.75 with k = 1
+    and c back; planted everywhere, it holds from 0."""
+    from sweep.problems.biased_relu.report import bias_law_check
+
+    law = evidence.bias_law(neuron_store(crowded_below=0.75))
+    assert law.holds_from == 0.75 and law.c == pytest.approx(0.005, rel=0.05)
+    assert law.fit(0.75).exponent == pytest.approx(1.0, abs=0.05) and not law.scan[0][1].contains(1.0)
+    assert float(law(0.0)) == pytest.approx(0.005 * np.sqrt(2 * np.pi), rel=0.05)
+    check = bias_law_check(neuron_store(crowded_below=0.75))
+    assert check.holds and "withdrawn for |b| < 0.75" in check.markdown and "| 0-0.25 |" in check.markdown
+    everywhere = evidence.bias_law(neuron_store(crowded_below=0.0))
+    assert everywhere.holds_from == 0.0 and everywhere.scan[0][1].contains(1.0)
+    flat = evidence.bias_law(neuron_store(crowded_below=10.0, crowded_error=0.1))  # no growth with |b| at all
+    assert flat.holds_from is None and bias_law_check(neuron_store(crowded_below=10.0, crowded_error=0.1)).holds is False
 
 
 def test_zero_bias_neuron_is_read_from_the_spec():
@@ -86,7 +110,8 @@ def test_report_of_a_small_sweep_checks_what_it_can_and_draws_its_figures(tmp_pa
     assert {"error_vs_samples.png", "zero_bias_ablation.png", "learning_curves.png", "summary.csv"} <= names
     assert "error_vs_bias.png" not in names and "error_vs_conditioning.png" not in names
     checks = {check.title.split(" (")[0]: check for check in report.checks}
-    assert not any("not checked" in check.summary for check in checks.values())  # each was checked
+    assert checks.pop("A neuron's error grows like 1/phi(b)").holds is None  # beta is not swept
+    assert not any("not checked" in check.summary for check in checks.values())  # each other was checked
     assert checks["The moment learner's error falls like N^(-1/2)"].holds is None  # 2 seeds, 2 N: undecided
     assert checks["T_2 is estimated at the rate N^(-1/2)"].holds
     text = (tmp_path / "report" / "report.md").read_text()

@@ -20,8 +20,9 @@ from tests.committed_stores import DATA
 
 TOLERANCE = 1.0  # pixels: boxes that share an edge do not overlap
 SMALL_SWEEPS = {
-    "relu_pgd": {"params": {"d": 120, "s": 4, "iterations": 25, "n_test": 50},
-                 "grid": {"constraint": ["l0", "l1"], "n": [30, 60, 120, 500], "relu_slope_at_zero": [0.0, 0.5],
+    "relu_pgd": {"params": {"d": 120, "iterations": 25, "n_test": 50},
+                 "grid": {"constraint": ["l0", "l1"], "s": [4, 8], "n": [30, 60, 120, 500],
+                          "relu_slope_at_zero": [0.0, 0.5],
                           "seed": list(range(6))}},
     "relu_student": {"params": {"d": 2, "m": 2, "batch": 200, "steps": 60, "lr": 0.5},
                      "grid": {"learner": ["gd", "conic"], "lam": [0.0, 0.01], "M": [2, 6], "data_seed": [0, 1],
@@ -29,6 +30,13 @@ SMALL_SWEEPS = {
     "biased_relu": {"params": {"d": 4, "m": 2, "bias_values": [0.0, 0.9], "steps": 100, "refine_steps": 50,
                                "lr": 0.05, "n_test": 500},
                     "grid": {"seed": [0, 1], "N": [100_000, 300_000], "learner": ["moments", "sgd", "hybrid"]}},
+}
+# Stores of a problem beside its SMALL_SWEEPS one: name -> (problem, sweep).
+MORE_SWEEPS = {
+    "biased_relu_bias": ("biased_relu", {"params": {"d": 6, "m": 4, "N": 200_000, "n_test": 500, "steps": 100,
+                                                    "refine_steps": 50, "lr": 0.05},
+                                         "grid": {"seed": list(range(6)), "beta": [0.5, 1.0],
+                                                  "learner": ["moments", "sgd"]}}),
 }
 COMMITTED = ("fig1_boundaries", "fig5_relu_vs_leaky", "fig7_clustering", "fig9_outlier")
 # Theorem 4.1's figures of separable (epochs against the bound) are another issue's (23) work.
@@ -89,20 +97,22 @@ def layout_faults(fig) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    """Small stores of every problem: swept here (relu_pgd, biased_relu) or committed (separable)."""
+    """Small stores of every problem: swept here (relu_pgd, relu_student, biased_relu) or committed (separable)."""
     folder = tmp_path_factory.mktemp("layout")
     out = {}
-    for problem, sweep in SMALL_SWEEPS.items():
-        path = folder / f"{problem}.zarr"
-        run_sweep(parse_spec({"name": f"{problem}_layout", "problem": problem, **sweep}), path)
-        out[problem] = xr.open_zarr(path).load()
+    for name, (problem, sweep) in {**{problem: (problem, sweep) for problem, sweep in SMALL_SWEEPS.items()},
+                                   **MORE_SWEEPS}.items():
+        path = folder / f"{name}.zarr"
+        run_sweep(parse_spec({"name": f"{name}_layout", "problem": problem, **sweep}), path)
+        out[name] = xr.open_zarr(path).load()
     for case in COMMITTED:
         with zarr.storage.ZipStore(DATA / f"{case}.zarr.zip", mode="r") as store:
             out[case] = xr.open_zarr(store).load()
     return out
 
 
-CASES = [(problem, problem) for problem in SMALL_SWEEPS] + [(case, "separable") for case in COMMITTED]
+CASES = ([(problem, problem) for problem in SMALL_SWEEPS] + [(name, problem) for name, (problem, _) in MORE_SWEEPS.items()]
+         + [(case, "separable") for case in COMMITTED])
 
 
 @pytest.mark.parametrize("store, problem", CASES)

@@ -226,6 +226,7 @@ def test_report_checks_figures_and_summary(small_store, tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "this is not a pass/fail check" in text and "smallest n / n0_hat" in text
     assert "the theory's exponent -0.5 (derived, constant unknown) is" in text
+    assert "## Transition points" in text and "| l0 | 0.5 | 27.21 | 10 |" in text
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 2 * 4 * 2
 
@@ -254,6 +255,38 @@ def test_measured_constants_on_a_hand_built_table():
     row = measured_constants(table, ("d", "n")).iloc[0]
     assert row["success_from"] == 2.0 and not row["success_sustained"]
     assert math.isnan(row["envelope_ok_from"]) and not row["envelope_ok_sustained"]
+
+
+def test_transition_points_and_their_collapse_on_a_hand_built_table():
+    """Expected success counts of a logistic in log n crossing 50% at c n0_hat(d, s): c = 3 at
+    every (d, s) for l0 (the curves collapse), c = d / 100 for l1 (they do not)."""
+    import pandas as pd
+    from scipy.special import expit
+
+    from sweep.problems.relu_pgd.summary import collapse, transition_points
+    from sweep.problems.relu_pgd.theory import n0_hat
+
+    rows = []
+    n = np.geomspace(20, 4000, 24).round()
+    for constraint in ("l0", "l1"):
+        for d in (200, 400):
+            for s in (4, 8):
+                scale = n0_hat(d, s, constraint)
+                c = 3.0 if constraint == "l0" else d / 100
+                share = expit((np.log(n) - np.log(c * scale)) / 0.25)
+                rows += [{"constraint": constraint, "d": d, "s": s, "n": value, "n0_hat": scale, "runs": 40,
+                          "success_count": 40 * p, "envelope_ok_count": 40 * p ** 2} for value, p in zip(n, share)]
+    points = transition_points(pd.DataFrame(rows), ("constraint", "d", "s", "n"))
+    assert len(points) == 8 and (points["points"] == 24).all() and (points["min_runs"] == 40).all()
+    ratio = points["success_n50"] / points["n0_hat"]
+    expected = np.where(points["constraint"] == "l0", 3.0, points["d"] / 100)
+    np.testing.assert_allclose(ratio, expected, rtol=1e-4)
+    np.testing.assert_allclose(points["success_n95"] / points["success_n50"], np.exp(0.25 * np.log(19)), rtol=1e-4)
+    assert ((points["success_n50_lo"] < points["success_n50"]) & (points["success_n50"] < points["success_n50_hi"])).all()
+    summary = collapse(points).set_index(["constraint", "share"])
+    assert summary.loc[("l0", 0.5), "c"] == pytest.approx(3.0, rel=1e-4)
+    assert summary.loc[("l0", 0.5), "ratio_max"] / summary.loc[("l0", 0.5), "ratio_min"] == pytest.approx(1, abs=1e-3)
+    assert summary.loc[("l1", 0.5), "ratio_max"] / summary.loc[("l1", 0.5), "ratio_min"] == pytest.approx(2, rel=1e-3)
 
 
 def test_presets_parse_and_are_the_problems():

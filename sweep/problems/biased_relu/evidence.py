@@ -1,5 +1,6 @@
 """The ``biased_relu`` theory held against a store (THEORY.md §6.3): the N^{-1/2} rate of the
-moment learner, the growth of its error with the bias magnitude, the zero-bias ablation.
+moment learner, the growth of a neuron's error with its bias like 1/phi(b) (and where it
+does not hold), the zero-bias ablation.
 
 Each function takes the Dataset of :func:`analysis.stats.open_results` and returns small
 computed numbers; the figures (:mod:`.figures`) and the report (:mod:`.report`) show them.
@@ -13,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from scipy.stats import quantile_test
+
 from analysis import stats
-from analysis.plotting import parameter_values
+from analysis.plotting import MIN_BAND_SEEDS, QUARTILES, parameter_values
+from analysis.stats import PowerLaw, power_law
 from kernels.hermite import normal_pdf
 
 ERROR = "err_w_sign_agnostic"  # the error the rate and bias figures fit (directions, up to the sign symmetry)
@@ -23,7 +27,8 @@ RATES = {ERROR: -0.5, "moment_err_2": -0.5, "test_rel_l2": -1.0}
 BAND = 0.125                   # a fitted slope "near" its rate: within +-BAND, i.e. nearer it than the rates
 ALTERNATIVE = 0.25             # ... that differ from it by ALTERNATIVE (N^-1/4 and N^-3/4 for N^-1/2)
 LOCAL = 0.5                    # the rate is local: fitted on grid points whose seed-median ERROR is below this
-BIAS_FIT_FROM = 2.0            # the 1/phi(beta) shape is fitted on beta >= this, where the growth dominates
+BIAS_BIN = 0.25                # width of the |b| bins of the per-neuron bias law
+MIN_INTERVAL = MIN_BAND_SEEDS  # no interval (and no test) from fewer values than this
 RECOVERED = 0.3                # a neuron's direction counts as recovered below this error
 
 
@@ -147,32 +152,108 @@ def seed_slopes(values: xr.DataArray, along: str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BiasGrowth:
-    """err ~ c / phi(beta): the scale c fitted on beta >= BIAS_FIT_FROM (seed medians of
-    ``learner``), and the slope of log(median err) in log(1/phi(beta)) there (1 = the shape)."""
+class BiasBins:
+    """A learner's per-neuron direction error (neuron_err_w) against the neuron's own |b|, in
+    bins of BIAS_BIN pooled over the runs (every beta and seed): per bin its ``edges``, the
+    ``neurons`` in it, their median |b| (``bias``), the median error with its interquartile
+    range (``q25``, ``q75``) and the 95% distribution-free interval of that median (``lo``,
+    ``hi``: SciPy's ``quantile_test``, neurons taken as independent; NaN with fewer than
+    MIN_INTERVAL neurons), and ``per_run``: each run's median error in each bin (runs, bins)."""
 
     learner: str
-    scale: float
-    exponent: float
-    betas: np.ndarray
-    medians: np.ndarray
+    edges: np.ndarray
+    neurons: np.ndarray
+    bias: np.ndarray
+    median: np.ndarray
+    q25: np.ndarray
+    q75: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    per_run: np.ndarray
+
+    @property
+    def testable(self) -> np.ndarray:
+        """Bins with >= MIN_INTERVAL neurons whose median error is in the local regime (< LOCAL)."""
+        return (self.neurons >= MIN_INTERVAL) & (self.median < LOCAL)
 
 
-def bias_growth(ds: xr.Dataset, learner: str = "moments") -> BiasGrowth | None:
-    """The fit of the moment learner's error against 1/phi(beta), or None without a beta sweep."""
-    if "beta" not in ds.dims or learner not in learners(ds):
+@dataclass(frozen=True)
+class BiasLaw:
+    """err = c / phi(|b|)^k per neuron (THEORY.md §6.3: a neuron's moments scale with phi(b)):
+    ``scan`` fits k (with its bootstrap interval over runs, :func:`analysis.stats.power_law`)
+    on the testable bins from each bin edge on; the law holds from ``holds_from``, the
+    smallest edge whose fit's interval contains k = 1 (None: nowhere), with c fitted at k = 1
+    there (on every testable bin when it holds nowhere)."""
+
+    bins: BiasBins
+    scan: tuple[tuple[float, PowerLaw], ...]
+    holds_from: float | None
+    c: float
+
+    def __call__(self, bias) -> np.ndarray:
+        return self.c / normal_pdf(np.asarray(bias, np.float64))
+
+    def fit(self, edge: float | None) -> PowerLaw | None:
+        return dict(self.scan).get(edge)
+
+
+def bias_law_point(ds: xr.Dataset) -> dict:
+    """The swept dims other than beta, seed and learner held at their last value (the largest
+    N): the law is read at one setting, not pooled over N."""
+    return {dim: ds[dim].values[-1] for dim in stats.point_dims(ds) if dim not in ("beta", "learner")}
+
+
+def bias_bins(ds: xr.Dataset, learner: str = "moments") -> BiasBins | None:
+    """:class:`BiasBins` of ``learner``'s runs at :func:`bias_law_point`, or None without
+    them or without a beta sweep."""
+    if (learner not in learners(ds) or not {"teacher_b", "neuron_err_w"} <= set(ds.data_vars)
+            or "beta" not in ds.dims or ds.sizes["beta"] < 2):
         return None
-    medians = stats.median_over_seeds(counted(at_learner(loaded(ds, ERROR), learner), ERROR))
-    medians = medians.median([dim for dim in medians.dims if dim != "beta"]).compute()
-    betas = medians["beta"].values.astype(np.float64)
-    use = (betas >= BIAS_FIT_FROM) & np.isfinite(medians.values)
-    if use.sum() < 2:
+    runs = at_learner(loaded(ds, "teacher_b", "neuron_err_w"), learner)
+    runs = runs.sel(bias_law_point(ds))
+    neurons = runs.sizes["neuron"]
+    bias = np.abs(runs["teacher_b"].where(runs["done"]).transpose(..., "neuron").values.reshape(-1, neurons))
+    error = finite(runs, "neuron_err_w").transpose(..., "neuron").values.reshape(-1, neurons)
+    ok = np.isfinite(bias) & np.isfinite(error)
+    if not ok.any():
         return None
-    log_growth = -np.log(normal_pdf(betas[use]))
-    log_error = np.log(medians.values[use])
-    scale = float(np.exp(np.mean(log_error - log_growth)))
-    exponent = float(np.polyfit(log_growth, log_error, 1)[0])
-    return BiasGrowth(learner, scale, exponent, betas, medians.values)
+    edges = np.arange(0.0, bias[ok].max() + BIAS_BIN, BIAS_BIN)
+    index = np.clip(np.digitize(bias, edges) - 1, 0, edges.size - 2)
+    columns = edges.size - 1
+    per_run = np.full((bias.shape[0], columns), np.nan)
+    summary = np.full((6, columns), np.nan)
+    counts = np.zeros(columns, int)
+    for column in range(columns):
+        inside = ok & (index == column)
+        counts[column] = inside.sum()
+        if not counts[column]:
+            continue
+        for run in np.flatnonzero(inside.any(axis=1)):
+            per_run[run, column] = np.median(error[run, inside[run]])
+        values = error[inside]
+        summary[:4, column] = (np.median(bias[inside]), np.median(values), *np.quantile(values, QUARTILES))
+        if counts[column] >= MIN_INTERVAL:
+            interval = quantile_test(values, q=np.median(values), p=0.5).confidence_interval(stats.CONFIDENCE)
+            summary[4:, column] = interval.low, interval.high
+    return BiasBins(learner, edges, counts, *summary, per_run)
+
+
+def bias_law(ds: xr.Dataset, learner: str = "moments") -> BiasLaw | None:
+    """The 1/phi(|b|) law of ``learner``'s per-neuron errors (:class:`BiasLaw`), or None with
+    fewer than two testable bins."""
+    bins = bias_bins(ds, learner)
+    if bins is None or bins.testable.sum() < 2:
+        return None
+    growth = 1.0 / normal_pdf(bins.bias)
+    scan = []
+    for start in np.flatnonzero(bins.testable):
+        use = bins.testable & (np.arange(bins.median.size) >= start)
+        law = power_law(growth[use], bins.per_run[:, use]) if use.sum() >= 2 else None
+        if law is not None:
+            scan.append((float(bins.edges[start]), law))
+    holds_from = next((edge for edge, law in scan if law.contains(1.0)), None)
+    law = dict(scan)[holds_from] if holds_from is not None else scan[0][1]
+    return BiasLaw(bins, tuple(scan), holds_from, law.amplitude_for(1.0))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Each follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) -> list[Path]``,
 [] when the store lacks what it needs). Every seed's run is a dot (or a thin line), the
-median over seeds a thick line; titles state the fitted numbers and on what share of
+median over seeds a thick line with its interquartile band (no band, and no interval of a
+fit, from fewer than MIN_BAND_SEEDS seeds: 'n = 3' instead); titles state the fitted numbers and on what share of
 seeds a claim holds (:mod:`.evidence`). :data:`FIGURES` lists them in report order.
 """
 from __future__ import annotations
@@ -13,9 +14,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import (describe_point, figure_file, figure_title, legend_beside, median_and_band, panel_grid, panels,
-                               parameter_values, seeds_phrase, wrapped)
-from analysis.stats import CONFIDENCE, nanmedian, point_dims, power_law
+from analysis.plotting import (MIN_BAND_SEEDS, QUARTILES, describe_point, figure_file, figure_title, legend_beside,
+                               median_and_band, panel_grid, panels, parameter_values, seeds_phrase, spread_note, wrapped)
+from analysis.stats import CONFIDENCE, nanmedian, over_last_axis, point_dims, power_law
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
@@ -38,10 +39,26 @@ def _series(values: xr.DataArray, along: str, by: tuple[str, ...]):
 
 
 def _draw(ax, x, per_seed, color, label, marker="o") -> None:
-    """Every seed as a dot, the median over seeds as a line."""
+    """Every seed as a dot, the median over seeds as a line, and the interquartile band where
+    at least MIN_BAND_SEEDS seeds have a value (:func:`analysis.plotting.median_and_band`)."""
     ax.plot(np.repeat(x[None], per_seed.shape[0], 0).ravel(), per_seed.ravel(), marker, color=color, ms=2.5,
             alpha=0.3, lw=0)
+    if np.isfinite(per_seed).any(axis=1).sum() >= MIN_BAND_SEEDS:
+        low, high = (over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), per_seed.T) for q in QUARTILES)
+        ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
     ax.plot(x, nanmedian(per_seed.T), marker + "-", color=color, label=label, ms=4)
+
+
+def _seeds(values: xr.DataArray) -> int:
+    """Seeds with at least one value."""
+    if "seed" not in values.dims:
+        return int(values.notnull().any())
+    return int(values.notnull().any([dim for dim in values.dims if dim != "seed"]).sum())
+
+
+def _interval(law, seeds: int) -> str:
+    """' [lo, hi]' of a fit over ``seeds`` seeds, or ' (n = 3 seeds)' from fewer than MIN_BAND_SEEDS."""
+    return f" [{law.lo:.2f}, {law.hi:.2f}]" if seeds >= MIN_BAND_SEEDS else f" (n = {seeds} seeds)"
 
 
 def _setting(ds: xr.Dataset, held: dict) -> str:
@@ -90,7 +107,7 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
                 color = f"C{index}"
                 x = x.astype(np.float64)
                 law = power_law(x[local[label]], per_seed[:, local[label]])
-                fit = (f": fit N^{law.exponent:.2f} [{law.lo:.2f}, {law.hi:.2f}]" if law is not None
+                fit = (f": fit N^{law.exponent:.2f}{_interval(law, int(np.isfinite(per_seed).any(axis=1).sum()))}" if law is not None
                        else ": no fit (< 2 local N)")
                 _draw(ax, x, per_seed, color, (label or learner) + fit)
                 if learner != "sgd":
@@ -107,8 +124,9 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
             if variable == ERROR:
                 ax.axhline(evidence.LOCAL, color="k", ls="--", lw=1, label=f"local regime: median below {evidence.LOCAL}")
             rate = rates.get((learner, variable))
-            fit = (f"\npooled slope (local N): {rate.slope:.2f} [{rate.lo:.2f}, {rate.hi:.2f}]; seed series within "
-                   f"{evidence.BAND:g} of {expected:g}: {rate.share_in_band:.0%} of {rate.series}" if rate else "")
+            fit = (f"\npooled slope (local N): {rate.slope:.2f}{_interval(rate, _seeds(counted(runs, ERROR)))}; seed "
+                   f"series within {evidence.BAND:g} of {expected:g}: {rate.share_in_band:.0%} of {rate.series}"
+                   if rate else "")
             ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],
                    title=wrapped(f"{learner}, {_setting(ds, {})}{fit}"))
             legend_beside(ax, fontsize=7)
@@ -118,30 +136,93 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
 
 # ---------------------------------------------------------------- error against the bias range
 
+FLAG_LABEL = "imag_flag = 1 (complex pencil eigenvectors)"
+
+
+def _flag_entry(ax, flagged: int, runs: int) -> None:
+    ax.plot([], [], "o", mfc="none", mec="k", ms=6, label=f"{FLAG_LABEL}: {flagged} of {runs} runs")
+
+
+def _bias_law_panel(ax, ds: xr.Dataset, law: evidence.BiasLaw) -> None:
+    """Every neuron's direction error against its own |b| (moment learner; neurons of runs with
+    imag_flag = 1 ringed), the bins' medians with their interquartile range, and the law
+    c / phi(|b|): solid where it holds, dashed over the range where it is withdrawn."""
+    runs = at_learner(ds, law.bins.learner).sel(evidence.bias_law_point(ds))
+    bias = np.abs(runs["teacher_b"].where(runs["done"])).transpose(..., "neuron").values
+    error = counted(runs, "neuron_err_w").transpose(..., "neuron").values
+    flagged = np.broadcast_to((runs["imag_flag"] == 1).values[..., None], bias.shape)
+    color = LEARNER_COLORS.get(law.bins.learner, "k")
+    ax.plot(bias.ravel(), error.ravel(), ".", color=color, ms=3, alpha=0.35, label="one neuron of one run")
+    ax.plot(bias[flagged], error[flagged], "o", mfc="none", mec="k", ms=6, mew=0.8)
+    _flag_entry(ax, int((runs["imag_flag"] == 1).sum()), int(runs["done"].sum()))
+    bins = law.bins
+    banded = bins.neurons >= evidence.MIN_INTERVAL
+    ax.errorbar(bins.bias[banded], bins.median[banded],
+                yerr=[bins.median[banded] - bins.q25[banded], bins.q75[banded] - bins.median[banded]],
+                fmt="s", color="k", ms=5, capsize=2, lw=0, elinewidth=1,
+                label=f"median of a |b| bin of {evidence.BIAS_BIN:g}, interquartile bar")
+    ax.plot(bins.bias[~banded], bins.median[~banded], "s", color="k", mfc="w", ms=5,
+            label=f"median of a bin with fewer than {evidence.MIN_INTERVAL} neurons (no bar)")
+    grid = np.linspace(0.0, bins.edges[-1], 200)
+    start = law.holds_from if law.holds_from is not None else np.inf
+    ax.plot(grid[grid >= start], law(grid[grid >= start]), "-", color="tab:red", lw=1.5,
+            label=f"law c / φ(|b|), c = {law.c:.3g}: holds")
+    ax.plot(grid[grid <= start], law(grid[grid <= start]), "--", color="tab:red", lw=1.0, alpha=0.6,
+            label="law withdrawn here (the fitted exponent's interval excludes 1)")
+    if start > 0:
+        ax.axvspan(0.0, min(start, bins.edges[-1]), color="0.9", lw=0, label="|b| where the law is withdrawn")
+    ax.axhline(evidence.LOCAL, color="k", ls=":", lw=1, label=f"local regime: median below {evidence.LOCAL}")
+    whole = law.scan[0][1]
+    held = law.fit(law.holds_from)
+    verdict = (f"holds from |b| ≥ {law.holds_from:g}: k = {held.exponent:.2f} [{held.lo:.2f}, {held.hi:.2f}]"
+               if held is not None else "holds nowhere")
+    ax.set(yscale="log", xlabel="|b| of the neuron", ylabel="the neuron's direction error ||±ŵ − w||",
+           title=wrapped(f"{law.bins.learner}: err = c / φ(|b|)^k per neuron, {verdict}; over the whole "
+                         f"local range (|b| ≥ {law.scan[0][0]:g}) k = {whole.exponent:.2f} [{whole.lo:.2f}, "
+                         f"{whole.hi:.2f}] ({CONFIDENCE:.0%} bootstrap over runs)"))
+
+
 @figure_file
 def error_vs_bias(ds: xr.Dataset) -> Figure | None:
-    """Direction, bias and output-weight errors against beta, per learner; the moment
-    learner's direction error against the reference shape c / phi(beta)."""
+    """THEORY.md §6.3, error against the bias: each neuron's direction error against its own
+    |b| with the law c / phi(|b|) where it holds and withdrawn where not
+    (:func:`.evidence.bias_law`); the largest direction, bias and output-weight errors against
+    beta per learner (each seed a dot, the median a line), the direction error beside the law
+    applied to each run's own neurons (max_l c / phi(b_l), median over seeds). Runs with
+    imag_flag = 1 are ringed."""
     if "beta" not in ds.dims or ds.sizes["beta"] < 2:
         return None
-    growth = evidence.bias_growth(ds)
+    law = evidence.bias_law(ds)
     variables = (ERROR, "err_b_sign_agnostic", "err_a")
-    ds = loaded(ds, *variables)
-    fig, axes = panels(len(variables))
-    held = {dim: ds[dim].values[-1] for dim in _other_dims(ds, "beta")}
-    for ax, variable in zip(axes, variables):
+    ds = loaded(ds, *variables, "teacher_b", "neuron_err_w", "imag_flag")
+    fig, axes = panel_grid(2, 2, legend_width=LEGEND_WIDTH)
+    axes = list(axes.ravel())
+    if law is not None:
+        _bias_law_panel(axes[0], ds, law)
+        legend_beside(axes[0], fontsize=7)
+    else:
+        axes[0].set_axis_off()
+    held = evidence.bias_law_point(ds)
+    for ax, variable in zip(axes[1:], variables):
         for learner in learners(ds):
-            values = counted(at_learner(ds, learner), variable).sel(held)
-            for _, x, per_seed in _series(values, "beta", ()):
+            runs = at_learner(ds, learner).sel(held)
+            for _, x, per_seed in _series(counted(runs, variable), "beta", ()):
                 _draw(ax, x, per_seed, LEARNER_COLORS.get(learner, "k"), learner)
-        title = _setting(ds, held)
-        if variable == ERROR and growth is not None:
-            betas = np.linspace(growth.betas.min(), growth.betas.max(), 100)
-            ax.plot(betas, growth.scale / normal_pdf(betas), "k--", lw=1, label="c / φ(β)")
-            title += (f"\nmoments: c = {growth.scale:.3g} fitted on β ≥ {evidence.BIAS_FIT_FROM:g};\n"
-                      f"there d log(err) / d log(1/φ(β)) = {growth.exponent:.2f}")
-        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable], title=wrapped(title))
-        ax.legend(fontsize=7)
+                if learner != "sgd":
+                    _flagged(ax, x, per_seed, runs["imag_flag"].where(runs["done"]).transpose(..., "beta").values
+                             .reshape(per_seed.shape))
+        if variable == ERROR and law is not None:
+            runs = at_learner(ds, law.bins.learner).sel(held)
+            bias = runs["teacher_b"]
+            predicted = bias.copy(data=law(np.abs(bias.values))).max("neuron").where(runs["done"])
+            for _, x, per_seed in _series(predicted, "beta", ()):
+                ax.plot(x, nanmedian(per_seed.T), "k--", lw=1,
+                        label="law per neuron, max over the run's neurons (median over seeds)")
+        ax.plot([], [], "o", mfc="none", mec="k", ms=6, label=FLAG_LABEL)
+        ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable],
+               title=wrapped(f"{_setting(ds, held)}; each seed a dot, median a line, interquartile band"))
+        legend_beside(ax, fontsize=7)
+    figure_title(fig, f"biased_relu: error against the bias; {seeds_phrase(ds, 'each a new teacher and samples')}")
     return fig
 
 
@@ -190,31 +271,38 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
         return None
     d = parameter_values(ds, "d")
     per_m = len(d) == 1  # m is shown as m / d
-    ds = loaded(ds, ERROR, "neuron_err_w", "s_m")
+    ds = loaded(ds, ERROR, "neuron_err_w", "s_m", "imag_flag")
+    flags = ds["imag_flag"].where(ds["done"])
     rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
             (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
     fig, axes = panel_grid(2, len(swept) + 1)
     for (values, ylabel, yscale), row in zip(rows, axes):
         for ax, along in zip(row, swept):
             by = tuple(dim for dim in swept if dim != along)
-            for index, (label, x, per_seed) in enumerate(_series(values, along, by)):
+            series = zip(_series(values, along, by), _series(flags, along, by))
+            for index, ((label, x, per_seed), (_, _, flag)) in enumerate(series):
                 if by == ("m",) and per_m:
                     label = f"m/d = {int(label.removeprefix('m=')) / d[0]:.2g}"
-                _draw(ax, x / (d[0] if along == "m" and per_m else 1), per_seed, f"C{index}", label)
+                x = x / (d[0] if along == "m" and per_m else 1)
+                _draw(ax, x, per_seed, f"C{index}", label)
+                _flagged(ax, x, per_seed, flag)
+            _flag_entry(ax, int((flags == 1).sum()), int(ds["done"].sum()))
             ax.set(xscale="log" if along == "cond" else "linear", yscale=yscale, ylabel=ylabel,
                    xlabel=LABELS["cond"] if along == "cond" else ("m / d" if per_m else "m"),
-                   title=f"d = {d[0]}, each seed a dot, median a line" if per_m else "each seed a dot")
-            ax.legend(fontsize=6)
+                   title=f"d = {d[0]}, each seed a dot, median a line, interquartile band" if per_m else "each seed a dot")
+            ax.legend(fontsize=7)
         ax = row[-1]
         s_m = ds["s_m"].where(ds["done"])
         for index, m in enumerate(ds["m"].values if "m" in ds.dims else [None]):
             at = {"m": m} if m is not None else {}
             ax.plot(s_m.sel(at).values.ravel(), values.sel(at).values.ravel(), ".", ms=3, alpha=0.6,
                     color=f"C{index}", label=f"m = {m}" if m is not None else None)
+        hit = (flags == 1).values
+        ax.plot(s_m.values[hit], values.values[hit], "o", mfc="none", mec="k", ms=6, mew=0.8)
         ax.set(xscale="log", yscale=yscale, xlabel="s_m (smallest singular value of W)", ylabel=ylabel,
-               title="every run")
+               title="every run (imag_flag = 1 ringed)")
         if "m" in ds.dims:
-            ax.legend(fontsize=6)
+            ax.legend(fontsize=7)
     return fig
 
 
@@ -222,8 +310,9 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
 
 @figure_file
 def learning_curves(ds: xr.Dataset) -> Figure | None:
-    """test_rel_l2 along the SGD steps of sgd and hybrid: median over seeds and min-max band,
-    at the largest N (other dims at their middle value)."""
+    """test_rel_l2 along the SGD steps of sgd and hybrid: median over seeds and interquartile band
+    (each seed a thin line with fewer than MIN_BAND_SEEDS), at the largest N (other dims at their
+    middle value)."""
     if "test_rel_l2_curve" not in ds:
         return None
     names = [learner for learner in learners(ds) if learner != "moments"]
@@ -236,7 +325,7 @@ def learning_curves(ds: xr.Dataset) -> Figure | None:
         per_seed = curve.transpose(..., "step").values.reshape(-1, steps.size)
         color = LEARNER_COLORS.get(learner, "k")
         shown = steps > 0  # log axis: the start (step 0) is the first point's left neighbour
-        median_and_band(ax, steps[shown], per_seed[:, shown], color, f"{learner} (median, min-max band)")
+        median_and_band(ax, steps[shown], per_seed[:, shown], color, f"{learner}: {spread_note(per_seed[:, shown])}")
     ax.set(xscale="log", yscale="log", xlabel="SGD step", ylabel=LABELS["test_rel_l2"],
            title=describe_point(held) or "all runs")
     ax.legend(fontsize=7)

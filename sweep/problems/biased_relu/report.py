@@ -5,10 +5,11 @@ Checks (THEORY.md §6.3), each "not checked" with the reason when the store lack
 - the moment estimates T_hat_2 converge at the rate N^{-1/2} (the streamed estimator);
 - the moment learner's direction error falls like N^{-1/2} (the slope's interval contains
   -1/2 and excludes -1/4 and -3/4; undecided when it contains both);
-- a neuron with b = 0 is recovered by the pencil anchored on T_2 and not by T_3 alone.
+- a neuron with b = 0 is recovered by the pencil anchored on T_2 and not by T_3 alone;
+- an observation: a neuron's direction error grows like 1/phi(b) with its own bias, over the
+  range of |b| where the store's fit says so, and withdrawn where it does not.
 
-Sections: the slopes per learner, the bias growth against 1/phi(beta), the pencil's
-imaginary-part flags, and the seed medians per grid point (all in ``summary.csv``).
+Sections: the slopes per learner, the pencil's imaginary-part flags, and the seed medians per grid point (all in ``summary.csv``).
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import pandas as pd
 import xarray as xr
 
 from analysis import stats
-from analysis.checks import Check, checked, not_checked
+from analysis.checks import OBSERVATION, Check, checked, not_checked
+from analysis.plotting import MIN_BAND_SEEDS
 from analysis.tables import frame, markdown_rows, table_section
-from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import BAND, ERROR, Rate, finite
 from sweep.problems.biased_relu.figures import FIGURES
@@ -32,11 +33,11 @@ __all__ = ["FIGURES", "checks", "sections", "summary"]
 
 
 def checks(ds: xr.Dataset) -> list[Check]:
-    return [estimation_check(ds), rate_check(ds), zero_bias_check(ds)]
+    return [estimation_check(ds), rate_check(ds), zero_bias_check(ds), bias_law_check(ds)]
 
 
 def sections(ds: xr.Dataset) -> list[str]:
-    return [rates_table(ds), bias_section(ds), flags_section(ds), summary_table(ds)]
+    return [rates_table(ds), flags_section(ds), summary_table(ds)]
 
 
 def summary(ds: xr.Dataset) -> pd.DataFrame:
@@ -133,20 +134,67 @@ def rates_table(ds: xr.Dataset) -> str:
                                    "seed series near it"], rows)
 
 
-def bias_section(ds: xr.Dataset) -> str:
-    """The moment learner's error against 1/phi(beta)."""
-    growth = evidence.bias_growth(ds)
-    if growth is None:
-        return "## Error against the bias range\n\nbeta is not swept with the moment learner."
-    rows = [(f"{b:g}", f"{m:.4g}", f"{growth.scale / float(normal_pdf(b)):.4g}")
-            for b, m in zip(growth.betas, growth.medians)]
-    return (f"## Error against the bias range\n\nMedian over seeds (and the other swept dims) of the moment "
-            f"learner's {ERROR}, beside c / phi(beta) with c = {growth.scale:.4g} fitted on beta >= "
-            f"{evidence.BIAS_FIT_FROM:g}; there, d log(error) / d log(1/phi(beta)) = **{growth.exponent:.2f}** "
-            f"(1 would be the reference shape exactly). At small beta the pencil's eigenvalues -b_i <w_i, u> "
-            f"crowd together (at beta = 0 they all vanish and the directions are not identifiable from T_2 and "
-            f"T_3), so the error rises again there.\n\n"
-            + markdown_rows(["beta", "median error", "c / phi(beta)"], rows))
+def _bin_verdict(law: evidence.BiasLaw, column: int) -> str:
+    bins = law.bins
+    if bins.neurons[column] < evidence.MIN_INTERVAL:
+        return f"not tested (n = {bins.neurons[column]})"
+    if bins.median[column] >= evidence.LOCAL:
+        return "not tested (saturated)"
+    if law.holds_from is not None and bins.edges[column] >= law.holds_from:
+        return "holds"
+    return "withdrawn"
+
+
+def bias_law_check(ds: xr.Dataset) -> Check:
+    """The 1/phi(|b|) law of the moment learner's per-neuron errors (:func:`.evidence.bias_law`):
+    an observation, with the |b| range where it holds and where it is withdrawn."""
+    title = "A neuron's error grows like 1/phi(b) (THEORY.md §6.3)"
+    law = evidence.bias_law(ds)
+    if law is None:
+        reason = ("the store does not sweep beta over two values" if "beta" not in ds.dims or ds.sizes["beta"] < 2
+                  else f"the store has no moment-learner runs with two bins of |b| (width {evidence.BIAS_BIN:g}) of "
+                       f">= {evidence.MIN_INTERVAL} neurons in the local regime")
+        return not_checked(title, "bias law", reason)
+    bins, whole = law.bins, law.scan[0][1]
+    rows = []
+    for column in range(bins.median.size):
+        if not bins.neurons[column]:
+            continue
+        interval = (f"[{bins.lo[column]:.3g}, {bins.hi[column]:.3g}]" if bins.neurons[column] >= evidence.MIN_INTERVAL
+                    else f"(n = {bins.neurons[column]})")
+        rows.append((f"{bins.edges[column]:g}-{bins.edges[column + 1]:g}", bins.neurons[column], f"{bins.bias[column]:.3g}",
+                     f"{bins.median[column]:.3g} {interval}", f"{bins.q25[column]:.3g}-{bins.q75[column]:.3g}",
+                     f"{float(law(bins.bias[column])):.3g}", f"{bins.median[column] / float(law(bins.bias[column])):.2f}",
+                     _bin_verdict(law, column)))
+    scan = [(f">= {edge:g}", int(fit.x.size), f"{fit.exponent:.3f}", f"[{fit.lo:.3f}, {fit.hi:.3f}]",
+             "yes" if fit.contains(1.0) else "no") for edge, fit in law.scan]
+    if law.holds_from is None:
+        verdict = (f"**The law is withdrawn over the whole range**: no range of |b| up to the saturated bins has a "
+                   f"fitted k whose interval contains 1 (over every testable bin, k = {whole.exponent:.3f} "
+                   f"[{whole.lo:.3f}, {whole.hi:.3f}]).")
+        line = f"bias law 1/phi(b): withdrawn everywhere, k = {whole.exponent:.2f} [{whole.lo:.2f}, {whole.hi:.2f}]"
+    else:
+        held = law.fit(law.holds_from)
+        below = "" if law.holds_from == law.scan[0][0] else (
+            f" and **is withdrawn for |b| < {law.holds_from:g}**, where the pencil's eigenvalues -b_i <w_i, u> crowd "
+            f"together (at b = 0 they vanish) and the error exceeds the law (ratio column)")
+        verdict = (f"**The law holds from |b| >= {law.holds_from:g}** (k = {held.exponent:.3f} [{held.lo:.3f}, "
+                   f"{held.hi:.3f}] on {held.x.size} bins, c = {law.c:.3g}"
+                   + ("; the interval contains 1/2 too: the store bounds k only loosely" if held.lo <= 0.5 else "")
+                   + f"){below}. Over the whole testable range "
+                   f"k = {whole.exponent:.3f} [{whole.lo:.3f}, {whole.hi:.3f}].")
+        line = (f"bias law 1/phi(b): holds from |b| >= {law.holds_from:g} (k = {held.exponent:.2f} [{held.lo:.2f}, "
+                f"{held.hi:.2f}])" + (f", withdrawn below" if below else ""))
+    text = (f"Each neuron's direction error (`neuron_err_w`, moment learner) against its own |b|, pooled over beta "
+            f"and seeds in bins of {evidence.BIAS_BIN:g}: err = c / phi(|b|)^k, the exponent fitted on log-log axes "
+            f"to the bins' medians ({stats.CONFIDENCE:.0%} bootstrap interval over runs) from each bin edge on, over "
+            f"the bins in the local regime (median < {evidence.LOCAL}; above, the error saturates at the random "
+            f"level) with >= {evidence.MIN_INTERVAL} neurons. The law (k = 1) holds from the smallest edge whose "
+            f"interval contains 1. {verdict}\n\n"
+            + markdown_rows(["from abs(b)", "bins", "k", "interval", "contains 1"], scan) + "\n\n"
+            + markdown_rows(["abs(b)", "neurons", "median abs(b)", f"median error [{stats.CONFIDENCE:.0%} interval]",
+                             "interquartile", "law c / phi(|b|)", "median / law", "law"], rows))
+    return checked(title, text, line, law.holds_from is not None, kind=OBSERVATION)
 
 
 def flags_section(ds: xr.Dataset) -> str:
@@ -166,9 +214,14 @@ def summary_table(ds: xr.Dataset) -> str:
     dims = list(stats.point_dims(ds))
     shown = [ERROR, "test_rel_l2"]
 
-    def cells(row: dict) -> list[str]:
-        return [*(str(row[dim]) for dim in dims), *(f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, "
-                                                     f"{row[f'{name}_hi']:.3g}]" for name in shown)]
+    def cell(row: dict, name: str) -> str:
+        if row[f"{name}_n"] < MIN_BAND_SEEDS:
+            return f"{row[f'{name}_median']:.3g} (n = {int(row[f'{name}_n'])})"
+        return f"{row[f'{name}_median']:.3g} [{row[f'{name}_lo']:.3g}, {row[f'{name}_hi']:.3g}]"
 
-    return table_section("Medians over seeds", f"median [{stats.CONFIDENCE:.0%} bootstrap interval]; every variable "
-                         f"of {list(SUMMARISED)} is in summary.csv.", frame(seed_summary(ds)), [*dims, *shown], cells)
+    def cells(row: dict) -> list[str]:
+        return [*(str(row[dim]) for dim in dims), *(cell(row, name) for name in shown)]
+
+    return table_section("Medians over seeds", f"median [{stats.CONFIDENCE:.0%} bootstrap interval], or (n = k) "
+                         f"from fewer than {MIN_BAND_SEEDS} seeds; every variable of {list(SUMMARISED)} is in "
+                         f"summary.csv.", frame(seed_summary(ds)), [*dims, *shown], cells)

@@ -2,36 +2,47 @@
 
 Each follows the contract of :mod:`analysis.plotting` (``figure(ds, out_dir) -> list[Path]``,
 [] when the store lacks what it needs). Every curve is a median over seeds with the
-band from the smallest to the largest seed, and every legend entry says on how many
-seeds its claim holds (inside the envelope, success, staying at 0):
+interquartile band (one thin line per seed with fewer than MIN_BAND_SEEDS seeds), no
+interval is drawn from fewer than MIN_BAND_SEEDS seeds ('n = 3' is written instead), and
+every legend entry says on how many seeds its claim holds (inside the envelope, success,
+staying at 0):
 
 - :func:`rate`: rel_err_t against t on a log axis, one line per n, with the 2^-t line;
   the fitted contraction factor of every seed against n / n0_hat; the support overlap.
 - :func:`phase_success`, :func:`phase_envelope`: the share of seeds that succeed / stay
   inside the envelope against n / n0_hat, one panel per constraint, one curve per (d, s).
+- :func:`phase_transition`: the n at which the fitted logistic in log n crosses 50% and 95%
+  success (profile-likelihood intervals) against d and against s, one row per constraint,
+  beside the theory's scaling c n0_hat(d, s) (c fitted per constraint and share): whether
+  the curves collapse.
 - :func:`convention`: rel_err_t for each relu'(0) (panels) and mu0 (lines).
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from analysis.plotting import (FigureFile, describe_point, figure_file, figure_title, legend_row, median_and_band,
-                               panels, parameter_values, reference_point, seeds_phrase, setting, spread_entry, wrapped)
-from analysis.stats import CONFIDENCE, nanmedian, with_seed_dim
-from sweep.problems.relu_pgd.summary import (FIT_SHARE, TARGET_SHARE, contraction_law, per_seed, point_table,
-                                             with_fixed)
-from sweep.problems.relu_pgd.theory import CONTRACTION_EXPONENT, CONTRACTION_WINDOW, ENVELOPE_RATE, envelope
+from analysis.plotting import (LEGEND_ROW, MIN_BAND_SEEDS, FigureFile, describe_point, figure_file, figure_title,
+                               legend_row, median_and_band, panel_grid, panels, parameter_values, reference_point,
+                               seeds_phrase, setting, spread_entry, spread_note, wrapped)
+from analysis.stats import CONFIDENCE, nanmedian, point_dims, with_seed_dim
+from sweep.problems.relu_pgd.summary import (CROSSINGS, FIT_SHARE, TARGET_SHARE, collapse, contraction_law,
+                                             crossing_column, per_seed, point_table, seeds_with_values,
+                                             transition_points, with_fixed)
+from sweep.problems.relu_pgd.theory import (CONTRACTION_EXPONENT, CONTRACTION_WINDOW, ENVELOPE_RATE, envelope,
+                                            n0_hat)
 from sweep.problems.relu_pgd.variables import ITERATION, short_number
 
 MAX_LINES = 8          # lines per panel of the curve figures (evenly picked when n has more values)
 DRAW_FLOOR = 1e-20     # rel_err = 0 (w_t = w* to the last bit) is drawn here on log axes
 ERROR_LABEL = "||w_t - w*|| / ||w*||"
-ERROR_NOTE = f"median and interquartile band over seeds; 0 drawn at {DRAW_FLOOR:g}"
+FLOOR_NOTE = f"0 drawn at {DRAW_FLOOR:g}"
 RATIO_LABEL = "n / n0_hat   (n0_hat = 2 s ln(d/s))"
 
 
@@ -74,14 +85,17 @@ def _contraction_law(factors, ratios: np.ndarray, per_seed: np.ndarray, law) -> 
     factors.plot(ratios, nanmedian(per_seed.T), "o", color="k", mfc="w", ms=6, label="median over seeds")
     if law is not None:
         x = np.geomspace(law.x.min(), law.x.max(), 50)
+        seeds = seeds_with_values(per_seed)
+        interval = (f"exponent {CONFIDENCE:.0%} interval [{law.lo:.2f}, {law.hi:.2f}] (bootstrap over seeds)"
+                    if seeds >= MIN_BAND_SEEDS else f"n = {seeds} seeds: no interval")
         factors.plot(x, law(x), "-", color="tab:red", lw=1.5,
                      label=f"fit to the medians (n with >= {FIT_SHARE:.0%} of seeds): {law.amplitude:.2f} "
-                           f"(n/n0_hat)^{law.exponent:.2f},\nexponent {CONFIDENCE:.0%} interval "
-                           f"[{law.lo:.2f}, {law.hi:.2f}] (bootstrap over seeds)")
+                           f"(n/n0_hat)^{law.exponent:.2f},\n{interval}")
         amplitude = law.amplitude_for(CONTRACTION_EXPONENT)
+        where = (f" ({'inside' if law.contains(CONTRACTION_EXPONENT) else 'outside'} the fit's interval)"
+                 if seeds >= MIN_BAND_SEEDS else "")
         factors.plot(x, amplitude * x ** CONTRACTION_EXPONENT, "--", color="tab:blue", lw=1.5,
-                     label=f"theory: A (n/n0_hat)^{CONTRACTION_EXPONENT:g}, A = {amplitude:.2f} fitted "
-                           f"({'inside' if law.contains(CONTRACTION_EXPONENT) else 'outside'} the fit's interval)")
+                     label=f"theory: A (n/n0_hat)^{CONTRACTION_EXPONENT:g}, A = {amplitude:.2f} fitted{where}")
     factors.axhline(ENVELOPE_RATE, color="k", ls=":", lw=1.0, label="1/2: the envelope's rate")
 
 
@@ -114,7 +128,8 @@ def rate(ds: xr.Dataset) -> Figure | None:
     spread_entry(errors, curves)
     _envelope_line(errors, t)
     drawn = "" if len(picked) == len(ratios) else f" ({len(picked)} of the {len(ratios)} n drawn)"
-    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL, title=f"error along PGD{drawn}\n{ERROR_NOTE}")
+    errors.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
+               title=wrapped(f"error along PGD{drawn}\n{spread_note(curves)}; {FLOOR_NOTE}"))
     _contraction_law(factors, ratios, contractions, law)
     factors.set(xscale="log", yscale="log", xlabel=f"{RATIO_LABEL}\n(second line: seeds with a factor / seeds)",
                 ylabel="fitted contraction factor per step",
@@ -147,13 +162,19 @@ def _phase(ds: xr.Dataset, name: str, ylabel: str) -> Figure | None:
             group = group.sort_values("n_over_n0")
             color = f"C{index}"
             share = group[f"{name}_share"]
-            ax.errorbar(group["n_over_n0"], share, yerr=[share - group[f"{name}_lo"], group[f"{name}_hi"] - share],
-                        fmt="o-", color=color, ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, alpha=0.85,
-                        label=f"d={d}, s={s} ({int(group['runs'].min())} seeds)")
+            runs = int(group["runs"].min())
+            if runs >= MIN_BAND_SEEDS:
+                ax.errorbar(group["n_over_n0"], share, yerr=[share - group[f"{name}_lo"], group[f"{name}_hi"] - share],
+                            fmt="o-", color=color, ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, alpha=0.85,
+                            label=f"d={d}, s={s} ({runs} seeds)")
+            else:
+                ax.plot(group["n_over_n0"], share, "o-", color=color, ms=3, lw=1.2, alpha=0.85,
+                        label=f"d={d}, s={s} (n = {runs} seeds: no interval)")
         ax.axhline(TARGET_SHARE, color="k", ls=":", lw=1.0, label=f"{TARGET_SHARE:.0%}")
         where = describe_point(held)
         ax.set(xscale="log", xlabel=RATIO_LABEL, ylabel=ylabel, ylim=(-0.02, 1.02),
-               title=wrapped(f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals)"))
+               title=wrapped(f"constraint {constraint}{'; ' + where if where else ''} (bars: 95% Wilson intervals, "
+                             f"from >= {MIN_BAND_SEEDS} seeds)"))
         ax.legend(fontsize=7)
     return fig
 
@@ -168,6 +189,109 @@ def phase_success(ds: xr.Dataset) -> Figure | None:
 def phase_envelope(ds: xr.Dataset) -> Figure | None:
     """THEORY.md §6.1 (b): share of seeds with rel_err_t <= 2^-t at every t vs n / n0_hat."""
     return _phase(ds, "envelope_ok", "share of seeds with rel_err_t <= 2^-t for all t >= 1")
+
+
+TRANSITION_DIMS = ("constraint", "d", "s")
+CROSSING_MARKERS = {0.5: ("o", "full"), TARGET_SHARE: ("s", "none")}
+CROSSING_LINES = {0.5: "--", TARGET_SHARE: ":"}
+LINE_COLORS = {"s": ("C0", "C1", "C2", "C4", "C5"), "d": ("C3", "C6", "C8", "C9", "C7")}  # colour per value of the other dim
+
+
+def held_transitions(ds: xr.Dataset) -> tuple[dict, pd.DataFrame]:
+    """The point dims held (all but n, constraint, d, s, at their middle value) and
+    :func:`.summary.transition_points` of the success and envelope counts there, with
+    constraint, d and s as columns."""
+    held = reference_point(ds, ("n", *TRANSITION_DIMS))
+    table = with_fixed(point_table(ds), ds, TRANSITION_DIMS)
+    for dim, value in held.items():
+        table = table[table[dim] == value]
+    dims = tuple(dim for dim in point_dims(ds) if dim not in held)
+    return held, with_fixed(transition_points(table, dims), ds, TRANSITION_DIMS)
+
+
+def _crossings(ax, rows: pd.DataFrame, along: str, color: str, label: str, offset: float) -> None:
+    """n at each share of CROSSINGS against ``along`` (x nudged by the factor ``offset``), with
+    its interval where every point has >= MIN_BAND_SEEDS runs."""
+    rows = rows.sort_values(along)
+    x = rows[along].to_numpy(np.float64) * offset
+    for share in CROSSINGS:
+        y = rows[crossing_column("success", share)].to_numpy()
+        marker, fill = CROSSING_MARKERS[share]
+        if rows["min_runs"].min() >= MIN_BAND_SEEDS:
+            lo, hi = (rows[crossing_column("success", share, part)].to_numpy() for part in ("lo", "hi"))
+            ax.errorbar(x, y, yerr=[y - lo, np.where(np.isfinite(hi), hi, y) - y], fmt=marker, fillstyle=fill,
+                        color=color, ms=5, elinewidth=0.9, capsize=2, lw=0)
+            open_above = ~np.isfinite(hi)
+            ax.plot(x[open_above], y[open_above], "^", color=color, ms=5)
+        else:
+            ax.plot(x, y, marker, fillstyle=fill, color=color, ms=5)
+    ax.plot([], [], "o", color=color, label=label)
+
+
+def _theory(ax, rows: pd.DataFrame, along: str, other: str, constants: pd.DataFrame, color: str) -> None:
+    """c n0_hat(d, s) along ``along`` at the other dim's value, for each share's fitted c."""
+    values = rows[along].to_numpy(np.float64)
+    grid = np.geomspace(values.min(), values.max(), 50)
+    fixed = float(rows[other].iloc[0])
+    constraint = rows["constraint"].iloc[0]
+    scale = np.array([n0_hat(*((v, fixed) if along == "d" else (fixed, v)), constraint) for v in grid])
+    for share in CROSSINGS:
+        c = constants.loc[constants["share"] == share, "c"]
+        if not c.empty and np.isfinite(c.iloc[0]):
+            ax.plot(grid, c.iloc[0] * scale, CROSSING_LINES[share], color=color, lw=1.0)
+
+
+@figure_file
+def phase_transition(ds: xr.Dataset) -> Figure | None:
+    """THEORY.md §6.1 (b): where the success curves cross 50% and 95% (the logistic in log n
+    of :func:`.summary.transition_points`, profile-likelihood intervals) against d and
+    against s, a row per constraint, beside c n0_hat(d, s) with c fitted per constraint and
+    share: if the curves collapse across (d, s), every point lies on its line."""
+    columns = [dim for dim in ("d", "s") if _swept(ds, dim)]
+    if not (columns and _swept(ds, "n", 3) and "success" in ds):
+        return None
+    held, transitions = held_transitions(ds)
+    constraints = list(transitions["constraint"].unique())
+    fig, axes = panel_grid(len(constraints), len(columns))
+    n_values = parameter_values(ds, "n")
+    for row, constraint in zip(axes, constraints):
+        rows = transitions[transitions["constraint"] == constraint]
+        constants = collapse(rows, "success")
+        for ax, along in zip(row, columns):
+            other = "s" if along == "d" else "d"
+            groups = list(rows.groupby(other, sort=True))
+            for index, (value, group) in enumerate(groups):
+                color = LINE_COLORS[other][index % len(LINE_COLORS[other])]
+                _crossings(ax, group, along, color, f"{other} = {value}", np.exp(0.04 * (index - (len(groups) - 1) / 2)))
+                _theory(ax, group, along, other, constants, color)
+            limits = ax.get_ylim()
+            ax.axhspan(max(n_values), 10 * limits[1], color="0.85", lw=0)
+            ax.set_ylim(limits)
+            fits = "; ".join(f"c{round(100 * share)} = {c:.3g} ({ratio_min:.3g}-{ratio_max:.3g})"
+                             for share, c, ratio_min, ratio_max in
+                             constants[["share", "c", "ratio_min", "ratio_max"]].itertuples(index=False))
+            ax.set(xscale="log", yscale="log", xlabel=along, ylabel="n at the crossing",
+                   title=wrapped(f"constraint {constraint}: against {along}, a colour per {other}\n"
+                                 f"fitted c (n / n0_hat range): {fits}"))
+            ax.set_xticks(sorted(rows[along].unique()), [str(v) for v in sorted(rows[along].unique())])
+            ax.xaxis.set_minor_locator(NullLocator())
+    ax = axes[0, 0]
+    for share in CROSSINGS:
+        marker, fill = CROSSING_MARKERS[share]
+        ax.plot([], [], marker + CROSSING_LINES[share], fillstyle=fill, color="0.3",
+                label=f"n at {share:.0%} success ({CONFIDENCE:.0%} profile-likelihood interval); line: c n0_hat(d, s)")
+    ax.plot([], [], "^", color="0.3", label="interval open above (the counts do not bound it)")
+    ax.fill_between([], [], [], color="0.85", label=f"beyond the grid's largest n ({max(n_values)})")
+    where = describe_point(held)
+    runs = int(transitions["min_runs"].min())
+    seeds = f"n = {runs} seeds per point: no interval drawn" if runs < MIN_BAND_SEEDS else f"{runs} seeds per point"
+    figure_title(fig, f"{_title(ds, held)}. Logistic in log n fitted to the success counts along n "
+                      f"({len(n_values)} n, {seeds}){'; ' + where if where else ''}. n0_hat = 2 s ln(d/s): "
+                      f"the curves collapse if every point lies on its line")
+    entries = len({label for ax in axes.ravel() for label in ax.get_legend_handles_labels()[1]})
+    fig.set_figheight(fig.get_figheight() + LEGEND_ROW * (math.ceil(entries / len(columns)) + 1))
+    legend_row(fig, axes, columns=len(columns))
+    return fig
 
 
 @figure_file
@@ -199,9 +323,10 @@ def convention(ds: xr.Dataset) -> Figure | None:
         _envelope_line(ax, t)
         where = describe_point(held)
         ax.set(yscale="log", xlabel="t (PGD step)", ylabel=ERROR_LABEL,
-               title=wrapped(f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{ERROR_NOTE}"))
+               title=wrapped(f"relu'(0) = {slope:g}{'; ' + where if where else ''}\n{spread_note(curves)}; "
+                             f"{FLOOR_NOTE}"))
         ax.legend(fontsize=7)
     return fig
 
 
-FIGURES: tuple[FigureFile, ...] = (rate, phase_success, phase_envelope, convention)
+FIGURES: tuple[FigureFile, ...] = (rate, phase_success, phase_envelope, phase_transition, convention)

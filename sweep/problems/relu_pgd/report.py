@@ -10,9 +10,11 @@ Checks, in this order:
 3. The linear rate: the theorem gives no constant c, so no run can break it; the check
    states the measured constants (smallest n / n0_hat with >= 95% success, with >= 95%
    inside the 2^-t envelope) and the contraction factor's law in n / n0_hat (fitted exponent
-   with its interval beside the theory's -1/2), and says it is not a pass/fail check.
+   with its interval beside the theory's -1/2), and the transition points (n at 50% and 95%
+   success of a logistic in log n, per setting) with the constant c of n = c n0_hat they
+   would share if the curves collapse across (d, s), and says it is not a pass/fail check.
 
-Then a per-grid-point table (all of it in ``summary.csv``). Figures: :mod:`.figures`.
+Then a line per setting with its transition points, a per-grid-point table (all of it in ``summary.csv``). Figures: :mod:`.figures`.
 """
 from __future__ import annotations
 
@@ -23,13 +25,15 @@ import pandas as pd
 import xarray as xr
 
 from analysis.checks import Check, checked, not_checked
-from analysis.plotting import describe_point, parameter_values, reference_point, run_parameters
-from analysis.stats import point_dims
+from analysis.plotting import MIN_BAND_SEEDS, describe_point, parameter_values, reference_point, run_parameters
+from analysis.stats import CONFIDENCE, point_dims
 from analysis.tables import markdown_rows, table_section
 from sweep.problems.relu_pgd.figures import FIGURES
-from sweep.problems.relu_pgd.summary import (FIT_SHARE, LARGE_SAMPLE_RATIO, REFERENCE, SHARES, TARGET_SHARE,
-                                             contraction_law, measured_constants, point_table, theorem_schedule,
-                                             with_fixed)
+from analysis.transition import Crossing
+from sweep.problems.relu_pgd.summary import (CROSSINGS, FIT_SHARE, LARGE_SAMPLE_RATIO, REFERENCE, SHARES,
+                                             TARGET_SHARE, collapse, contraction_law, crossing_column,
+                                             measured_constants, point_table, seeds_with_values, theorem_schedule,
+                                             transition_points, with_fixed)
 from sweep.problems.relu_pgd.theory import CONTRACTION_EXPONENT
 from sweep.problems.relu_pgd.variables import ITERATION
 
@@ -46,7 +50,8 @@ def checks(ds: xr.Dataset) -> list[Check]:
 
 
 def sections(ds: xr.Dataset) -> list[str]:
-    return [point_section(point_table(ds), point_dims(ds))]
+    table = point_table(ds)
+    return [transition_section(table, ds), point_section(table, point_dims(ds))]
 
 
 def summary(ds: xr.Dataset) -> pd.DataFrame:
@@ -167,6 +172,7 @@ def rate_check(ds: xr.Dataset) -> Check:
     dims = point_dims(ds)
     setting = [dim for dim in dims if dim != "n"]
     constants = with_fixed(measured_constants(table, dims), ds, ("constraint",))
+    points = transitions(table, ds)
     large = with_fixed(table[(table["n_over_n0"] >= LARGE_SAMPLE_RATIO) & theorem_schedule(table, ds)], ds,
                        ("constraint",))
     if large.empty:
@@ -189,11 +195,81 @@ def rate_check(ds: xr.Dataset) -> Check:
         f"{TARGET_SHARE:.0%} stay inside 2^-t at every step; '-' when no n of the grid gets there, "
         f"'not at every larger n' when a larger n of the grid falls below {TARGET_SHARE:.0%} again. "
         f"The resolution is the grid's spacing in n.\n\n"
-        f"{constants_table(constants, setting)}\n\n{reference}\n\n{large_text}\n\n{law_text(ds)}")
+        f"{constants_table(constants, setting)}\n\n{reference}\n\n{large_text}\n\n{law_text(ds)}\n\n"
+        f"{collapse_text(points)}")
     line = (f"linear rate (c not given; measured, not pass/fail): >= {TARGET_SHARE:.0%} success from n/n0_hat "
             f"{_ranges(constants, 'success')}; >= {TARGET_SHARE:.0%} inside 2^-t from "
-            f"{_ranges(constants, 'envelope_ok')}")
+            f"{_ranges(constants, 'envelope_ok')}{collapse_line(points)}")
     return Check(title, markdown, line, None)
+
+
+def collapse_line(points: pd.DataFrame) -> str:
+    """'; n at 50% success = c n0_hat with c 2.66 (l0, 6 settings 1.46x apart), ...' (or '')."""
+    if points.empty or points["points"].max() < 3:
+        return ""
+    rows = collapse(points, "success")
+    parts = [f"{row['c']:.3g} ({row['constraint']}, " + (f"{row['bounded']} settings {row['ratio_max'] / row['ratio_min']:.2f}x "
+             f"apart)" if row["bounded"] > 1 else "1 setting)")
+             for row in rows[(rows["share"] == 0.5) & (rows["bounded"] > 0)].to_dict("records")]
+    return f"; n at 50% success = c n0_hat with c {', '.join(parts)}" if parts else ""
+
+
+def transitions(table: pd.DataFrame, ds: xr.Dataset) -> pd.DataFrame:
+    """:func:`.summary.transition_points` of the store's point table, constraint as a column."""
+    return with_fixed(transition_points(table, point_dims(ds)), ds, ("constraint",))
+
+
+def collapse_text(points: pd.DataFrame) -> str:
+    """Per constraint: the constant c of n = c n0_hat at 50% and 95% success, and how far the
+    settings' own n / n0_hat spread around it (the collapse across (d, s)), in words."""
+    if points.empty or points["points"].max() < 3:
+        return "Transition points: not fitted (fewer than 3 n per setting)."
+    parts = []
+    for row in collapse(points, "success").to_dict("records"):
+        if not row["bounded"]:
+            parts.append(f"{row['constraint']}, {row['share']:.0%}: bounded in none of the {row['settings']} settings")
+            continue
+        if row["settings"] == 1:
+            parts.append(f"{row['constraint']}, {row['share']:.0%}: c = **{row['c']:.3g}** (one setting: no collapse "
+                         f"to judge)")
+            continue
+        parts.append(f"{row['constraint']}, {row['share']:.0%}: c = **{row['c']:.3g}** from {row['bounded']} of "
+                     f"{row['settings']} settings, their n / n0_hat {row['ratio_min']:.3g}-{row['ratio_max']:.3g} "
+                     f"(a factor {row['ratio_max'] / row['ratio_min']:.2f})")
+    return ("Transition points (section 'Transition points', figure `phase_transition`): the n at which a logistic "
+            "in log n fitted to the success counts crosses 50% and 95%, as a multiple c of n0_hat = 2 s ln(d/s) "
+            "(the geometric mean over the settings whose crossing the counts bound); the curves collapse across "
+            "(d, s) as far as the settings' ratios agree: " + "; ".join(parts) + ".")
+
+
+def _crossing(row: dict, name: str, share: float) -> str:
+    """'412 [380, 450] (2.06)': a setting's crossing, its interval and n / n0_hat; '-' without one."""
+    crossing = Crossing(share, *(row[crossing_column(name, share, part)] for part in ("", "lo", "hi")))
+    if math.isnan(crossing.x):
+        return "-"
+    ends = ("open" if crossing.lo == 0 else f"{crossing.lo:.4g}", "open" if math.isinf(crossing.hi) else f"{crossing.hi:.4g}")
+    interval = f"[{ends[0]}, {ends[1]}]" if row["min_runs"] >= MIN_BAND_SEEDS else f"(n = {row['min_runs']})"
+    return f"{crossing.x:.4g} {interval} ({crossing.x / row['n0_hat']:.3g})"
+
+
+def transition_section(table: pd.DataFrame, ds: xr.Dataset) -> str:
+    """A line per setting: its n at 50% and 95% success and inside the envelope, with intervals."""
+    points = transitions(table, ds)
+    if points.empty or points["points"].max() < 3:
+        return "## Transition points\n\nNot fitted: fewer than 3 n per setting."
+    setting = [dim for dim in point_dims(ds) if dim != "n"]
+    header = [*setting, "n0_hat", "seeds per point",
+              *(f"{'success' if name == 'success' else 'inside 2^-t'} at {share:.0%}: n [interval] (n / n0_hat)"
+                for name in SHARES for share in CROSSINGS)]
+    rows = [[*(str(row[dim]) for dim in setting), f"{row['n0_hat']:.4g}", str(row["min_runs"]),
+             *(_crossing(row, name, share) for name in SHARES for share in CROSSINGS)]
+            for row in points.to_dict("records")]
+    return (f"## Transition points\n\nPer setting, a logistic in log n fitted by maximum likelihood to the counts "
+            f"along n (analysis/transition.py): the n at which it crosses 50% and {TARGET_SHARE:.0%}, with the "
+            f"{CONFIDENCE:.0%} profile-likelihood interval ('open' where the counts do not bound it; no interval "
+            f"from fewer than {MIN_BAND_SEEDS} seeds per point, 'n = k' instead), and n / n0_hat. '-': the counts "
+            f"hold no transition (none or all succeed). Counts that jump from 0 to all within one step of the grid "
+            f"are separated: the interval is then about that step.\n\n" + markdown_rows(header, rows))
 
 
 def law_text(ds: xr.Dataset) -> str:
@@ -201,16 +277,22 @@ def law_text(ds: xr.Dataset) -> str:
     if "n" not in ds.dims or ds.sizes["n"] < 2:
         return "The contraction factor's law in n / n0_hat: not fitted (n is not swept)."
     held = reference_point(ds, ("n",))
-    _, _, law = contraction_law(ds, held)
+    _, factors, law = contraction_law(ds, held)
     where = f" at {describe_point(held)}" if held else ""
     if law is None:
         return (f"The contraction factor's law in n / n0_hat{where}: not fitted (fewer than two n where >= "
                 f"{FIT_SHARE:.0%} of the seeds reach the fit window).")
+    seeds = seeds_with_values(factors)
+    fitted = (f"fitted on the {law.x.size} n with >= {FIT_SHARE:.0%} of the seeds in the window, n/n0_hat "
+              f"{law.x.min():.3g}-{law.x.max():.3g}")
+    if seeds < MIN_BAND_SEEDS:
+        return (f"The contraction factor per step against n / n0_hat{where} (figure `rate`): seed medians "
+                f"{law.amplitude:.3g} (n/n0_hat)^**{law.exponent:.3f}** ({fitted}; n = {seeds} seeds: no interval, "
+                f"so the theory's exponent {CONTRACTION_EXPONENT:g} is neither inside nor outside one).")
     verdict = "inside" if law.contains(CONTRACTION_EXPONENT) else "outside"
     return (f"The contraction factor per step against n / n0_hat{where} (figure `rate`): seed medians "
             f"{law.amplitude:.3g} (n/n0_hat)^**{law.exponent:.3f}** [{law.lo:.3f}, {law.hi:.3f}] (95% bootstrap "
-            f"interval over seeds, fitted on the {law.x.size} n with >= {FIT_SHARE:.0%} of the seeds in the window, "
-            f"n/n0_hat {law.x.min():.3g}-{law.x.max():.3g}); the theory's exponent {CONTRACTION_EXPONENT:g} "
+            f"interval over seeds, {fitted}); the theory's exponent {CONTRACTION_EXPONENT:g} "
             f"(derived, constant unknown) is {verdict} that interval.")
 
 
@@ -220,13 +302,15 @@ def point_section(table: pd.DataFrame, dims: tuple[str, ...]) -> str:
                "test_rel_err"]
 
     def cells(row: dict) -> list[str]:
-        shares = [f"{int(row[f'{name}_count'])}/{int(row['runs'])} [{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]"
-                  for name in SHARES]
+        shares = [f"{int(row[f'{name}_count'])}/{int(row['runs'])} "
+                  + (f"[{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]" if row["runs"] >= MIN_BAND_SEEDS
+                     else "(no interval)") for name in SHARES]
         return [*(str(row[dim]) for dim in dims), f"{row['n_over_n0']:.3g}", *shares, str(int(row["diverged"])),
                 f"{row['contraction_median']:.3g}", f"{row['t_success_median']:.3g}",
                 f"{row['rel_err_final_median']:.3g}", f"{row['test_rel_err_median']:.3g}"]
 
     return table_section("Per grid point", "Runs that succeed and that stay inside the envelope, of the finished "
-                         "runs, with the 95% Wilson interval of the share; seed medians of the contraction factor, of "
-                         "t_success (over the runs that succeed), of rel_err_T and of the relative test error.",
+                         f"runs, with the 95% Wilson interval of the share (none from fewer than {MIN_BAND_SEEDS} "
+                         "runs); seed medians of the contraction factor, of t_success (over the runs that succeed), "
+                         "of rel_err_T and of the relative test error.",
                          table, columns, cells)

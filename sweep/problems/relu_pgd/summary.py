@@ -7,7 +7,11 @@
   as a power law fitted to the seed medians (THEORY.md §6.1's (n / n0)^-1/2, constant unknown);
 - :func:`measured_constants`: along n, per setting (every other grid dim), the smallest
   n / n0_hat at which >= 95% of seeds succeed, and at which >= 95% stay inside the
-  envelope: the constant c of the theorem as this store measures it (the paper gives none).
+  envelope: the constant c of the theorem as this store measures it (the paper gives none);
+- :func:`transition_points`: per setting, the logistic in log n fitted to the success (and
+  envelope) counts along n, with the n at 50% and 95% and their profile-likelihood
+  intervals (:mod:`analysis.transition`); :func:`collapse`: per constraint, the constant c
+  of n = c n0_hat that these points would share if the curves collapse across (d, s).
 
 Only finished runs (``done``) count. Plain pandas on the small scalar variables.
 """
@@ -21,10 +25,12 @@ import xarray as xr
 
 from analysis.plotting import parameter_values
 from analysis.stats import PowerLaw, point_dims, power_law, wilson_interval, with_seed_dim
+from analysis.transition import logistic_transition
 from sweep.problems.results import STATUS
 
 FIT_SHARE = 0.5          # the contraction law is fitted on the n where at least this share of seeds has a factor
 TARGET_SHARE = 0.95      # "most seeds": the share the measured constants ask for
+CROSSINGS = (0.5, TARGET_SHARE)  # the shares at which transition_points places the transition
 LARGE_SAMPLE_RATIO = 25  # n / n0_hat from which the report counts runs inside the envelope (tests: all, for l0)
 THEOREM_SCHEDULE = {"relu_slope_at_zero": 0.5, "mu0": 2.0, "mu": 1.0}  # THEORY.md §6.1
 SHARES = ("success", "envelope_ok")
@@ -38,6 +44,11 @@ def per_seed(ds: xr.Dataset, name: str, point: dict) -> np.ndarray:
     """``name`` at ``point`` as (seeds, ...) over the finished runs (others NaN)."""
     values = ds[name].where(ds["done"]).sel(point)
     return with_seed_dim(values).transpose("seed", ...).values.astype(np.float64)
+
+
+def seeds_with_values(per_seed: np.ndarray) -> int:
+    """Seeds (rows of ``per_seed``) with at least one finite value."""
+    return int(np.isfinite(per_seed).any(axis=1).sum())
 
 
 def contraction_law(ds: xr.Dataset, held: dict) -> tuple[np.ndarray, np.ndarray, PowerLaw | None]:
@@ -114,3 +125,53 @@ def theorem_schedule(table: pd.DataFrame, ds: xr.Dataset) -> pd.Series:
     for name, value in THEOREM_SCHEDULE.items():
         keep &= table[name] == value
     return keep
+
+
+def crossing_column(name: str, share: float, part: str = "") -> str:
+    """The column of :func:`transition_points` for ``name`` at ``share``: 'success_n50', 'success_n50_lo'."""
+    return f"{name}_n{round(100 * share)}" + (f"_{part}" if part else "")
+
+
+def transition_points(table: pd.DataFrame, dims: tuple[str, ...]) -> pd.DataFrame:
+    """Per setting (the point dims of ``table`` but n; :func:`point_table`'s rows): n0_hat,
+    the points along n, the fewest runs per point, and for each name in SHARES the logistic
+    in log n fitted to its counts (:func:`analysis.transition.logistic_transition`): the n
+    at each share of CROSSINGS with its interval (:func:`crossing_column`; NaN when the
+    counts hold no transition: none or all succeed), ``{name}_separated`` and ``{name}_scale``.
+    Empty when n is not swept."""
+    if "n" not in dims:
+        return pd.DataFrame()
+    setting = [dim for dim in dims if dim != "n"]
+    rows = []
+    groups = table.groupby(setting, sort=True) if setting else [((), table)]
+    for key, group in groups:
+        row = dict(zip(setting, key if isinstance(key, tuple) else (key,)))
+        row.update(n0_hat=float(group["n0_hat"].iloc[0]), points=len(group), min_runs=int(group["runs"].min()))
+        for name in SHARES:
+            fit = logistic_transition(group["n"], group[f"{name}_count"], group["runs"], CROSSINGS)
+            for share in CROSSINGS:
+                crossing = fit[share] if fit is not None else None
+                for part, value in (("", "x"), ("lo", "lo"), ("hi", "hi")):
+                    row[crossing_column(name, share, part)] = getattr(crossing, value) if crossing else math.nan
+            row[f"{name}_separated"] = bool(fit is not None and fit.separated)
+            row[f"{name}_scale"] = fit.scale if fit is not None else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def collapse(transitions: pd.DataFrame, name: str = "success") -> pd.DataFrame:
+    """Per constraint and share of CROSSINGS: the settings whose crossing of ``name`` is
+    bounded, the constant c of n = c n0_hat fitted to them (the geometric mean of
+    n_q / n0_hat, least squares on log axes) and the smallest and largest n_q / n0_hat. If
+    the curves collapse across (d, s) as THEORY.md §6.1's n0 scaling says, the ratios agree."""
+    rows = []
+    for constraint, group in transitions.groupby("constraint", sort=True):
+        for share in CROSSINGS:
+            bounded = group[(group[crossing_column(name, share, "lo")] > 0)
+                            & np.isfinite(group[crossing_column(name, share, "hi")])]
+            ratios = (bounded[crossing_column(name, share)] / bounded["n0_hat"]).to_numpy()
+            rows.append({"constraint": constraint, "share": share, "settings": len(group), "bounded": len(bounded),
+                         "c": float(np.exp(np.mean(np.log(ratios)))) if ratios.size else math.nan,
+                         "ratio_min": float(ratios.min()) if ratios.size else math.nan,
+                         "ratio_max": float(ratios.max()) if ratios.size else math.nan})
+    return pd.DataFrame(rows)
