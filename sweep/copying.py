@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sweep.growth import stored_spec_at
+from sweep.growth import stored_spec_at, value_label
 from sweep.spec import SweepSpec
 from sweep.store import (FORMAT, WALL_TIME, Block, BlockResults, StoreError, StoreLayout, WriteTarget,
                          layout_for, open_group_arrays, root_attrs, scan_store)
@@ -135,7 +135,7 @@ def union_spec(specs: list[SweepSpec], name: str) -> SweepSpec:
             raise StoreError(f"cannot merge the sweeps {first.name!r} and {other.name!r}: a merge needs the same "
                              "problem, the same fixed parameters and the same grid dims (grow a store to add a dim)")
         for dim, values in other.grid.items():
-            labels = [json.dumps(value, allow_nan=True) for value in grid[dim]]
-            grid[dim] += [value for value in values if json.dumps(value, allow_nan=True) not in labels]
+            labels = set(map(value_label, grid[dim]))
+            grid[dim] += [value for value in values if value_label(value) not in labels]
     return SweepSpec(name, f"merged from {', '.join(repr(spec.name) for spec in specs)}", first.problem, first.fixed,
                      {dim: tuple(values) for dim, values in grid.items()})

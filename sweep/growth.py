@@ -57,32 +57,33 @@ def grown_spec(stored: SweepSpec, wanted: SweepSpec, where: str) -> SweepSpec:
     if wanted.problem.name != stored.problem.name:
         raise GrowthRefused(f"the store {where!r} holds a different sweep, of problem {stored.problem.name!r}, not "
                             f"{wanted.problem.name!r}; use another --store path, or --overwrite to replace it")
+    wanted_labels = {name: set(map(value_label, values)) for name, values in wanted.grid.items()}
     differences = []
     for name, value in stored.fixed.items():
         if name in wanted.grid:
-            if _label(value) not in map(_label, wanted.grid[name]):
+            if value_label(value) not in wanted_labels[name]:
                 differences.append(f"{name} is fixed at {value!r} in the store and not among the spec's grid values")
-        elif _label(wanted.fixed[name]) != _label(value):
+        elif value_label(wanted.fixed[name]) != value_label(value):
             differences.append(f"{name} is {value!r} in the store, {wanted.fixed[name]!r} in the spec")
     for name, values in stored.grid.items():
         if name not in wanted.grid:
             differences.append(f"{name} is a grid dim of the store, fixed at {wanted.fixed[name]!r} in the spec")
             continue
-        removed = [value for value in values if _label(value) not in map(_label, wanted.grid[name])]
+        removed = [value for value in values if value_label(value) not in wanted_labels[name]]
         if removed:
             differences.append(f"the spec removes the grid values {removed} of {name}")
     if differences:
         raise GrowthRefused(f"the store {where!r} holds a different sweep (spec {stored.name!r}, hash "
                             f"{stored.hash[:12]}), which spec {wanted.name!r} does not extend: {'; '.join(differences)}; "
-                            "a spec may only add grid "
-                            "values or turn a fixed parameter into a grid dim; use another --store path, or "
-                            "--overwrite to replace it")
-    grid = {name: values + tuple(v for v in wanted.grid[name] if _label(v) not in map(_label, values))
+                            "a spec may only add grid values or turn a fixed parameter into a grid dim; use another "
+                            "--store path, or --overwrite to replace it")
+    stored_labels = {name: set(map(value_label, values)) for name, values in stored.grid.items()}
+    grid = {name: values + tuple(v for v in wanted.grid[name] if value_label(v) not in stored_labels[name])
             for name, values in stored.grid.items()}
     for name, values in wanted.grid.items():
         if name not in stored.grid:
             old = stored.fixed[name]
-            grid[name] = (old, *(v for v in values if _label(v) != _label(old)))
+            grid[name] = (old, *(v for v in values if value_label(v) != value_label(old)))
     if all(len(grid[name]) == len(values) for name, values in stored.grid.items()) and grid.keys() == stored.grid.keys():
         return stored
     fixed = {name: value for name, value in stored.fixed.items() if name not in grid}
@@ -197,6 +198,6 @@ def _link(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _label(value: Any) -> str:
+def value_label(value: Any) -> str:
     """A grid value as the sweep's hash sees it (its JSON)."""
     return json.dumps(value, allow_nan=True)
