@@ -123,16 +123,16 @@ def _values(spec: SweepSpec, index: tuple[int, ...]) -> list[Any]:
     return [values[i] for values, i in zip(spec.grid.values(), index)]
 
 
-def union_spec(specs: list[SweepSpec], name: str) -> SweepSpec:
+def union_spec(specs: list[SweepSpec], name: str, paths: list[str]) -> SweepSpec:
     """The sweep whose grid is the union of ``specs``' grids (the first's order, the new
-    values of each appended). StoreError unless they share the problem, the fixed
-    parameters and the grid dims."""
+    values of each appended). StoreError (naming the stores at ``paths``) unless they
+    share the problem, the fixed parameters and the grid dims."""
     first = specs[0]
     grid = {dim: list(values) for dim, values in first.grid.items()}
-    for other in specs[1:]:
+    for other, path in zip(specs[1:], paths[1:]):
         if other.problem.name != first.problem.name or set(other.dims) != set(first.dims) or json.dumps(
                 sorted(other.fixed.items()), default=str) != json.dumps(sorted(first.fixed.items()), default=str):
-            raise StoreError(f"cannot merge the sweeps {first.name!r} and {other.name!r}: a merge needs the same "
+            raise StoreError(f"cannot merge the stores {str(paths[0])!r} and {str(path)!r}: a merge needs the same "
                              "problem, the same fixed parameters and the same grid dims (grow a store to add a dim)")
         for dim, values in other.grid.items():
             labels = set(map(value_label, grid[dim]))

@@ -181,7 +181,7 @@ def merge_stores(paths: list[str | Path], out: str | Path, token: str | None) ->
     if out.exists():
         raise StoreError(f"--out {str(out)!r} exists; a merge writes a new store")
     specs = [stored_spec_at(path) for path in paths]
-    union = union_spec(specs, specs[0].name)
+    union = union_spec(specs, specs[0].name, [str(path) for path in paths])
     layout = layout_for(union)
     sources = [open_source(path, layout, union.problem.name) for path in paths]
     check_writable(out)
