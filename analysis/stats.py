@@ -315,3 +315,17 @@ def power_law(x: np.ndarray, per_seed: np.ndarray) -> PowerLaw | None:
     x, medians = x[use], medians.values[use]
     amplitude = float(np.exp(np.mean(np.log(medians) - exponent * np.log(x))))
     return PowerLaw(exponent, float(lo), float(hi), amplitude, x, medians)
+
+
+def power_law_along(ds: xr.Dataset, name: str, parameter: str, held: Mapping[str, Any] | None = None
+                    ) -> PowerLaw | None:
+    """:func:`power_law` of the runs' ``name`` (those that count, :func:`counted`) against the
+    grid dim ``parameter``, over the seeds, the other point dims held at ``held`` (each one
+    not held must have a single value); e.g. E_clean against alpha (BOUND.md Prop. 7).
+    ValueError naming a point dim that is neither held nor single."""
+    values = with_seed_dim(counted(ds, name)).sel(dict(held or {}))
+    free = [dim for dim in values.dims if dim not in (SEED_DIM, parameter) and values.sizes[dim] > 1]
+    if free:
+        raise ValueError(f"power_law_along: the dims {free} are neither held nor {parameter!r}")
+    per_seed = values.squeeze([dim for dim in values.dims if dim not in (SEED_DIM, parameter)], drop=True)
+    return power_law(values[parameter].values, per_seed.transpose(SEED_DIM, parameter).values)

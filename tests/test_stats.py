@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from analysis import open_results
 from sweep.problems.separable.bounds import check_bound, scaling_slopes, seed_summary
@@ -112,3 +113,22 @@ def test_a_planted_power_law_is_recovered_with_an_interval_that_excludes_other_r
     exact = power_law(x, np.tile(2.0 * x ** 1.5, (3, 1)))
     assert (exact.exponent, exact.lo, exact.hi, exact.amplitude) == pytest.approx((1.5, 1.5, 1.5, 2.0))
     assert power_law(x[:2], np.array([[1.0, np.nan]])) is None
+
+
+def test_power_law_along_a_grid_dim_holds_the_others_and_names_the_free_ones():
+    """A planted E = 7 alpha^-2 width^-1 (runs not done or at -1 left out): against alpha at
+    width 4, exponent -2 and amplitude 7/4 exactly; width left free is named."""
+    from analysis.stats import power_law_along
+
+    alpha, width, seeds = np.array([0.05, 0.1, 0.2, 0.4]), np.array([1, 4]), np.arange(3)
+    epochs = 7.0 * alpha[None, :, None] ** -2.0 / width[None, None, :] * np.ones((3, 1, 1))
+    done = np.ones(epochs.shape, bool)
+    done[0, 0, 1], epochs[1, 1, 1] = False, -1
+    coords = {"seed": seeds, "alpha": alpha, "width": width}
+    ds = xr.Dataset({"epochs_clean": (("seed", "alpha", "width"), epochs),
+                     "done": (("seed", "alpha", "width"), done)}, coords=coords)
+    law = power_law_along(ds, "epochs_clean", "alpha", {"width": 4})
+    assert (law.exponent, law.lo, law.hi, law.amplitude) == pytest.approx((-2.0, -2.0, -2.0, 7.0 / 4))
+    assert list(law.x) == list(alpha)
+    with pytest.raises(ValueError, match="'width'"):
+        power_law_along(ds, "epochs_clean", "alpha")

@@ -5,18 +5,30 @@ lower bound and BOUND.md §6's measured table."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import matplotlib
+import yaml
+
+from analysis import open_results
+from analysis.plotting import STYLE
+from analysis.stats import power_law_along
 from kernels.orders import seeded_orders
+from sweep.cli import main
+from sweep.problems import get_problem
 from sweep.problems.parameters import ParamError
 from sweep.problems.separable.datasets import make_dataset
+from sweep.problems.separable.figures import prop7_worst_case
 from sweep.problems.separable.margin import svm_margin
 from sweep.problems.separable.params import SeparableParams
 from sweep.problems.separable.run import initial_weights, train_one
 from sweep.problems.separable.worst_case import prop7_lower_bound
+from sweep.report import with_defaults
 from tests import reference as ref
+from tests.test_figure_layout import layout_faults
 
 X_HAND = np.array([[1.0, 1.0], [-1.0, 1.0]])
 Y_HAND = np.array([1.0, -1.0])
@@ -77,3 +89,29 @@ def test_prop_7_lower_bound_formula():
 def test_bad_worst_case_parameters_are_named(changes, name):
     with pytest.raises(ParamError, match=name):
         SeparableParams.from_mapping(worst_case(**changes))
+
+
+def test_a_prop_7_sweep_scales_as_alpha_minus_2_and_its_figure_says_so(tmp_path):
+    """A small sweep of the preset's setting (sweep run --serial, a real store): the fitted
+    alpha-exponent of E_clean is -2 (BOUND.md §6: -2.000) with an interval that excludes
+    -1.9; the report holds every run within the bounds and draws prop7_worst_case, whose
+    legend and title state the fitted exponent, laid out for print."""
+    preset = yaml.safe_load((Path(__file__).parent.parent / "presets" / "prop7_worst_case.yaml").read_text())
+    spec = {**preset, "params": {**preset["params"], "max_epochs": 5000},
+            "grid": {"seed": [0, 1, 2, 3, 4], "alpha": [0.2, 0.3, 0.5]}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    store = tmp_path / "prop7.zarr"
+    assert main(["run", str(tmp_path / "spec.yaml"), "--store", str(store), "--serial"]) == 0
+    assert main(["report", str(store), "--out", str(tmp_path / "report")]) == 0
+    ds = open_results(store)
+    law = power_law_along(ds, "epochs_clean", "alpha")
+    assert law.exponent == pytest.approx(-2.0, abs=0.01) and law.hi < -1.9
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "![](prop7_worst_case.png)" in report and "**0 of 15 runs exceed the potential bound**" in report
+    with matplotlib.rc_context(STYLE):
+        fig = prop7_worst_case.__wrapped__(with_defaults(ds, get_problem("separable")))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert f"fit: E_clean ∝ α^{law.exponent:.3f} [{law.lo:.3f}, {law.hi:.3f}] (95% bootstrap over seeds)" in labels
+    assert any(label.startswith("Prop. 7 lower bound") for label in labels)
+    assert f"α-exponent of E_clean {law.exponent:.3f}" in fig._suptitle.get_text().replace("\n", " ")
+    assert layout_faults(fig) == []
