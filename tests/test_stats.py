@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from analysis import open_results
-from sweep.problems.separable.bounds import check_bound, scaling_slopes, seed_summary
+from sweep.problems.separable.bounds import check_bound, exponents, scaling_slopes, seed_summary
 from tests.synthetic_results import synthetic_results, write_store
 
 PARAMS = {"dataset": "linear_teacher", "d": 2}
@@ -132,3 +132,24 @@ def test_power_law_along_a_grid_dim_holds_the_others_and_names_the_free_ones():
     assert list(law.x) == list(alpha)
     with pytest.raises(ValueError, match="'width'"):
         power_law_along(ds, "epochs_clean", "alpha")
+
+
+def test_exponents_per_data_law_resample_whole_data_sets(tmp_path):
+    """E_clean = 100 alpha^(-2 + c) with c = -1, -0.5, 0.5, 1 on the four data sets of the
+    linear teacher (the same for every seed) and exactly alpha^-1 / width on Gaussians: the
+    pooled linear-teacher exponent is -2, its interval (whole data sets resampled) spreads
+    over the data sets' own exponents; the Gaussian one is -1 with a zero-width interval."""
+    grid = {"dataset": ["linear_teacher", "gaussians"], "data_seed": [0, 1, 2, 3], "seed": [0, 1, 2],
+            "alpha": [0.05, 0.1, 0.2, 0.4]}
+    offset = np.array([-1.0, -0.5, 0.5, 1.0])
+
+    def law(dataset, data_seed, seed, alpha):
+        return np.where(dataset == "linear_teacher", 1e4 * alpha ** (-2.0 + offset[data_seed]), 1e3 / alpha)
+
+    ds = open_results(write_store(synthetic_results(grid, PARAMS, law), tmp_path / "s.zarr"))
+    table = exponents(ds)
+    assert set(table) == {("linear_teacher", "alpha"), ("gaussians", "alpha")}
+    teacher, gauss = table[("linear_teacher", "alpha")]["epochs_clean"], table[("gaussians", "alpha")]["epochs_clean"]
+    assert teacher.slope == pytest.approx(-2.0, abs=0.02) and teacher.lo < -2.4 and teacher.hi > -1.6
+    assert teacher.lo >= -3.0 and teacher.hi <= -1.0
+    assert (gauss.slope, gauss.lo, gauss.hi) == pytest.approx((-1.0, -1.0, -1.0), abs=0.02)

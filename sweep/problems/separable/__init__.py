@@ -49,7 +49,8 @@ PROBLEM = Problem(
     batch_key=SeparableParams.batch_key,
     report="sweep.problems.separable.report",
     replay="sweep.problems.separable.run:replay",
-    presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
+    presets=(*(f"thm41_scaling_{name}" for name in ("alpha", "width", "eps", "lr", "v", "margin", "n", "init_scale")),
+             "fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
              "fig5_relu_vs_leaky", "fig6_mnist_pairs", "fig7_clustering", "fig8_par_share", "fig9_outlier",
              "prop7_worst_case"),
 )
