@@ -62,7 +62,7 @@ def epochs_vs_parameters(ds: xr.Dataset) -> Figure | None:
         x = at[parameter].values
         seeds = values["epochs_clean"].sel(held).transpose(parameter, ...).values
         ax.plot(np.repeat(x, seeds.size // x.size), seeds.reshape(-1), ".", color="0.6", ms=3,
-                label="E_clean (first clean epoch), each seed (they differ only in the visiting orders)")
+                label="E_clean (first clean epoch), each seed")
         median = at["epochs_clean_median"].values
         ax.errorbar(x, median, yerr=[median - at["epochs_clean_lo"].values, at["epochs_clean_hi"].values - median],
                     fmt="o-", color="k", capsize=3, label="E_clean, median over seeds (bars: 95% bootstrap interval)")
