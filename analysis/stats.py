@@ -234,31 +234,38 @@ def scaling_parameters(ds: xr.Dataset, candidates: tuple[str, ...]) -> tuple[str
     return tuple(p for p in candidates if p in ds.dims and int((ds[p] > 0).sum()) >= 2)
 
 
-def loglog_slope(medians: xr.DataArray, parameter: str, over: tuple[str, ...]) -> xr.DataArray:
+def loglog_slope(medians: xr.DataArray, parameter: str, over: tuple[str, ...],
+                 weights: xr.DataArray | None = None) -> xr.DataArray:
     """Pooled within-group least-squares slope of log(medians) against log(parameter).
 
     Groups are the combinations of the other dims in ``over``: each group is centred on
     its own means (a fixed effect per group), then one common slope is fitted, so other
-    swept parameters do not bias it. Non-positive or NaN medians are skipped. Dims not in
-    ``over`` (e.g. ``bootstrap``) are kept. Lazy.
+    swept parameters do not bias it. ``weights`` (broadcast against the groups, e.g. how
+    often a resample drew each data set) weight each group's sums. Non-positive or NaN
+    medians are skipped. Dims not in ``over`` (e.g. ``bootstrap``) are kept. Lazy.
     """
     positive = medians.sel({parameter: medians[parameter] > 0})
     log_y = np.log(positive.where(positive > 0))
     log_x = np.log(positive[parameter].astype(np.float64)).broadcast_like(log_y).where(log_y.notnull())
     centred_x = log_x - log_x.mean(parameter)
     centred_y = log_y - log_y.mean(parameter)
-    spread = (centred_x ** 2).sum(over)
-    return (centred_x * centred_y).sum(over) / spread.where(spread > 0)  # NaN, not 0/0, without data
+    weight = 1.0 if weights is None else weights
+    spread = (weight * centred_x ** 2).sum(over)
+    return (weight * centred_x * centred_y).sum(over) / spread.where(spread > 0)  # NaN, not 0/0, without data
 
 
-def scaling_slopes(ds: xr.Dataset, values: Mapping[str, xr.DataArray], parameters: tuple[str, ...]) -> list[Slope]:
+def scaling_slopes(ds: xr.Dataset, values: Mapping[str, xr.DataArray], parameters: tuple[str, ...],
+                   units: str | None = None) -> list[Slope]:
     """Slopes of the seed-median of each of ``values`` (per-run values, NaN where a run
     does not count) in each of ``parameters`` (swept, see :func:`scaling_parameters`).
 
     The interval is the CONFIDENCE percentile interval of the slopes fitted to the
-    bootstrap medians.
+    bootstrap medians; with ``units`` (a point dim, e.g. ``data_seed``) each resample also
+    draws that dim's values with replacement, whole (every data set with all its seeds),
+    from ``default_rng(BOOTSTRAP_SEED + 1)``.
     """
     over = point_dims(ds)
+    weights = None if units is None else unit_weights(ds[units])
     lo_q, hi_q = (1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2
     slopes = []
     for variable, per_run in values.items():
@@ -266,12 +273,22 @@ def scaling_slopes(ds: xr.Dataset, values: Mapping[str, xr.DataArray], parameter
         medians, boot = median_over_seeds(per_run), bootstrap_medians(per_run)
         for parameter in parameters:
             point = loglog_slope(medians, parameter, over)
-            boot_slopes = loglog_slope(boot, parameter, over)
+            boot_slopes = loglog_slope(boot, parameter, over, weights)
             point, lo, hi = xr.Dataset({
                 "point": point, "lo": _nanquantile(boot_slopes, lo_q), "hi": _nanquantile(boot_slopes, hi_q),
             }).compute().data_vars.values()
             slopes.append(Slope(variable, parameter, float(point), float(lo), float(hi)))
     return slopes
+
+
+def unit_weights(units: xr.DataArray) -> xr.DataArray:
+    """How often each value of the dim ``units`` is drawn in each of N_BOOTSTRAP resamples
+    with replacement (``bootstrap`` x that dim; each row sums to its size): resampling whole
+    units as weights of their groups in :func:`loglog_slope`."""
+    dim, size = units.dims[0], units.size
+    picks = np.random.default_rng(BOOTSTRAP_SEED + 1).integers(0, size, size=(N_BOOTSTRAP, size))
+    counts = np.stack([np.bincount(row, minlength=size) for row in picks]).astype(np.float64)
+    return xr.DataArray(counts, dims=(BOOTSTRAP_DIM, dim), coords={dim: units.values})
 
 
 @dataclass(frozen=True)
@@ -315,3 +332,17 @@ def power_law(x: np.ndarray, per_seed: np.ndarray) -> PowerLaw | None:
     x, medians = x[use], medians.values[use]
     amplitude = float(np.exp(np.mean(np.log(medians) - exponent * np.log(x))))
     return PowerLaw(exponent, float(lo), float(hi), amplitude, x, medians)
+
+
+def power_law_along(ds: xr.Dataset, name: str, parameter: str, held: Mapping[str, Any] | None = None
+                    ) -> PowerLaw | None:
+    """:func:`power_law` of the runs' ``name`` (those that count, :func:`counted`) against the
+    grid dim ``parameter``, over the seeds, the other point dims held at ``held`` (each one
+    not held must have a single value); e.g. E_clean against alpha (BOUND.md Prop. 7).
+    ValueError naming a point dim that is neither held nor single."""
+    values = with_seed_dim(counted(ds, name)).sel(dict(held or {}))
+    free = [dim for dim in values.dims if dim not in (SEED_DIM, parameter) and values.sizes[dim] > 1]
+    if free:
+        raise ValueError(f"power_law_along: the dims {free} are neither held nor {parameter!r}")
+    per_seed = values.squeeze([dim for dim in values.dims if dim not in (SEED_DIM, parameter)], drop=True)
+    return power_law(values[parameter].values, per_seed.transpose(SEED_DIM, parameter).values)

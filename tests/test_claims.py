@@ -84,3 +84,14 @@ def test_fig2_linear_regime_claim_and_its_pairs(tmp_path):
     assert found.holds and found.total == 4
     assert claims.fig6_mnist_pairs(store) is None  # only Fig. 2's pairs: that is Fig. 2
     assert len(found.per_point) == 2  # one line per digit pair
+
+
+def test_runs_without_metrics_make_no_curve_claims(tmp_path):
+    """record_metrics false leaves the curves NaN: Figs. 7 and 8 do not apply (no crash, no claim)."""
+    params = {"dataset": "gaussians", "d": 5, "init_scale": 0.001}
+    ds = synthetic_results({"seed": [0, 1, 2], "width": [4]}, params, lambda seed, **others: 10 + seed)
+    assert claims.fig7_clustering(open_results(write_store(ds, tmp_path / "with.zarr"))) is not None
+    ds = synthetic_results({"seed": [0, 1, 2], "width": [4]}, {**params, "record_metrics": False},
+                           lambda seed, **others: 10 + seed)
+    store = open_results(write_store(ds, tmp_path / "without.zarr"))
+    assert claims.fig7_clustering(store) is None and claims.fig8_par_share(store) is None

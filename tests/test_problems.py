@@ -236,6 +236,7 @@ def test_a_new_problem_runs_through_the_engine_untouched(toy, tmp_path, capsys):
 NAME_TABLES = [  # (the names a parameter may take, listed in params.py; the numerics' dict keyed by them)
     ("sweep.problems.separable.params:DATASETS", "sweep.problems.separable.datasets:DATASETS"),
     ("sweep.problems.separable.params:OPTIMIZERS", "sweep.problems.separable.optimizers:OPTIMIZERS"),
+    ("sweep.problems.separable.params:INITS", "sweep.problems.separable.run:INITS"),
     ("sweep.problems.relu_pgd.params:CONSTRAINTS", "kernels.projections:PROJECTIONS"),
     ("sweep.problems.relu_student.params:INPUT_LAWS", "kernels.relu_student:INPUT_LAWS"),
     ("sweep.problems.relu_student.params:PENALTIES", "kernels.relu_student:PENALTIES"),

@@ -66,7 +66,8 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
     assert "| epochs_bound / epochs_bound_potential | 8 | 100 | 100 | 100 |" in report
     assert "**Fig. 1 holds on 4 of 8 runs**" in report
     assert all(f"![]({name}.png)" in report for name in PANELS)
-    assert "| alpha | epochs_clean |" in report  # the slopes table
+    assert "| data set | parameter | E_clean | E_conv | V | potential bound (§2.1) | Theorem 4.1 bound (§2) |" in report
+    assert "| all | alpha | " in report  # the exponent table
 
 
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from analysis import open_results
-from sweep.problems.separable.bounds import check_bound, scaling_slopes, seed_summary
+from sweep.problems.separable.bounds import check_bound, exponents, scaling_slopes, seed_summary
 from tests.synthetic_results import synthetic_results, write_store
 
 PARAMS = {"dataset": "linear_teacher", "d": 2}
@@ -112,3 +113,43 @@ def test_a_planted_power_law_is_recovered_with_an_interval_that_excludes_other_r
     exact = power_law(x, np.tile(2.0 * x ** 1.5, (3, 1)))
     assert (exact.exponent, exact.lo, exact.hi, exact.amplitude) == pytest.approx((1.5, 1.5, 1.5, 2.0))
     assert power_law(x[:2], np.array([[1.0, np.nan]])) is None
+
+
+def test_power_law_along_a_grid_dim_holds_the_others_and_names_the_free_ones():
+    """A planted E = 7 alpha^-2 width^-1 (runs not done or at -1 left out): against alpha at
+    width 4, exponent -2 and amplitude 7/4 exactly; width left free is named."""
+    from analysis.stats import power_law_along
+
+    alpha, width, seeds = np.array([0.05, 0.1, 0.2, 0.4]), np.array([1, 4]), np.arange(3)
+    epochs = 7.0 * alpha[None, :, None] ** -2.0 / width[None, None, :] * np.ones((3, 1, 1))
+    done = np.ones(epochs.shape, bool)
+    done[0, 0, 1], epochs[1, 1, 1] = False, -1
+    coords = {"seed": seeds, "alpha": alpha, "width": width}
+    ds = xr.Dataset({"epochs_clean": (("seed", "alpha", "width"), epochs),
+                     "done": (("seed", "alpha", "width"), done)}, coords=coords)
+    law = power_law_along(ds, "epochs_clean", "alpha", {"width": 4})
+    assert (law.exponent, law.lo, law.hi, law.amplitude) == pytest.approx((-2.0, -2.0, -2.0, 7.0 / 4))
+    assert list(law.x) == list(alpha)
+    with pytest.raises(ValueError, match="'width'"):
+        power_law_along(ds, "epochs_clean", "alpha")
+
+
+def test_exponents_per_data_law_resample_whole_data_sets(tmp_path):
+    """E_clean = 100 alpha^(-2 + c) with c = -1, -0.5, 0.5, 1 on the four data sets of the
+    linear teacher (the same for every seed) and exactly alpha^-1 / width on Gaussians: the
+    pooled linear-teacher exponent is -2, its interval (whole data sets resampled) spreads
+    over the data sets' own exponents; the Gaussian one is -1 with a zero-width interval."""
+    grid = {"dataset": ["linear_teacher", "gaussians"], "data_seed": [0, 1, 2, 3], "seed": [0, 1, 2],
+            "alpha": [0.05, 0.1, 0.2, 0.4]}
+    offset = np.array([-1.0, -0.5, 0.5, 1.0])
+
+    def law(dataset, data_seed, seed, alpha):
+        return np.where(dataset == "linear_teacher", 1e4 * alpha ** (-2.0 + offset[data_seed]), 1e3 / alpha)
+
+    ds = open_results(write_store(synthetic_results(grid, PARAMS, law), tmp_path / "s.zarr"))
+    table = exponents(ds)
+    assert set(table) == {("linear_teacher", "alpha"), ("gaussians", "alpha")}
+    teacher, gauss = table[("linear_teacher", "alpha")]["epochs_clean"], table[("gaussians", "alpha")]["epochs_clean"]
+    assert teacher.slope == pytest.approx(-2.0, abs=0.02) and teacher.lo < -2.4 and teacher.hi > -1.6
+    assert teacher.lo >= -3.0 and teacher.hi <= -1.0
+    assert (gauss.slope, gauss.lo, gauss.hi) == pytest.approx((-1.0, -1.0, -1.0), abs=0.02)

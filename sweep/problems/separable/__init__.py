@@ -7,7 +7,8 @@ learns linearly separable data with SGD (or full-batch GD) on the cross-entropy 
 - one run: :mod:`.run` (``train_one``; ``train_many`` for runs on one data set, in
   batched kernel calls); what it records: :mod:`.variables`;
 - theory: the Theorem 4.1 bounds ``epochs_bound`` and ``epochs_bound_instance``
-  (:mod:`.theory`), held against E_clean in :mod:`.report`;
+  (:mod:`.theory`) and the potential bounds (:mod:`.potential_bound`), held against E_clean
+  in :mod:`.report`; BOUND.md Prop. 7's worst-case start (:mod:`.worst_case`);
 - the paper's figures: what each claims, measured run by run (:mod:`.claims`), the 2D
   picture of a run (:mod:`.planar`), the figures (:mod:`.figures`) and the report
   sections and checks (:mod:`.report`).
@@ -48,6 +49,8 @@ PROBLEM = Problem(
     batch_key=SeparableParams.batch_key,
     report="sweep.problems.separable.report",
     replay="sweep.problems.separable.run:replay",
-    presets=("fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
-             "fig5_relu_vs_leaky", "fig6_mnist_pairs", "fig7_clustering", "fig8_par_share", "fig9_outlier"),
+    presets=(*(f"thm41_scaling_{name}" for name in ("alpha", "width", "eps", "lr", "v", "margin", "n", "init_scale")),
+             "fig1_boundaries", "fig2_mnist_linear_regime", "fig3_nonlinear_output", "fig4_par_prediction",
+             "fig5_relu_vs_leaky", "fig6_mnist_pairs", "fig7_clustering", "fig8_par_share", "fig9_outlier",
+             "prop7_worst_case"),
 )

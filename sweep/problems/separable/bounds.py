@@ -56,7 +56,11 @@ THEOREMS = (
 # The epoch counts whose seed medians are fitted; ratio = epochs_clean / epochs_bound (<= 1).
 FITTED = ("epochs_clean", "epochs_conv", "epochs_bound", "epochs_bound_potential", "violating_steps")
 SUMMARISED = FITTED + ("ratio",)
-SCALING_PARAMETERS = ("alpha", "width", "init_scale", "eps", "margin")
+SCALING_PARAMETERS = ("alpha", "width", "eps", "lr", "v", "margin", "n", "init_scale")  # the bound's variables
+DATA_SETS = "data_seed"  # resampled whole by the slopes' bootstrap where swept
+# The exponent table's columns: (variable, its words), measured first, then the bounds.
+EXPONENT_COLUMNS = (("epochs_clean", "E_clean"), ("epochs_conv", "E_conv"), ("violating_steps", "V"),
+                    ("epochs_bound_potential", "potential bound (§2.1)"), ("epochs_bound", "Theorem 4.1 bound (§2)"))
 # The tightness ratios numerator / denominator over the runs where both are finite and > 0.
 RATIOS = (("epochs_bound", MEASURED), ("epochs_bound_instance", MEASURED), ("epochs_bound_potential", MEASURED),
           ("epochs_bound_potential_instance", MEASURED), ("violating_steps_bound", "violating_steps_run"),
@@ -166,6 +170,24 @@ def scaling_parameters(ds: xr.Dataset) -> tuple[str, ...]:
 
 
 def scaling_slopes(ds: xr.Dataset) -> list[stats.Slope]:
-    """Log-log slopes of the seed medians of the FITTED epoch counts in each swept scaling parameter."""
+    """Log-log slopes of the seed medians of the FITTED epoch counts in each swept scaling
+    parameter; the bootstrap resamples the seeds and, where ``data_seed`` is swept, whole data sets."""
     values = summarised_values(ds)
-    return stats.scaling_slopes(ds, {name: values[name] for name in stored(ds, FITTED)}, scaling_parameters(ds))
+    units = DATA_SETS if DATA_SETS in stats.point_dims(ds) and ds.sizes[DATA_SETS] > 1 else None
+    return stats.scaling_slopes(ds, {name: values[name] for name in stored(ds, FITTED)}, scaling_parameters(ds),
+                                units)
+
+
+def exponents(ds: xr.Dataset) -> dict[tuple[str, str], dict[str, stats.Slope]]:
+    """(data set, parameter) -> {variable: its :func:`scaling_slopes` slope}: the measured
+    exponents beside the bounds' (THEORY.md §2, §2.1), fitted per data set where ``dataset``
+    is swept (one law per data distribution), else over the whole store ("all")."""
+    if "dataset" in stats.point_dims(ds) and ds.sizes["dataset"] > 1:
+        parts = [(str(name), ds.isel(dataset=[i])) for i, name in enumerate(ds["dataset"].values)]
+    else:
+        parts = [("all", ds)]
+    table: dict[tuple[str, str], dict[str, stats.Slope]] = {}
+    for label, part in parts:
+        for slope in scaling_slopes(part):
+            table.setdefault((label, slope.parameter), {})[slope.variable] = slope
+    return table

@@ -113,10 +113,15 @@ def applies_fig5(ds: xr.Dataset) -> bool:
     return applies_planar(ds) and 0.0 in alphas and max(alphas) > 0 and parameter_values(ds, "width") == [1]
 
 
+def records_metrics(ds: xr.Dataset) -> bool:
+    """Whether some run recorded its metrics along training (``record_metrics``; else the curves are NaN)."""
+    return True in parameter_values(ds, "record_metrics")
+
+
 def applies_fig7(ds: xr.Dataset) -> bool:
     """Clustering over training at small init (<= SMALL_INIT) in more than two dimensions
     (the planar stores have their own figures), with two or more neurons of a type."""
-    return (has(ds, "cluster_ratio", "max_angle") and min(parameter_values(ds, "width")) >= 2
+    return (has(ds, "cluster_ratio", "max_angle") and records_metrics(ds) and min(parameter_values(ds, "width")) >= 2
             and max(parameter_values(ds, "init_scale")) <= SMALL_INIT and max(parameter_values(ds, "d")) > 2
             and not mnist_datasets(ds))
 
@@ -124,7 +129,7 @@ def applies_fig7(ds: xr.Dataset) -> bool:
 def applies_fig8(ds: xr.Dataset) -> bool:
     """PAR share on symmetric Gaussians with two or more neurons of a type, where some run starts
     outside PAR (else every line is flat at 1: nothing to see)."""
-    if not (has(ds, "par_share_w", "par_share_u") and uses_dataset(ds, "gaussians")
+    if not (has(ds, "par_share_w", "par_share_u") and records_metrics(ds) and uses_dataset(ds, "gaussians")
             and min(parameter_values(ds, "width")) >= 2):
         return False
     first = np.minimum(ds["par_share_w"].isel(epoch=0), ds["par_share_u"].isel(epoch=0))

@@ -285,6 +285,25 @@ def gaussians_outlier(*, n: int, n_test: int, d: int, margin: float, spread: flo
     return DataSet(X=X, y=y, X_test=data.X_test, y_test=data.y_test, teacher=data.teacher)
 
 
+TWO_POINTS = np.array([[1.0, 1.0], [-1.0, 1.0]])  # x_+ and x_- of two_point (BOUND.md Prop. 7)
+TWO_POINT_LABELS = np.array([1.0, -1.0])
+TWO_POINT_TEACHER = np.array([1.0, 0.0])           # the hard-margin SVM: s = 1; R_x = sqrt(2)
+
+
+@register("two_point")
+def two_point(*, n: int, n_test: int, d: int, margin: float, spread: float, data_seed: int) -> DataSet:
+    """BOUND.md Prop. 7's data: x_+ = (1, 1) labelled +1 and x_- = (-1, 1) labelled -1.
+
+    Separable through the origin by w* = (1, 0) with y<w*, x> = 1 on both (the SVM:
+    s = 1), R_x = sqrt(2); with the init ``dead_rows`` the worst case whose E_clean grows
+    as alpha^-2 (THEORY.md §2.1). The training set is the n points x_+, x_-, x_+, ...
+    (a run needs n = 2: ``SeparableParams.validate``), the test set n_test points in the
+    same cycle. ``d``, ``margin``, ``spread`` and ``data_seed`` are ignored.
+    """
+    cycle = np.arange(n + n_test) % 2
+    return _split(TWO_POINTS[cycle], TWO_POINT_LABELS[cycle], n, TWO_POINT_TEACHER.copy())
+
+
 # ---------------------------------------------------------------- MNIST digit pairs
 
 @functools.lru_cache(maxsize=1)

@@ -17,17 +17,20 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
-from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, figure_title, panel_grid, panels,
-                               parameter_values, reference_point)
-from analysis.stats import SEED_DIM, point_dims
+from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, figure_title, legend_beside,
+                               panel_grid, panels, parameter_values, reference_point, seeds_phrase, setting)
+from analysis.stats import (CONFIDENCE, SEED_DIM, counted, median_over_seeds, point_dims, power_law_along,
+                            with_seed_dim)
 from kernels.network import network_output
 from sweep.problems.separable import claims as claim
-from sweep.problems.separable.bounds import scaling_parameters, seed_summary, summarised_values
+from sweep.problems.separable.bounds import MEASURED, scaling_parameters, seed_summary, summarised_values
 from sweep.problems.separable.datasets import OUTLIER_INDEX, make_dataset
 from sweep.problems.separable.planar import (Plane, boundary_bend, final_weights, output_along_means, plane,
                                              run_params, slope_spread)
 from sweep.problems.separable.variables import EPOCH
+from sweep.problems.separable.worst_case import prop7_lower_bound
 
 W_COLOR, U_COLOR = "tab:red", "tab:blue"  # w-neurons / label +1, u-neurons / label -1
 CANDIDATE_COLORS = ("k", "tab:orange", "tab:green", "tab:purple")
@@ -94,6 +97,65 @@ def ratio_heatmap(ds: xr.Dataset) -> Figure | None:
                  + (f"\n{describe_point(held, WORDS)}" if held else ""))
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="E_clean / E_bound (Theorem 4.1: at most 1)")
+    return fig
+
+
+def is_prop7_worst_case(ds: xr.Dataset) -> bool:
+    """Whether every run of the store is BOUND.md Prop. 7's: data set two_point, init dead_rows."""
+    try:
+        return parameter_values(ds, "dataset") == ["two_point"] and parameter_values(ds, "init") == ["dead_rows"]
+    except KeyError:  # a store whose spec leaves the data set or the init at its default
+        return False
+
+
+PROP7_BOUNDS = (("epochs_bound_potential", "^-", "potential bound, worst-case start (BOUND.md Theorem 2(b))"),
+                ("epochs_bound_potential_instance", "v-", "potential bound, the run's own start"),
+                ("epochs_bound", "s:", "Theorem 4.1 bound (THEORY.md §2)"))
+
+
+PROP7_LEGEND_WIDTH = 4.6  # inches beside the panel for the legend (labels up to ~75 characters at 7 pt)
+
+
+@figure_file
+def prop7_worst_case(ds: xr.Dataset) -> Figure | None:
+    """BOUND.md Prop. 7 (THEORY.md §2.1): E_clean against alpha on the two-point data from the
+    dead-row start, each seed and the median, the fitted power law with its bootstrap interval
+    over seeds, the alpha^-2 line through the medians, Prop. 7's proved lower bound and the
+    upper bounds (medians over seeds), log-log. Other point dims held at their middle value."""
+    if not is_prop7_worst_case(ds) or ds.sizes.get("alpha", 0) < 2:
+        return None
+    held = reference_point(ds, ("alpha",))
+    law = power_law_along(ds, MEASURED, "alpha", held)
+    if law is None:
+        return None
+    alpha = ds["alpha"].values.astype(np.float64)
+    per_seed = with_seed_dim(counted(ds, MEASURED).sel(held)).transpose(SEED_DIM, "alpha").values
+    fig, axes = panel_grid(1, 1, legend_width=PROP7_LEGEND_WIDTH)
+    ax = axes[0, 0]
+    ax.plot(np.repeat(alpha[None, :], per_seed.shape[0], axis=0).ravel(), per_seed.ravel(), ".", color="0.6", ms=4,
+            label="E_clean (first clean epoch), each seed (they differ only in the visiting orders)")
+    ax.plot(law.x, law.medians, "o", color="k", label="E_clean, median over seeds")
+    line = np.geomspace(alpha.min(), alpha.max(), 50)
+    ax.plot(line, law(line), "-", color="k", lw=1,
+            label=f"fit: E_clean ∝ α^{law.exponent:.3f} [{law.lo:.3f}, {law.hi:.3f}] ({CONFIDENCE:.0%} bootstrap "
+                  "over seeds)")
+    ax.plot(line, law.amplitude_for(-2.0) * line ** -2.0, "--", color="tab:red",
+            label="α^-2 (Prop. 7's rate; amplitude fitted to the medians)")
+    lower = [prop7_lower_bound(k=p.width, alpha=p.alpha, v=p.v, lr=p.lr, eps=p.eps)
+             for p in (run_params(ds, {**held, "alpha": float(a)}) for a in alpha)]
+    ax.plot(alpha, lower, ":", color="tab:orange", lw=2, label="Prop. 7 lower bound z_ε / (4kα²v²η) + 1/4 (proved)")
+    for (name, style, label), color in zip(PROP7_BOUNDS, ("tab:purple", "tab:blue", "tab:brown")):
+        if name in ds:
+            ax.plot(alpha, median_over_seeds(counted(ds, name).sel(held)).transpose("alpha").values, style,
+                    color=color, ms=4, label=f"{label}, median over seeds")
+    ax.set(xscale="log", yscale="log", xlabel=WORDS["alpha"], ylabel="epochs")
+    ax.set_xticks(alpha, [f"{a:g}" for a in alpha], rotation=45)
+    ax.xaxis.set_minor_locator(NullLocator())
+    legend_beside(ax, fontsize=7)
+    fixed = setting(ds, ("width", "v", "lr", "eps", "n"), held, WORDS)
+    figure_title(fig, f"BOUND.md Prop. 7 worst case: two-point data x = (±1, 1), every row of W0 = (0, -B), "
+                      f"B = z_ε/(kαv) + 4ηvα; {fixed}; {seeds_phrase(ds, 'visiting orders')}. Fitted α-exponent of "
+                      f"E_clean {law.exponent:.3f} [{law.lo:.3f}, {law.hi:.3f}]; Prop. 7: -2.")
     return fig
 
 
@@ -406,6 +468,6 @@ def _draw_directions(ax, ds: xr.Dataset, points: list[dict[str, Any]]) -> None:
 
 
 FIGURES: tuple[FigureFile, ...] = (
-    epochs_vs_parameters, ratio_heatmap, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
+    epochs_vs_parameters, ratio_heatmap, prop7_worst_case, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
     fig4_par_prediction, fig5_relu_vs_leaky, fig6_mnist_pairs, fig7_clustering, fig8_par_share, fig9_outlier,
 )

@@ -28,6 +28,7 @@ from sweep.problems.separable.theory import (BoundOverflowError, epoch_bound, ep
                                              teacher_stack)
 from sweep.problems.separable.variables import (CURVES, EPOCH, FEATURE, METRICS, NEURON, WEIGHT_HISTORY, WEIGHTS,
                                                 recorded_epochs)
+from sweep.problems.separable.worst_case import dead_row_depth, dead_row_weights
 
 
 def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.float64) -> np.ndarray:
@@ -39,6 +40,23 @@ def init_weights(width: int, d: int, init_scale: float, seed: int, dtype=np.floa
     mean_norm_per_sigma = np.sqrt(2.0) * np.exp(gammaln((d + 1) / 2.0) - gammaln(d / 2.0))
     rng = np.random.default_rng([seed, 0])
     return (rng.standard_normal((2 * width, d)) * (init_scale / mean_norm_per_sigma)).astype(dtype)
+
+
+def _dead_rows(p: SeparableParams, d: int, dtype) -> np.ndarray:
+    depth = dead_row_depth(k=p.width, alpha=p.alpha, v=p.v, lr=p.lr, eps=p.eps)
+    return dead_row_weights(p.width, d, depth, dtype)
+
+
+# W0 of a run by its ``init`` (the names of params.INITS): f(params, d, dtype) -> (2k, d).
+INITS = {
+    "gaussian": lambda p, d, dtype: init_weights(p.width, d, p.init_scale, p.seed, dtype),
+    "dead_rows": _dead_rows,  # BOUND.md Prop. 7 (worst_case.py)
+}
+
+
+def initial_weights(p: SeparableParams, d: int, dtype=np.float64) -> np.ndarray:
+    """W0 of the run ``p`` on d features: ``INITS[p.init]`` (THEORY.md §1, BOUND.md Prop. 7)."""
+    return INITS[p.init](p, d, dtype)
 
 
 def accuracy(W: np.ndarray, X: np.ndarray, y: np.ndarray, alpha: float, v: float) -> float:
@@ -95,7 +113,7 @@ def replay(params: SeparableParams | Mapping[str, Any]) -> Replay:
     snapshots: dict[int, np.ndarray] = {}
     result = _train_group([p], follow=lambda run, epoch, W: snapshots.setdefault(epoch, np.array(W)))[0]
     data = make_dataset(p)
-    W0 = init_weights(p.width, data.X.shape[1], p.init_scale, p.seed, np.dtype(p.dtype).type)
+    W0 = initial_weights(p, data.X.shape[1], np.dtype(p.dtype).type)
     epochs = np.array([0, *sorted(snapshots)], dtype=np.int64)
     Ws = np.stack([W0, *(snapshots[epoch] for epoch in epochs[1:])])
     metrics = np.full((len(METRICS), epochs.size), np.nan)
@@ -124,7 +142,7 @@ def _train_group(ps: list[SeparableParams], follow: Follow | None = None) -> lis
     n, d = X.shape
     R_x = float(np.max(np.linalg.norm(X, axis=1)))
     dtype = np.dtype(first.dtype).type
-    W0s = np.stack([init_weights(p.width, d, p.init_scale, p.seed, dtype) for p in ps])
+    W0s = np.stack([initial_weights(p, d, dtype) for p in ps])
 
     epochs = recorded_epochs(first.max_epochs)
     metrics = np.full((len(ps), len(METRICS), epochs.size), np.nan)
