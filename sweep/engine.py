@@ -34,7 +34,7 @@ from sweep.spec import SweepSpec
 from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of, byte_size,
                          check_format, check_store, check_writable, create_store, grid_chunks, layout_for, plural,
                          remove_leftovers, repair_store, scan_store, store_damage, store_kind)
-from sweep.tasks import Outcome, RunTally, choose_chunks, run_block, run_point
+from sweep.tasks import Outcome, RunTally, block_to_run, choose_chunks, run_block, run_point
 
 if TYPE_CHECKING:
     import distributed
@@ -133,7 +133,7 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
         spec = grown_spec(stored, spec, str(path))  # GrowthRefused unless it extends the stored sweep
         if spec.hash != stored.hash:
             check_layout_kept(path, stored, spec)
-            health = scan_store(path, decode=True)
+            health = scan_store(path)  # the grown store is scanned in full once grown
             return replace(plan, spec=spec, layout=layout_for(spec), action="grow", chunks=health.chunks,
                            total_runs=spec.size, finished_runs=int(health.done.sum()), health=health,
                            grown_from=stored)
@@ -298,11 +298,7 @@ def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client", finished:
             if not isinstance(value, KilledWorker):
                 finished(value)
             else:
-                keep = plan.kept.get(job.origin)
-                results = BlockResults(plan.layout, job.shape)
-                if keep is not None:
-                    results.keep_stored(plan.store_path, job.origin, keep)
-                points = [(local, index) for local, index in job.points() if keep is None or not keep[local]]
+                results, points = block_to_run(plan.store_path, plan.layout, job, plan.kept.get(job.origin))
                 if len(points) == 1:  # that run killed its worker
                     job = (_Salvage(job, results, 1), points[0][0])
                 else:

@@ -144,11 +144,7 @@ def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: 
     LockLost (and runs and writes nothing more) once ``target``'s `sweep run` no longer
     holds the store."""
     target.check()
-    results = BlockResults(layout, block.shape)
-    points = list(block.points())
-    if keep is not None:
-        results.keep_stored(target.path, block.origin, keep)
-        points = [(local, index) for local, index in points if not keep[local]]
+    results, points = block_to_run(target.path, layout, block, keep)
     tally = RunTally()
     run, run_many = spec.problem.runner(), spec.problem.many_runner()
     for batch, key_error in _batches(spec, points) if run_many else [([point], "") for point in points]:
@@ -161,6 +157,19 @@ def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: 
             outcome.record(results, local, tally)
     results.write(target, block.origin)
     return tally
+
+
+def block_to_run(path: str, layout: StoreLayout, block: Block,
+                 keep: np.ndarray | None) -> tuple[BlockResults, list[tuple[tuple[int, ...], tuple[int, ...]]]]:
+    """The results of ``block`` before its runs: the runs ``keep`` marks as the store at
+    ``path`` holds them, the rest at fill; and the runs to run, (index in the block, index
+    in the grid)."""
+    results = BlockResults(layout, block.shape)
+    points = list(block.points())
+    if keep is not None:
+        results.keep_stored(path, block.origin, keep)
+        points = [(local, index) for local, index in points if not keep[local]]
+    return results, points
 
 
 def run_point(spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
