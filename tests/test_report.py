@@ -15,8 +15,8 @@ from analysis.plotting import DPI, PANEL_SIZE, parameter_values
 from sweep.problems import get_problem
 from sweep.problems.separable.bounds import THEOREMS
 from sweep.problems.separable.report import bound_check
-from sweep.problems.separable.figures import (epochs_vs_parameters, fig2_linear_regime, fig7_clustering, fig8_par_share,
-                                              fig9_outlier)
+from sweep.problems.separable.figures import (bound_tightness, epochs_vs_parameters, fig2_linear_regime, fig7_clustering,
+                                              fig8_par_share, fig9_outlier, runs_against_bounds)
 from sweep.report import Report, with_defaults, write_report
 from tests.synthetic_results import synthetic_results, write_store
 
@@ -50,7 +50,8 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
     assert [(check.holds, check.kind) for check in report.checks] == [(True, THEOREM)] * 3 + [(False, OBSERVATION)]
     assert not report.violated
 
-    expected = {f"{name}.{ext}" for name in PANELS for ext in ("png", "svg")} | {"summary.csv", "report.md"}
+    expected = ({f"{name}.{ext}" for name in (*PANELS, "runs_against_bounds", "bound_tightness") for ext in ("png", "svg")}
+                | {"summary.csv", "report.md"})
     assert {path.name for path in written} == expected
     assert all(path.stat().st_size > 0 for path in written)
     for name, (rows, columns) in PANELS.items():
@@ -68,6 +69,21 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
     assert all(f"![]({name}.png)" in report for name in PANELS)
     assert "| data set | parameter | E_clean | E_conv | V | potential bound (§2.1) | Theorem 4.1 bound (§2) |" in report
     assert "| all | alpha | " in report  # the exponent table
+
+
+def test_the_bound_figures_show_every_run_and_a_run_above_its_bound(tmp_path):
+    store = open_results(planar_store(tmp_path, plant_violation=True))
+    fig = runs_against_bounds.__wrapped__(store)
+    assert "Theorem 4.1: 1 of 8 runs above; Potential bound: 1 of 8 runs above" in fig._suptitle.get_text()
+    theorem41 = fig.axes[0]
+    worst_case = next(line for line in theorem41.lines if line.get_label() == "a run against its bound at the worst-case start")
+    measured, bound = worst_case.get_data()
+    assert len(measured) == 8 and np.sum(measured > bound) == 1  # the planted run, under the diagonal
+    assert np.max(measured) == 10 ** 7
+    hist = bound_tightness.__wrapped__(store)
+    # the planted run: bound / measured < 1, left of 0 on the Theorem 4.1 panel
+    edges = np.concatenate([patch.get_xy()[:, 0] for patch in hist.axes[0].patches])
+    assert edges.min() < 0 < edges.max()
 
 
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):

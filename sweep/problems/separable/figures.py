@@ -20,12 +20,14 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
 from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, figure_title, legend_beside,
-                               panel_grid, panels, parameter_values, reference_point, seeds_phrase, setting)
-from analysis.stats import (CONFIDENCE, SEED_DIM, counted, median_over_seeds, point_dims, power_law_along,
-                            with_seed_dim)
+                               legend_row, panel_grid, panels, parameter_values, reference_point, seeds_phrase,
+                               setting, wrapped)
+from analysis.stats import (CONFIDENCE, DONE, SEED_DIM, counted, median_over_seeds, point_dims, power_law_along,
+                            spec_of, with_seed_dim)
 from kernels.network import network_output
 from sweep.problems.separable import claims as claim
-from sweep.problems.separable.bounds import MEASURED, scaling_parameters, seed_summary, summarised_values
+from sweep.problems.separable.bounds import (MEASURED, THEOREMS, Theorem, scaling_parameters, seed_summary,
+                                             stored, summarised_values)
 from sweep.problems.separable.datasets import OUTLIER_INDEX, make_dataset
 from sweep.problems.separable.planar import (Plane, boundary_bend, final_weights, output_along_means, plane,
                                              run_params, slope_spread)
@@ -97,6 +99,106 @@ def ratio_heatmap(ds: xr.Dataset) -> Figure | None:
                  + (f"\n{describe_point(held, WORDS)}" if held else ""))
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="E_clean / E_bound (Theorem 4.1: at most 1)")
+    return fig
+
+
+def _theorems_held(ds: xr.Dataset) -> list[tuple[Theorem, np.ndarray, dict[str, np.ndarray]]]:
+    """Per theorem of THEOREMS the store holds: the runs' measured values and each bound,
+    flat over the runs, where the measured value counts and the bound is finite."""
+    found = []
+    for theorem in THEOREMS:
+        if stored(ds, theorem.variables) != theorem.variables:
+            continue
+        measured = counted(ds, theorem.measured, theorem.zero_counts)
+        pairs = {}
+        for name in theorem.bounds:
+            values, bound = (a.values.ravel() for a in xr.broadcast(measured, ds[name].astype(np.float64)))
+            both = np.isfinite(values) & np.isfinite(bound)
+            pairs[name] = np.stack([values[both], bound[both]])
+        if pairs[theorem.bounds[0]].shape[1]:
+            found.append((theorem, measured.values.ravel(), pairs))
+    return found
+
+
+def _start(name: str) -> str:
+    """Which start a bound variable is taken at: the worst case over starts, or the run's own."""
+    return "the run's own start" if name.endswith("_instance") else "the worst-case start"
+
+
+def _panels_with_legend(held, entries_per_start: int):
+    """One panel per theorem and room under them for a legend of ``entries_per_start``
+    entries per kind of start drawn, plus the line bound = measured."""
+    starts = {_start(name) for _, _, pairs in held for name in pairs}
+    columns = min(2, len(held))
+    fig, axes = panels(len(held), legend_rows=-(-(entries_per_start * len(starts) + 1) // columns))
+    return fig, axes, columns
+
+
+BOUND_MARKS = {False: dict(marker="o", color="tab:purple", ms=3, ls="none", alpha=0.6),
+               True: dict(marker="o", mfc="none", color="tab:orange", ms=4, ls="none", alpha=0.8)}
+
+
+@figure_file
+def runs_against_bounds(ds: xr.Dataset) -> Figure | None:
+    """Every run's measured value (x) against each proved upper bound on it (y), one panel
+    per theorem of THEOREMS (THEORY.md §2, §2.1): a run under the diagonal y = x breaks
+    its theorem. Runs with a measured count of 0 cannot be drawn on log axes; the panel says how many."""
+    held = _theorems_held(ds)
+    if not held:
+        return None
+    fig, axes, columns = _panels_with_legend(held, entries_per_start=1)
+    verdicts = []
+    for ax, (theorem, measured, pairs) in zip(axes, held):
+        lows, highs = [], []
+        for name, (values, bound) in pairs.items():
+            drawn = (values > 0) & (bound > 0)
+            ax.plot(values[drawn], bound[drawn], **BOUND_MARKS[name.endswith("_instance")],
+                    label=f"a run against its bound at {_start(name)}")
+            lows.append(min(values[drawn].min(initial=np.inf), bound[drawn].min(initial=np.inf)))
+            highs.append(max(values[drawn].max(initial=0.0), bound[drawn].max(initial=0.0)))
+        values, bound = pairs[theorem.bounds[0]]
+        above = int(np.sum(values > bound))
+        zeros = int(np.sum(values == 0))
+        verdicts.append(f"{theorem.name}: {above} of {values.size} runs above")
+        line = np.array([min(lows), max(highs)])
+        ax.plot(line, line, "k-", lw=1, label="bound = measured (a run below this line breaks the theorem)")
+        ratio = bound[values > 0] / values[values > 0]
+        ax.set(xscale="log", yscale="log", xlabel=f"measured {theorem.measured}", ylabel="its upper bound",
+               title=wrapped(f"{theorem.name} ({theorem.source}): {values.size} runs, {above} above; "
+                             f"bound / measured {ratio.min():.3g} to {ratio.max():.3g}"
+                             + (f"; {zeros} runs at 0 not drawn" if zeros else "")))
+    legend_row(fig, axes, columns=columns)
+    figure_title(fig, f"Each run against its proved bounds ({ds.attrs.get('sweep_name', spec_of(ds).get('name', ''))}, "
+                      f"{seeds_phrase(ds)}, {int(ds[DONE].sum())} runs finished): {'; '.join(verdicts)}.")
+    return fig
+
+
+@figure_file
+def bound_tightness(ds: xr.Dataset) -> Figure | None:
+    """Histograms over runs of log10(bound / measured), one panel per theorem of THEOREMS
+    (THEORY.md §2, §2.1): how far above the measurement each bound lies; 0 is a bound met
+    with equality, a run left of 0 breaks its theorem."""
+    held = _theorems_held(ds)
+    if not held:
+        return None
+    fig, axes, columns = _panels_with_legend(held, entries_per_start=2)
+    for ax, (theorem, _, pairs) in zip(axes, held):
+        medians = []
+        for name, (values, bound) in pairs.items():
+            drawn = (values > 0) & (bound > 0)
+            decades = np.log10(bound[drawn] / values[drawn])
+            instance = name.endswith("_instance")
+            ax.hist(decades, bins=30, histtype="step" if instance else "stepfilled", alpha=1.0 if instance else 0.5,
+                    color=BOUND_MARKS[instance]["color"], label=f"runs, bound at {_start(name)}")
+            ax.axvline(np.median(decades), color=BOUND_MARKS[instance]["color"], ls="--", lw=1,
+                       label=f"median over runs, bound at {_start(name)}")
+            medians.append(f"{np.median(decades):.2f} ({'own' if instance else 'worst-case'} start)")
+        ax.axvline(0.0, color="k", lw=1, label="bound = measured (a run left of it breaks the theorem)")
+        ax.set(xlabel=f"log10(bound / {theorem.measured})", ylabel="runs",
+               title=wrapped(f"{theorem.name} ({theorem.source}): median decades above: {', '.join(medians)}"))
+    legend_row(fig, axes, columns=columns)
+    figure_title(fig, f"How tight each proved bound is ({ds.attrs.get('sweep_name', spec_of(ds).get('name', ''))}, "
+                      f"{seeds_phrase(ds)}): decades between each run's bound and its measured value.")
     return fig
 
 
@@ -468,6 +570,6 @@ def _draw_directions(ax, ds: xr.Dataset, points: list[dict[str, Any]]) -> None:
 
 
 FIGURES: tuple[FigureFile, ...] = (
-    epochs_vs_parameters, ratio_heatmap, prop7_worst_case, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
+    epochs_vs_parameters, ratio_heatmap, runs_against_bounds, bound_tightness, prop7_worst_case, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
     fig4_par_prediction, fig5_relu_vs_leaky, fig6_mnist_pairs, fig7_clustering, fig8_par_share, fig9_outlier,
 )
