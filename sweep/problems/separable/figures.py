@@ -9,10 +9,12 @@ boundaries regenerate the training data with the problem's own generator.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -102,103 +104,145 @@ def ratio_heatmap(ds: xr.Dataset) -> Figure | None:
     return fig
 
 
-def _theorems_held(ds: xr.Dataset) -> list[tuple[Theorem, np.ndarray, dict[str, np.ndarray]]]:
-    """Per theorem of THEOREMS the store holds: the runs' measured values and each bound,
-    flat over the runs, where the measured value counts and the bound is finite."""
+@dataclass(frozen=True)
+class HeldRuns:
+    """The runs of one bound variable of a theorem (THEOREMS) where the measured value
+    counts and the bound is finite: both flat over those runs, and ``colour``: the value
+    of the figure's colour dim at each run (None without one)."""
+
+    theorem: Theorem
+    name: str
+    measured: np.ndarray
+    bound: np.ndarray
+    colour: np.ndarray | None
+
+    @property
+    def instance(self) -> bool:
+        return self.name.endswith("_instance")
+
+    @property
+    def start(self) -> str:
+        return "the run's own start" if self.instance else "the worst-case start"
+
+    @property
+    def drawable(self) -> np.ndarray:
+        """Runs a log axis can show (a count of 0 cannot be)."""
+        return (self.measured > 0) & (self.bound > 0)
+
+
+def _colour_dim(ds: xr.Dataset) -> str | None:
+    """The dim that colours the runs: the first swept variable of the bound, else the first
+    swept numeric point dim, else None."""
+    swept = scaling_parameters(ds) or tuple(dim for dim in point_dims(ds) if ds.sizes[dim] >= 2
+                                            and np.issubdtype(ds[dim].dtype, np.number) and bool((ds[dim] > 0).all()))
+    return swept[0] if swept else None
+
+
+def _held_runs(ds: xr.Dataset) -> list[list[HeldRuns]]:
+    """Per theorem of THEOREMS the store holds, its bound variables' :class:`HeldRuns`
+    (the worst case first); a theorem with no such run is left out."""
+    colour_dim = _colour_dim(ds)
     found = []
     for theorem in THEOREMS:
         if stored(ds, theorem.variables) != theorem.variables:
             continue
         measured = counted(ds, theorem.measured, theorem.zero_counts)
-        pairs = {}
+        runs = []
         for name in theorem.bounds:
-            values, bound = (a.values.ravel() for a in xr.broadcast(measured, ds[name].astype(np.float64)))
+            arrays = xr.broadcast(measured, ds[name].astype(np.float64), *([ds[colour_dim]] if colour_dim else []))
+            values, bound, *colour = (a.values.ravel() for a in arrays)
             both = np.isfinite(values) & np.isfinite(bound)
-            pairs[name] = np.stack([values[both], bound[both]])
-        if pairs[theorem.bounds[0]].shape[1]:
-            found.append((theorem, measured.values.ravel(), pairs))
+            runs.append(HeldRuns(theorem, name, values[both], bound[both], colour[0][both] if colour else None))
+        if runs[0].measured.size:
+            found.append(runs)
     return found
 
 
-def _start(name: str) -> str:
-    """Which start a bound variable is taken at: the worst case over starts, or the run's own."""
-    return "the run's own start" if name.endswith("_instance") else "the worst-case start"
-
-
-def _panels_with_legend(held, entries_per_start: int):
-    """One panel per theorem and room under them for a legend of ``entries_per_start``
-    entries per kind of start drawn, plus the line bound = measured."""
-    starts = {_start(name) for _, _, pairs in held for name in pairs}
-    columns = min(2, len(held))
-    fig, axes = panels(len(held), legend_rows=-(-(entries_per_start * len(starts) + 1) // columns))
-    return fig, axes, columns
-
-
-BOUND_MARKS = {False: dict(marker="o", color="tab:purple", ms=3, ls="none", alpha=0.6),
-               True: dict(marker="o", mfc="none", color="tab:orange", ms=4, ls="none", alpha=0.8)}
+def _sweep_words(ds: xr.Dataset) -> str:
+    return f"{spec_of(ds).get('name', 'the sweep')}, {seeds_phrase(ds)}, {int(ds[DONE].sum())} runs finished"
 
 
 @figure_file
 def runs_against_bounds(ds: xr.Dataset) -> Figure | None:
-    """Every run's measured value (x) against each proved upper bound on it (y), one panel
-    per theorem of THEOREMS (THEORY.md §2, §2.1): a run under the diagonal y = x breaks
-    its theorem. Runs with a measured count of 0 cannot be drawn on log axes; the panel says how many."""
-    held = _theorems_held(ds)
+    """Every run's measured value (x) against each proved upper bound on it (y), log-log,
+    one panel per theorem of THEOREMS (THEORY.md §2, §2.1), coloured by the swept variable:
+    a run under the line y = x breaks its theorem. Runs with a measured count of 0 cannot be
+    drawn on log axes; the panel says how many."""
+    held = _held_runs(ds)
     if not held:
         return None
-    fig, axes, columns = _panels_with_legend(held, entries_per_start=1)
+    starts = {runs.start for theorem_runs in held for runs in theorem_runs}
+    fig, axes = panels(len(held), legend_rows=-(-(len(starts) + 1) // min(2, len(held))))
+    colour_dim = _colour_dim(ds)
+    colours = np.concatenate([runs.colour for theorem_runs in held for runs in theorem_runs]) if colour_dim else None
+    norm = LogNorm(colours.min(), colours.max()) if colour_dim and colours.min() < colours.max() else None
     verdicts = []
-    for ax, (theorem, measured, pairs) in zip(axes, held):
-        lows, highs = [], []
-        for name, (values, bound) in pairs.items():
-            drawn = (values > 0) & (bound > 0)
-            ax.plot(values[drawn], bound[drawn], **BOUND_MARKS[name.endswith("_instance")],
-                    label=f"a run against its bound at {_start(name)}")
-            lows.append(min(values[drawn].min(initial=np.inf), bound[drawn].min(initial=np.inf)))
-            highs.append(max(values[drawn].max(initial=0.0), bound[drawn].max(initial=0.0)))
-        values, bound = pairs[theorem.bounds[0]]
-        above = int(np.sum(values > bound))
-        zeros = int(np.sum(values == 0))
-        verdicts.append(f"{theorem.name}: {above} of {values.size} runs above")
-        line = np.array([min(lows), max(highs)])
+    for ax, theorem_runs in zip(axes, held):
+        theorem, ends = theorem_runs[0].theorem, []
+        for runs in theorem_runs:
+            drawn = runs.drawable
+            colouring = dict(c=runs.colour[drawn], cmap="viridis", norm=norm) if norm else dict(c="tab:purple")
+            ax.scatter(runs.measured[drawn], runs.bound[drawn], s=16 if runs.instance else 10,
+                       marker="x" if runs.instance else "o", linewidths=0.8, **colouring,
+                       label=f"a run against its bound at {runs.start}")
+            ends += [runs.measured[drawn], runs.bound[drawn]]
+        worst = theorem_runs[0]
+        above, zeros = int(np.sum(worst.measured > worst.bound)), int(np.sum(worst.measured == 0))
+        verdicts.append(f"{theorem.name}: {above} of {worst.measured.size} runs above")
+        ends = np.concatenate(ends)
+        line = np.array([ends.min(), ends.max()])
         ax.plot(line, line, "k-", lw=1, label="bound = measured (a run below this line breaks the theorem)")
-        ratio = bound[values > 0] / values[values > 0]
+        ratio = worst.bound[worst.drawable] / worst.measured[worst.drawable]
         ax.set(xscale="log", yscale="log", xlabel=f"measured {theorem.measured}", ylabel="its upper bound",
-               title=wrapped(f"{theorem.name} ({theorem.source}): {values.size} runs, {above} above; "
+               title=wrapped(f"{theorem.name} ({theorem.source}): {worst.measured.size} runs, {above} above; "
                              f"bound / measured {ratio.min():.3g} to {ratio.max():.3g}"
                              + (f"; {zeros} runs at 0 not drawn" if zeros else "")))
-    legend_row(fig, axes, columns=columns)
-    figure_title(fig, f"Each run against its proved bounds ({ds.attrs.get('sweep_name', spec_of(ds).get('name', ''))}, "
-                      f"{seeds_phrase(ds)}, {int(ds[DONE].sum())} runs finished): {'; '.join(verdicts)}.")
+    if norm:
+        mappable = ScalarMappable(norm=norm, cmap="viridis")
+        fig.colorbar(mappable, ax=axes, label=f"colour: {WORDS.get(colour_dim, colour_dim)}")
+    legend_row(fig, axes, columns=min(2, len(held)))
+    figure_title(fig, f"Each run against its proved upper bounds ({_sweep_words(ds)}): {'; '.join(verdicts)}.")
     return fig
+
+
+THEOREM_COLOURS = ("tab:purple", "tab:green", "tab:brown")  # per theorem of THEOREMS, in its order
 
 
 @figure_file
 def bound_tightness(ds: xr.Dataset) -> Figure | None:
-    """Histograms over runs of log10(bound / measured), one panel per theorem of THEOREMS
-    (THEORY.md §2, §2.1): how far above the measurement each bound lies; 0 is a bound met
-    with equality, a run left of 0 breaks its theorem."""
-    held = _theorems_held(ds)
+    """Histograms over runs of bound / measured on a log axis, the bounds on one measured
+    value in one panel (E_clean: Theorem 4.1's and the potential bound, THEORY.md §2, §2.1;
+    the violating steps: their bound): how far above each run its bound lies; 1 is a bound
+    met with equality, a run left of it breaks its theorem."""
+    held = _held_runs(ds)
     if not held:
         return None
-    fig, axes, columns = _panels_with_legend(held, entries_per_start=2)
-    for ax, (theorem, _, pairs) in zip(axes, held):
+    by_measured: dict[str, list[HeldRuns]] = {}
+    for theorem_runs in held:
+        for runs in theorem_runs:
+            by_measured.setdefault(runs.theorem.measured, []).append(runs)
+    entries = max(2 * len(group) for group in by_measured.values()) + 1
+    columns = min(2, len(by_measured))
+    fig, axes = panels(len(by_measured), legend_rows=-(-entries // columns))
+    for ax, (measured, group) in zip(axes, by_measured.items()):
+        ratios = [runs.bound[runs.drawable] / runs.measured[runs.drawable] for runs in group]
+        every = np.concatenate([*ratios, [1.0]])
+        bins = np.geomspace(every.min() / 1.5, every.max() * 1.5, 40)
         medians = []
-        for name, (values, bound) in pairs.items():
-            drawn = (values > 0) & (bound > 0)
-            decades = np.log10(bound[drawn] / values[drawn])
-            instance = name.endswith("_instance")
-            ax.hist(decades, bins=30, histtype="step" if instance else "stepfilled", alpha=1.0 if instance else 0.5,
-                    color=BOUND_MARKS[instance]["color"], label=f"runs, bound at {_start(name)}")
-            ax.axvline(np.median(decades), color=BOUND_MARKS[instance]["color"], ls="--", lw=1,
-                       label=f"median over runs, bound at {_start(name)}")
-            medians.append(f"{np.median(decades):.2f} ({'own' if instance else 'worst-case'} start)")
-        ax.axvline(0.0, color="k", lw=1, label="bound = measured (a run left of it breaks the theorem)")
-        ax.set(xlabel=f"log10(bound / {theorem.measured})", ylabel="runs",
-               title=wrapped(f"{theorem.name} ({theorem.source}): median decades above: {', '.join(medians)}"))
+        for runs, ratio in zip(group, ratios):
+            colour = THEOREM_COLOURS[THEOREMS.index(runs.theorem)]
+            words = f"{runs.theorem.bound} at {runs.start}"
+            ax.hist(ratio, bins=bins, histtype="step" if runs.instance else "stepfilled", color=colour,
+                    alpha=1.0 if runs.instance else 0.45, lw=1.2, label=f"runs: {words}")
+            ax.axvline(np.median(ratio), color=colour, ls=":" if runs.instance else "--", lw=1.2,
+                       label=f"median: {words}")
+            medians.append(f"{np.median(ratio):.3g}")
+        ax.axvline(1.0, color="k", lw=1, label="bound = measured (a run left of it breaks its theorem)")
+        ax.set(xscale="log", xlabel=f"bound / {measured} (per run)", ylabel="runs",
+               title=wrapped(f"bounds on {measured}: medians {', '.join(medians)} "
+                             f"({', '.join(runs.theorem.name + (' own start' if runs.instance else '') for runs in group)})"))
     legend_row(fig, axes, columns=columns)
-    figure_title(fig, f"How tight each proved bound is ({ds.attrs.get('sweep_name', spec_of(ds).get('name', ''))}, "
-                      f"{seeds_phrase(ds)}): decades between each run's bound and its measured value.")
+    figure_title(fig, f"How far above each run its proved bounds lie ({_sweep_words(ds)}).")
     return fig
 
 
