@@ -16,7 +16,7 @@ from sweep.problems import get_problem
 from sweep.problems.separable.bounds import THEOREMS
 from sweep.problems.separable.report import bound_check
 from sweep.problems.separable.figures import (bound_tightness, epochs_vs_parameters, fig2_linear_regime, fig7_clustering,
-                                              fig8_par_share, fig9_outlier, runs_against_bounds)
+                                              fig8_par_share, fig9_outlier, runs_against_bounds, scaling_laws)
 from sweep.report import Report, with_defaults, write_report
 from tests.synthetic_results import synthetic_results, write_store
 
@@ -50,7 +50,7 @@ def test_write_report_writes_every_supported_figure_at_its_size(tmp_path):
     assert [(check.holds, check.kind) for check in report.checks] == [(True, THEOREM)] * 3 + [(False, OBSERVATION)]
     assert not report.violated
 
-    expected = ({f"{name}.{ext}" for name in (*PANELS, "runs_against_bounds", "bound_tightness") for ext in ("png", "svg")}
+    expected = ({f"{name}.{ext}" for name in (*PANELS, "scaling_laws", "runs_against_bounds", "bound_tightness") for ext in ("png", "svg")}
                 | {"summary.csv", "report.md"})
     assert {path.name for path in written} == expected
     assert all(path.stat().st_size > 0 for path in written)
@@ -88,6 +88,20 @@ def test_the_bound_figures_show_every_run_and_a_run_above_its_bound(tmp_path):
     clean = bound_tightness.__wrapped__(open_results(planar_store(tmp_path / "clean")))
     outline = clean.axes[0].patches[0].get_xy()
     assert not np.any((outline[:, 0] < 1) & (outline[:, 1] >= 1))
+
+
+def test_the_scaling_laws_figure_normalises_at_the_reference_point_and_names_the_fitted_exponents(tmp_path):
+    # E_clean = 400 / alpha (exponent -1), the bounds proportional to it (synthetic_results)
+    store = open_results(write_store(synthetic_results(GRID, PLANAR, lambda seed, init_scale, alpha: 40 / alpha + 0 * seed),
+                                     tmp_path / "law.zarr"))
+    fig = scaling_laws.__wrapped__(store)
+    alpha_panel = next(ax for ax in fig.axes if ax.get_visible() and ax.get_xlabel() == "Leaky-ReLU slope α")
+    curves = {line.get_label().split(":")[0]: line for line in alpha_panel.lines}
+    x, y = curves["E_clean"].get_data()
+    np.testing.assert_allclose(x, [0.1, 0.2])
+    np.testing.assert_allclose(y, [2.0, 1.0])  # divided by its value at the reference point alpha = 0.2
+    assert "E_clean: exponent -1.00 [-1.00, -1.00]" in [line.get_label() for line in alpha_panel.lines]
+    assert "Theorem 4.1 bound (§2): exponent -1.00 [-1.00, -1.00]" in [line.get_label() for line in alpha_panel.lines]
 
 
 def test_report_warns_loudly_about_a_run_above_the_bound(tmp_path):

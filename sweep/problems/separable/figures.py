@@ -19,7 +19,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import NullFormatter, NullLocator
 
 from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, figure_title, legend_beside,
                                legend_row, panel_grid, panels, parameter_values, reference_point, seeds_phrase,
@@ -28,8 +28,8 @@ from analysis.stats import (CONFIDENCE, DONE, SEED_DIM, counted, median_over_see
                             spec_of, with_seed_dim)
 from kernels.network import network_output
 from sweep.problems.separable import claims as claim
-from sweep.problems.separable.bounds import (MEASURED, THEOREMS, Theorem, scaling_parameters, seed_summary,
-                                             stored, summarised_values)
+from sweep.problems.separable.bounds import (EXPONENT_COLUMNS, MEASURED, THEOREMS, Theorem, exponents,
+                                             scaling_parameters, seed_summary, stored, summarised_values)
 from sweep.problems.separable.datasets import OUTLIER_INDEX, make_dataset
 from sweep.problems.separable.planar import (Plane, boundary_bend, final_weights, output_along_means, plane,
                                              run_params, slope_spread)
@@ -78,6 +78,58 @@ def epochs_vs_parameters(ds: xr.Dataset) -> Figure | None:
         ax.set(xscale="log", yscale="log", xlabel=WORDS.get(parameter, parameter), ylabel="epochs",
                title=describe_point(held, WORDS) or "all runs")
         ax.legend()
+    return fig
+
+
+LAW_LEGEND_WIDTH = 3.3  # inches beside each panel of scaling_laws for its legend
+LAW_MARKS = {"epochs_clean": ("o-", "k"), "epochs_conv": ("s-", "tab:green"), "violating_steps": ("D-", "tab:brown"),
+             "epochs_bound_potential": ("^--", "tab:blue"), "epochs_bound": ("v:", "tab:purple")}
+
+
+@figure_file
+def scaling_laws(ds: xr.Dataset) -> Figure | None:
+    """Per swept variable of the bound (THEORY.md §2, §2.1): the seed medians of E_clean,
+    E_conv, V and both bounds, each divided by its value at the reference point, on one
+    log-log axis (the other dims held at their middle values), each labelled with its
+    exponent fitted over the store (bootstrap interval over seeds and data sets), and
+    the fitted law of E_clean as a thin line through the reference point."""
+    parameters = scaling_parameters(ds)
+    if not parameters:
+        return None
+    found = exponents(ds)
+    summary = seed_summary(ds)
+    columns = [(name, words) for name, words in EXPONENT_COLUMNS if f"{name}_median" in summary]
+    across = min(2, len(parameters))
+    fig, axes = panel_grid(-(-len(parameters) // across), across, legend_width=LAW_LEGEND_WIDTH)
+    for ax in axes.ravel()[len(parameters):]:
+        ax.set_visible(False)
+    for ax, parameter in zip(axes.ravel(), parameters):
+        held = reference_point(ds, (parameter,))
+        at = summary.sel(held)
+        x = at[parameter].values.astype(np.float64)
+        middle = x.size // 2
+        label = str(held.get("dataset", "all")) if ("dataset" in held) else "all"
+        slopes = found.get((label, parameter), {})
+        for name, words in columns:
+            median = at[f"{name}_median"].values
+            if not np.isfinite(median[middle]) or median[middle] <= 0:
+                continue
+            slope = slopes.get(name)
+            law = f"{slope.slope:+.2f} [{slope.lo:+.2f}, {slope.hi:+.2f}]" if slope else "not fitted"
+            style, colour = LAW_MARKS[name]
+            ax.plot(x, median / median[middle], style, color=colour, ms=4, label=f"{words}: exponent {law}")
+            if name == MEASURED and slope:
+                ax.plot(x, (x / x[middle]) ** slope.slope, "-", color="0.5", lw=0.8,
+                        label="E_clean's fitted law through the reference point")
+        ax.set(xscale="log", yscale="log", xlabel=WORDS.get(parameter, parameter),
+               ylabel="median over seeds / median at the reference point",
+               title=wrapped(describe_point(held, WORDS) or "all runs"))
+        ax.set_xticks(x, [f"{value:g}" for value in x])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        legend_beside(ax, fontsize=7)
+    figure_title(fig, f"Measured epochs against the bounds' laws ({_sweep_words(ds)}): each curve divided by its "
+                      f"value at the reference point; exponents fitted over the store, 95% bootstrap intervals "
+                      f"over seeds{' and data sets' if 'data_seed' in ds.dims else ''}.")
     return fig
 
 
@@ -614,6 +666,6 @@ def _draw_directions(ax, ds: xr.Dataset, points: list[dict[str, Any]]) -> None:
 
 
 FIGURES: tuple[FigureFile, ...] = (
-    epochs_vs_parameters, ratio_heatmap, runs_against_bounds, bound_tightness, prop7_worst_case, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
+    epochs_vs_parameters, scaling_laws, ratio_heatmap, runs_against_bounds, bound_tightness, prop7_worst_case, fig1_boundaries, fig2_linear_regime, fig3_nonlinear_output,
     fig4_par_prediction, fig5_relu_vs_leaky, fig6_mnist_pairs, fig7_clustering, fig8_par_share, fig9_outlier,
 )
