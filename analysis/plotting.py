@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
@@ -246,3 +247,14 @@ def draw_curves(ax, ds: xr.Dataset, names: tuple[str, ...], along: str, ylabel: 
     ax.set(xscale="log", xlabel=dim_names.get(along, along), ylabel=ylabel,
            title=describe_point(held, dim_names) or "all runs")
     ax.legend(fontsize=7)
+
+
+def readable_log_ticks(axis) -> None:
+    """Tick labels of a log ``axis`` that never crowd: the minor ticks unlabelled, and over
+    less than two decades in view majors at 1, 2 and 5 times a power of ten (so that at least
+    one is labelled). Call after the data are drawn (it reads the view limits)."""
+    low, high = sorted(axis.get_view_interval())
+    if low > 0 and np.log10(high / low) < 2:
+        axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())

@@ -37,6 +37,9 @@ MORE_SWEEPS = {
                                                     "refine_steps": 50, "lr": 0.05},
                                          "grid": {"seed": list(range(6)), "beta": [0.5, 1.0],
                                                   "learner": ["moments", "sgd"]}}),
+    "biased_relu_conditioning": ("biased_relu", {"params": {"d": 6, "N": 50_000, "beta": 1.0, "learner": "moments",
+                                                            "n_test": 500},
+                                                 "grid": {"seed": [0, 1], "cond": [1.0, 10.0], "m": [2, 4]}}),
 }
 COMMITTED = ("fig1_boundaries", "fig5_relu_vs_leaky", "fig7_clustering", "fig9_outlier")
 # Theorem 4.1's figures of separable (epochs against the bound) are another issue's (23) work.

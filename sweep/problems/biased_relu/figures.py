@@ -14,14 +14,16 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.plotting import (MIN_BAND_SEEDS, QUARTILES, describe_point, figure_file, figure_title, legend_beside,
-                               median_and_band, panel_grid, panels, parameter_values, seeds_phrase, spread_note, wrapped)
+from analysis.plotting import (DPI, MIN_BAND_SEEDS, PANEL_SIZE, QUARTILES, describe_point, figure_file, figure_title,
+                               legend_beside, median_and_band, panel_grid, panels, parameter_values, seeds_phrase,
+                               readable_log_ticks, setting, spread_note, wrapped)
 from analysis.stats import CONFIDENCE, nanmedian, over_last_axis, point_dims, power_law
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
 
 LEGEND_WIDTH = 3.4  # inches beside each panel of error_vs_samples for its legend
+LEGEND_ROWS_SHARE = 0.22 # height of error_vs_conditioning's legend row, in panel heights
 LEARNER_COLORS = {"moments": "C0", "sgd": "C3", "hybrid": "C2"}
 LABELS = {ERROR: "max direction error ||±ŵ − w||", "test_rel_l2": "test relative L2 error",
           "err_b_sign_agnostic": "max bias error |±b̂ − b|", "err_a": "max output-weight error |â − a|",
@@ -275,7 +277,10 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
     flags = ds["imag_flag"].where(ds["done"])
     rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
             (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
-    fig, axes = panel_grid(2, len(swept) + 1)
+    fig = Figure(figsize=(PANEL_SIZE[0] * (len(swept) + 1), PANEL_SIZE[1] * (2 + LEGEND_ROWS_SHARE)), dpi=DPI,
+                 layout="constrained")
+    grid = fig.subplots(3, len(swept) + 1, gridspec_kw={"height_ratios": [1, 1, LEGEND_ROWS_SHARE]}, squeeze=False)
+    axes, legends = grid[:2], grid[2]
     for (values, ylabel, yscale), row in zip(rows, axes):
         for ax, along in zip(row, swept):
             by = tuple(dim for dim in swept if dim != along)
@@ -289,8 +294,7 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
             _flag_entry(ax, int((flags == 1).sum()), int(ds["done"].sum()))
             ax.set(xscale="log" if along == "cond" else "linear", yscale=yscale, ylabel=ylabel,
                    xlabel=LABELS["cond"] if along == "cond" else ("m / d" if per_m else "m"),
-                   title=f"d = {d[0]}, each seed a dot, median a line, interquartile band" if per_m else "each seed a dot")
-            ax.legend(fontsize=7)
+                   title="each seed a dot, median a line, interquartile band" if per_m else "each seed a dot")
         ax = row[-1]
         s_m = ds["s_m"].where(ds["done"])
         for index, m in enumerate(ds["m"].values if "m" in ds.dims else [None]):
@@ -301,8 +305,19 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
         ax.plot(s_m.values[hit], values.values[hit], "o", mfc="none", mec="k", ms=6, mew=0.8)
         ax.set(xscale="log", yscale=yscale, xlabel="s_m (smallest singular value of W)", ylabel=ylabel,
                title="every run (imag_flag = 1 ringed)")
-        if "m" in ds.dims:
-            ax.legend(fontsize=7)
+    for ax in axes.ravel():
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                readable_log_ticks(axis)
+    for ax, column in zip(legends, axes[-1]):  # each column's marks, the same in both rows, under it
+        ax.set(xticks=[], yticks=[])
+        ax.set_axis_off()
+        handles, labels = column.get_legend_handles_labels()
+        if handles:
+            ax.legend(handles, labels, loc="upper center", fontsize=7, ncols=2, frameon=False)
+    figure_title(fig, f"biased_relu: direction error and recovered share against the conditioning of the teacher's "
+                      f"directions and the width: {setting(ds, ('d', 'N', 'beta', 'learner'))}, "
+                      f"{seeds_phrase(ds, 'each a new teacher and samples')}. Each column's legend is under it.")
     return fig
 
 
