@@ -22,8 +22,8 @@ from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
 
-LEGEND_WIDTH = 3.4  # inches beside each panel of error_vs_samples for its legend
-LEGEND_ROWS_SHARE = 0.22 # height of error_vs_conditioning's legend row, in panel heights
+BIAS_LEGEND_LINES = 9  # lines of the legend under each column of error_vs_bias
+SHORT = {ERROR: "direction error", "test_rel_l2": "test error"}  # a row of error_vs_samples in its legend
 LEARNER_COLORS = {"moments": "C0", "sgd": "C3", "hybrid": "C2"}
 LABELS = {ERROR: "max direction error ||±ŵ − w||", "test_rel_l2": "test relative L2 error",
           "err_b_sign_agnostic": "max bias error |±b̂ − b|", "err_a": "max output-weight error |â − a|",
@@ -73,6 +73,33 @@ def _other_dims(ds: xr.Dataset, *exclude: str) -> tuple[str, ...]:
     return tuple(dim for dim in point_dims(ds) if dim not in (*exclude, "learner") and ds.sizes[dim] >= 2)
 
 
+LEGEND_LINE = 0.16  # inches per line of a legend under a column (7 pt)
+
+
+def _panels_with_legends(rows: int, columns: int, legend_lines: int) -> tuple[Figure, np.ndarray, np.ndarray]:
+    """A figure of ``rows`` x ``columns`` panels and, under them, a row of empty axes of
+    ``legend_lines`` legend lines for :func:`_legends_under`: (figure, panels, legend axes)."""
+    share = LEGEND_LINE * legend_lines / PANEL_SIZE[1]
+    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * (rows + share)), dpi=DPI, layout="constrained")
+    grid = fig.subplots(rows + 1, columns, gridspec_kw={"height_ratios": [1] * rows + [share]}, squeeze=False)
+    return fig, grid[:rows], grid[rows]
+
+
+def _legends_under(legend_axes, axes: np.ndarray, columns: int = 1) -> None:
+    """Under each column of ``axes``, one legend of every labelled mark of its panels (a
+    label shared by several once), outside the data."""
+    for ax, column in zip(legend_axes, axes.T):
+        ax.set(xticks=[], yticks=[])
+        ax.set_axis_off()
+        entries: dict = {}
+        for panel in column:
+            for handle, label in zip(*panel.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        if entries:
+            ax.legend(list(entries.values()), list(entries), loc="upper center", fontsize=7, ncols=columns,
+                      frameon=False)
+
+
 # ---------------------------------------------------------------- error against N (the N^{-1/2} rate)
 
 def _flagged(ax, x, per_seed, flags) -> None:
@@ -94,8 +121,9 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
     names = learners(ds)
     rates = {(r.learner, r.variable): r for variable in (ERROR, "test_rel_l2") for r in evidence.rates(ds, variable)}
     ds = loaded(ds, ERROR, "test_rel_l2", "imag_flag")
-    fig, axes = panel_grid(2, len(names), legend_width=LEGEND_WIDTH)
     by = _other_dims(ds, "N")
+    series_count = int(np.prod([ds.sizes[dim] for dim in by]))
+    fig, axes, legends = _panels_with_legends(2, len(names), 2 * series_count + 5)
     for column, learner in enumerate(names):
         runs = at_learner(ds, learner)
         flags = runs["imag_flag"].where(runs["done"])
@@ -111,7 +139,7 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
                 law = power_law(x[local[label]], per_seed[:, local[label]])
                 fit = (f": fit N^{law.exponent:.2f}{_interval(law, int(np.isfinite(per_seed).any(axis=1).sum()))}" if law is not None
                        else ": no fit (< 2 local N)")
-                _draw(ax, x, per_seed, color, (label or learner) + fit)
+                _draw(ax, x, per_seed, color, f"{SHORT[variable]}, {label or learner}{fit}")
                 if learner != "sgd":
                     _flagged(ax, x, per_seed, flag)
                 if law is not None:
@@ -131,8 +159,9 @@ def error_vs_samples(ds: xr.Dataset) -> Figure | None:
                    if rate else "")
             ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LABELS[variable],
                    title=wrapped(f"{learner}, {_setting(ds, {})}{fit}"))
-            legend_beside(ax, fontsize=7)
-    figure_title(fig, f"biased_relu: error against N; {seeds_phrase(ds, 'each a new teacher and samples')}")
+    _legends_under(legends, axes)
+    figure_title(fig, f"biased_relu: error against N; {seeds_phrase(ds, 'each a new teacher and samples')}. "
+                      f"Each column's legend is under it.")
     return fig
 
 
@@ -197,11 +226,10 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
     law = evidence.bias_law(ds)
     variables = (ERROR, "err_b_sign_agnostic", "err_a")
     ds = loaded(ds, *variables, "teacher_b", "neuron_err_w", "imag_flag")
-    fig, axes = panel_grid(2, 2, legend_width=LEGEND_WIDTH)
-    axes = list(axes.ravel())
+    fig, grid, legends = _panels_with_legends(2, 2, BIAS_LEGEND_LINES)
+    axes = list(grid.ravel())
     if law is not None:
         _bias_law_panel(axes[0], ds, law)
-        legend_beside(axes[0], fontsize=7)
     else:
         axes[0].set_axis_off()
     held = evidence.bias_law_point(ds)
@@ -223,8 +251,9 @@ def error_vs_bias(ds: xr.Dataset) -> Figure | None:
         ax.plot([], [], "o", mfc="none", mec="k", ms=6, label=FLAG_LABEL)
         ax.set(yscale="log", xlabel=LABELS["beta"], ylabel=LABELS[variable],
                title=wrapped(f"{_setting(ds, held)}; each seed a dot, median a line, interquartile band"))
-        legend_beside(ax, fontsize=7)
-    figure_title(fig, f"biased_relu: error against the bias; {seeds_phrase(ds, 'each a new teacher and samples')}")
+    _legends_under(legends, grid)
+    figure_title(fig, f"biased_relu: error against the bias; {seeds_phrase(ds, 'each a new teacher and samples')}. "
+                      f"Each column's legend is under it.")
     return fig
 
 
@@ -277,10 +306,8 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
     flags = ds["imag_flag"].where(ds["done"])
     rows = ((counted(ds, ERROR), LABELS[ERROR], "log"),
             (evidence.recovered_share(ds), f"share of neurons with error < {evidence.RECOVERED}", "linear"))
-    fig = Figure(figsize=(PANEL_SIZE[0] * (len(swept) + 1), PANEL_SIZE[1] * (2 + LEGEND_ROWS_SHARE)), dpi=DPI,
-                 layout="constrained")
-    grid = fig.subplots(3, len(swept) + 1, gridspec_kw={"height_ratios": [1, 1, LEGEND_ROWS_SHARE]}, squeeze=False)
-    axes, legends = grid[:2], grid[2]
+    entries = max(ds.sizes[dim] for dim in swept) + 1  # one line per series and the flag entry
+    fig, axes, legends = _panels_with_legends(2, len(swept) + 1, -(-entries // 2))
     for (values, ylabel, yscale), row in zip(rows, axes):
         for ax, along in zip(row, swept):
             by = tuple(dim for dim in swept if dim != along)
@@ -309,12 +336,7 @@ def error_vs_conditioning(ds: xr.Dataset) -> Figure | None:
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "log":
                 readable_log_ticks(axis)
-    for ax, column in zip(legends, axes[-1]):  # each column's marks, the same in both rows, under it
-        ax.set(xticks=[], yticks=[])
-        ax.set_axis_off()
-        handles, labels = column.get_legend_handles_labels()
-        if handles:
-            ax.legend(handles, labels, loc="upper center", fontsize=7, ncols=2, frameon=False)
+    _legends_under(legends, axes[-1:], columns=2)  # each column's marks, the same in both rows
     figure_title(fig, f"biased_relu: direction error and recovered share against the conditioning of the teacher's "
                       f"directions and the width: {setting(ds, ('d', 'N', 'beta', 'learner'))}, "
                       f"{seeds_phrase(ds, 'each a new teacher and samples')}. Each column's legend is under it.")
