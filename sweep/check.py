@@ -37,7 +37,7 @@ import numpy as np
 from analysis.checks import OBSERVATION, THEOREM, Check
 from sweep.messages import short_repr
 from sweep.problems import get_problem
-from sweep.problems.contract import REPORT_PROTOCOL, Problem
+from sweep.problems.contract import OPTIONAL_REPORT, REPORT_PROTOCOL, Problem
 from sweep.problems.results import STATUS, RunResult
 from sweep.problems.schema import ENGINE_VARIABLES
 
@@ -89,6 +89,9 @@ def _check_functions(problem: Problem) -> None:
     if module is None:
         return
     for function in (name for name in REPORT_PROTOCOL if name != "FIGURES"):
+        if not callable(getattr(module, function)):
+            raise _Broken(f"report {problem.report}.{function} is not a function")
+    for function in (name for name in OPTIONAL_REPORT if hasattr(module, name)):
         if not callable(getattr(module, function)):
             raise _Broken(f"report {problem.report}.{function} is not a function")
     if isinstance(module.FIGURES, (str, bytes)) or not all(callable(figure) for figure in module.FIGURES):

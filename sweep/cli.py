@@ -430,7 +430,7 @@ def paper_command(args: argparse.Namespace) -> int:
     there) on one cluster, as `sweep run` would, reported into ``OUT/<preset>/`` and linked
     from ``OUT/index.md``; with ``--update-readme FILE`` FILE's measured results rewritten
     from them (:mod:`sweep.measured`; a FILE without their blocks is refused before any run). Exit 1 when a run breaks a proven bound, 130 on Ctrl-C."""
-    from sweep.report import write_report
+    from sweep.report import write_report, write_study
     from sweep.cluster import connect, load_cluster_config
     from sweep.engine import plan_sweep, resolve_store_path
     from sweep.lock import StoreLock
@@ -473,6 +473,10 @@ def paper_command(args: argparse.Namespace) -> int:
             results[problem_of[preset]].append(preset_result(preset, open_results(path), report.checks))
             figures = [file for file in report.paths if file.suffix == ".png"]
             lines += [f"## [{preset}]({preset}/report.md)", "", *(f"![]({preset}/{file.name})" for file in figures), ""]
+    for name in names:
+        presets = {preset: resolve_store_path(out / f"{preset}.zarr") for preset in get_problem(name).presets}
+        if (section := write_study(get_problem(name), presets)) is not None:
+            lines += [section, ""]
     (out / "index.md").write_text("\n".join(lines))
     print(out / "index.md")
     if readme is not None:

@@ -92,6 +92,16 @@ def write_report(store_path: str | Path, out_dir: str | Path) -> Report:
     return Report([*paths, report_path], checks, progress(ds))
 
 
+def write_study(problem: Problem, stores: dict[str, Path]) -> str | None:
+    """The problem's study section over the stores of its presets (the report module's
+    optional ``study``, :data:`~sweep.problems.contract.OPTIONAL_REPORT`), each store as
+    `sweep report` reads it; None where the module defines none."""
+    module = problem.report_module()
+    if module is None or not hasattr(module, "study"):
+        return None
+    return module.study({name: as_analysed(open_results(path), problem) for name, path in stores.items()})
+
+
 def status_section(ds: xr.Dataset) -> str:
     """The runs by status, as markdown (first in every report): 'N of M runs finished'."""
     counts = status_counts(ds)

@@ -39,6 +39,11 @@ REPORT_PROTOCOL = {
                "point, or per setting over its seeds)",
     "FIGURES": "a sequence of figure(ds, out_dir) -> list[Path] (analysis.plotting.figure_file)",
 }
+# Names a report module may define besides REPORT_PROTOCOL's.
+OPTIONAL_REPORT = {
+    "study": "study(stores: dict[str, xarray.Dataset]) -> str: a markdown section over the stores of the problem's "
+             "presets (by preset name), written by `sweep paper` into its index",
+}
 
 
 class DeclarationError(ValueError):

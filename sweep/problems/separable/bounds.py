@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from analysis import stats
+from analysis import joint_fit, stats
 from analysis.plotting import parameter_values
 from sweep.problems.results import STATUS
 from sweep.problems.separable.params import BOUNDED_OPTIMIZERS
@@ -191,3 +191,49 @@ def exponents(ds: xr.Dataset) -> dict[tuple[str, str], dict[str, stats.Slope]]:
         for slope in scaling_slopes(part):
             table.setdefault((label, slope.parameter), {})[slope.variable] = slope
     return table
+
+
+def _row_values(ds: xr.Dataset, medians: xr.DataArray, name: str) -> np.ndarray:
+    """The value of the run parameter ``name`` at every row (grid point) of ``medians``:
+    its coordinate where it is a dim, else the spec's fixed value; NaN where not a number."""
+    if name in medians.dims:
+        values = medians[name].broadcast_like(medians).values.ravel()
+    else:
+        values = np.full(medians.size, parameter_values(ds, name)[0], dtype=object)
+    return np.array([v if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else np.nan
+                     for v in values], dtype=np.float64)
+
+
+def study_fits(stores: list[xr.Dataset]) -> dict[str, list[joint_fit.JointFit]]:
+    """Per data set (``dataset``): the joint power law log(median) = c + sum_j b_j log(x_j)
+    of each FITTED variable over the grid points of all ``stores`` (a study that sweeps the
+    bound's variables one at a time around a reference point), in the SCALING_PARAMETERS
+    that vary over them (THEORY.md §2, §2.1). The interval resamples the seeds
+    (:func:`analysis.stats.bootstrap_medians`, one pattern of resampled seed indices for
+    every store). Parameters that are not numbers in some store are left out."""
+    rows: dict[str, dict[str, list]] = {}
+    for ds in stores:
+        values = summarised_values(ds)
+        for name in stored(ds, FITTED):
+            per_run = stats.with_seed_dim(values[name])
+            medians = stats.median_over_seeds(per_run).compute()
+            resampled = stats.bootstrap_medians(per_run).compute()
+            point = tuple(medians.dims)
+            x = np.column_stack([_row_values(ds, medians, p) for p in SCALING_PARAMETERS])
+            data_sets = ([str(v) for v in medians["dataset"].broadcast_like(medians).values.ravel()]
+                         if "dataset" in point else [str(parameter_values(ds, "dataset")[0])] * medians.size)
+            boot = resampled.transpose(*point, stats.BOOTSTRAP_DIM).values.reshape(medians.size, -1)
+            for data_set in sorted(set(data_sets)):
+                at = np.array([d == data_set for d in data_sets])
+                part = rows.setdefault(data_set, {}).setdefault(name, [[], [], []])
+                part[0].append(x[at]), part[1].append(medians.values.ravel()[at]), part[2].append(boot[at])
+    found: dict[str, list[joint_fit.JointFit]] = {}
+    for data_set, by_name in rows.items():
+        for name, (x, medians, boot) in by_name.items():
+            x = np.concatenate(x)
+            numeric = [j for j in range(x.shape[1]) if np.all(np.isfinite(x[:, j]) & (x[:, j] > 0))]
+            fit = joint_fit.joint_power_law(name, tuple(SCALING_PARAMETERS[j] for j in numeric), x[:, numeric],
+                                            np.concatenate(medians), np.concatenate(boot))
+            if fit is not None:
+                found.setdefault(data_set, []).append(fit)
+    return found

@@ -16,12 +16,13 @@ import xarray as xr
 from analysis.checks import OBSERVATION, Check, checked, not_checked
 from analysis.stats import CONFIDENCE, N_BOOTSTRAP, Slope, point_dims
 from analysis.tables import frame, markdown_rows, table_section
-from sweep.problems.separable.bounds import (EXPONENT_COLUMNS, MEASURED, SUMMARISED, THEOREMS, Theorem, Tightness,
-                                             bound_coverage, check_bound, exponents, seed_summary, tightness)
+from sweep.problems.separable.bounds import (EXPONENT_COLUMNS, MEASURED, SCALING_PARAMETERS, SUMMARISED, THEOREMS,
+                                             Theorem, Tightness, bound_coverage, check_bound, exponents, seed_summary,
+                                             study_fits, tightness)
 from sweep.problems.separable.claims import Claim, claims
 from sweep.problems.separable.figures import FIGURES
 
-__all__ = ["FIGURES", "checks", "sections", "summary"]
+__all__ = ["FIGURES", "checks", "sections", "study", "summary"]
 
 
 def checks(ds: xr.Dataset) -> list[Check]:
@@ -143,3 +144,31 @@ def summary_table(summary: xr.Dataset, dims: tuple[str, ...]) -> str:
 
     return table_section("Medians over seeds", f"median [{CONFIDENCE:.0%} bootstrap interval] (runs counted); runs "
                          "not done or not reaching eps are excluded.", frame(summary), [*dims, *names], cells)
+
+
+STUDY_PREFIX = "thm41_scaling_"  # the presets of the Theorem 4.1 study (each sweeps one variable of the bound)
+
+
+def study(stores: dict[str, xr.Dataset]) -> str:
+    """The joint law over the study's stores (those named STUDY_PREFIX...), as markdown:
+    per data set, each variable's exponents in every variable of the bound that the study
+    sweeps, with intervals and R^2 (:func:`.bounds.study_fits`; THEORY.md §2, §2.1)."""
+    names = sorted(name for name in stores if name.startswith(STUDY_PREFIX))
+    header = (f"## Joint fit over the study: log(median) = c + Σ_j b_j log(x_j)\n\nOver the grid points of "
+              f"{len(names)} stores ({', '.join(f'`{name}`' for name in names) or 'none'}), least squares on the "
+              f"medians over seeds; [{CONFIDENCE:.0%} percentile bootstrap, {N_BOOTSTRAP} resamples of the seeds]; "
+              f"R² over the points. One law per data set.\n\n")
+    found = study_fits([stores[name] for name in names])
+    if not found:
+        return header + "No variable of the bound varies over the study's points."
+    words = dict(EXPONENT_COLUMNS)
+    parameters = sorted({p for fits in found.values() for fit in fits for p in fit.parameters},
+                        key=SCALING_PARAMETERS.index)
+    rows = []
+    for data_set, fits in found.items():
+        for fit in sorted(fits, key=lambda fit: [name for name, _ in EXPONENT_COLUMNS].index(fit.variable)):
+            law = dict(zip(fit.parameters, zip(fit.exponents, fit.lo, fit.hi)))
+            rows.append((data_set, words[fit.variable], fit.rows, f"{fit.r2:.3f}",
+                         *(f"{law[p][0]:.3f} [{law[p][1]:.3f}, {law[p][2]:.3f}]" if p in law else ""
+                           for p in parameters)))
+    return header + markdown_rows(["data set", "variable", "points", "R²", *parameters], rows)
