@@ -161,7 +161,7 @@ def _stop(daemon: subprocess.Popen) -> None:
             continue
 
 
-def squeue_jobs(env: dict[str, str]) -> list[tuple[str, str]]:
-    """(job id, state) of every job SLURM knows (pending, running, completing)."""
-    done = subprocess.run(["squeue", "-h", "-o", "%i %T"], env=env, capture_output=True, text=True, check=True)
+def squeue_jobs(env: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(job id, state, job name) of every job SLURM knows (pending, running, completing)."""
+    done = subprocess.run(["squeue", "-h", "-o", "%i %T %j"], env=env, capture_output=True, text=True, check=True)
     return [tuple(line.split()) for line in done.stdout.splitlines() if line.strip()]

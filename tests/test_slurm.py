@@ -1,0 +1,212 @@
+"""`jobqueue:` in scheduler.yaml (sweep/cluster.py, issue 27): workers as batch jobs through
+dask-jobqueue, tested against a real single-node SLURM (tests/slurm_cluster.py): a sweep
+stores what a local cluster stores; a job cancelled with `scancel` and a worker whose
+`--lifetime` expires mid-sweep are replaced and the sweep loses nothing; a bad `jobqueue`
+section is refused with one line and exit 2 before any job is submitted."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from sweep import problems
+from sweep.cluster import ClusterConfigError, ClusterConfig, LocalClusterConfig, connect, parse_cluster_config
+from sweep.engine import run_sweep
+from sweep.spec import load_spec
+from sweep.store import read_done, run_counts
+from sweep.tasks import choose_chunks
+from tests.slurm_cluster import single_node_slurm, slurm_missing, squeue_jobs
+from tests.store_contents import stored_runs
+from tests.test_engine import HELD_YAML, ROOT, sweep_command, wait_for_done
+
+PGD_YAML = """\
+name: pgd_on_slurm
+problem: relu_pgd
+params: {d: 40, s: 4, iterations: 8, n_test: 40}
+grid:
+  n: [30, 80]
+  seed: [0, 1, 2, 3, 4, 5]
+"""
+JOBQUEUE_YAML = """\
+jobqueue:
+  system: slurm
+  cores: 1
+  memory: 1GiB
+  processes: 1
+  walltime: "00:10:00"
+  log-directory: {folder}/logs
+  job-script-prologue: ["echo prologue ran"]
+  job-extra-directives: ["--job-name=sweep-test"]
+  jobs: 2
+{extra}"""
+WAIT = 120.0  # seconds for a state of the batch system (a job running, replaced, gone)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    missing = slurm_missing()
+    if missing or os.geteuid() != 0:
+        why = (f"SLURM is not installed ({', '.join(missing)} missing; .ci/run installs slurmctld, slurmd, "
+               "slurm-client and munge)" if missing else "the single-node SLURM is started as root")
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}, and CI must run these tests")
+        pytest.skip(why)
+    with single_node_slurm() as env:
+        yield env
+
+
+def wait_until(condition, what: str):
+    deadline = time.monotonic() + WAIT
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {WAIT:g} s"
+        time.sleep(0.2)
+    return value
+
+
+def running_jobs(env) -> set[str]:
+    jobs = squeue_jobs(env)
+    assert {name for _, _, name in jobs} <= {"sweep-test"}  # job-extra-directives reach the job script
+    return {job for job, state, _ in jobs if state == "RUNNING"}
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def start_sweep(spec: Path, store: Path, scheduler: Path, env: dict) -> subprocess.Popen:
+    """`sweep run` (the test problems registered) in a new process; the jobs it submits
+    inherit its environment, so their workers import tests.hungry_problem too."""
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])}
+    return subprocess.Popen(sweep_command("run", str(spec), "--store", str(store), "--scheduler", str(scheduler)),
+                            cwd=spec.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.fixture
+def hungry(monkeypatch):
+    monkeypatch.setitem(problems.PROBLEMS, "hungry", "tests.hungry_problem")
+
+
+def local_reference(spec_file: Path, store: Path) -> xr.Dataset:
+    local = ClusterConfig(local=LocalClusterConfig(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
+    with connect(local) as client:
+        run_sweep(load_spec(spec_file), store, client=client)
+    return stored_runs(store)
+
+
+def test_jobqueue_sweep_stores_what_a_local_cluster_stores(tmp_path, slurm):
+    spec = write(tmp_path, "pgd.yaml", PGD_YAML)
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, extra=""))
+    sweep = start_sweep(spec, tmp_path / "slurm.zarr", scheduler, slurm)
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, err
+    assert "ran 12 runs" in out and "jobs: 0 pending, 2 running" in err
+    assert not squeue_jobs(slurm)  # the cluster's jobs are cancelled with it
+    outputs = sorted((tmp_path / "logs").glob("*.out"))
+    assert len(outputs) == 2 and all(path.read_text().startswith("prologue ran\n") for path in outputs)
+    xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(tmp_path / "slurm.zarr"))
+
+
+def held_sweep_with_a_lost_job(tmp_path: Path, env: dict, extra: str, lose_a_job) -> None:
+    """A sweep whose runs from seed 6 on wait for a release file: once the blocks below
+    seed 6 are done and both jobs run (each worker then holds a waiting run),
+    ``lose_a_job(running)`` ends one of the ``running`` jobs and returns it; once a new
+    job runs in its place and the lost one is gone, the release file is created, and the
+    sweep must finish with every run done, as a local cluster stores them."""
+    release, store = tmp_path / "release", tmp_path / "slurm.zarr"
+    spec = write(tmp_path, "held.yaml", HELD_YAML.format(until=release, seeds=", ".join(map(str, range(12)))))
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, extra=extra))
+    block = choose_chunks(load_spec(spec))[0]
+    sweep = start_sweep(spec, store, scheduler, env)
+    try:
+        wait_for_done(store, at_least=6 // block * block)
+        first = wait_until(lambda: (jobs := running_jobs(env)) if len(jobs) == 2 else None, "2 jobs running")
+        lost = lose_a_job(first)
+        wait_until(lambda: lost not in {job for job, _, _ in squeue_jobs(env)}, f"job {lost} gone")
+        wait_until(lambda: running_jobs(env) - first, "a new job running")
+        assert read_done(store).sum() < 12
+        release.touch()
+        out, err = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, err
+    assert run_counts(store)["remaining"] == 0
+    xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(store))
+
+
+def test_a_cancelled_job_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry):
+    def cancel(running: set[str]) -> str:
+        job = sorted(running)[0]
+        subprocess.run(["scancel", job], env=slurm, check=True)
+        return job
+
+    held_sweep_with_a_lost_job(tmp_path, slurm, "", cancel)
+
+
+def test_a_worker_past_its_lifetime_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry):
+    """The workers close themselves after their --lifetime (10 s: they hold waiting runs
+    then) and their jobs end; the first job to end is the one lost."""
+    def first_to_expire(running: set[str]) -> str:
+        return wait_until(lambda: next(iter(sorted(running - running_jobs(slurm))), None), "a job past its lifetime")
+
+    held_sweep_with_a_lost_job(tmp_path, slurm, "  lifetime: 10s\n  lifetime-stagger: 1s\n", first_to_expire)
+
+
+def test_a_bad_jobqueue_section_is_refused_before_any_job(tmp_path, slurm):
+    spec = write(tmp_path, "pgd.yaml", PGD_YAML)
+    for extra, key in (("  walltim: '01:00:00'\n", "jobqueue.walltim"), ("  lifetime: soon\n", "jobqueue.lifetime")):
+        scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, extra=extra))
+        done = subprocess.run([str(Path(sys.executable).parent / "sweep"), "run", str(spec), "--store",
+                               str(tmp_path / "s.zarr"), "--scheduler", str(scheduler)], env=slurm,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and repr(key) in done.stderr, done.stderr
+        assert not squeue_jobs(slurm) and not (tmp_path / "s.zarr").exists()
+        assert not (tmp_path / "logs").exists()  # dask-jobqueue never ran: it creates the log directory
+
+
+GOOD = {"system": "slurm", "cores": 2, "memory": "4GiB", "jobs": 3}
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"system": "sge"}, "jobqueue.system"),
+    ({"cores": 0}, "jobqueue.cores"),
+    ({"cores": 3, "processes": 2}, "jobqueue.processes"),
+    ({"memory": "lots"}, "jobqueue.memory"),
+    ({"walltime": "1 hour"}, "jobqueue.walltime"),
+    ({"job-extra-directives": "--exclusive"}, "jobqueue.job-extra-directives"),
+    ({"lifetime-stagger": "4m"}, "jobqueue.lifetime-stagger"),
+    ({"jobs": None, "adapt": {"minimum": 3, "maximum": 2}}, "jobqueue.adapt.minimum"),
+    ({"adapt": {"maximum": 2}}, "jobqueue.jobs"),
+    ({"jobs": None}, "jobqueue.jobs"),
+    ({"accont": "x"}, "jobqueue.accont"),
+])
+def test_jobqueue_values_are_checked_when_read(change, key):
+    raw = {**GOOD, **change}
+    raw = {name: value for name, value in raw.items() if value is not None}
+    with pytest.raises(ClusterConfigError, match=f"'{key}'"):
+        parse_cluster_config({"jobqueue": raw})
+
+
+def test_jobqueue_section_maps_to_dask_jobqueue_arguments():
+    adaptive = {name: value for name, value in GOOD.items() if name != "jobs"}
+    config = parse_cluster_config({"jobqueue": {**adaptive, "adapt": {"maximum": 8}, "lifetime": "55m",
+                                                "lifetime-stagger": "4m", "worker-extra-args": ["--nthreads", "2"],
+                                                "queue": "short", "scheduler-options": {"dashboard_address": ":0"}}})
+    jobqueue = config.jobqueue
+    assert (jobqueue.minimum, jobqueue.maximum) == (0, 8)
+    arguments = jobqueue.cluster_arguments()
+    assert arguments["worker_extra_args"] == ["--nthreads", "2", "--lifetime", "55m", "--lifetime-stagger", "4m"]
+    assert arguments["queue"] == "short" and arguments["scheduler_options"] == {"dashboard_address": ":0"}
+    assert "account" not in arguments  # left to dask-jobqueue's own configuration
+    from dask_jobqueue import SLURMCluster
+
+    with SLURMCluster(**arguments) as cluster:
+        script = cluster.job_script()  # dask-jobqueue writes the job script
+    assert "#SBATCH -p short" in script and "--lifetime 55m" in script and "#SBATCH --cpus-per-task=2" in script
+    assert parse_cluster_config({"jobqueue": GOOD}).jobqueue.minimum == 3  # jobs: N keeps N jobs
+    with pytest.raises(ClusterConfigError, match="'jobqueue'"):
+        parse_cluster_config({"jobqueue": GOOD, "address": "tcp://10.0.0.5:8786"})
