@@ -33,14 +33,14 @@ grid:
 JOBQUEUE_YAML = """\
 jobqueue:
   system: slurm
-  cores: 1
+  cores: {processes}
   memory: 1GiB
-  processes: 1
+  processes: {processes}
   walltime: "00:10:00"
   log-directory: {folder}/logs
   job-script-prologue: ["echo prologue ran"]
   job-extra-directives: ["--job-name=sweep-test"]
-  jobs: 2
+  jobs: {jobs}
 {extra}"""
 WAIT = 120.0  # seconds for a state of the batch system (a job running, replaced, gone)
 
@@ -99,7 +99,7 @@ def local_reference(spec_file: Path, store: Path) -> xr.Dataset:
 
 def test_jobqueue_sweep_stores_what_a_local_cluster_stores(tmp_path, slurm):
     spec = write(tmp_path, "pgd.yaml", PGD_YAML)
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, extra=""))
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2, extra=""))
     sweep = start_sweep(spec, tmp_path / "slurm.zarr", scheduler, slurm)
     out, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, err
@@ -110,20 +110,24 @@ def test_jobqueue_sweep_stores_what_a_local_cluster_stores(tmp_path, slurm):
     xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(tmp_path / "slurm.zarr"))
 
 
-def held_sweep_with_a_lost_job(tmp_path: Path, env: dict, extra: str, lose_a_job) -> None:
-    """A sweep whose runs from seed 6 on wait for a release file: once the blocks below
-    seed 6 are done and both jobs run (each worker then holds a waiting run),
-    ``lose_a_job(running)`` ends one of the ``running`` jobs and returns it; once a new
-    job runs in its place and the lost one is gone, the release file is created, and the
-    sweep must finish with every run done, as a local cluster stores them."""
+def held_sweep_with_a_lost_job(tmp_path: Path, env: dict, jobs: int, processes: int, extra: str,
+                               lose_a_job) -> None:
+    """A sweep on ``jobs`` jobs of ``processes`` workers (2 workers in all) whose runs from
+    seed 6 on wait for a release file: once the blocks below seed 6 are done and the jobs
+    run (each worker then holds a waiting run), ``lose_a_job(running)`` ends one of the
+    ``running`` jobs and returns it; once a new job runs in its place and the lost one is
+    gone, the release file is created, and the sweep must finish with every run done, as
+    a local cluster stores them."""
     release, store = tmp_path / "release", tmp_path / "slurm.zarr"
     spec = write(tmp_path, "held.yaml", HELD_YAML.format(until=release, seeds=", ".join(map(str, range(12)))))
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, extra=extra))
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=processes,
+                                                                         jobs=jobs, extra=extra))
     block = choose_chunks(load_spec(spec))[0]
     sweep = start_sweep(spec, store, scheduler, env)
     try:
         wait_for_done(store, at_least=6 // block * block)
-        first = wait_until(lambda: (jobs := running_jobs(env)) if len(jobs) == 2 else None, "2 jobs running")
+        first = wait_until(lambda: (running := running_jobs(env)) and len(running) == jobs and running,
+                           f"{jobs} jobs running")
         lost = lose_a_job(first)
         wait_until(lambda: lost not in {job for job, _, _ in squeue_jobs(env)}, f"job {lost} gone")
         wait_until(lambda: running_jobs(env) - first, "a new job running")
@@ -143,22 +147,24 @@ def test_a_cancelled_job_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry)
         subprocess.run(["scancel", job], env=slurm, check=True)
         return job
 
-    held_sweep_with_a_lost_job(tmp_path, slurm, "", cancel)
+    held_sweep_with_a_lost_job(tmp_path, slurm, 2, 1, "", cancel)
 
 
 def test_a_worker_past_its_lifetime_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry):
-    """The workers close themselves after their --lifetime (10 s: they hold waiting runs
-    then) and their jobs end; the first job to end is the one lost."""
+    """One job of two worker processes: they close themselves after their --lifetime
+    (10 s: they hold waiting runs then) and the job ends; dask-jobqueue alone would not
+    replace it (its plan names the job, the scheduler its workers JOB-0 and JOB-1)."""
     def first_to_expire(running: set[str]) -> str:
         return wait_until(lambda: next(iter(sorted(running - running_jobs(slurm))), None), "a job past its lifetime")
 
-    held_sweep_with_a_lost_job(tmp_path, slurm, "  lifetime: 10s\n  lifetime-stagger: 1s\n", first_to_expire)
+    held_sweep_with_a_lost_job(tmp_path, slurm, 1, 2, "  lifetime: 10s\n  lifetime-stagger: 1s\n", first_to_expire)
 
 
 def test_a_bad_jobqueue_section_is_refused_before_any_job(tmp_path, slurm):
     spec = write(tmp_path, "pgd.yaml", PGD_YAML)
     for extra, key in (("  walltim: '01:00:00'\n", "jobqueue.walltim"), ("  lifetime: soon\n", "jobqueue.lifetime")):
-        scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, extra=extra))
+        scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
+                                                                             extra=extra))
         done = subprocess.run([str(Path(sys.executable).parent / "sweep"), "run", str(spec), "--store",
                                str(tmp_path / "s.zarr"), "--scheduler", str(scheduler)], env=slurm,
                               capture_output=True, text=True, timeout=120)
