@@ -312,9 +312,9 @@ def _job_counts(raw: dict) -> tuple[int, int]:
     adapt = raw["adapt"]
     _require(isinstance(adapt, dict), "jobqueue.adapt", adapt, "a mapping {minimum: M, maximum: N}")
     _check_keys(adapt, "jobqueue.adapt.", ("minimum", "maximum"))
-    minimum, maximum = adapt.get("minimum", 0), adapt.get("maximum")
-    _require(isinstance(minimum, int) and not isinstance(minimum, bool) and 0 <= minimum <= 4096,
-             "jobqueue.adapt.minimum", minimum, "an integer in [0, 4096]")
+    minimum, maximum = adapt.get("minimum", 1), adapt.get("maximum")
+    _require(_is_count(minimum), "jobqueue.adapt.minimum", minimum,
+             "an integer in [1, 4096] (the engine waits for a worker before it submits work)")
     _require(_is_count(maximum), "jobqueue.adapt.maximum", maximum, "an integer in [1, 4096]")
     _require(minimum <= maximum, "jobqueue.adapt.minimum", minimum, f"at most adapt.maximum ({maximum})")
     return minimum, maximum
@@ -372,17 +372,17 @@ def _local_cluster(local: LocalClusterConfig) -> "distributed.LocalCluster":
 @contextmanager
 def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCluster"]:
     """A SLURMCluster or PBSCluster that replaces its lost jobs, its first ``minimum``
-    (at least 1) jobs submitted, then scaled adaptively; closed (its jobs cancelled) on
-    exit. ClusterUnavailable when a job cannot be submitted (the batch system's message)."""
+    jobs submitted, then scaled adaptively; closed (its jobs cancelled) on exit.
+    ClusterUnavailable when a job cannot be submitted (the batch system's message)."""
     cluster = _job_cluster_class(jobqueue.system)(**jobqueue.cluster_arguments())
     try:
-        cluster.scale(jobs=max(jobqueue.minimum, 1))
-        try:
-            cluster.sync(cluster._correct_state)  # submits them now: a refused job fails here
-        except RuntimeError as error:
-            lines = [line for line in str(error).splitlines() if line.strip()]
+        cluster.scale(jobs=jobqueue.minimum)
+        cluster.sync(cluster._correct_state)  # returns once the jobs are submitted, or refused
+        refusals = [job.refusal for job in cluster.workers.values() if job.refusal]
+        if refusals:
+            lines = [line.strip() for line in refusals[0].splitlines() if line.strip()]
             raise ClusterUnavailable(f"the batch system refused the worker job ({' '.join(lines[-2:])[:240]}); "
-                                     "check the jobqueue section of the scheduler config") from None
+                                     "check the jobqueue section of the scheduler config")
         cluster.adapt(minimum_jobs=jobqueue.minimum, maximum_jobs=jobqueue.maximum)
         yield cluster
     finally:
@@ -391,7 +391,8 @@ def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCl
 
 @functools.cache
 def _job_cluster_class(system: str) -> type:
-    """dask-jobqueue's cluster class for ``system``, which replaces a job whose workers
+    """dask-jobqueue's cluster class for ``system``, whose jobs keep why the batch system
+    refused them (``refusal``), and which replaces a job whose workers
     left the scheduler: dask-jobqueue alone keeps such a job in its plan (the workers of
     a job that hit its walltime or ``--lifetime`` are never respawned, dask-jobqueue
     issues #122, #611). Once its workers have been gone for Dask's
@@ -402,10 +403,27 @@ def _job_cluster_class(system: str) -> type:
     import dask
     from dask.utils import parse_timedelta
     from dask_jobqueue import PBSCluster, SLURMCluster
+    from distributed.core import Status
 
     base = {"slurm": SLURMCluster, "pbs": PBSCluster}[system]
 
+    class RecordingJob(base.job_cls):
+        """A job that keeps why the batch system refused it (``refusal``: the submit
+        command's error, None once submitted)."""
+
+        refusal: str | None = None
+
+        async def start(self):
+            try:
+                await super().start()
+            except RuntimeError as error:
+                self.refusal = str(error)
+                self.status = Status.failed  # what the cluster's close expects of a job never started
+                raise
+
     class ReplacingCluster(base):
+        job_cls = RecordingJob
+
         def _update_worker_status(self, op, msg):
             if op == "remove":
                 job = _job_of(self, self.scheduler_info["workers"].get(msg, {}).get("name"))

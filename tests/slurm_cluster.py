@@ -144,6 +144,7 @@ def single_node_slurm() -> Iterator[dict[str, str]]:
                            capture_output=True)
         for daemon in reversed(daemons):
             _stop(daemon)
+        _kill_left_behind(root / "slurm.conf")
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -158,6 +159,20 @@ def _stop(daemon: subprocess.Popen) -> None:
             daemon.wait(wait)
             return
         except subprocess.TimeoutExpired:
+            continue
+
+
+def _kill_left_behind(conf: Path) -> None:
+    """SIGKILL what this SLURM started and left running (a job's slurmstepd, which leaves
+    slurmd's session, and its workers): the processes whose environment names ``conf``."""
+    marker = f"SLURM_CONF={conf}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
             continue
 
 

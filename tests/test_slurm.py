@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 import xarray as xr
 
 from sweep import problems
@@ -174,7 +175,27 @@ def test_a_bad_jobqueue_section_is_refused_before_any_job(tmp_path, slurm):
         assert not (tmp_path / "logs").exists()  # dask-jobqueue never ran: it creates the log directory
 
 
+def test_a_job_the_batch_system_refuses_ends_the_sweep_with_its_message(tmp_path, slurm):
+    spec = write(tmp_path, "pgd.yaml", PGD_YAML)
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
+                                                                         extra="  queue: nowhere\n"))
+    done = subprocess.run([str(Path(sys.executable).parent / "sweep"), "run", str(spec), "--store",
+                           str(tmp_path / "s.zarr"), "--scheduler", str(scheduler)], env=slurm,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "refused the worker job" in done.stderr, done.stderr
+    assert "invalid partition" in done.stderr.lower(), done.stderr  # sbatch's own words
+    assert not squeue_jobs(slurm) and not (tmp_path / "s.zarr").exists()
+
+
 GOOD = {"system": "slurm", "cores": 2, "memory": "4GiB", "jobs": 3}
+
+
+def test_the_readme_slurm_example_is_a_valid_scheduler_config():
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("### SLURM", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_cluster_config(yaml.safe_load(example))
+    assert config.jobqueue.system == "slurm" and (config.jobqueue.minimum, config.jobqueue.maximum) == (1, 20)
 
 
 @pytest.mark.parametrize("change, key", [
@@ -186,6 +207,7 @@ GOOD = {"system": "slurm", "cores": 2, "memory": "4GiB", "jobs": 3}
     ({"job-extra-directives": "--exclusive"}, "jobqueue.job-extra-directives"),
     ({"lifetime-stagger": "4m"}, "jobqueue.lifetime-stagger"),
     ({"jobs": None, "adapt": {"minimum": 3, "maximum": 2}}, "jobqueue.adapt.minimum"),
+    ({"jobs": None, "adapt": {"minimum": 0, "maximum": 2}}, "jobqueue.adapt.minimum"),
     ({"adapt": {"maximum": 2}}, "jobqueue.jobs"),
     ({"jobs": None}, "jobqueue.jobs"),
     ({"accont": "x"}, "jobqueue.accont"),
@@ -203,7 +225,7 @@ def test_jobqueue_section_maps_to_dask_jobqueue_arguments():
                                                 "lifetime-stagger": "4m", "worker-extra-args": ["--nthreads", "2"],
                                                 "queue": "short", "scheduler-options": {"dashboard_address": ":0"}}})
     jobqueue = config.jobqueue
-    assert (jobqueue.minimum, jobqueue.maximum) == (0, 8)
+    assert (jobqueue.minimum, jobqueue.maximum) == (1, 8)
     arguments = jobqueue.cluster_arguments()
     assert arguments["worker_extra_args"] == ["--nthreads", "2", "--lifetime", "55m", "--lifetime-stagger", "4m"]
     assert arguments["queue"] == "short" and arguments["scheduler_options"] == {"dashboard_address": ":0"}
