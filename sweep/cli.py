@@ -222,7 +222,8 @@ def _run_plan(plan, client, sources):
               + f"), {plural(len(plan.pending), 'task')} to run")
     if plan.pending and kernels_need_compiling(plan.spec):
         workers = len(client.nthreads()) if client is not None else 1
-        print(f"compiling kernels on {plural(workers, 'worker')} (first run only)", flush=True)
+        on = plural(workers, "worker") if workers else "each worker"  # batch jobs: none may have started yet
+        print(f"compiling kernels on {on} (first run only)", flush=True)
     with (tqdm(total=plan.total_runs, initial=plan.finished_runs, unit="run", dynamic_ncols=True) as bar,
           _job_states_shown(bar, client)):
         return execute(plan, client, lambda tally: bar.update(tally.runs),

@@ -266,13 +266,16 @@ def _parse_jobqueue(raw: Any) -> JobqueueConfig:
              f"a divisor of cores ({raw['cores']}): each worker process gets cores / processes threads")
     _require(_is_byte_size(raw["memory"]), "jobqueue.memory", raw["memory"],
              "a size in bytes > 0, e.g. 4GiB, 512MiB or 4000000000")
+    walltime = raw.get("walltime")
+    _require(not isinstance(walltime, (int, float)), "jobqueue.walltime", walltime,
+             'a quoted time limit like "01:30:00" (unquoted, YAML reads 30:00 as the number 1800)')
     for key in JOBQUEUE_STRINGS:
         if raw.get(key) is not None:
             _require(isinstance(raw[key], str) and raw[key].strip() != "", f"jobqueue.{key}", raw[key],
                      "null or a non-empty string")
     if raw.get("walltime") is not None:
         _require(WALLTIME.fullmatch(raw["walltime"]) is not None, "jobqueue.walltime", raw["walltime"],
-                 "a batch system time limit like 01:30:00, 90 or 1-12:00:00")
+                 "a batch system time limit like \"01:30:00\" or \"1-12:00:00\"")
     for key in JOBQUEUE_LISTS:
         value = raw.get(key)
         _require(value is None or isinstance(value, list) and all(isinstance(item, str) for item in value),
@@ -453,7 +456,8 @@ def _job_of(cluster, worker_name) -> Any:
 
 def _job_workers(cluster, job) -> list:
     """The scheduler's workers of ``job`` that are connected now."""
-    return [info for info in cluster.scheduler_info["workers"].values() if _job_of(cluster, info["name"]) == job]
+    workers = list(cluster.scheduler_info["workers"].values())  # a copy: the progress line reads it from its thread
+    return [info for info in workers if _job_of(cluster, info["name"]) == job]
 
 
 def job_states(client: "distributed.Client") -> tuple[int, int] | None:

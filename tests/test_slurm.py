@@ -204,6 +204,7 @@ def test_the_readme_slurm_example_is_a_valid_scheduler_config():
     ({"cores": 3, "processes": 2}, "jobqueue.processes"),
     ({"memory": "lots"}, "jobqueue.memory"),
     ({"walltime": "1 hour"}, "jobqueue.walltime"),
+    ({"walltime": 1800}, "jobqueue.walltime"),  # `walltime: 30:00` unquoted
     ({"job-extra-directives": "--exclusive"}, "jobqueue.job-extra-directives"),
     ({"lifetime-stagger": "4m"}, "jobqueue.lifetime-stagger"),
     ({"jobs": None, "adapt": {"minimum": 3, "maximum": 2}}, "jobqueue.adapt.minimum"),
