@@ -387,6 +387,7 @@ def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCl
             raise ClusterUnavailable(f"the batch system refused the worker job ({' '.join(lines[-2:])[:240]}); "
                                      "check the jobqueue section of the scheduler config")
         cluster.adapt(minimum_jobs=jobqueue.minimum, maximum_jobs=jobqueue.maximum)
+        cluster.planned_threads = jobqueue.maximum * jobqueue.cores  # one thread per core (cores / processes each)
         yield cluster
     finally:
         cluster.close()
@@ -458,6 +459,13 @@ def _job_workers(cluster, job) -> list:
     """The scheduler's workers of ``job`` that are connected now."""
     workers = list(cluster.scheduler_info["workers"].values())  # a copy: the progress line reads it from its thread
     return [info for info in workers if _job_of(cluster, info["name"]) == job]
+
+
+def planned_threads(client: "distributed.Client") -> int:
+    """The worker threads a sweep on ``client`` keeps busy: a jobqueue cluster's at its
+    maximum number of jobs (most may not have started: the work queued meanwhile is what
+    makes adaptive scaling submit them), else those of the workers connected now."""
+    return getattr(getattr(client, "cluster", None), "planned_threads", None) or sum(client.nthreads().values())
 
 
 def job_states(client: "distributed.Client") -> tuple[int, int] | None:

@@ -6,6 +6,7 @@ section is refused with one line and exit 2 before any job is submitted."""
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import xarray as xr
 
 from sweep import problems
 from sweep.cluster import ClusterConfigError, ClusterConfig, LocalClusterConfig, connect, parse_cluster_config
-from sweep.engine import run_sweep
+from sweep.engine import IN_FLIGHT_PER_THREAD, run_sweep
 from sweep.spec import load_spec
 from sweep.store import read_done, run_counts
 from sweep.tasks import choose_chunks
@@ -159,6 +160,27 @@ def test_a_worker_past_its_lifetime_is_replaced_and_its_runs_rerun(tmp_path, slu
         return wait_until(lambda: next(iter(sorted(running - running_jobs(slurm))), None), "a job past its lifetime")
 
     held_sweep_with_a_lost_job(tmp_path, slurm, 1, 2, "  lifetime: 10s\n  lifetime-stagger: 1s\n", first_to_expire)
+
+
+def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm, hungry, monkeypatch):
+    """adapt {minimum: 1, maximum: 2}: the sweep starts on one job, and queues
+    IN_FLIGHT_PER_THREAD tasks per thread of the 2 jobs (the queue is what adaptive scaling
+    reads), not only of the worker that has joined."""
+    release, store = tmp_path / "release", tmp_path / "slurm.zarr"
+    spec = load_spec(write(tmp_path, "held.yaml", HELD_YAML.format(until=release, seeds=", ".join(map(str, range(12))))))
+    scheduler = JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2, extra="").replace(
+        "  jobs: 2\n", "  adapt: {minimum: 1, maximum: 2}\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # the jobs' too
+    with connect(parse_cluster_config(yaml.safe_load(scheduler))) as client:
+        sweep = threading.Thread(target=run_sweep, args=(spec, store), kwargs={"client": client})
+        sweep.start()
+        try:
+            wait_until(lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+                       == IN_FLIGHT_PER_THREAD * 2, "the tasks of 2 one-core jobs in flight")
+        finally:
+            release.touch()
+            sweep.join(timeout=300)
+    assert not sweep.is_alive() and run_counts(store)["remaining"] == 0
 
 
 def test_a_bad_jobqueue_section_is_refused_before_any_job(tmp_path, slurm):
