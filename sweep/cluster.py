@@ -16,9 +16,9 @@
       system: slurm        # slurm or pbs
       cores: 1             # per job; memory, processes, walltime, queue, account,
       memory: 4GiB         # job-script-prologue, job-extra-directives, worker-extra-args,
-      jobs: 2              # log-directory, lifetime, lifetime-stagger, interface and
-                           # scheduler-options as dask-jobqueue means them; jobs: N or
-                           # adapt: {minimum, maximum}
+      jobs: 2              # log-directory, interface and scheduler-options as
+                           # dask-jobqueue means them; lifetime, lifetime-stagger
+                           # (sweep/worker_lifetime.py); jobs: N or adapt: {minimum, maximum}
 
 At most one of ``scheduler_file``, ``address`` and ``jobqueue`` may be set; with none, a
 ``LocalCluster`` of worker processes is started (and closed with the client); its
@@ -131,8 +131,9 @@ class JobqueueConfig:
 
     The fields are dask-jobqueue's arguments of the same names (``cores``, ``memory``,
     ``processes`` per job; the lists as given), plus ``lifetime`` and
-    ``lifetime_stagger``: the workers' ``--lifetime`` and ``--lifetime-stagger`` (a
-    worker closes itself before its job's walltime, and its job is replaced), and
+    ``lifetime_stagger`` (:class:`sweep.worker_lifetime.DrainedLifetime`: a worker
+    leaves before its job's walltime, without cutting a run short, and its job is
+    replaced), and
     ``minimum``/``maximum``: the jobs adaptive scaling keeps (``jobs: N`` sets both).
     """
 
@@ -156,14 +157,12 @@ class JobqueueConfig:
 
     def cluster_arguments(self) -> dict[str, Any]:
         """The keyword arguments of the SLURMCluster or PBSCluster (without the cluster class)."""
-        worker_args = list(self.worker_extra_args)
-        if self.lifetime:
-            worker_args += ["--lifetime", self.lifetime, "--lifetime-stagger", self.lifetime_stagger or "0s"]
         scheduler_options = {"dashboard_address": _free_dashboard_address(), **self.scheduler_options}
         arguments = {"cores": self.cores, "memory": self.memory, "processes": self.processes,
                      "walltime": self.walltime, "queue": self.queue, "account": self.account,
                      "job_script_prologue": list(self.job_script_prologue),
-                     "job_extra_directives": list(self.job_extra_directives), "worker_extra_args": worker_args,
+                     "job_extra_directives": list(self.job_extra_directives),
+                     "worker_extra_args": list(self.worker_extra_args),
                      "log_directory": self.log_directory, "interface": self.interface,
                      "scheduler_options": scheduler_options}
         return {key: value for key, value in arguments.items() if value is not None}
@@ -346,6 +345,11 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
         if config.jobqueue:
             with (dask.config.set({**JOBQUEUE_DASK_CONFIG, **config.dask}), _job_cluster(config.jobqueue) as cluster,
                   Client(cluster) as client, _silent_teardown()):
+                if config.jobqueue.lifetime:
+                    from sweep.worker_lifetime import DrainedLifetime
+
+                    client.register_plugin(DrainedLifetime(config.jobqueue.lifetime,
+                                                           config.jobqueue.lifetime_stagger or "0s"))
                 yield client
             return
         local = config.local
@@ -396,10 +400,9 @@ def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCl
 @functools.cache
 def _job_cluster_class(system: str) -> type:
     """dask-jobqueue's cluster class for ``system``, whose jobs keep why the batch system
-    refused them (``refusal``), and which replaces a job whose workers
-    left the scheduler: dask-jobqueue alone keeps such a job in its plan (the workers of
-    a job that hit its walltime or ``--lifetime`` are never respawned, dask-jobqueue
-    issues #122, #611). Once its workers have been gone for Dask's
+    refused them (``refusal``), and which replaces a job whose workers left the
+    scheduler (its walltime, its lifetime, ``scancel``): dask-jobqueue alone keeps a job
+    of several worker processes in its plan then, never respawned (its issues #122, #611). Once its workers have been gone for Dask's
     ``distributed.deploy.lost-worker-timeout``, the job is cancelled and dropped from the
     plan, and adaptive scaling submits a new one."""
     import asyncio

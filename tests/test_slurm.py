@@ -112,27 +112,33 @@ def test_jobqueue_sweep_stores_what_a_local_cluster_stores(tmp_path, slurm):
     xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(tmp_path / "slurm.zarr"))
 
 
-def held_sweep_with_a_lost_job(tmp_path: Path, env: dict, jobs: int, processes: int, extra: str,
-                               lose_a_job) -> None:
-    """A sweep on ``jobs`` jobs of ``processes`` workers (2 workers in all) whose runs from
-    seed 6 on wait for a release file: once the blocks below seed 6 are done and the jobs
-    run (each worker then holds a waiting run), ``lose_a_job(running)`` ends one of the
-    ``running`` jobs and returns it; once a new job runs in its place and the lost one is
-    gone, the release file is created, and the sweep must finish with every run done, as
-    a local cluster stores them."""
-    release, store = tmp_path / "release", tmp_path / "slurm.zarr"
+def held_spec(tmp_path: Path) -> tuple[Path, Path, int]:
+    """A sweep of 12 runs whose runs from seed 6 on wait for a release file: (its spec
+    file, the release file, how many runs are done before the release)."""
+    release = tmp_path / "release"
     spec = write(tmp_path, "held.yaml", HELD_YAML.format(until=release, seeds=", ".join(map(str, range(12)))))
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=processes,
-                                                                         jobs=jobs, extra=extra))
     block = choose_chunks(load_spec(spec))[0]
-    sweep = start_sweep(spec, store, scheduler, env)
+    return spec, release, 6 // block * block
+
+
+def test_a_cancelled_job_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry):
+    """Once the runs before the release are done and both jobs run (each worker then holds
+    a waiting run), one job is cancelled; once a new job runs in its place and the lost one
+    is gone, the release file is created: the sweep finishes with every run done, as a
+    local cluster stores them."""
+    spec, release, before = held_spec(tmp_path)
+    store = tmp_path / "slurm.zarr"
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
+                                                                         extra=""))
+    sweep = start_sweep(spec, store, scheduler, slurm)
     try:
-        wait_for_done(store, at_least=6 // block * block)
-        first = wait_until(lambda: (running := running_jobs(env)) and len(running) == jobs and running,
-                           f"{jobs} jobs running")
-        lost = lose_a_job(first)
-        wait_until(lambda: lost not in {job for job, _, _ in squeue_jobs(env)}, f"job {lost} gone")
-        wait_until(lambda: running_jobs(env) - first, "a new job running")
+        wait_for_done(store, at_least=before)
+        first = wait_until(lambda: (running := running_jobs(slurm)) and len(running) == 2 and running,
+                           "2 jobs running")
+        lost = sorted(first)[0]
+        subprocess.run(["scancel", lost], env=slurm, check=True)
+        wait_until(lambda: lost not in {job for job, _, _ in squeue_jobs(slurm)}, f"job {lost} gone")
+        wait_until(lambda: running_jobs(slurm) - first, "a new job running")
         assert read_done(store).sum() < 12
         release.touch()
         out, err = sweep.communicate(timeout=300)
@@ -143,23 +149,41 @@ def held_sweep_with_a_lost_job(tmp_path: Path, env: dict, jobs: int, processes: 
     xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(store))
 
 
-def test_a_cancelled_job_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry):
-    def cancel(running: set[str]) -> str:
-        job = sorted(running)[0]
-        subprocess.run(["scancel", job], env=slurm, check=True)
-        return job
-
-    held_sweep_with_a_lost_job(tmp_path, slurm, 2, 1, "", cancel)
+def scheduler_state(client, read):
+    return client.run_on_scheduler(lambda dask_scheduler: read(dask_scheduler))
 
 
-def test_a_worker_past_its_lifetime_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry):
-    """One job of two worker processes: they close themselves after their --lifetime
-    (10 s: they hold waiting runs then) and the job ends; dask-jobqueue alone would not
-    replace it (its plan names the job, the scheduler its workers JOB-0 and JOB-1)."""
-    def first_to_expire(running: set[str]) -> str:
-        return wait_until(lambda: next(iter(sorted(running - running_jobs(slurm))), None), "a job past its lifetime")
-
-    held_sweep_with_a_lost_job(tmp_path, slurm, 1, 2, "  lifetime: 10s\n  lifetime-stagger: 1s\n", first_to_expire)
+def test_a_worker_past_its_lifetime_finishes_its_run_then_its_job_is_replaced(tmp_path, slurm, hungry,
+                                                                                monkeypatch):
+    """One job of two worker processes with a 10 s lifetime: each worker, then holding a
+    run that waits for the release, stops taking tasks but stays until its run is done;
+    after the release both leave, the job ends, and a new job runs the rest (dask-jobqueue
+    alone would not replace it: its plan names the job, the scheduler its workers JOB-0 and
+    JOB-1). No task ever ran on two workers, and the store is a local cluster's."""
+    spec, release, before = held_spec(tmp_path)
+    store = tmp_path / "slurm.zarr"
+    scheduler = JOBQUEUE_YAML.format(folder=tmp_path, processes=2, jobs=1,
+                                     extra="  lifetime: 10s\n  lifetime-stagger: 1s\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # the jobs' too
+    with connect(parse_cluster_config(yaml.safe_load(scheduler))) as client:
+        sweep = threading.Thread(target=run_sweep, args=(load_spec(spec), store), kwargs={"client": client})
+        sweep.start()
+        try:
+            wait_for_done(store, at_least=before)
+            first = wait_until(lambda: running_jobs(slurm), "the job running")
+            wait_until(lambda: scheduler_state(client, lambda s: sorted(w.status.name for w in s.workers.values()))
+                       == ["closing_gracefully"] * 2, "both workers past their lifetime")
+            assert running_jobs(slurm) == first and read_done(store).sum() == before  # their runs not cut short
+        finally:
+            release.touch()
+        wait_until(lambda: not first & {job for job, _, _ in squeue_jobs(slurm)}, "the first job gone")
+        wait_until(lambda: running_jobs(slurm) - first, "a new job running")
+        sweep.join(timeout=300)
+        processing = scheduler_state(client, lambda s: [entry[0] for entry in s.transition_log
+                                                         if entry[2] == "processing"])
+    assert not sweep.is_alive() and run_counts(store)["remaining"] == 0
+    assert len(processing) == len(set(processing)) == 12 // choose_chunks(load_spec(spec))[0]
+    xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(store))
 
 
 def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm, hungry, monkeypatch):
@@ -250,14 +274,15 @@ def test_jobqueue_section_maps_to_dask_jobqueue_arguments():
     jobqueue = config.jobqueue
     assert (jobqueue.minimum, jobqueue.maximum) == (1, 8)
     arguments = jobqueue.cluster_arguments()
-    assert arguments["worker_extra_args"] == ["--nthreads", "2", "--lifetime", "55m", "--lifetime-stagger", "4m"]
+    assert arguments["worker_extra_args"] == ["--nthreads", "2"]  # the lifetime is sweep's (DrainedLifetime)
+    assert (jobqueue.lifetime, jobqueue.lifetime_stagger) == ("55m", "4m")
     assert arguments["queue"] == "short" and arguments["scheduler_options"] == {"dashboard_address": ":0"}
     assert "account" not in arguments  # left to dask-jobqueue's own configuration
     from dask_jobqueue import SLURMCluster
 
     with SLURMCluster(**arguments) as cluster:
         script = cluster.job_script()  # dask-jobqueue writes the job script
-    assert "#SBATCH -p short" in script and "--lifetime 55m" in script and "#SBATCH --cpus-per-task=2" in script
+    assert "#SBATCH -p short" in script and "--nthreads 2" in script and "#SBATCH --cpus-per-task=2" in script
     assert parse_cluster_config({"jobqueue": GOOD}).jobqueue.minimum == 3  # jobs: N keeps N jobs
     with pytest.raises(ClusterConfigError, match="'jobqueue'"):
         parse_cluster_config({"jobqueue": GOOD, "address": "tcp://10.0.0.5:8786"})
