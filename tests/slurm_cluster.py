@@ -28,7 +28,7 @@ START_TIMEOUT = 60.0  # seconds for the daemons to come up and the node to be id
 
 SLURM_CONF = """\
 ClusterName=sweeptest
-SlurmctldHost={host}
+SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 SlurmUser=root
