@@ -400,7 +400,7 @@ def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCl
 @functools.cache
 def _job_cluster_class(system: str) -> type:
     """dask-jobqueue's cluster class for ``system``, whose jobs keep why the batch system
-    refused them (``refusal``), and which replaces a job whose workers left the
+    refused them (``refusal``), whose adaptive scaling retires idle workers only, and which replaces a job whose workers left the
     scheduler (its walltime, its lifetime, ``scancel``): dask-jobqueue alone keeps a job
     of several worker processes in its plan then, never respawned (its issues #122, #611). Once its workers have been gone for Dask's
     ``distributed.deploy.lost-worker-timeout``, the job is cancelled and dropped from the
@@ -411,6 +411,7 @@ def _job_cluster_class(system: str) -> type:
     from dask.utils import parse_timedelta
     from dask_jobqueue import PBSCluster, SLURMCluster
     from distributed.core import Status
+    from distributed.deploy.adaptive import Adaptive
 
     base = {"slurm": SLURMCluster, "pbs": PBSCluster}[system]
 
@@ -428,8 +429,22 @@ def _job_cluster_class(system: str) -> type:
                 self.status = Status.failed  # what the cluster's close expects of a job never started
                 raise
 
+    class IdleOnlyAdaptive(Adaptive):
+        """Adaptive scaling that retires idle workers only: Dask's may pick a busy one
+        (it sizes the cluster by the queued work's expected time, small for short tasks),
+        whose running task the scheduler then gives to a second worker while the first
+        still runs it, and both write its block."""
+
+        async def workers_to_close(self, target: int) -> list:
+            names = await super().workers_to_close(target)
+            busy = {ws.name for ws in self.cluster.scheduler.workers.values() if ws.processing}
+            return [name for name in names if name not in busy]
+
     class ReplacingCluster(base):
         job_cls = RecordingJob
+
+        def adapt(self, *args, **kwargs):
+            return super().adapt(*args, Adaptive=IdleOnlyAdaptive, **kwargs)
 
         def _update_worker_status(self, op, msg):
             if op == "remove":

@@ -189,7 +189,8 @@ def test_a_worker_past_its_lifetime_finishes_its_run_then_its_job_is_replaced(tm
 def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm, hungry, monkeypatch):
     """adapt {minimum: 1, maximum: 2}: the sweep starts on one job, and queues
     IN_FLIGHT_PER_THREAD tasks per thread of the 2 jobs (the queue is what adaptive scaling
-    reads), not only of the worker that has joined."""
+    reads), not only of the worker that has joined; asked to scale down to none while
+    every worker runs a task, adaptive scaling retires none of them."""
     release, store = tmp_path / "release", tmp_path / "slurm.zarr"
     spec = load_spec(write(tmp_path, "held.yaml", HELD_YAML.format(until=release, seeds=", ".join(map(str, range(12))))))
     scheduler = JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2, extra="").replace(
@@ -201,6 +202,10 @@ def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm,
         try:
             wait_until(lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
                        == IN_FLIGHT_PER_THREAD * 2, "the tasks of 2 one-core jobs in flight")
+            wait_until(lambda: scheduler_state(client, lambda s: all(w.processing for w in s.workers.values())),
+                       "every worker running a (waiting) task")
+            cluster = client.cluster  # adaptive scaling never retires a worker that runs a task
+            assert cluster.sync(cluster._adaptive.workers_to_close, target=0) == []
         finally:
             release.touch()
             sweep.join(timeout=300)
