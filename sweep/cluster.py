@@ -399,12 +399,13 @@ def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCl
 
 @functools.cache
 def _job_cluster_class(system: str) -> type:
-    """dask-jobqueue's cluster class for ``system``, whose jobs keep why the batch system
-    refused them (``refusal``), whose adaptive scaling retires idle workers only, and which replaces a job whose workers left the
-    scheduler (its walltime, its lifetime, ``scancel``): dask-jobqueue alone keeps a job
-    of several worker processes in its plan then, never respawned (its issues #122, #611). Once its workers have been gone for Dask's
+    """dask-jobqueue's cluster class for ``system``: its jobs keep why the batch system
+    refused them (``refusal``), its adaptive scaling retires idle workers only, and it
+    replaces a job whose workers left the scheduler (its walltime, its lifetime,
+    ``scancel``): once they have been gone for Dask's
     ``distributed.deploy.lost-worker-timeout``, the job is cancelled and dropped from the
-    plan, and adaptive scaling submits a new one."""
+    plan, and adaptive scaling submits a new one. dask-jobqueue alone keeps a lost job of
+    several worker processes in its plan, never respawned (its issues #122, #611)."""
     import asyncio
 
     import dask

@@ -140,8 +140,8 @@ def single_node_slurm() -> Iterator[dict[str, str]]:
         else:
             os.environ["SLURM_CONF"] = previous
         if len(daemons) == 3:
-            subprocess.run(["scancel", "--full", "-u", "root"], env={**os.environ, "SLURM_CONF": str(root / "slurm.conf")},
-                           capture_output=True)
+            subprocess.run(["scancel", "--full", "-u", "root"],
+                           env={**os.environ, "SLURM_CONF": str(root / "slurm.conf")}, capture_output=True)
         for daemon in reversed(daemons):
             _stop(daemon)
         _kill_left_behind(root / "slurm.conf")

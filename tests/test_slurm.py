@@ -1,8 +1,10 @@
 """`jobqueue:` in scheduler.yaml (sweep/cluster.py, issue 27): workers as batch jobs through
 dask-jobqueue, tested against a real single-node SLURM (tests/slurm_cluster.py): a sweep
-stores what a local cluster stores; a job cancelled with `scancel` and a worker whose
-`--lifetime` expires mid-sweep are replaced and the sweep loses nothing; a bad `jobqueue`
-section is refused with one line and exit 2 before any job is submitted."""
+stores what a local cluster stores; a job cancelled with `scancel` and workers past their
+`lifetime` mid-sweep are replaced and the sweep loses nothing, no task running on two
+workers; work is queued for the jobs adaptive scaling may start, which retires no busy
+worker; a bad `jobqueue` section, or a job the batch system refuses, ends `sweep run` with
+one line and exit 2, no job running."""
 import os
 import subprocess
 import sys
@@ -191,17 +193,16 @@ def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm,
     IN_FLIGHT_PER_THREAD tasks per thread of the 2 jobs (the queue is what adaptive scaling
     reads), not only of the worker that has joined; asked to scale down to none while
     every worker runs a task, adaptive scaling retires none of them."""
-    release, store = tmp_path / "release", tmp_path / "slurm.zarr"
-    spec = load_spec(write(tmp_path, "held.yaml", HELD_YAML.format(until=release, seeds=", ".join(map(str, range(12))))))
+    spec, release, _ = held_spec(tmp_path)
+    store = tmp_path / "slurm.zarr"
     scheduler = JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2, extra="").replace(
         "  jobs: 2\n", "  adapt: {minimum: 1, maximum: 2}\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # the jobs' too
     with connect(parse_cluster_config(yaml.safe_load(scheduler))) as client:
-        sweep = threading.Thread(target=run_sweep, args=(spec, store), kwargs={"client": client})
+        sweep = threading.Thread(target=run_sweep, args=(load_spec(spec), store), kwargs={"client": client})
         sweep.start()
         try:
-            wait_until(lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
-                       == IN_FLIGHT_PER_THREAD * 2, "the tasks of 2 one-core jobs in flight")
+            wait_until(lambda: scheduler_state(client, lambda s: len(s.tasks)) == IN_FLIGHT_PER_THREAD * 2, "the tasks of 2 one-core jobs in flight")
             wait_until(lambda: scheduler_state(client, lambda s: all(w.processing for w in s.workers.values())),
                        "every worker running a (waiting) task")
             cluster = client.cluster  # adaptive scaling never retires a worker that runs a task
