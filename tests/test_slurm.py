@@ -202,7 +202,8 @@ def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm,
         sweep = threading.Thread(target=run_sweep, args=(load_spec(spec), store), kwargs={"client": client})
         sweep.start()
         try:
-            wait_until(lambda: scheduler_state(client, lambda s: len(s.tasks)) == IN_FLIGHT_PER_THREAD * 2, "the tasks of 2 one-core jobs in flight")
+            wait_until(lambda: scheduler_state(client, lambda s: len(s.tasks)) == IN_FLIGHT_PER_THREAD * 2,
+                       "the tasks of 2 one-core jobs in flight")
             wait_until(lambda: scheduler_state(client, lambda s: all(w.processing for w in s.workers.values())),
                        "every worker running a (waiting) task")
             cluster = client.cluster  # adaptive scaling never retires a worker that runs a task
