@@ -410,10 +410,15 @@ def _job_cluster_class(system: str) -> type:
 
     import dask
     from dask.utils import parse_timedelta
-    from dask_jobqueue import PBSCluster, SLURMCluster
     from distributed.core import Status
     from distributed.deploy.adaptive import Adaptive
 
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        from dask_jobqueue import PBSCluster, SLURMCluster
+    finally:  # dask_jobqueue.runner sets Ctrl-C to sys.exit() when imported: exit 0, the sweep's interrupt lost
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
     base = {"slurm": SLURMCluster, "pbs": PBSCluster}[system]
 
     class RecordingJob(base.job_cls):
@@ -491,10 +496,8 @@ def job_states(client: "distributed.Client") -> tuple[int, int] | None:
     """(pending, running) jobs of ``client``'s jobqueue cluster, None for another cluster:
     a job runs once one of its workers has joined the scheduler; until then (queued,
     starting, or lost and about to be replaced) it is pending."""
-    from dask_jobqueue import JobQueueCluster
-
     cluster = getattr(client, "cluster", None)
-    if not isinstance(cluster, JobQueueCluster):
+    if getattr(cluster, "job_cls", None) is None:  # not a dask-jobqueue cluster
         return None
     running = sum(1 for job in list(cluster.worker_spec) if _job_workers(cluster, job))
     return len(cluster.worker_spec) - running, running

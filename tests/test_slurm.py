@@ -6,6 +6,7 @@ workers; work is queued for the jobs adaptive scaling may start, which retires n
 worker; a bad `jobqueue` section, or a job the batch system refuses, ends `sweep run` with
 one line and exit 2, no job running."""
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -149,6 +150,28 @@ def test_a_cancelled_job_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry)
     assert sweep.returncode == 0, err
     assert run_counts(store)["remaining"] == 0
     xr.testing.assert_identical(local_reference(spec, tmp_path / "local.zarr"), stored_runs(store))
+
+
+def test_ctrl_c_saves_what_is_done_and_cancels_the_jobs(tmp_path, slurm, hungry):
+    """Ctrl-C (SIGINT) to a jobqueue sweep that cannot finish: exit 130, one line saying how
+    many runs are saved, the lock released, and no job left in the queue."""
+    spec, release, before = held_spec(tmp_path)
+    store = tmp_path / "slurm.zarr"
+    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
+                                                                         extra=""))
+    sweep = start_sweep(spec, store, scheduler, slurm)
+    try:
+        wait_for_done(store, at_least=max(before, 1))
+        wait_until(lambda: running_jobs(slurm), "a job running")
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+        release.touch()
+    assert sweep.returncode == 130, err
+    assert f"interrupted: {read_done(store).sum()} runs saved in {store}" in err.splitlines()[-1], err
+    assert not (tmp_path / "slurm.zarr.lock").exists()
+    wait_until(lambda: not squeue_jobs(slurm), "the jobs cancelled")
 
 
 def scheduler_state(client, read):
