@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -222,10 +222,39 @@ def _run_plan(plan, client, sources):
               + f"), {plural(len(plan.pending), 'task')} to run")
     if plan.pending and kernels_need_compiling(plan.spec):
         workers = len(client.nthreads()) if client is not None else 1
-        print(f"compiling kernels on {plural(workers, 'worker')} (first run only)", flush=True)
-    with tqdm(total=plan.total_runs, initial=plan.finished_runs, unit="run", dynamic_ncols=True) as bar:
+        on = plural(workers, "worker") if workers else "each worker"  # batch jobs: none may have started yet
+        print(f"compiling kernels on {on} (first run only)", flush=True)
+    with (tqdm(total=plan.total_runs, initial=plan.finished_runs, unit="run", dynamic_ncols=True) as bar,
+          _job_states_shown(bar, client)):
         return execute(plan, client, lambda tally: bar.update(tally.runs),
                        on_message=lambda message: bar.write(message, file=sys.stderr))
+
+
+@contextmanager
+def _job_states_shown(bar, client):
+    """While the block runs, the progress bar of a jobqueue cluster's sweep ends with
+    "jobs: P pending, R running" (:func:`sweep.cluster.job_states`, read every second)."""
+    from sweep.cluster import job_states
+
+    if client is None or job_states(client) is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def show() -> None:
+        while True:
+            pending, running = job_states(client)
+            bar.set_postfix_str(f"jobs: {pending} pending, {running} running")
+            if stop.wait(1.0):
+                return
+
+    thread = threading.Thread(target=show, name="job-states", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _saved_runs(path) -> int:

@@ -12,10 +12,21 @@
       dashboard_address: null  # null: the first free port from 8787
     dask: {}               # Dask config keys set while the sweep runs, e.g.
                            # distributed.worker.profile.enabled: true
+    jobqueue:              # workers as batch jobs (SLURM, PBS) through dask-jobqueue
+      system: slurm        # slurm or pbs
+      cores: 1             # per job; memory, processes, walltime, queue, account,
+      memory: 4GiB         # job-script-prologue, job-extra-directives, worker-extra-args,
+      jobs: 2              # log-directory, interface and scheduler-options as
+                           # dask-jobqueue means them; lifetime, lifetime-stagger
+                           # (sweep/worker_lifetime.py); jobs: N or adapt: {minimum, maximum}
 
-At most one of ``scheduler_file`` and ``address`` may be set; with neither, a
+At most one of ``scheduler_file``, ``address`` and ``jobqueue`` may be set; with none, a
 ``LocalCluster`` of worker processes is started (and closed with the client); its
-workers get LOCAL_CLUSTER_DASK_CONFIG, then the ``dask`` section on top.
+workers get LOCAL_CLUSTER_DASK_CONFIG, then the ``dask`` section on top. A ``jobqueue``
+cluster (:class:`JobqueueConfig`) runs its scheduler in this process and its workers in
+batch jobs, adaptively between ``minimum`` and ``maximum`` jobs (``jobs: N``: N and N);
+a job whose workers are gone (its walltime, its ``lifetime``, ``scancel``) is cancelled
+and replaced, and the engine reruns the tasks it had not finished.
 :func:`parse_cluster_config` checks every value (addresses, byte sizes, ports) and
 raises :class:`ClusterConfigError` naming the key and the value; :func:`connect`
 raises :class:`ClusterUnavailable` when the scheduler cannot be reached in ``timeout``,
@@ -23,6 +34,7 @@ raises :class:`ClusterUnavailable` when the scheduler cannot be reached in ``tim
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import signal
@@ -39,13 +51,14 @@ from sweep.files import FileTooLarge, read_bounded
 from sweep.messages import did_you_mean, short_repr
 
 if TYPE_CHECKING:
+    import dask_jobqueue
     import distributed
 
 DEFAULT_CONFIG_FILE = "scheduler.yaml"  # looked up in the working directory
 DEFAULT_TIMEOUT = 30.0
 MAX_CONFIG_BYTES = 2**16                # a larger scheduler config is refused unread (e.g. /dev/zero)
 DASHBOARD_PORTS = range(8787, 8887)     # a local cluster's dashboard takes the first free one
-QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # silent while a sweep runs, unless quiet=False
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio", "dask_jobqueue")  # silent while a sweep runs, unless quiet=False
 HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)          # left to the client by a local cluster's workers
 
 # Dask config of a local cluster (scheduler, nannies and workers share its 2 cores with
@@ -97,12 +110,71 @@ class LocalClusterConfig:
     dashboard_address: str | None = None  # None: the first free port of DASHBOARD_PORTS
 
 
+JOB_SYSTEMS = ("slurm", "pbs")
+JOBQUEUE_KEYS = ("system", "cores", "memory", "processes", "walltime", "queue", "account", "job-script-prologue",
+                 "job-extra-directives", "worker-extra-args", "log-directory", "lifetime", "lifetime-stagger",
+                 "interface", "scheduler-options", "jobs", "adapt")
+JOBQUEUE_LISTS = ("job-script-prologue", "job-extra-directives", "worker-extra-args")
+JOBQUEUE_STRINGS = ("walltime", "queue", "account", "log-directory", "interface")
+# SLURM's time formats ([D-]HH[:MM[:SS]], MM[:SS]) and PBS's HH:MM:SS
+WALLTIME = re.compile(r"\d+(-\d+)?(:\d+){0,2}")
+# Dask config of a jobqueue cluster's scheduler (in this process): one task per worker
+# thread at a time, as on a local cluster (LOCAL_CLUSTER_DASK_CONFIG).
+JOBQUEUE_DASK_CONFIG = {
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class JobqueueConfig:
+    """Workers in batch jobs through dask-jobqueue's SLURMCluster or PBSCluster.
+
+    The fields are dask-jobqueue's arguments of the same names (``cores``, ``memory``,
+    ``processes`` per job; the lists as given), plus ``lifetime`` and
+    ``lifetime_stagger`` (:class:`sweep.worker_lifetime.DrainedLifetime`: a worker
+    leaves before its job's walltime, without cutting a run short, and its job is
+    replaced), and
+    ``minimum``/``maximum``: the jobs adaptive scaling keeps (``jobs: N`` sets both).
+    """
+
+    system: str
+    cores: int
+    memory: str | int
+    minimum: int
+    maximum: int
+    processes: int = 1
+    walltime: str | None = None
+    queue: str | None = None
+    account: str | None = None
+    job_script_prologue: tuple[str, ...] = ()
+    job_extra_directives: tuple[str, ...] = ()
+    worker_extra_args: tuple[str, ...] = ()
+    log_directory: str | None = None
+    lifetime: str | None = None
+    lifetime_stagger: str | None = None
+    interface: str | None = None
+    scheduler_options: dict = field(default_factory=dict)
+
+    def cluster_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of the SLURMCluster or PBSCluster (without the cluster class)."""
+        scheduler_options = {"dashboard_address": _free_dashboard_address(), **self.scheduler_options}
+        arguments = {"cores": self.cores, "memory": self.memory, "processes": self.processes,
+                     "walltime": self.walltime, "queue": self.queue, "account": self.account,
+                     "job_script_prologue": list(self.job_script_prologue),
+                     "job_extra_directives": list(self.job_extra_directives),
+                     "worker_extra_args": list(self.worker_extra_args),
+                     "log_directory": self.log_directory, "interface": self.interface,
+                     "scheduler_options": scheduler_options}
+        return {key: value for key, value in arguments.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
-    """One of: an existing scheduler (by file or address), or a local cluster."""
+    """One of: an existing scheduler (by file or address), batch jobs, or a local cluster."""
 
     scheduler_file: str | None = None
     address: str | None = None
+    jobqueue: JobqueueConfig | None = None
     local: LocalClusterConfig = LocalClusterConfig()
     dask: dict = field(default_factory=dict)  # Dask config keys set while connected
     timeout: float = DEFAULT_TIMEOUT          # seconds to wait for an existing scheduler
@@ -136,7 +208,7 @@ def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:
 def parse_cluster_config(raw: Any) -> ClusterConfig:
     """Validate a configuration given as a mapping (as read from YAML)."""
     _require(isinstance(raw, dict), "scheduler config", raw, "a mapping")
-    _check_keys(raw, "", ("scheduler_file", "address", "timeout", "local", "dask"))
+    _check_keys(raw, "", ("scheduler_file", "address", "timeout", "local", "dask", "jobqueue"))
     for key in ("scheduler_file", "address"):
         _require(raw.get(key) is None or isinstance(raw[key], str) and raw[key], key, raw.get(key),
                  "null or a non-empty string")
@@ -155,8 +227,7 @@ def parse_cluster_config(raw: Any) -> ClusterConfig:
     for key in ("n_workers", "threads_per_worker"):
         if key in local:
             value = local[key]
-            _require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096, f"local.{key}",
-                     value, "an integer in [1, 4096]")
+            _require(_is_count(value), f"local.{key}", value, "an integer in [1, 4096]")
     if "memory_limit" in local:
         _require(_is_byte_size(local["memory_limit"]), "local.memory_limit", local["memory_limit"],
                  "a size in bytes > 0, e.g. 4GiB, 512MiB or 4000000000")
@@ -168,8 +239,87 @@ def parse_cluster_config(raw: Any) -> ClusterConfig:
     dask_config = {} if dask_config is None else dask_config
     _require(isinstance(dask_config, dict) and all(isinstance(key, str) and key for key in dask_config), "dask",
              dask_config, "a mapping of Dask config keys (e.g. distributed.worker.profile.enabled) to values")
-    return ClusterConfig(scheduler_file=raw.get("scheduler_file"), address=raw.get("address"),
+    jobqueue = raw.get("jobqueue")
+    if jobqueue is not None:
+        _require(not (raw.get("scheduler_file") or raw.get("address")), "jobqueue", jobqueue,
+                 "null when scheduler_file or address is set (give one of them)")
+        jobqueue = _parse_jobqueue(jobqueue)
+    return ClusterConfig(scheduler_file=raw.get("scheduler_file"), address=raw.get("address"), jobqueue=jobqueue,
                          local=LocalClusterConfig(**local), dask=dask_config, timeout=float(timeout))
+
+
+def _parse_jobqueue(raw: Any) -> JobqueueConfig:
+    """Validate the ``jobqueue`` section (ClusterConfigError naming the key and value)."""
+    from dask.utils import parse_timedelta
+
+    _require(isinstance(raw, dict), "jobqueue", raw, "a mapping (system, cores, memory, jobs or adapt, ...)")
+    _check_keys(raw, "jobqueue.", JOBQUEUE_KEYS)
+    for key in ("system", "cores", "memory"):
+        _require(key in raw, f"jobqueue.{key}", None, "given (dask-jobqueue needs system, cores and memory)")
+    _require(raw["system"] in JOB_SYSTEMS, "jobqueue.system", raw["system"], f"one of {list(JOB_SYSTEMS)}")
+    for key in ("cores", "processes"):
+        if key in raw:
+            _require(_is_count(raw[key]), f"jobqueue.{key}", raw[key], "an integer in [1, 4096]")
+    processes = raw.get("processes", 1)
+    _require(raw["cores"] % processes == 0, "jobqueue.processes", processes,
+             f"a divisor of cores ({raw['cores']}): each worker process gets cores / processes threads")
+    _require(_is_byte_size(raw["memory"]), "jobqueue.memory", raw["memory"],
+             "a size in bytes > 0, e.g. 4GiB, 512MiB or 4000000000")
+    walltime = raw.get("walltime")
+    _require(not isinstance(walltime, (int, float)), "jobqueue.walltime", walltime,
+             'a quoted time limit like "01:30:00" (unquoted, YAML reads 30:00 as the number 1800)')
+    for key in JOBQUEUE_STRINGS:
+        if raw.get(key) is not None:
+            _require(isinstance(raw[key], str) and raw[key].strip() != "", f"jobqueue.{key}", raw[key],
+                     "null or a non-empty string")
+    if raw.get("walltime") is not None:
+        _require(WALLTIME.fullmatch(raw["walltime"]) is not None, "jobqueue.walltime", raw["walltime"],
+                 "a batch system time limit like \"01:30:00\" or \"1-12:00:00\"")
+    for key in JOBQUEUE_LISTS:
+        value = raw.get(key)
+        _require(value is None or isinstance(value, list) and all(isinstance(item, str) for item in value),
+                 f"jobqueue.{key}", value, "null or a list of strings")
+    for key in ("lifetime", "lifetime-stagger"):
+        value = raw.get(key)
+        if value is not None:
+            try:
+                seconds = parse_timedelta(value) if isinstance(value, str) and not isinstance(value, bool) else None
+            except (ValueError, KeyError, TypeError):
+                seconds = None
+            _require(seconds is not None and (seconds > 0 or key == "lifetime-stagger"), f"jobqueue.{key}", value,
+                     "null or a duration like 55m, 3600s or 1h")
+    _require(raw.get("lifetime-stagger") is None or raw.get("lifetime") is not None, "jobqueue.lifetime-stagger",
+             raw.get("lifetime-stagger"), "null when lifetime is not set")
+    options = raw.get("scheduler-options")
+    _require(options is None or isinstance(options, dict) and all(isinstance(key, str) for key in options),
+             "jobqueue.scheduler-options", options, "null or a mapping of distributed.Scheduler arguments")
+    minimum, maximum = _job_counts(raw)
+    return JobqueueConfig(
+        system=raw["system"], cores=raw["cores"], memory=raw["memory"], minimum=minimum, maximum=maximum,
+        processes=processes, walltime=raw.get("walltime"), queue=raw.get("queue"), account=raw.get("account"),
+        job_script_prologue=tuple(raw.get("job-script-prologue") or ()),
+        job_extra_directives=tuple(raw.get("job-extra-directives") or ()),
+        worker_extra_args=tuple(raw.get("worker-extra-args") or ()), log_directory=raw.get("log-directory"),
+        lifetime=raw.get("lifetime"), lifetime_stagger=raw.get("lifetime-stagger"), interface=raw.get("interface"),
+        scheduler_options=dict(options or {}))
+
+
+def _job_counts(raw: dict) -> tuple[int, int]:
+    """(minimum, maximum) jobs of the ``jobqueue`` section: ``jobs: N`` or ``adapt: {minimum, maximum}``."""
+    _require(("jobs" in raw) != ("adapt" in raw), "jobqueue.jobs", raw.get("jobs"),
+             "given, or adapt: {minimum, maximum} instead (one of them)")
+    if "jobs" in raw:
+        _require(_is_count(raw["jobs"]), "jobqueue.jobs", raw["jobs"], "an integer in [1, 4096]")
+        return raw["jobs"], raw["jobs"]
+    adapt = raw["adapt"]
+    _require(isinstance(adapt, dict), "jobqueue.adapt", adapt, "a mapping {minimum: M, maximum: N}")
+    _check_keys(adapt, "jobqueue.adapt.", ("minimum", "maximum"))
+    minimum, maximum = adapt.get("minimum", 1), adapt.get("maximum")
+    _require(_is_count(minimum), "jobqueue.adapt.minimum", minimum,
+             "an integer in [1, 4096] (the engine waits for a worker before it submits work)")
+    _require(_is_count(maximum), "jobqueue.adapt.maximum", maximum, "an integer in [1, 4096]")
+    _require(minimum <= maximum, "jobqueue.adapt.minimum", minimum, f"at most adapt.maximum ({maximum})")
+    return minimum, maximum
 
 
 @contextmanager
@@ -190,6 +340,16 @@ def connect(config: ClusterConfig, *, quiet: bool = True) -> Iterator["distribut
         if config.scheduler_file or config.address:
             with (dask.config.set(config.dask), _client(config) as client, _silent_teardown(),
                   _scheduler_lost(client, _scheduler_place(config))):
+                yield client
+            return
+        if config.jobqueue:
+            with (dask.config.set({**JOBQUEUE_DASK_CONFIG, **config.dask}), _job_cluster(config.jobqueue) as cluster,
+                  Client(cluster) as client, _silent_teardown()):
+                if config.jobqueue.lifetime:
+                    from sweep.worker_lifetime import DrainedLifetime
+
+                    client.register_plugin(DrainedLifetime(config.jobqueue.lifetime,
+                                                           config.jobqueue.lifetime_stagger or "0s"))
                 yield client
             return
         local = config.local
@@ -214,6 +374,133 @@ def _local_cluster(local: LocalClusterConfig) -> "distributed.LocalCluster":
     except (RuntimeError, OSError, TimeoutError) as error:
         raise ClusterUnavailable(f"the local Dask cluster did not start ({_first_line(error)}); run the same "
                                  "command again") from None
+
+
+@contextmanager
+def _job_cluster(jobqueue: JobqueueConfig) -> Iterator["dask_jobqueue.JobQueueCluster"]:
+    """A SLURMCluster or PBSCluster that replaces its lost jobs, its first ``minimum``
+    jobs submitted, then scaled adaptively; closed (its jobs cancelled) on exit.
+    ClusterUnavailable when a job cannot be submitted (the batch system's message)."""
+    cluster = _job_cluster_class(jobqueue.system)(**jobqueue.cluster_arguments())
+    try:
+        cluster.scale(jobs=jobqueue.minimum)
+        cluster.sync(cluster._correct_state)  # returns once the jobs are submitted, or refused
+        refusals = [job.refusal for job in cluster.workers.values() if job.refusal]
+        if refusals:
+            lines = [line.strip() for line in refusals[0].splitlines() if line.strip()]
+            raise ClusterUnavailable(f"the batch system refused the worker job ({' '.join(lines[-2:])[:240]}); "
+                                     "check the jobqueue section of the scheduler config")
+        cluster.adapt(minimum_jobs=jobqueue.minimum, maximum_jobs=jobqueue.maximum)
+        cluster.planned_threads = jobqueue.maximum * jobqueue.cores  # one thread per core (cores / processes each)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@functools.cache
+def _job_cluster_class(system: str) -> type:
+    """dask-jobqueue's cluster class for ``system``: its jobs keep why the batch system
+    refused them (``refusal``), its adaptive scaling retires idle workers only, and it
+    replaces a job whose workers left the scheduler (its walltime, its lifetime,
+    ``scancel``): once they have been gone for Dask's
+    ``distributed.deploy.lost-worker-timeout``, the job is cancelled and dropped from the
+    plan, and adaptive scaling submits a new one. dask-jobqueue alone keeps a lost job of
+    several worker processes in its plan, never respawned (its issues #122, #611)."""
+    import asyncio
+
+    import dask
+    from dask.utils import parse_timedelta
+    from distributed.core import Status
+    from distributed.deploy.adaptive import Adaptive
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        from dask_jobqueue import PBSCluster, SLURMCluster
+    finally:  # dask_jobqueue.runner sets Ctrl-C to sys.exit() when imported: exit 0, the sweep's interrupt lost
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+    base = {"slurm": SLURMCluster, "pbs": PBSCluster}[system]
+
+    class RecordingJob(base.job_cls):
+        """A job that keeps why the batch system refused it (``refusal``: the submit
+        command's error, None once submitted)."""
+
+        refusal: str | None = None
+
+        async def start(self):
+            try:
+                await super().start()
+            except RuntimeError as error:
+                self.refusal = str(error)
+                self.status = Status.failed  # what the cluster's close expects of a job never started
+                raise
+
+    class IdleOnlyAdaptive(Adaptive):
+        """Adaptive scaling that retires idle workers only: Dask's may pick a busy one
+        (it sizes the cluster by the queued work's expected time, small for short tasks),
+        whose running task the scheduler then gives to a second worker while the first
+        still runs it, and both write its block."""
+
+        async def workers_to_close(self, target: int) -> list:
+            names = await super().workers_to_close(target)
+            busy = {ws.name for ws in self.cluster.scheduler.workers.values() if ws.processing}
+            return [name for name in names if name not in busy]
+
+    class ReplacingCluster(base):
+        job_cls = RecordingJob
+
+        def adapt(self, *args, **kwargs):
+            return super().adapt(*args, Adaptive=IdleOnlyAdaptive, **kwargs)
+
+        def _update_worker_status(self, op, msg):
+            if op == "remove":
+                job = _job_of(self, self.scheduler_info["workers"].get(msg, {}).get("name"))
+                delay = parse_timedelta(dask.config.get("distributed.deploy.lost-worker-timeout"))
+                asyncio.get_running_loop().call_later(delay, self._drop_lost_job, job)
+            super()._update_worker_status(op, msg)
+
+        def _drop_lost_job(self, job):
+            if job is None or job not in self.worker_spec or _job_workers(self, job):
+                return
+            del self.worker_spec[job]
+            if job in self.workers:
+                self._futures.add(asyncio.ensure_future(self.workers.pop(job).close()))
+
+    ReplacingCluster.__name__ = ReplacingCluster.__qualname__ = base.__name__
+    return ReplacingCluster
+
+
+def _job_of(cluster, worker_name) -> Any:
+    """The job (its key in ``cluster.worker_spec``) that runs the worker ``worker_name``
+    (a job of several processes names its workers JOB-0, JOB-1, ...)."""
+    for job, spec in list(cluster.worker_spec.items()):
+        if worker_name == job or any(worker_name == f"{job}{suffix}" for suffix in spec.get("group", ())):
+            return job
+    return None
+
+
+def _job_workers(cluster, job) -> list:
+    """The scheduler's workers of ``job`` that are connected now."""
+    workers = list(cluster.scheduler_info["workers"].values())  # a copy: the progress line reads it from its thread
+    return [info for info in workers if _job_of(cluster, info["name"]) == job]
+
+
+def planned_threads(client: "distributed.Client") -> int:
+    """The worker threads a sweep on ``client`` keeps busy: a jobqueue cluster's at its
+    maximum number of jobs (most may not have started: the work queued meanwhile is what
+    makes adaptive scaling submit them), else those of the workers connected now."""
+    return getattr(getattr(client, "cluster", None), "planned_threads", None) or sum(client.nthreads().values())
+
+
+def job_states(client: "distributed.Client") -> tuple[int, int] | None:
+    """(pending, running) jobs of ``client``'s jobqueue cluster, None for another cluster:
+    a job runs once one of its workers has joined the scheduler; until then (queued,
+    starting, or lost and about to be replaced) it is pending."""
+    cluster = getattr(client, "cluster", None)
+    if getattr(cluster, "job_cls", None) is None:  # not a dask-jobqueue cluster
+        return None
+    running = sum(1 for job in list(cluster.worker_spec) if _job_workers(cluster, job))
+    return len(cluster.worker_spec) - running, running
 
 
 def dask_setup(worker) -> None:
@@ -366,6 +653,10 @@ def _is_address(value: str) -> bool:
     except (ValueError, TypeError):
         return False
     return bool(location)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
 
 
 def _is_byte_size(value: Any) -> bool:

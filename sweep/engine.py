@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from sweep.cluster import planned_threads
 from sweep.copying import RunsDisagree, Source, copy_runs, open_source, union_spec
 from sweep.growth import check_layout_kept, grow_store, grown_spec, stored_spec_at
 from sweep.lock import StoreLock
@@ -271,12 +272,13 @@ class _Salvage:
 
 def _execute_on_cluster(plan: SweepPlan, client: "distributed.Client", finished: Callable[[RunTally], None],
                         on_message: Callable[[str], None]) -> None:
-    """Submit blocks as earlier ones finish, at most IN_FLIGHT_PER_THREAD per worker thread;
+    """Submit blocks as earlier ones finish, at most IN_FLIGHT_PER_THREAD per worker thread
+    (:func:`sweep.cluster.planned_threads`: a jobqueue cluster's at its maximum of jobs);
     rerun the runs of a block that killed its worker alone, and write that block here."""
     from distributed import KilledWorker, as_completed
 
     client.wait_for_workers(1)
-    threads = sum(client.nthreads().values())
+    threads = planned_threads(client)
     blocks = iter(plan.pending)
     jobs: dict = {}  # future -> its Block, or (its _Salvage, the run's index in the block)
 
