@@ -61,9 +61,12 @@ if TYPE_CHECKING:
 # root attr: marks a directory as a sweep store. /2: checksummed chunks, fill chunks written,
 # and SGD's visiting orders drawn in the kernels (separable results differ from /1's).
 # /3: every block and the coordinates have a manifest (the numbers are /2's).
-FORMAT = "linear-teachers-sweep/3"
+# /4: every block is one shard per variable (zarr's sharding codec; the numbers are /2's).
+FORMAT = "linear-teachers-sweep/4"
+FORMAT_3 = "linear-teachers-sweep/3"
 FORMAT_2 = "linear-teachers-sweep/2"
-READABLE_FORMATS = (FORMAT, FORMAT_2, "linear-teachers-sweep/1")
+RESUMABLE_FORMATS = (FORMAT, FORMAT_3)       # manifests and the same numbers: resumed, grown, copied
+READABLE_FORMATS = (*RESUMABLE_FORMATS, FORMAT_2, "linear-teachers-sweep/1")
 DONE, ERROR, STATUS_VARIABLE, WALL_TIME = "done", "error", "status", "wall_time"
 MANIFESTS, COORDINATES_MANIFEST = "manifests", "coordinates"
 PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
@@ -71,6 +74,7 @@ SCAN_SLAB_BYTES = 64 * 2**20                 # a scan decodes this much of a var
 MAX_RUN_BYTES = 2**30                        # the most one run's results may take in the store
 MAX_METADATA_BYTES = 2**26                   # a larger zarr.json or manifest is unreadable
 MAX_CHUNK_FILE_BYTES = 2**31                 # a chunk is at most tasks.MAX_CHUNK_BYTES before compression
+INNER_CHUNK_BYTES = 2**20                    # a shard's inner chunks (its read units) hold about this much
 DIGEST_BYTES = 16                            # BLAKE2b digests of chunk files in manifests
 LATE_WRITE = "not the chunk its block's writer recorded (a late write of another `sweep run`)"
 
@@ -104,6 +108,13 @@ class StoreLayout:
         """Bytes one run takes in ``variable`` (a string counted as 8)."""
         return np.dtype(variable.dtype if variable.dtype != "str" else "O").itemsize * math.prod(
             self.extra_shape(variable))
+
+    def files(self, blocks: int) -> int:
+        """The files of a store of this layout written in ``blocks`` blocks (format /4): per
+        block one shard per variable and its manifest; besides, the root's and every
+        array's ``zarr.json``, each coordinate's one chunk, and the coordinates' manifest."""
+        coordinates = len(self.dims) + sum(dim.values is not None for dim in self.extra_dims.values())
+        return blocks * (len(self.variables) + 1) + 1 + len(self.variables) + 2 * coordinates + 1
 
     @property
     def bytes_per_run(self) -> int:
@@ -174,9 +185,9 @@ def layout_for(spec: SweepSpec) -> StoreLayout:
 # ---------------------------------------------------------------- creating, checking, repairing
 
 def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
-    """Lay out the store of ``spec`` at ``path``, chunked ``chunks`` along the grid dims,
-    replacing what is there: built in a sibling temporary directory, then renamed into
-    place (a kill leaves the old store, nothing, or the complete new store)."""
+    """Lay out the store of ``spec`` at ``path`` in blocks (shards) of shape ``chunks``
+    along the grid dims, replacing what is there: built in a sibling temporary directory,
+    then renamed into place (a kill leaves the old store, nothing, or the complete new store)."""
     swap_into_place(Path(path), "creating",
                     lambda building: write_layout(building, spec, chunks, [history_entry(spec, spec.size, {})]))
 
@@ -225,7 +236,8 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
     """Rewrite the coordinates of a damaged store of ``spec``, and its root ``zarr.json``
     if that is unreadable, keeping every chunk of its variables.
 
-    The grid chunks are read from the ``done`` array's own metadata. Raises StoreError
+    The block shape (the shards; a /3 store's chunks: its chunk grid) and the format are
+    read from the ``done`` array's own metadata. Raises StoreError
     when that is unreadable, or when the arrays on disk are not laid out as ``spec``'s
     store would be (then only ``--overwrite`` helps).
     """
@@ -233,12 +245,16 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
     done_meta = _read_json(path / DONE / "zarr.json")
     try:
         chunks = tuple(done_meta["chunk_grid"]["configuration"]["chunk_shape"])
+        sweep_format = done_meta["attributes"]["sweep_format"]
+        if sweep_format not in RESUMABLE_FORMATS:
+            raise KeyError(sweep_format)
     except (TypeError, KeyError):
         raise StoreError(f"the store {str(path)!r} is damaged beyond repair (the metadata of its `done` array "
                          "is unreadable); use --overwrite to start it again") from None
     fresh = _sibling(path, "repairing")
     try:
-        write_layout(fresh, spec, chunks, [history_entry(spec, spec.size, {})])  # used if the root is lost
+        write_layout(fresh, spec, chunks, [history_entry(spec, spec.size, {})],  # used if the root is lost
+                     sweep_format=sweep_format)
         layout = layout_for(spec)
         for variable in layout.variables:
             if _read_json(path / variable.name / "zarr.json") != _read_json(fresh / variable.name / "zarr.json"):
@@ -257,9 +273,10 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
 
 
 def check_format(path: str | Path) -> None:
-    """Raise StoreError unless the store at ``path`` has this version's FORMAT (resumable)."""
+    """Raise StoreError unless the store at ``path`` has a format this version resumes
+    (RESUMABLE_FORMATS: /4, or /3, kept in its own layout)."""
     attrs = root_attrs(path)
-    if attrs.get("sweep_format") != FORMAT:
+    if attrs.get("sweep_format") not in RESUMABLE_FORMATS:
         raise StoreError(f"the store {str(path)!r} was written by an earlier version of sweep (format "
                          f"{attrs.get('sweep_format')!r}) and cannot be resumed; use another --store path, or "
                          "--overwrite to replace it")
@@ -329,8 +346,14 @@ def check_writable(path: str | Path) -> None:
 # ---------------------------------------------------------------- reading
 
 def grid_chunks(path: str | Path) -> tuple[int, ...]:
-    """The chunk shape of the store along its grid dims."""
-    return tuple(_open_group(path, "r")[DONE].chunks)
+    """The block shape of the store along its grid dims (the unit one task writes)."""
+    return block_shape(_open_group(path, "r")[DONE])
+
+
+def block_shape(array) -> tuple[int, ...]:
+    """The shape of one block of a stored Zarr array: its shards (format /4), or its
+    chunks (a /3 store, one chunk file per block and variable)."""
+    return tuple(array.shards or array.chunks)
 
 
 def read_done(path: str | Path) -> np.ndarray:
@@ -378,27 +401,36 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     whole store once.
     """
     group = _open_group(path, "r")
-    checked = group.attrs.get("sweep_format") == FORMAT
+    checked = group.attrs.get("sweep_format") in RESUMABLE_FORMATS
     done_array = group[DONE]
-    chunks = tuple(done_array.chunks)
+    chunks = block_shape(done_array)
     blocks = blocks_of(done_array.shape, chunks)
     damaged: dict[tuple[int, ...], list[str]] = {}
     done = _read_blockwise(done_array, blocks, damaged)
     status = _read_blockwise(group[STATUS_VARIABLE], blocks, damaged)
-    finished = [block for block in blocks if done[block.region].any() and block.origin not in damaged]
     grid_dims = tuple(done_array.metadata.dimension_names)
     arrays = {name: group[name] for name in group.array_keys()}
     variables = [name for name, array in arrays.items()
                  if tuple(array.metadata.dimension_names or ())[:len(grid_dims)] == grid_dims and name not in grid_dims]
     coordinate_names = sorted(set(arrays) - set(variables))
     coordinates = []
+    if checked:
+        present = {name: {key: size for key, size in files_below(Path(path) / name).items() if key != "zarr.json"}
+                   for name in [*variables, *coordinate_names]}
+        for name in variables:
+            if arrays[name].shards:  # an empty shard file reads as fill: damage, as an unreadable chunk is
+                separator = arrays[name].metadata.chunk_key_encoding.separator
+                for key in (key for key, size in present[name].items() if size == 0):
+                    indices = key.split(separator)[1:1 + len(chunks)]
+                    origin = tuple(int(i) * c for i, c in zip(indices, chunks))
+                    damaged.setdefault(origin, []).append(f"{name}: empty shard file")
+    finished = [block for block in blocks if done[block.region].any() and block.origin not in damaged]
 
     def chunk_key(name: str, block: Block) -> str:
         return arrays[name].metadata.encode_chunk_key(_chunk_coords(block, chunks, arrays[name].ndim))
 
     if checked:
-        present = {name: _chunk_files(Path(path) / name) for name in [*variables, *coordinate_names]}
-        manifests = _chunk_files(Path(path), MANIFESTS)
+        manifests = {f"{MANIFESTS}/{key}" for key in files_below(Path(path) / MANIFESTS)}
         for block in finished:
             for name in variables:
                 if chunk_key(name, block) not in present[name]:
@@ -622,18 +654,27 @@ def byte_size(count: int) -> str:
     return f"{count} B"
 
 
-def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: list[dict[str, Any]]) -> None:
+def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: list[dict[str, Any]], *,
+                 sweep_format: str = FORMAT, inner: dict[str, tuple[int, ...]] | None = None) -> None:
     """Write the metadata and coordinates of ``spec``'s store at ``path`` (a new directory),
-    with ``history`` (:func:`history_entry` s, oldest first) in its root attributes, and
-    consolidate the metadata."""
+    blocks of shape ``chunks`` along the grid dims, with ``history`` (:func:`history_entry`
+    s, oldest first) in its root attributes, and consolidate the metadata.
+
+    Format /4 (FORMAT): each variable's block is one shard, whose inner chunks (along the
+    grid dims; whole along the extra dims) are ``inner[name]`` if given (a grown store
+    keeps its variables' inner chunks), else :func:`inner_chunks`. Format /3 (the layout
+    of a /3 store that grows or is repaired): each block is one chunk.
+    """
     import zarr
     from zarr.codecs import ZstdCodec
 
     layout = layout_for(spec)
     compressors = ZstdCodec(level=0, checksum=True)
     every_chunk = {"write_empty_chunks": True}
+    # /4: chunk files side by side in their array's folder ("c.2.0"), no folder per index
+    keys = {"chunk_key_encoding": {"name": "default", "separator": "."}} if sweep_format == FORMAT else {}
     root = zarr.open_group(str(path), mode="w-", zarr_format=3, attributes={
-        "sweep_format": FORMAT,
+        "sweep_format": sweep_format,
         "spec": spec.normalised(),
         "spec_hash": spec.hash,
         "versions": _versions(),
@@ -646,23 +687,28 @@ def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: 
         root.create_array(dim, shape=coord.shape, dtype=_zarr_dtype(coord.dtype), chunks=coord.shape,
                           dimension_names=(dim,), attributes={"long_name": f"swept run parameter {dim}"},
                           fill_value=_coordinate_fill(coord.dtype), compressors=compressors,
-                          config=every_chunk)[:] = coord
+                          config=every_chunk, **keys)[:] = coord
     for dim in layout.extra_dims.values():
         if dim.values is not None:
             coord = np.asarray(dim.values)
             root.create_array(dim.name, shape=coord.shape, dtype=coord.dtype, chunks=coord.shape,
                               fill_value=_coordinate_fill(coord.dtype) if coord.dtype.kind != "i" else -1,
                               dimension_names=(dim.name,), attributes=dict(dim.attrs), compressors=compressors,
-                              config=every_chunk)[:] = coord
+                              config=every_chunk, **keys)[:] = coord
     for variable in layout.variables:
         extra = layout.extra_shape(variable)
         attributes = variable.all_attrs()
         if variable.name == DONE:  # the store's identity, also where a damaged root cannot lose it
-            attributes |= {"sweep_format": FORMAT, "spec_hash": spec.hash}
+            attributes |= {"sweep_format": sweep_format, "spec_hash": spec.hash}
+        if sweep_format == FORMAT:
+            read_unit = (inner or {}).get(variable.name) or inner_chunks(chunks, layout.run_bytes(variable))
+            blocking = {"shards": tuple(chunks) + extra, "chunks": tuple(read_unit) + extra}
+        else:
+            blocking = {"chunks": tuple(chunks) + extra}
         root.create_array(variable.name, shape=layout.shape + extra, dtype=_zarr_dtype(np.dtype(
                               object if variable.dtype == "str" else variable.dtype)),
-                          chunks=tuple(chunks) + extra, fill_value=variable.fill, compressors=compressors,
-                          dimension_names=layout.dims + variable.dims, attributes=attributes)
+                          **blocking, fill_value=variable.fill, compressors=compressors,
+                          dimension_names=layout.dims + variable.dims, attributes=attributes, **keys)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         zarr.consolidate_metadata(str(path))
@@ -671,6 +717,26 @@ def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: 
     manifest = {"spec_hash": spec.hash, "token": None, "chunks": {key: _digest((path / key).read_bytes()) for key in keys}}
     (path / MANIFESTS).mkdir()
     (path / MANIFESTS / f"{COORDINATES_MANIFEST}.json").write_text(json.dumps(manifest))
+
+
+def inner_chunks(block: tuple[int, ...], run_bytes: int) -> tuple[int, ...]:
+    """The inner chunks (read units) of a shard of ``block`` runs along the grid dims, for
+    a variable of ``run_bytes`` per run: about INNER_CHUNK_BYTES each (at least one
+    run), filled from the last grid dim backwards, each a divisor of the block along its
+    dim (zarr's sharding codec tiles a shard with whole inner chunks)."""
+    runs = max(1, INNER_CHUNK_BYTES // max(1, run_bytes))
+    inner = [1] * len(block)
+    for axis in reversed(range(len(block))):
+        inner[axis] = max(d for d in _divisors(block[axis]) if d <= runs)
+        runs //= inner[axis]
+        if inner[axis] < block[axis]:
+            break
+    return tuple(inner)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in small]
 
 
 def _open_store_directory(path: str) -> int:
@@ -694,9 +760,9 @@ def _digest(data: bytes) -> str:
 
 
 def _manifest_key(done_chunk_key: str) -> str:
-    """The manifest of the block whose ``done`` chunk is ``done_chunk_key`` ("c/2/0/0"):
-    "manifests/2.0.0.json"."""
-    return f"{MANIFESTS}/{done_chunk_key.removeprefix('c/').replace('/', '.')}.json"
+    """The manifest of the block whose ``done`` chunk is ``done_chunk_key`` ("c.2.0.0", or
+    a /3 store's "c/2/0/0"): "manifests/2.0.0.json"."""
+    return f"{MANIFESTS}/{done_chunk_key[2:].replace('/', '.')}.json"
 
 
 def _sibling(path: Path, purpose: str) -> Path:
@@ -746,14 +812,23 @@ def _chunk_coords(block: Block, chunks: tuple[int, ...], ndim: int) -> tuple[int
     return grid + (0,) * (ndim - len(grid))
 
 
-def _chunk_files(array_dir: Path, under: str = "c") -> set[str]:
-    """The chunk keys present on disk under an array's directory ("c/0/1", ...; or the
-    files of another folder ``under`` it)."""
-    keys = set()
-    for folder, _, files in os.walk(array_dir / under):
-        relative = Path(folder).relative_to(array_dir).as_posix()
-        keys.update(f"{relative}/{name}" for name in files)
-    return keys
+def files_below(folder: Path, prefix: str = "") -> dict[str, int]:
+    """The files below ``folder`` and their sizes, by path relative to it ("zarr.json",
+    "c.0.1", a /3 store's "c/0/1", ...; {} if it is missing)."""
+    files = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return files
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            files.update(files_below(Path(entry.path), f"{prefix}{entry.name}/"))
+        else:
+            try:
+                files[prefix + entry.name] = entry.stat(follow_symlinks=False).st_size
+            except OSError:  # removed meanwhile
+                pass
+    return files
 
 
 def _reason(error: BaseException) -> str:
@@ -793,7 +868,7 @@ def _open_group(path: str | Path, mode: str):
     if not isinstance(attrs, dict) or attrs.get("sweep_format") not in READABLE_FORMATS:
         marker = _read_json(Path(path) / DONE / "zarr.json")
         marker = marker.get("attributes", {}) if isinstance(marker, dict) else {}
-        if isinstance(marker, dict) and marker.get("sweep_format") == FORMAT:
+        if isinstance(marker, dict) and marker.get("sweep_format") in RESUMABLE_FORMATS:
             raise DamagedStore(f"the sweep store {str(path)!r} is damaged: its root metadata {str(root)!r} is "
                                f"{'unreadable' if root.exists() else 'missing'}; `sweep run` with its spec rebuilds "
                                "it (finished runs are kept), `sweep run --overwrite` starts it again",
@@ -807,7 +882,7 @@ def _open_group(path: str | Path, mode: str):
     if not isinstance(metadata.get("consolidated_metadata"), dict):
         raise DamagedStore(f"the sweep store {str(path)!r} is incomplete: its creation was interrupted (no "
                            "consolidated metadata) and it holds no finished run; `sweep run --overwrite` starts "
-                           "it again", attrs.get("spec_hash") if attrs.get("sweep_format") == FORMAT else None)
+                           "it again", attrs.get("spec_hash") if attrs.get("sweep_format") in RESUMABLE_FORMATS else None)
     try:
         return zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=True)
     except Exception as error:  # zarr raises many kinds on inconsistent metadata

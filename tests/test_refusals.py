@@ -216,7 +216,7 @@ def test_a_chunk_folder_of_another_user_is_refused_up_front(shared):
         path.chmod(0o644)
     for path in [store, *store.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
-    theirs = store / "final_loss" / "c" / "0"
+    theirs = store / "final_loss" / "c.0"
     theirs.chmod(0o755)
     files = store_files(store)
     for args in ([str(spec), "--retry-failed"], [str(other), "--overwrite"]):
