@@ -70,7 +70,7 @@ def open_source(path: str | Path, layout: StoreLayout, problem: str) -> Source:
         if shape != layout.extra_shape(variable):
             raise StoreError(f"cannot copy runs from {path!r}: its variable {variable.name!r} is stored per run as "
                              f"{shape}, not {layout.extra_shape(variable)}")
-    done = scan_store(path, decode=True).done
+    done = scan_store(path, fingerprints=True).done
     finished = {run_key(spec, index): index for index in zip(*(axis.tolist() for axis in np.nonzero(done)))}
     return Source(path, spec, finished, {variable.name: arrays[variable.name][...] for variable in layout.variables})
 

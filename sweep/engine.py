@@ -3,7 +3,8 @@
 One `sweep run` holds the store's lock (:class:`sweep.lock.StoreLock`) throughout;
 its token goes with every task (:class:`sweep.store.WriteTarget`). :func:`plan_sweep`
 reads what is there without changing anything (a new store, a store to repair, or one
-to resume: its blocks not all done or damaged, :func:`sweep.store.scan_store`);
+to resume: its blocks not all done or damaged, :func:`sweep.store.scan_store` by the
+files' fingerprints);
 :func:`start` creates or repairs the store; :func:`execute` runs the pending blocks in
 this process (``client=None``) or on a Dask cluster, keeping at most
 IN_FLIGHT_PER_THREAD tasks per worker thread in flight. Tasks write their own blocks of
@@ -97,7 +98,7 @@ def resolve_store_path(store_path: str | Path) -> Path:
 
 def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = None, overwrite: bool = False,
                force: bool = False, retry_failed: bool = False) -> SweepPlan:
-    """Plan ``spec`` into ``store_path`` without changing anything (a full scan of an existing store).
+    """Plan ``spec`` into ``store_path`` without changing anything (a scan of an existing store, its files by fingerprint).
 
     Raises StoreError when one run's results would not fit in memory
     (:meth:`StoreLayout.check_run_size`), when the path is not a sweep store (even with
@@ -138,7 +139,7 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
                            total_runs=spec.size, finished_runs=int(health.done.sum()), health=health,
                            grown_from=stored)
     check_store(path, spec)  # also refuses a stored spec that this code reads as another sweep
-    health = scan_store(path, decode=True)
+    health = scan_store(path, fingerprints=True)
     redo = ~health.done
     if retry_failed:
         redo |= health.status == STATUS["failed"]

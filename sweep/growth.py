@@ -178,9 +178,10 @@ def _grown_key(key: str, separator: str, grid_dims: int, new_dims: int) -> str:
     return separator.join([*parts[:1 + grid_dims], *("0",) * new_dims, *parts[1 + grid_dims:]])
 
 
-def _carry_manifest(old: Path, manifests: Path, stored: SweepSpec, grown: SweepSpec, new_dims: int,
+def _carry_manifest(old: Path, manifests: Path, stored: SweepSpec, grown_spec: SweepSpec, new_dims: int,
                     separator: str) -> None:
-    """The block manifest ``old`` ("2.0.json") under its grown name, for the grown keys and hash."""
+    """The block manifest ``old`` ("2.0.json") under its grown name, for the grown keys
+    (of the digests and of the fingerprints: hard links keep them) and hash."""
     grid_dims = len(stored.dims)
     indices = old.stem.split(".")
     target = manifests / f"{'.'.join([*indices[:grid_dims], *('0',) * new_dims, *indices[grid_dims:]])}.json"
@@ -192,11 +193,17 @@ def _carry_manifest(old: Path, manifests: Path, stored: SweepSpec, grown: SweepS
     if not ours:
         _link(old, target)
         return
-    chunks = {}
-    for key, digest in manifest["chunks"].items():
-        name, _, chunk = key.partition("/")
-        chunks[f"{name}/{_grown_key(chunk, separator, grid_dims, new_dims)}"] = digest
-    target.write_text(json.dumps({**manifest, "spec_hash": grown.hash, "chunks": chunks}))
+
+    def under_grown_keys(by_key: dict[str, Any]) -> dict[str, Any]:
+        carried = {}
+        for key, value in by_key.items():
+            name, _, chunk = key.partition("/")
+            carried[f"{name}/{_grown_key(chunk, separator, grid_dims, new_dims)}"] = value
+        return carried
+
+    carried = {part: under_grown_keys(manifest[part]) for part in ("chunks", "files")
+               if isinstance(manifest.get(part), dict)}
+    target.write_text(json.dumps({**manifest, "spec_hash": grown_spec.hash, **carried}))
 
 
 def _link(source: Path, target: Path) -> None:

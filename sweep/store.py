@@ -75,6 +75,7 @@ MAX_RUN_BYTES = 2**30                        # the most one run's results may ta
 MAX_METADATA_BYTES = 2**26                   # a larger zarr.json or manifest is unreadable
 MAX_CHUNK_FILE_BYTES = 2**31                 # a chunk is at most tasks.MAX_CHUNK_BYTES before compression
 INNER_CHUNK_BYTES = 2**20                    # a shard's inner chunks (its read units) hold about this much
+READ_CHUNK_BYTES = 128 * 2**20               # open_store's dask chunks hold up to this much of a variable
 DIGEST_BYTES = 16                            # BLAKE2b digests of chunk files in manifests
 LATE_WRITE = "not the chunk its block's writer recorded (a late write of another `sweep run`)"
 
@@ -390,15 +391,19 @@ class Health:
         return lines + [f"coordinate {name!r}: unreadable; `sweep run` rewrites it" for name in self.coordinates]
 
 
-def scan_store(path: str | Path, *, decode: bool = False) -> Health:
-    """Check the store's chunks block by block.
+def scan_store(path: str | Path, *, decode: bool = False, fingerprints: bool = False) -> Health:
+    """Check the store's chunks (shards) block by block.
 
     Always: ``done`` and ``status`` are decoded chunk by chunk where a whole read fails,
-    and (format /3) every variable's chunk file and the manifest of a finished block, and
-    every coordinate's chunk file, must exist. With ``decode``, every chunk of every
-    finished block, and the coordinates, are decoded too (checksums included) and must be
-    the files their manifests record (the sweep's hash, every chunk's digest): reads the
-    whole store once.
+    and (formats /3, /4) every variable's chunk file and the manifest of a finished block,
+    and every coordinate's chunk file, must exist, and no shard file be empty. With
+    ``fingerprints`` (what `sweep run` checks), every finished block's files must be the
+    ones its manifest records (the sweep's hash; each file by the size, mtime and inode
+    recorded when it was written, or where those differ or are not recorded, a /3
+    store's, by its digest; ``done`` and the coordinates by digest), and the coordinates
+    decode: reads little more than ``done``. With ``decode`` (`sweep verify`), every chunk
+    of every finished block is decoded too (checksums included) and every file checked by
+    its digest: reads the whole store once, a slab at a time.
     """
     group = _open_group(path, "r")
     checked = group.attrs.get("sweep_format") in RESUMABLE_FORMATS
@@ -441,6 +446,7 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     if decode:
         for name in variables:
             _decode_blocks(arrays[name], [b for b in finished if b.origin not in damaged], chunks, damaged, name)
+    if decode or fingerprints:
         for name in coordinate_names:
             try:
                 arrays[name][...]
@@ -451,7 +457,8 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
             for block in finished:
                 if block.origin not in damaged:
                     keys = [f"{name}/{chunk_key(name, block)}" for name in variables]
-                    unusable, late = _against_manifest(Path(path), _manifest_key(chunk_key(DONE, block)), keys, spec_hash)
+                    unusable, late = _against_manifest(Path(path), _manifest_key(chunk_key(DONE, block)), keys, spec_hash,
+                                                       by_fingerprint=not decode)
                     problems = [unusable] if unusable else [f"{key.partition('/')[0]}: {LATE_WRITE}" for key in late]
                     if problems:
                         damaged[block.origin] = problems
@@ -466,26 +473,37 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     return Health(chunks, done, status, damaged, coordinates, decoded=decode)
 
 
-def _against_manifest(path: Path, manifest_key: str, keys: list[str], spec_hash: str) -> tuple[str | None, list[str]]:
+def _against_manifest(path: Path, manifest_key: str, keys: list[str], spec_hash: str, *,
+                      by_fingerprint: bool = False) -> tuple[str | None, list[str]]:
     """The files ``keys`` (relative to the store at ``path``) against the manifest at
     ``manifest_key``: (what makes the manifest unusable, or None; the keys whose file is
-    missing or not the one the manifest records)."""
+    missing or not the one the manifest records). ``by_fingerprint``: a file whose
+    :func:`_fingerprint` is the one recorded is not read."""
     try:
         manifest = json.loads(read_bounded(path / manifest_key, MAX_METADATA_BYTES))
         recorded, sweep = manifest["chunks"], manifest["spec_hash"]
-    except (OSError, ValueError, KeyError, TypeError):
+        fingerprints = manifest.get("files", {}) if by_fingerprint else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "its manifest is unreadable", []
-    if sweep != spec_hash or not isinstance(recorded, dict):
+    if sweep != spec_hash or not isinstance(recorded, dict) or not isinstance(fingerprints, dict):
         return "its manifest is of another sweep", []
     late = []
     for key in keys:
         try:
+            if key in fingerprints and fingerprints[key] == _fingerprint(os.stat(path / key)):
+                continue
             if recorded.get(key) == _digest(read_bounded(path / key, MAX_CHUNK_FILE_BYTES)):
                 continue
         except OSError:
             pass
         late.append(key)
     return None, late
+
+
+def _fingerprint(stat: os.stat_result) -> list[int]:
+    """What identifies a file as written, without reading it: size, mtime (ns), inode
+    (a file replaced by another writer, or rewritten, differs; a hard link does not)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
 def run_counts(path: str | Path, health: Health | None = None) -> dict[str, int]:
@@ -506,15 +524,31 @@ def open_group_arrays(path: str | Path) -> dict[str, Any]:
 
 
 def open_store(path: str | Path):
-    """The store as an ``xarray.Dataset`` (lazy, dask-backed)."""
+    """The store as an ``xarray.Dataset`` (lazy, dask-backed, in :func:`read_chunks`)."""
     import xarray as xr
 
-    _open_group(path, "r")  # StoreError unless a readable sweep store
+    group = _open_group(path, "r")  # StoreError unless a readable sweep store
     try:
-        return xr.open_zarr(str(path), consolidated=True)
+        return xr.open_zarr(str(path), consolidated=True, chunks=read_chunks(group))
     except Exception as error:  # the coordinates are read now: one may be damaged
         raise StoreError(f"cannot open the store {str(path)!r}: {_reason(error)}; `sweep verify` says what is "
                          "damaged, `sweep run` with its spec repairs it") from None
+
+
+def read_chunks(group) -> dict[str, int]:
+    """The dask chunks of :func:`open_store` along the grid dims: whole blocks, as many
+    as keep every variable's chunk within READ_CHUNK_BYTES (a string counted as 8
+    bytes), gathered from the last grid dim backwards (whole along the extra dims)."""
+    done = group[DONE]
+    block, dims = block_shape(done), tuple(done.metadata.dimension_names)
+    largest = max(array.dtype.itemsize * math.prod(array.shape[len(dims):]) for array in group.array_values()
+                  if tuple(array.metadata.dimension_names or ())[:len(dims)] == dims)
+    blocks = max(1, READ_CHUNK_BYTES // max(1, largest * math.prod(block)))
+    chunks = dict(zip(dims, block))
+    for dim, size, n in reversed(list(zip(dims, block, done.shape))):
+        taken = min(-(-n // size), blocks)
+        chunks[dim], blocks = size * taken, blocks // taken
+    return chunks
 
 
 # ---------------------------------------------------------------- writing
@@ -587,8 +621,8 @@ class BlockResults:
         StoreError, and nothing written, if the store changed hands) and the directory's
         spec hash compared; the block is encoded in memory, and its files are written
         through the directory's descriptor, each atomically (:func:`sweep.files.write_file`):
-        the variables' chunks, then (``target`` checked again) the block's manifest, then
-        ``done``. A writer paused meanwhile while another `sweep run` replaced the store
+        the variables' shards, then (``target`` checked again) the block's manifest (their
+        digests and fingerprints, ``done``'s digest), then ``done``. A writer paused meanwhile while another `sweep run` replaced the store
         writes into the removed directory: StoreError, nothing reaches the new store.
         """
         directory = _open_store_directory(target.path)
@@ -599,12 +633,14 @@ class BlockResults:
                 raise StoreError(f"the store {target.path!r} no longer holds this task's sweep; nothing written")
             files = self._encode(metadata, origin)
             done_key = next(key for key in files if key.startswith(f"{DONE}/"))
+            written = {}
             for key, data in files.items():
                 if key != done_key:
                     write_file(key, data, directory)
+                    written[key] = _fingerprint(os.stat(key, dir_fd=directory))
             target.check()
             manifest = {"spec_hash": target.spec_hash, "token": target.token,
-                        "chunks": {key: _digest(data) for key, data in files.items()}}
+                        "chunks": {key: _digest(data) for key, data in files.items()}, "files": written}
             write_file(_manifest_key(done_key.removeprefix(f"{DONE}/")), json.dumps(manifest).encode(), directory)
             write_file(done_key, files[done_key], directory)
         except FileNotFoundError:
