@@ -34,7 +34,7 @@ from sweep.problems.results import STATUS
 from sweep.spec import SweepSpec
 from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of, byte_size,
                          check_format, check_store, check_writable, create_store, grid_chunks, layout_for, plural,
-                         remove_leftovers, repair_store, scan_store, store_damage, store_kind)
+                         remove_leftovers, repair_store, root_attrs, scan_store, store_damage, store_kind)
 from sweep.tasks import Outcome, RunTally, block_to_run, choose_chunks, run_block, run_point
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
         _refuse_discarding(path, spec, force)
         return _fresh(plan)
     check_format(path)
-    stored = stored_spec_at(path)
+    stored = spec if root_attrs(path).get("spec_hash") == spec.hash else stored_spec_at(path)  # this very sweep
     if stored.hash != spec.hash:
         spec = grown_spec(stored, spec, str(path))  # GrowthRefused unless it extends the stored sweep
         if spec.hash != stored.hash:

@@ -7,13 +7,21 @@ and the engine's ``status``, ``wall_time``, ``error`` (message of a failed run) 
 ``done`` (bool). Every variable has an explicit fill value, so an unwritten chunk reads
 as "no data" (NaN, -1, "" or False) rather than 0.
 
+Files (format /4, FORMAT): the grid is cut into :class:`Block` s (the shape
+:func:`sweep.tasks.choose_chunks` gives, within a file budget), and each variable's block
+is one shard of zarr's sharding codec (the array's ``shards``; its ``chunks`` are the
+shard's inner chunks, :func:`inner_chunks`), a file ``<variable>/c.<i>.<j>...`` beside
+the others: a store holds :meth:`StoreLayout.files` files. A /3 store (FORMAT_3: one
+plain chunk per block and variable, ``c/<i>/<j>``) is read, resumed, grown and copied in
+its own layout (:func:`block_shape` reads either).
+
 Protocol:
 
 - :func:`create_store` builds the whole layout in a sibling temporary directory,
   consolidates its metadata, then renames it into place: a kill leaves either nothing
   or a complete empty store. Nothing rewrites metadata afterwards (except
   :func:`repair_store`, which rebuilds lost metadata of the same sweep).
-- Writers write only chunk-aligned :class:`Block` s with :meth:`BlockResults.write`
+- Writers write only whole :class:`Block` s (shards) with :meth:`BlockResults.write`
   (:class:`StoreWriter`): it opens the store's *directory* (a file descriptor, not the
   path), then checks that its `sweep run` holds the store's lock (the token,
   :mod:`sweep.lock`) and that the directory holds its sweep (spec hash), and writes every
@@ -21,15 +29,17 @@ Protocol:
   writer that was paused past those checks (a stopped worker, an orphaned task) while
   another `sweep run` replaced the store (``--overwrite`` builds a new directory and
   renames it into place) writes into the old, removed directory: nothing reaches the new
-  store. The variables' chunks come first, then (after checking the lock again) the
-  block's *manifest*, ``manifests/<chunk index>.json``, with the sweep's hash, the
-  writer's token and a digest of every chunk file of the block, ``done``'s included,
-  then ``done``. Every chunk is written, fill or not, with a checksum (zstd's).
+  store. The variables' shards come first, then (after checking the lock again) the
+  block's *manifest*, ``manifests/<block index>.json``, with the sweep's hash, the
+  writer's token, a digest of every chunk file of the block, ``done``'s included, and
+  the fingerprint (size, mtime, inode) of each but ``done``'s, then ``done``. Every
+  chunk is written, fill or not, with a checksum (zstd's).
 - A run counts as finished only when its ``done`` is True and its block is undamaged
   (:func:`scan_store`): its manifest is there and of this sweep, every chunk file it
-  lists exists and (a full scan, as `sweep verify` and `sweep run` make) has the digest
-  it records, so a chunk that a late writer of an earlier `sweep run` of this store
-  landed after the block's manifest is damage, reported and rerun. The coordinates have
+  lists exists, is not empty and (as `sweep run` checks) has the fingerprint it records
+  or else its digest (`sweep verify`: the digest, always), so a chunk that a late writer
+  of an earlier `sweep run` of this store landed after the block's manifest is damage,
+  reported and rerun. The coordinates have
   their manifest too (``manifests/coordinates.json``, written with the layout).
 """
 from __future__ import annotations
