@@ -104,7 +104,8 @@ def main() -> None:
     print(f"{'files':8} {files:>34,}   {TARGETS['files']:>24}   {before.get('files', '-')}")
     print(f"{'bytes':8} {size / 1e6:>31.0f} MB   {'':>24}   {before.get('bytes', '-')}")
     for name, (seconds, rss) in measured.items():
-        now = f"{seconds:.2f} s, {rss / 2**20:.0f} MiB RSS" + (f" ({runs / seconds:,.0f} runs/s)" if name == "run" else "")
+        now = f"{seconds:.2f} s, {rss / 2**20:.0f} MiB RSS"
+        now += f" ({runs / seconds:,.0f} runs/s)" if name == "run" else ""
         print(f"{name:8} {now:>34}   {TARGETS.get(name, ''):>24}   {before.get(name, '-')}")
 
 

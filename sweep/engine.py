@@ -98,7 +98,8 @@ def resolve_store_path(store_path: str | Path) -> Path:
 
 def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = None, overwrite: bool = False,
                force: bool = False, retry_failed: bool = False) -> SweepPlan:
-    """Plan ``spec`` into ``store_path`` without changing anything (a scan of an existing store, its files by fingerprint).
+    """Plan ``spec`` into ``store_path`` without changing anything (an existing store is
+    scanned, its files checked by fingerprint).
 
     Raises StoreError when one run's results would not fit in memory
     (:meth:`StoreLayout.check_run_size`), when the path is not a sweep store (even with

@@ -435,7 +435,8 @@ def scan_store(path: str | Path, *, decode: bool = False, fingerprints: bool = F
         for name in variables:
             if arrays[name].shards:  # an empty shard file reads as fill: damage, as an unreadable chunk is
                 separator = arrays[name].metadata.chunk_key_encoding.separator
-                for key in (key for key, size in present[name].items() if size == 0):
+                empty = [key for key, size in present[name].items() if size == 0 and key.startswith(f"c{separator}")]
+                for key in empty:  # (a writer's temporary file is ".c.<i>...partial")
                     indices = key.split(separator)[1:1 + len(chunks)]
                     origin = tuple(int(i) * c for i, c in zip(indices, chunks))
                     damaged.setdefault(origin, []).append(f"{name}: empty shard file")
@@ -467,8 +468,8 @@ def scan_store(path: str | Path, *, decode: bool = False, fingerprints: bool = F
             for block in finished:
                 if block.origin not in damaged:
                     keys = [f"{name}/{chunk_key(name, block)}" for name in variables]
-                    unusable, late = _against_manifest(Path(path), _manifest_key(chunk_key(DONE, block)), keys, spec_hash,
-                                                       by_fingerprint=not decode)
+                    manifest = _manifest_key(chunk_key(DONE, block))
+                    unusable, late = _against_manifest(Path(path), manifest, keys, spec_hash, by_fingerprint=not decode)
                     problems = [unusable] if unusable else [f"{key.partition('/')[0]}: {LATE_WRITE}" for key in late]
                     if problems:
                         damaged[block.origin] = problems
@@ -624,16 +625,17 @@ class BlockResults:
         self.arrays[DONE][index] = True
 
     def write(self, target: WriteTarget, origin: tuple[int, ...]) -> None:
-        """Write the block at grid offset ``origin`` (chunk-aligned: it is then the only
-        writer of its chunks), bound to ``target``'s store directory and `sweep run`.
+        """Write the block at grid offset ``origin`` (shard-aligned: it is then the only
+        writer of its shards), bound to ``target``'s store directory and `sweep run`.
 
         The store's directory is opened first; then ``target`` is checked (LockLost or
         StoreError, and nothing written, if the store changed hands) and the directory's
         spec hash compared; the block is encoded in memory, and its files are written
         through the directory's descriptor, each atomically (:func:`sweep.files.write_file`):
         the variables' shards, then (``target`` checked again) the block's manifest (their
-        digests and fingerprints, ``done``'s digest), then ``done``. A writer paused meanwhile while another `sweep run` replaced the store
-        writes into the removed directory: StoreError, nothing reaches the new store.
+        digests and fingerprints, ``done``'s digest), then ``done``. A writer paused
+        meanwhile while another `sweep run` replaced the store writes into the removed
+        directory: StoreError, nothing reaches the new store.
         """
         directory = _open_store_directory(target.path)
         try:
@@ -833,16 +835,22 @@ def _read_blockwise(array, blocks: list[Block], damaged: dict[tuple[int, ...], l
 
 
 def _decode_blocks(array, blocks: list[Block], chunks: tuple[int, ...], damaged: dict, name: str) -> None:
-    """Decode ``blocks`` of ``array`` in slabs along the first grid dim, block by block
-    where a slab fails; record failing blocks in ``damaged``."""
+    """Decode ``blocks`` of ``array`` in slabs of about SCAN_SLAB_BYTES along the first
+    grid dim (block by block where a row of blocks is larger, or a slab fails); record
+    failing blocks in ``damaged``. Holds one slab (or block) in memory at a time."""
     row_bytes = max(1, array.dtype.itemsize * int(np.prod(array.shape[1:])) * chunks[0])
-    rows_per_slab = chunks[0] * max(1, SCAN_SLAB_BYTES // row_bytes)
-    by_slab: dict[int, list[Block]] = {}
-    for block in blocks:
-        by_slab.setdefault(block.origin[0] // rows_per_slab, []).append(block)
-    for slab, members in by_slab.items():
+    if row_bytes > SCAN_SLAB_BYTES:
+        groups = [(block.region, [block]) for block in blocks]
+    else:
+        rows_per_slab = chunks[0] * (SCAN_SLAB_BYTES // row_bytes)
+        by_slab: dict[int, list[Block]] = {}
+        for block in blocks:
+            by_slab.setdefault(block.origin[0] // rows_per_slab, []).append(block)
+        groups = [((slice(slab * rows_per_slab, (slab + 1) * rows_per_slab),), members)
+                  for slab, members in by_slab.items()]
+    for region, members in groups:
         try:
-            array[slab * rows_per_slab: (slab + 1) * rows_per_slab]
+            array[region]
             continue
         except Exception:
             pass

@@ -60,7 +60,8 @@ def test_a_store_holds_one_shard_per_block_and_variable_and_no_other_chunk_file(
     assert sum(name.startswith(f"{MANIFESTS}/") for name in names) == 8 + 1
     for variable in TOY_VARIABLES:
         assert [n for n in names if n.startswith(f"{variable}/")] == sorted([
-            f"{variable}/zarr.json", *(f"{variable}/c.{seed}.0" + ".0" * (variable == "rel_error") for seed in range(8))])
+            f"{variable}/zarr.json",
+            *(f"{variable}/c.{seed}.0" + ".0" * (variable == "rel_error") for seed in range(8))])
     assert len([path for path in store.rglob("*") if path.is_dir()]) == 10  # + the store itself
     assert root_attrs(store)["sweep_format"] == FORMAT
     group = zarr.open_group(str(store), mode="r")
@@ -120,7 +121,8 @@ def test_a_format_3_store_resumes_grows_and_verifies_in_its_own_layout(tmp_path)
     inode = (old / "final_error" / "c" / "3" / "0").stat().st_ino
     run_sweep(toy(range(10)), old)
     run_sweep(toy(range(10)), tmp_path / "whole.zarr")
-    assert root_attrs(old)["sweep_format"] == FORMAT_3 and (old / "final_error" / "c" / "3" / "0").stat().st_ino == inode
+    assert root_attrs(old)["sweep_format"] == FORMAT_3
+    assert (old / "final_error" / "c" / "3" / "0").stat().st_ino == inode
     health = scan_store(old, decode=True)
     assert health.done.all() and not health.damaged
     xr.testing.assert_identical(runs(old), runs(tmp_path / "whole.zarr"))
@@ -138,3 +140,27 @@ def test_a_format_3_store_and_a_format_4_one_merge_into_a_format_4_store(tmp_pat
     merged = runs(tmp_path / "merged.zarr")
     np.testing.assert_array_equal(merged["seed"].values, np.arange(8))
     xr.testing.assert_identical(merged, runs(tmp_path / "whole.zarr"))
+
+
+def test_a_resume_checks_files_by_fingerprint_and_by_digest_where_those_differ(tmp_path):
+    """A store copied elsewhere (new inodes: no file has the fingerprint its manifest
+    records) resumes with nothing to do, its files found by their digests; a shard
+    replaced by another of the same size after its block's manifest is damage to the
+    resume's scan, without decoding."""
+    import shutil
+
+    from sweep.engine import plan_sweep
+
+    store, copy = tmp_path / "s.zarr", tmp_path / "copy.zarr"
+    run_sweep(toy(), store)
+    shutil.copytree(store, copy)
+    plan = plan_sweep(toy(), copy)
+    assert plan.pending == () and not plan.health.damaged and plan.health.done.all()
+    shard = copy / "final_error" / "c.3.0"
+    replacement = copy / "final_error" / "c.4.0"
+    assert shard.stat().st_size == replacement.stat().st_size
+    shutil.copy(replacement, copy / "replacement")
+    (copy / "replacement").replace(shard)
+    plan = plan_sweep(toy(), copy)
+    assert list(plan.health.damaged) == [(3, 0)] and [block.origin for block in plan.pending] == [(3, 0)]
+    assert "not the chunk its block's writer recorded" in plan.health.damaged[(3, 0)][0]
