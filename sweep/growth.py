@@ -9,14 +9,15 @@ then the new dims follow, each with the store's old value first. Its points are 
 spec's, so it needs no validation of its own.
 
 :func:`grow_store` builds the grown store's metadata and coordinates in a sibling
-directory, hard-links every chunk file (a /4 store's shard files) of the store into it and renames it into place
-(as :func:`sweep.store.create_store` does): a kill leaves the old store or the grown
-one, and the finished runs' chunk files keep their bytes, inode and mtime. A new dim
-has blocks (shards and their inner chunks) of 1 and comes after the stored dims, so an
-old chunk is, byte for byte, the chunk at index 0 along it (a size-1 axis changes neither
-a C-order buffer nor the Morton order of a shard's inner chunks and its index). Each block's
-manifest is rewritten for its chunks' new keys and the grown sweep's hash (a manifest of
-another sweep, or unreadable, is linked unchanged: its block stays damaged).
+directory (in the store's format), hard-links every chunk file (a /4 store's shard
+files) of the store into it and renames it into place (as
+:func:`sweep.store.create_store` does): a kill leaves the old store or the grown one,
+and the finished runs' chunk files keep their bytes, inode and mtime. A new dim has
+blocks (shards and their inner chunks) of 1 and comes after the stored dims, so an old
+chunk is, byte for byte, the chunk at index 0 along it (a size-1 axis changes neither a
+C-order buffer nor the Morton order of a shard's inner chunks and its index). Each
+block's manifest is rewritten for its chunks' new keys and the grown sweep's hash (a
+manifest of another sweep, or unreadable, is linked unchanged: its block stays damaged).
 """
 from __future__ import annotations
 

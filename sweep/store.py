@@ -39,8 +39,8 @@ Protocol:
   lists exists, is not empty and (as `sweep run` checks) has the fingerprint it records
   or else its digest (`sweep verify`: the digest, always), so a chunk that a late writer
   of an earlier `sweep run` of this store landed after the block's manifest is damage,
-  reported and rerun. The coordinates have
-  their manifest too (``manifests/coordinates.json``, written with the layout).
+  reported and rerun. The coordinates have their manifest too
+  (``manifests/coordinates.json``, written with the layout).
 """
 from __future__ import annotations
 
