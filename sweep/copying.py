@@ -3,7 +3,7 @@
 
 A run is identified by its full parameter set (the problem's parameters, every one,
 defaults included: :func:`run_key`), so a run of another store is the same run when its
-store holds the same problem, in this version's FORMAT (the same stored numbers), and
+store holds the same problem, in a format of this version's numbers (RESUMABLE_FORMATS), and
 its key is equal, whatever the two grids look like. :func:`copy_runs` writes, block by
 block, the runs of the destination's pending blocks that a source holds finished, as
 the engine's tasks do (:meth:`sweep.store.BlockResults.write`: fenced by the lock); the
@@ -25,7 +25,7 @@ import numpy as np
 
 from sweep.growth import stored_spec_at, value_label
 from sweep.spec import SweepSpec
-from sweep.store import (FORMAT, WALL_TIME, Block, BlockResults, StoreError, StoreLayout, WriteTarget,
+from sweep.store import (RESUMABLE_FORMATS, WALL_TIME, Block, BlockResults, StoreError, StoreLayout, WriteTarget,
                          layout_for, open_group_arrays, root_attrs, scan_store)
 
 
@@ -53,11 +53,11 @@ def run_key(spec: SweepSpec, index: tuple[int, ...]) -> str:
 def open_source(path: str | Path, layout: StoreLayout, problem: str) -> Source:
     """The store at ``path`` as a source for a destination of ``layout`` and ``problem``.
 
-    Raises StoreError when it is not a sweep store of this FORMAT and problem, or stores
+    Raises StoreError when it is not a sweep store of RESUMABLE_FORMATS and problem, or stores
     a run's variables in another shape (its curves padded to more epochs, say).
     """
     path = str(path)
-    if root_attrs(path).get("sweep_format") != FORMAT:
+    if root_attrs(path).get("sweep_format") not in RESUMABLE_FORMATS:
         raise StoreError(f"cannot copy runs from {path!r}: written by another version of sweep (format "
                          f"{root_attrs(path).get('sweep_format')!r}); its numbers may differ")
     spec = stored_spec_at(path)
@@ -70,7 +70,7 @@ def open_source(path: str | Path, layout: StoreLayout, problem: str) -> Source:
         if shape != layout.extra_shape(variable):
             raise StoreError(f"cannot copy runs from {path!r}: its variable {variable.name!r} is stored per run as "
                              f"{shape}, not {layout.extra_shape(variable)}")
-    done = scan_store(path, decode=True).done
+    done = scan_store(path, fingerprints=True).done
     finished = {run_key(spec, index): index for index in zip(*(axis.tolist() for axis in np.nonzero(done)))}
     return Source(path, spec, finished, {variable.name: arrays[variable.name][...] for variable in layout.variables})
 

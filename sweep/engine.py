@@ -3,7 +3,8 @@
 One `sweep run` holds the store's lock (:class:`sweep.lock.StoreLock`) throughout;
 its token goes with every task (:class:`sweep.store.WriteTarget`). :func:`plan_sweep`
 reads what is there without changing anything (a new store, a store to repair, or one
-to resume: its blocks not all done or damaged, :func:`sweep.store.scan_store`);
+to resume: its blocks not all done or damaged, :func:`sweep.store.scan_store` by the
+files' fingerprints);
 :func:`start` creates or repairs the store; :func:`execute` runs the pending blocks in
 this process (``client=None``) or on a Dask cluster, keeping at most
 IN_FLIGHT_PER_THREAD tasks per worker thread in flight. Tasks write their own blocks of
@@ -34,7 +35,7 @@ from sweep.problems.results import STATUS
 from sweep.spec import SweepSpec
 from sweep.store import (Block, BlockResults, Health, StoreError, StoreLayout, WriteTarget, blocks_of, byte_size,
                          check_format, check_store, check_writable, create_store, grid_chunks, layout_for, plural,
-                         remove_leftovers, repair_store, scan_store, store_damage, store_kind)
+                         remove_leftovers, repair_store, root_attrs, scan_store, store_damage, store_kind)
 from sweep.tasks import Outcome, RunTally, block_to_run, choose_chunks, run_block, run_point
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ def resolve_store_path(store_path: str | Path) -> Path:
 
 def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = None, overwrite: bool = False,
                force: bool = False, retry_failed: bool = False) -> SweepPlan:
-    """Plan ``spec`` into ``store_path`` without changing anything (a full scan of an existing store).
+    """Plan ``spec`` into ``store_path`` without changing anything (an existing store is
+    scanned, its files checked by fingerprint).
 
     Raises StoreError when one run's results would not fit in memory
     (:meth:`StoreLayout.check_run_size`), when the path is not a sweep store (even with
@@ -129,7 +131,7 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
         _refuse_discarding(path, spec, force)
         return _fresh(plan)
     check_format(path)
-    stored = stored_spec_at(path)
+    stored = spec if root_attrs(path).get("spec_hash") == spec.hash else stored_spec_at(path)  # this very sweep
     if stored.hash != spec.hash:
         spec = grown_spec(stored, spec, str(path))  # GrowthRefused unless it extends the stored sweep
         if spec.hash != stored.hash:
@@ -139,7 +141,7 @@ def plan_sweep(spec: SweepSpec, store_path: str | Path, *, token: str | None = N
                            total_runs=spec.size, finished_runs=int(health.done.sum()), health=health,
                            grown_from=stored)
     check_store(path, spec)  # also refuses a stored spec that this code reads as another sweep
-    health = scan_store(path, decode=True)
+    health = scan_store(path, fingerprints=True)
     redo = ~health.done
     if retry_failed:
         redo |= health.status == STATUS["failed"]

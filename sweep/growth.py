@@ -9,13 +9,15 @@ then the new dims follow, each with the store's old value first. Its points are 
 spec's, so it needs no validation of its own.
 
 :func:`grow_store` builds the grown store's metadata and coordinates in a sibling
-directory, hard-links every chunk file of the store into it and renames it into place
-(as :func:`sweep.store.create_store` does): a kill leaves the old store or the grown
-one, and the finished runs' chunk files keep their bytes, inode and mtime. A new dim
-has chunks of 1 and comes after the stored dims, so an old chunk is, byte for byte, the
-chunk at index 0 along it (a size-1 axis does not change a C-order buffer). Each block's
-manifest is rewritten for its chunks' new keys and the grown sweep's hash (a manifest of
-another sweep, or unreadable, is linked unchanged: its block stays damaged).
+directory (in the store's format), hard-links every chunk file (a /4 store's shard
+files) of the store into it and renames it into place (as
+:func:`sweep.store.create_store` does): a kill leaves the old store or the grown one,
+and the finished runs' chunk files keep their bytes, inode and mtime. A new dim has
+blocks (shards and their inner chunks) of 1 and comes after the stored dims, so an old
+chunk is, byte for byte, the chunk at index 0 along it (a size-1 axis changes neither a
+C-order buffer nor the Morton order of a shard's inner chunks and its index). Each
+block's manifest is rewritten for its chunks' new keys and the grown sweep's hash (a
+manifest of another sweep, or unreadable, is linked unchanged: its block stays damaged).
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ import numpy as np
 
 from sweep.files import read_bounded
 from sweep.spec import SpecError, SweepSpec, spec_from_normalised
-from sweep.store import (COORDINATES_MANIFEST, MANIFESTS, MAX_METADATA_BYTES, StoreError, history_entry, layout_for,
-                         plural, root_attrs, swap_into_place, write_layout)
+from sweep.store import (COORDINATES_MANIFEST, DONE, MANIFESTS, MAX_METADATA_BYTES, StoreError, files_below,
+                         history_entry, layout_for, open_group_arrays, plural, root_attrs, swap_into_place,
+                         write_layout)
 
 
 class GrowthRefused(StoreError):
@@ -148,28 +151,38 @@ def grow_store(path: str | Path, stored: SweepSpec, grown: SweepSpec, chunks: tu
     history = root_attrs(path).get("history") or [history_entry(stored, stored.size, {})]
     history = [*history, history_entry(grown, grown.size - stored.size, added(stored, grown))]
 
+    arrays = open_group_arrays(path)
+    sweep_format = root_attrs(path)["sweep_format"]
+    separator = arrays[DONE].metadata.chunk_key_encoding.separator
+    grid_dims = len(stored.dims)
+    inner = {name: tuple(array.chunks[:grid_dims]) + (1,) * new_dims for name, array in arrays.items()
+             if array.shards}  # a shard's inner chunks stay as they are
+
     def build(building: Path) -> None:
-        write_layout(building, grown, tuple(chunks) + (1,) * new_dims, history)
+        write_layout(building, grown, tuple(chunks) + (1,) * new_dims, history, sweep_format=sweep_format,
+                     inner=inner)
         for variable in layout_for(stored).variables:
-            for old in (path / variable.name / "c").rglob("*"):
-                if old.is_file():
-                    _link(old, building / variable.name / _grown_key(old.relative_to(path / variable.name),
-                                                                     len(stored.dims), new_dims))
+            for key in files_below(path / variable.name).keys() - {"zarr.json"}:
+                _link(path / variable.name / key,
+                      building / variable.name / _grown_key(key, separator, grid_dims, new_dims))
         for old in (path / MANIFESTS).glob("*.json"):
             if old.stem != COORDINATES_MANIFEST:
-                _carry_manifest(old, building / MANIFESTS, stored, grown, new_dims)
+                _carry_manifest(old, building / MANIFESTS, stored, grown, new_dims, separator)
 
     swap_into_place(path, "growing", build)
 
 
-def _grown_key(key: Path, grid_dims: int, new_dims: int) -> Path:
-    """A chunk's key ("c/2/0/0": c, grid indices, extra dims' indices) in the grown store."""
-    parts = key.parts
-    return Path(*parts[:1 + grid_dims], *("0",) * new_dims, *parts[1 + grid_dims:])
+def _grown_key(key: str, separator: str, grid_dims: int, new_dims: int) -> str:
+    """A chunk's (a shard's) key ("c.2.0.0", a /3 store's "c/2/0/0": c, grid indices,
+    extra dims' indices) in the grown store."""
+    parts = key.split(separator)
+    return separator.join([*parts[:1 + grid_dims], *("0",) * new_dims, *parts[1 + grid_dims:]])
 
 
-def _carry_manifest(old: Path, manifests: Path, stored: SweepSpec, grown: SweepSpec, new_dims: int) -> None:
-    """The block manifest ``old`` ("2.0.json") under its grown name, for the grown keys and hash."""
+def _carry_manifest(old: Path, manifests: Path, stored: SweepSpec, grown_spec: SweepSpec, new_dims: int,
+                    separator: str) -> None:
+    """The block manifest ``old`` ("2.0.json") under its grown name, for the grown keys
+    (of the digests and of the fingerprints: hard links keep them) and hash."""
     grid_dims = len(stored.dims)
     indices = old.stem.split(".")
     target = manifests / f"{'.'.join([*indices[:grid_dims], *('0',) * new_dims, *indices[grid_dims:]])}.json"
@@ -181,11 +194,17 @@ def _carry_manifest(old: Path, manifests: Path, stored: SweepSpec, grown: SweepS
     if not ours:
         _link(old, target)
         return
-    chunks = {}
-    for key, digest in manifest["chunks"].items():
-        name, _, chunk = key.partition("/")
-        chunks[f"{name}/{_grown_key(Path(chunk), grid_dims, new_dims).as_posix()}"] = digest
-    target.write_text(json.dumps({**manifest, "spec_hash": grown.hash, "chunks": chunks}))
+
+    def under_grown_keys(by_key: dict[str, Any]) -> dict[str, Any]:
+        carried = {}
+        for key, value in by_key.items():
+            name, _, chunk = key.partition("/")
+            carried[f"{name}/{_grown_key(chunk, separator, grid_dims, new_dims)}"] = value
+        return carried
+
+    carried = {part: under_grown_keys(manifest[part]) for part in ("chunks", "files")
+               if isinstance(manifest.get(part), dict)}
+    target.write_text(json.dumps({**manifest, "spec_hash": grown_spec.hash, **carried}))
 
 
 def _link(source: Path, target: Path) -> None:

@@ -7,13 +7,21 @@ and the engine's ``status``, ``wall_time``, ``error`` (message of a failed run) 
 ``done`` (bool). Every variable has an explicit fill value, so an unwritten chunk reads
 as "no data" (NaN, -1, "" or False) rather than 0.
 
+Files (format /4, FORMAT): the grid is cut into :class:`Block` s (the shape
+:func:`sweep.tasks.choose_chunks` gives, within a file budget), and each variable's block
+is one shard of zarr's sharding codec (the array's ``shards``; its ``chunks`` are the
+shard's inner chunks, :func:`inner_chunks`), a file ``<variable>/c.<i>.<j>...`` beside
+the others: a store holds :meth:`StoreLayout.files` files. A /3 store (FORMAT_3: one
+plain chunk per block and variable, ``c/<i>/<j>``) is read, resumed, grown and copied in
+its own layout (:func:`block_shape` reads either).
+
 Protocol:
 
 - :func:`create_store` builds the whole layout in a sibling temporary directory,
   consolidates its metadata, then renames it into place: a kill leaves either nothing
   or a complete empty store. Nothing rewrites metadata afterwards (except
   :func:`repair_store`, which rebuilds lost metadata of the same sweep).
-- Writers write only chunk-aligned :class:`Block` s with :meth:`BlockResults.write`
+- Writers write only whole :class:`Block` s (shards) with :meth:`BlockResults.write`
   (:class:`StoreWriter`): it opens the store's *directory* (a file descriptor, not the
   path), then checks that its `sweep run` holds the store's lock (the token,
   :mod:`sweep.lock`) and that the directory holds its sweep (spec hash), and writes every
@@ -21,16 +29,18 @@ Protocol:
   writer that was paused past those checks (a stopped worker, an orphaned task) while
   another `sweep run` replaced the store (``--overwrite`` builds a new directory and
   renames it into place) writes into the old, removed directory: nothing reaches the new
-  store. The variables' chunks come first, then (after checking the lock again) the
-  block's *manifest*, ``manifests/<chunk index>.json``, with the sweep's hash, the
-  writer's token and a digest of every chunk file of the block, ``done``'s included,
-  then ``done``. Every chunk is written, fill or not, with a checksum (zstd's).
+  store. The variables' shards come first, then (after checking the lock again) the
+  block's *manifest*, ``manifests/<block index>.json``, with the sweep's hash, the
+  writer's token, a digest of every chunk file of the block, ``done``'s included, and
+  the fingerprint (size, mtime, inode) of each but ``done``'s, then ``done``. Every
+  chunk is written, fill or not, with a checksum (zstd's).
 - A run counts as finished only when its ``done`` is True and its block is undamaged
   (:func:`scan_store`): its manifest is there and of this sweep, every chunk file it
-  lists exists and (a full scan, as `sweep verify` and `sweep run` make) has the digest
-  it records, so a chunk that a late writer of an earlier `sweep run` of this store
-  landed after the block's manifest is damage, reported and rerun. The coordinates have
-  their manifest too (``manifests/coordinates.json``, written with the layout).
+  lists exists, is not empty and (as `sweep run` checks) has the fingerprint it records
+  or else its digest (`sweep verify`: the digest, always), so a chunk that a late writer
+  of an earlier `sweep run` of this store landed after the block's manifest is damage,
+  reported and rerun. The coordinates have their manifest too
+  (``manifests/coordinates.json``, written with the layout).
 """
 from __future__ import annotations
 
@@ -61,9 +71,12 @@ if TYPE_CHECKING:
 # root attr: marks a directory as a sweep store. /2: checksummed chunks, fill chunks written,
 # and SGD's visiting orders drawn in the kernels (separable results differ from /1's).
 # /3: every block and the coordinates have a manifest (the numbers are /2's).
-FORMAT = "linear-teachers-sweep/3"
+# /4: every block is one shard per variable (zarr's sharding codec; the numbers are /2's).
+FORMAT = "linear-teachers-sweep/4"
+FORMAT_3 = "linear-teachers-sweep/3"
 FORMAT_2 = "linear-teachers-sweep/2"
-READABLE_FORMATS = (FORMAT, FORMAT_2, "linear-teachers-sweep/1")
+RESUMABLE_FORMATS = (FORMAT, FORMAT_3)       # manifests and the same numbers: resumed, grown, copied
+READABLE_FORMATS = (*RESUMABLE_FORMATS, FORMAT_2, "linear-teachers-sweep/1")
 DONE, ERROR, STATUS_VARIABLE, WALL_TIME = "done", "error", "status", "wall_time"
 MANIFESTS, COORDINATES_MANIFEST = "manifests", "coordinates"
 PACKAGES = ("linear-teachers", "numpy", "numba", "scipy", "zarr", "xarray", "dask", "distributed")
@@ -71,6 +84,8 @@ SCAN_SLAB_BYTES = 64 * 2**20                 # a scan decodes this much of a var
 MAX_RUN_BYTES = 2**30                        # the most one run's results may take in the store
 MAX_METADATA_BYTES = 2**26                   # a larger zarr.json or manifest is unreadable
 MAX_CHUNK_FILE_BYTES = 2**31                 # a chunk is at most tasks.MAX_CHUNK_BYTES before compression
+INNER_CHUNK_BYTES = 2**20                    # a shard's inner chunks (its read units) hold about this much
+READ_CHUNK_BYTES = 128 * 2**20               # open_store's dask chunks hold up to this much of a variable
 DIGEST_BYTES = 16                            # BLAKE2b digests of chunk files in manifests
 LATE_WRITE = "not the chunk its block's writer recorded (a late write of another `sweep run`)"
 
@@ -104,6 +119,13 @@ class StoreLayout:
         """Bytes one run takes in ``variable`` (a string counted as 8)."""
         return np.dtype(variable.dtype if variable.dtype != "str" else "O").itemsize * math.prod(
             self.extra_shape(variable))
+
+    def files(self, blocks: int) -> int:
+        """The files of a store of this layout written in ``blocks`` blocks (format /4): per
+        block one shard per variable and its manifest; besides, the root's and every
+        array's ``zarr.json``, each coordinate's one chunk, and the coordinates' manifest."""
+        coordinates = len(self.dims) + sum(dim.values is not None for dim in self.extra_dims.values())
+        return blocks * (len(self.variables) + 1) + 1 + len(self.variables) + 2 * coordinates + 1
 
     @property
     def bytes_per_run(self) -> int:
@@ -174,9 +196,9 @@ def layout_for(spec: SweepSpec) -> StoreLayout:
 # ---------------------------------------------------------------- creating, checking, repairing
 
 def create_store(path: str | Path, spec: SweepSpec, chunks: tuple[int, ...]) -> None:
-    """Lay out the store of ``spec`` at ``path``, chunked ``chunks`` along the grid dims,
-    replacing what is there: built in a sibling temporary directory, then renamed into
-    place (a kill leaves the old store, nothing, or the complete new store)."""
+    """Lay out the store of ``spec`` at ``path`` in blocks (shards) of shape ``chunks``
+    along the grid dims, replacing what is there: built in a sibling temporary directory,
+    then renamed into place (a kill leaves the old store, nothing, or the complete new store)."""
     swap_into_place(Path(path), "creating",
                     lambda building: write_layout(building, spec, chunks, [history_entry(spec, spec.size, {})]))
 
@@ -225,7 +247,8 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
     """Rewrite the coordinates of a damaged store of ``spec``, and its root ``zarr.json``
     if that is unreadable, keeping every chunk of its variables.
 
-    The grid chunks are read from the ``done`` array's own metadata. Raises StoreError
+    The block shape (the shards; a /3 store's chunks: its chunk grid) and the format are
+    read from the ``done`` array's own metadata. Raises StoreError
     when that is unreadable, or when the arrays on disk are not laid out as ``spec``'s
     store would be (then only ``--overwrite`` helps).
     """
@@ -233,12 +256,16 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
     done_meta = _read_json(path / DONE / "zarr.json")
     try:
         chunks = tuple(done_meta["chunk_grid"]["configuration"]["chunk_shape"])
+        sweep_format = done_meta["attributes"]["sweep_format"]
+        if sweep_format not in RESUMABLE_FORMATS:
+            raise KeyError(sweep_format)
     except (TypeError, KeyError):
         raise StoreError(f"the store {str(path)!r} is damaged beyond repair (the metadata of its `done` array "
                          "is unreadable); use --overwrite to start it again") from None
     fresh = _sibling(path, "repairing")
     try:
-        write_layout(fresh, spec, chunks, [history_entry(spec, spec.size, {})])  # used if the root is lost
+        write_layout(fresh, spec, chunks, [history_entry(spec, spec.size, {})],  # used if the root is lost
+                     sweep_format=sweep_format)
         layout = layout_for(spec)
         for variable in layout.variables:
             if _read_json(path / variable.name / "zarr.json") != _read_json(fresh / variable.name / "zarr.json"):
@@ -257,9 +284,10 @@ def repair_store(path: str | Path, spec: SweepSpec) -> None:
 
 
 def check_format(path: str | Path) -> None:
-    """Raise StoreError unless the store at ``path`` has this version's FORMAT (resumable)."""
+    """Raise StoreError unless the store at ``path`` has a format this version resumes
+    (RESUMABLE_FORMATS: /4, or /3, kept in its own layout)."""
     attrs = root_attrs(path)
-    if attrs.get("sweep_format") != FORMAT:
+    if attrs.get("sweep_format") not in RESUMABLE_FORMATS:
         raise StoreError(f"the store {str(path)!r} was written by an earlier version of sweep (format "
                          f"{attrs.get('sweep_format')!r}) and cannot be resumed; use another --store path, or "
                          "--overwrite to replace it")
@@ -329,8 +357,14 @@ def check_writable(path: str | Path) -> None:
 # ---------------------------------------------------------------- reading
 
 def grid_chunks(path: str | Path) -> tuple[int, ...]:
-    """The chunk shape of the store along its grid dims."""
-    return tuple(_open_group(path, "r")[DONE].chunks)
+    """The block shape of the store along its grid dims (the unit one task writes)."""
+    return block_shape(_open_group(path, "r")[DONE])
+
+
+def block_shape(array) -> tuple[int, ...]:
+    """The shape of one block of a stored Zarr array: its shards (format /4), or its
+    chunks (a /3 store, one chunk file per block and variable)."""
+    return tuple(array.shards or array.chunks)
 
 
 def read_done(path: str | Path) -> np.ndarray:
@@ -367,38 +401,52 @@ class Health:
         return lines + [f"coordinate {name!r}: unreadable; `sweep run` rewrites it" for name in self.coordinates]
 
 
-def scan_store(path: str | Path, *, decode: bool = False) -> Health:
-    """Check the store's chunks block by block.
+def scan_store(path: str | Path, *, decode: bool = False, fingerprints: bool = False) -> Health:
+    """Check the store's chunks (shards) block by block.
 
     Always: ``done`` and ``status`` are decoded chunk by chunk where a whole read fails,
-    and (format /3) every variable's chunk file and the manifest of a finished block, and
-    every coordinate's chunk file, must exist. With ``decode``, every chunk of every
-    finished block, and the coordinates, are decoded too (checksums included) and must be
-    the files their manifests record (the sweep's hash, every chunk's digest): reads the
-    whole store once.
+    and (formats /3, /4) every variable's chunk file and the manifest of a finished block,
+    and every coordinate's chunk file, must exist, and no shard file be empty. With
+    ``fingerprints`` (what `sweep run` checks), every finished block's files must be the
+    ones its manifest records (the sweep's hash; each file by the size, mtime and inode
+    recorded when it was written, or where those differ or are not recorded, a /3
+    store's, by its digest; ``done`` and the coordinates by digest), and the coordinates
+    decode: reads little more than ``done``. With ``decode`` (`sweep verify`), every chunk
+    of every finished block is decoded too (checksums included) and every file checked by
+    its digest: reads the whole store once, a slab at a time.
     """
     group = _open_group(path, "r")
-    checked = group.attrs.get("sweep_format") == FORMAT
+    checked = group.attrs.get("sweep_format") in RESUMABLE_FORMATS
     done_array = group[DONE]
-    chunks = tuple(done_array.chunks)
+    chunks = block_shape(done_array)
     blocks = blocks_of(done_array.shape, chunks)
     damaged: dict[tuple[int, ...], list[str]] = {}
     done = _read_blockwise(done_array, blocks, damaged)
     status = _read_blockwise(group[STATUS_VARIABLE], blocks, damaged)
-    finished = [block for block in blocks if done[block.region].any() and block.origin not in damaged]
     grid_dims = tuple(done_array.metadata.dimension_names)
     arrays = {name: group[name] for name in group.array_keys()}
     variables = [name for name, array in arrays.items()
                  if tuple(array.metadata.dimension_names or ())[:len(grid_dims)] == grid_dims and name not in grid_dims]
     coordinate_names = sorted(set(arrays) - set(variables))
     coordinates = []
+    if checked:
+        present = {name: {key: size for key, size in files_below(Path(path) / name).items() if key != "zarr.json"}
+                   for name in [*variables, *coordinate_names]}
+        for name in variables:
+            if arrays[name].shards:  # an empty shard file reads as fill: damage, as an unreadable chunk is
+                separator = arrays[name].metadata.chunk_key_encoding.separator
+                empty = [key for key, size in present[name].items() if size == 0 and key.startswith(f"c{separator}")]
+                for key in empty:  # (a writer's temporary file is ".c.<i>...partial")
+                    indices = key.split(separator)[1:1 + len(chunks)]
+                    origin = tuple(int(i) * c for i, c in zip(indices, chunks))
+                    damaged.setdefault(origin, []).append(f"{name}: empty shard file")
+    finished = [block for block in blocks if done[block.region].any() and block.origin not in damaged]
 
     def chunk_key(name: str, block: Block) -> str:
         return arrays[name].metadata.encode_chunk_key(_chunk_coords(block, chunks, arrays[name].ndim))
 
     if checked:
-        present = {name: _chunk_files(Path(path) / name) for name in [*variables, *coordinate_names]}
-        manifests = _chunk_files(Path(path), MANIFESTS)
+        manifests = {f"{MANIFESTS}/{key}" for key in files_below(Path(path) / MANIFESTS)}
         for block in finished:
             for name in variables:
                 if chunk_key(name, block) not in present[name]:
@@ -409,6 +457,7 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     if decode:
         for name in variables:
             _decode_blocks(arrays[name], [b for b in finished if b.origin not in damaged], chunks, damaged, name)
+    if decode or fingerprints:
         for name in coordinate_names:
             try:
                 arrays[name][...]
@@ -419,7 +468,8 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
             for block in finished:
                 if block.origin not in damaged:
                     keys = [f"{name}/{chunk_key(name, block)}" for name in variables]
-                    unusable, late = _against_manifest(Path(path), _manifest_key(chunk_key(DONE, block)), keys, spec_hash)
+                    manifest = _manifest_key(chunk_key(DONE, block))
+                    unusable, late = _against_manifest(Path(path), manifest, keys, spec_hash, by_fingerprint=not decode)
                     problems = [unusable] if unusable else [f"{key.partition('/')[0]}: {LATE_WRITE}" for key in late]
                     if problems:
                         damaged[block.origin] = problems
@@ -434,26 +484,37 @@ def scan_store(path: str | Path, *, decode: bool = False) -> Health:
     return Health(chunks, done, status, damaged, coordinates, decoded=decode)
 
 
-def _against_manifest(path: Path, manifest_key: str, keys: list[str], spec_hash: str) -> tuple[str | None, list[str]]:
+def _against_manifest(path: Path, manifest_key: str, keys: list[str], spec_hash: str, *,
+                      by_fingerprint: bool = False) -> tuple[str | None, list[str]]:
     """The files ``keys`` (relative to the store at ``path``) against the manifest at
     ``manifest_key``: (what makes the manifest unusable, or None; the keys whose file is
-    missing or not the one the manifest records)."""
+    missing or not the one the manifest records). ``by_fingerprint``: a file whose
+    :func:`_fingerprint` is the one recorded is not read."""
     try:
         manifest = json.loads(read_bounded(path / manifest_key, MAX_METADATA_BYTES))
         recorded, sweep = manifest["chunks"], manifest["spec_hash"]
-    except (OSError, ValueError, KeyError, TypeError):
+        fingerprints = manifest.get("files", {}) if by_fingerprint else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "its manifest is unreadable", []
-    if sweep != spec_hash or not isinstance(recorded, dict):
+    if sweep != spec_hash or not isinstance(recorded, dict) or not isinstance(fingerprints, dict):
         return "its manifest is of another sweep", []
     late = []
     for key in keys:
         try:
+            if key in fingerprints and fingerprints[key] == _fingerprint(os.stat(path / key)):
+                continue
             if recorded.get(key) == _digest(read_bounded(path / key, MAX_CHUNK_FILE_BYTES)):
                 continue
         except OSError:
             pass
         late.append(key)
     return None, late
+
+
+def _fingerprint(stat: os.stat_result) -> list[int]:
+    """What identifies a file as written, without reading it: size, mtime (ns), inode
+    (a file replaced by another writer, or rewritten, differs; a hard link does not)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
 def run_counts(path: str | Path, health: Health | None = None) -> dict[str, int]:
@@ -474,15 +535,31 @@ def open_group_arrays(path: str | Path) -> dict[str, Any]:
 
 
 def open_store(path: str | Path):
-    """The store as an ``xarray.Dataset`` (lazy, dask-backed)."""
+    """The store as an ``xarray.Dataset`` (lazy, dask-backed, in :func:`read_chunks`)."""
     import xarray as xr
 
-    _open_group(path, "r")  # StoreError unless a readable sweep store
+    group = _open_group(path, "r")  # StoreError unless a readable sweep store
     try:
-        return xr.open_zarr(str(path), consolidated=True)
+        return xr.open_zarr(str(path), consolidated=True, chunks=read_chunks(group))
     except Exception as error:  # the coordinates are read now: one may be damaged
         raise StoreError(f"cannot open the store {str(path)!r}: {_reason(error)}; `sweep verify` says what is "
                          "damaged, `sweep run` with its spec repairs it") from None
+
+
+def read_chunks(group) -> dict[str, int]:
+    """The dask chunks of :func:`open_store` along the grid dims: whole blocks, as many
+    as keep every variable's chunk within READ_CHUNK_BYTES (a string counted as 8
+    bytes), gathered from the last grid dim backwards (whole along the extra dims)."""
+    done = group[DONE]
+    block, dims = block_shape(done), tuple(done.metadata.dimension_names)
+    largest = max(array.dtype.itemsize * math.prod(array.shape[len(dims):]) for array in group.array_values()
+                  if tuple(array.metadata.dimension_names or ())[:len(dims)] == dims)
+    blocks = max(1, READ_CHUNK_BYTES // max(1, largest * math.prod(block)))
+    chunks = dict(zip(dims, block))
+    for dim, size, n in reversed(list(zip(dims, block, done.shape))):
+        taken = min(-(-n // size), blocks)
+        chunks[dim], blocks = size * taken, blocks // taken
+    return chunks
 
 
 # ---------------------------------------------------------------- writing
@@ -548,16 +625,17 @@ class BlockResults:
         self.arrays[DONE][index] = True
 
     def write(self, target: WriteTarget, origin: tuple[int, ...]) -> None:
-        """Write the block at grid offset ``origin`` (chunk-aligned: it is then the only
-        writer of its chunks), bound to ``target``'s store directory and `sweep run`.
+        """Write the block at grid offset ``origin`` (shard-aligned: it is then the only
+        writer of its shards), bound to ``target``'s store directory and `sweep run`.
 
         The store's directory is opened first; then ``target`` is checked (LockLost or
         StoreError, and nothing written, if the store changed hands) and the directory's
         spec hash compared; the block is encoded in memory, and its files are written
         through the directory's descriptor, each atomically (:func:`sweep.files.write_file`):
-        the variables' chunks, then (``target`` checked again) the block's manifest, then
-        ``done``. A writer paused meanwhile while another `sweep run` replaced the store
-        writes into the removed directory: StoreError, nothing reaches the new store.
+        the variables' shards, then (``target`` checked again) the block's manifest (their
+        digests and fingerprints, ``done``'s digest), then ``done``. A writer paused
+        meanwhile while another `sweep run` replaced the store writes into the removed
+        directory: StoreError, nothing reaches the new store.
         """
         directory = _open_store_directory(target.path)
         try:
@@ -567,12 +645,14 @@ class BlockResults:
                 raise StoreError(f"the store {target.path!r} no longer holds this task's sweep; nothing written")
             files = self._encode(metadata, origin)
             done_key = next(key for key in files if key.startswith(f"{DONE}/"))
+            written = {}
             for key, data in files.items():
                 if key != done_key:
                     write_file(key, data, directory)
+                    written[key] = _fingerprint(os.stat(key, dir_fd=directory))
             target.check()
             manifest = {"spec_hash": target.spec_hash, "token": target.token,
-                        "chunks": {key: _digest(data) for key, data in files.items()}}
+                        "chunks": {key: _digest(data) for key, data in files.items()}, "files": written}
             write_file(_manifest_key(done_key.removeprefix(f"{DONE}/")), json.dumps(manifest).encode(), directory)
             write_file(done_key, files[done_key], directory)
         except FileNotFoundError:
@@ -622,18 +702,27 @@ def byte_size(count: int) -> str:
     return f"{count} B"
 
 
-def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: list[dict[str, Any]]) -> None:
+def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: list[dict[str, Any]], *,
+                 sweep_format: str = FORMAT, inner: dict[str, tuple[int, ...]] | None = None) -> None:
     """Write the metadata and coordinates of ``spec``'s store at ``path`` (a new directory),
-    with ``history`` (:func:`history_entry` s, oldest first) in its root attributes, and
-    consolidate the metadata."""
+    blocks of shape ``chunks`` along the grid dims, with ``history`` (:func:`history_entry`
+    s, oldest first) in its root attributes, and consolidate the metadata.
+
+    Format /4 (FORMAT): each variable's block is one shard, whose inner chunks (along the
+    grid dims; whole along the extra dims) are ``inner[name]`` if given (a grown store
+    keeps its variables' inner chunks), else :func:`inner_chunks`. Format /3 (the layout
+    of a /3 store that grows or is repaired): each block is one chunk.
+    """
     import zarr
     from zarr.codecs import ZstdCodec
 
     layout = layout_for(spec)
     compressors = ZstdCodec(level=0, checksum=True)
     every_chunk = {"write_empty_chunks": True}
+    # /4: chunk files side by side in their array's folder ("c.2.0"), no folder per index
+    keys = {"chunk_key_encoding": {"name": "default", "separator": "."}} if sweep_format == FORMAT else {}
     root = zarr.open_group(str(path), mode="w-", zarr_format=3, attributes={
-        "sweep_format": FORMAT,
+        "sweep_format": sweep_format,
         "spec": spec.normalised(),
         "spec_hash": spec.hash,
         "versions": _versions(),
@@ -646,23 +735,28 @@ def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: 
         root.create_array(dim, shape=coord.shape, dtype=_zarr_dtype(coord.dtype), chunks=coord.shape,
                           dimension_names=(dim,), attributes={"long_name": f"swept run parameter {dim}"},
                           fill_value=_coordinate_fill(coord.dtype), compressors=compressors,
-                          config=every_chunk)[:] = coord
+                          config=every_chunk, **keys)[:] = coord
     for dim in layout.extra_dims.values():
         if dim.values is not None:
             coord = np.asarray(dim.values)
             root.create_array(dim.name, shape=coord.shape, dtype=coord.dtype, chunks=coord.shape,
                               fill_value=_coordinate_fill(coord.dtype) if coord.dtype.kind != "i" else -1,
                               dimension_names=(dim.name,), attributes=dict(dim.attrs), compressors=compressors,
-                              config=every_chunk)[:] = coord
+                              config=every_chunk, **keys)[:] = coord
     for variable in layout.variables:
         extra = layout.extra_shape(variable)
         attributes = variable.all_attrs()
         if variable.name == DONE:  # the store's identity, also where a damaged root cannot lose it
-            attributes |= {"sweep_format": FORMAT, "spec_hash": spec.hash}
+            attributes |= {"sweep_format": sweep_format, "spec_hash": spec.hash}
+        if sweep_format == FORMAT:
+            read_unit = (inner or {}).get(variable.name) or inner_chunks(chunks, layout.run_bytes(variable))
+            blocking = {"shards": tuple(chunks) + extra, "chunks": tuple(read_unit) + extra}
+        else:
+            blocking = {"chunks": tuple(chunks) + extra}
         root.create_array(variable.name, shape=layout.shape + extra, dtype=_zarr_dtype(np.dtype(
                               object if variable.dtype == "str" else variable.dtype)),
-                          chunks=tuple(chunks) + extra, fill_value=variable.fill, compressors=compressors,
-                          dimension_names=layout.dims + variable.dims, attributes=attributes)
+                          **blocking, fill_value=variable.fill, compressors=compressors,
+                          dimension_names=layout.dims + variable.dims, attributes=attributes, **keys)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         zarr.consolidate_metadata(str(path))
@@ -671,6 +765,26 @@ def write_layout(path: Path, spec: SweepSpec, chunks: tuple[int, ...], history: 
     manifest = {"spec_hash": spec.hash, "token": None, "chunks": {key: _digest((path / key).read_bytes()) for key in keys}}
     (path / MANIFESTS).mkdir()
     (path / MANIFESTS / f"{COORDINATES_MANIFEST}.json").write_text(json.dumps(manifest))
+
+
+def inner_chunks(block: tuple[int, ...], run_bytes: int) -> tuple[int, ...]:
+    """The inner chunks (read units) of a shard of ``block`` runs along the grid dims, for
+    a variable of ``run_bytes`` per run: about INNER_CHUNK_BYTES each (at least one
+    run), filled from the last grid dim backwards, each a divisor of the block along its
+    dim (zarr's sharding codec tiles a shard with whole inner chunks)."""
+    runs = max(1, INNER_CHUNK_BYTES // max(1, run_bytes))
+    inner = [1] * len(block)
+    for axis in reversed(range(len(block))):
+        inner[axis] = max(d for d in _divisors(block[axis]) if d <= runs)
+        runs //= inner[axis]
+        if inner[axis] < block[axis]:
+            break
+    return tuple(inner)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in small]
 
 
 def _open_store_directory(path: str) -> int:
@@ -694,9 +808,9 @@ def _digest(data: bytes) -> str:
 
 
 def _manifest_key(done_chunk_key: str) -> str:
-    """The manifest of the block whose ``done`` chunk is ``done_chunk_key`` ("c/2/0/0"):
-    "manifests/2.0.0.json"."""
-    return f"{MANIFESTS}/{done_chunk_key.removeprefix('c/').replace('/', '.')}.json"
+    """The manifest of the block whose ``done`` chunk is ``done_chunk_key`` ("c.2.0.0", or
+    a /3 store's "c/2/0/0"): "manifests/2.0.0.json"."""
+    return f"{MANIFESTS}/{done_chunk_key[2:].replace('/', '.')}.json"
 
 
 def _sibling(path: Path, purpose: str) -> Path:
@@ -721,16 +835,22 @@ def _read_blockwise(array, blocks: list[Block], damaged: dict[tuple[int, ...], l
 
 
 def _decode_blocks(array, blocks: list[Block], chunks: tuple[int, ...], damaged: dict, name: str) -> None:
-    """Decode ``blocks`` of ``array`` in slabs along the first grid dim, block by block
-    where a slab fails; record failing blocks in ``damaged``."""
+    """Decode ``blocks`` of ``array`` in slabs of about SCAN_SLAB_BYTES along the first
+    grid dim (block by block where a row of blocks is larger, or a slab fails); record
+    failing blocks in ``damaged``. Holds one slab (or block) in memory at a time."""
     row_bytes = max(1, array.dtype.itemsize * int(np.prod(array.shape[1:])) * chunks[0])
-    rows_per_slab = chunks[0] * max(1, SCAN_SLAB_BYTES // row_bytes)
-    by_slab: dict[int, list[Block]] = {}
-    for block in blocks:
-        by_slab.setdefault(block.origin[0] // rows_per_slab, []).append(block)
-    for slab, members in by_slab.items():
+    if row_bytes > SCAN_SLAB_BYTES:
+        groups = [(block.region, [block]) for block in blocks]
+    else:
+        rows_per_slab = chunks[0] * (SCAN_SLAB_BYTES // row_bytes)
+        by_slab: dict[int, list[Block]] = {}
+        for block in blocks:
+            by_slab.setdefault(block.origin[0] // rows_per_slab, []).append(block)
+        groups = [((slice(slab * rows_per_slab, (slab + 1) * rows_per_slab),), members)
+                  for slab, members in by_slab.items()]
+    for region, members in groups:
         try:
-            array[slab * rows_per_slab: (slab + 1) * rows_per_slab]
+            array[region]
             continue
         except Exception:
             pass
@@ -746,14 +866,23 @@ def _chunk_coords(block: Block, chunks: tuple[int, ...], ndim: int) -> tuple[int
     return grid + (0,) * (ndim - len(grid))
 
 
-def _chunk_files(array_dir: Path, under: str = "c") -> set[str]:
-    """The chunk keys present on disk under an array's directory ("c/0/1", ...; or the
-    files of another folder ``under`` it)."""
-    keys = set()
-    for folder, _, files in os.walk(array_dir / under):
-        relative = Path(folder).relative_to(array_dir).as_posix()
-        keys.update(f"{relative}/{name}" for name in files)
-    return keys
+def files_below(folder: Path, prefix: str = "") -> dict[str, int]:
+    """The files below ``folder`` and their sizes, by path relative to it ("zarr.json",
+    "c.0.1", a /3 store's "c/0/1", ...; {} if it is missing)."""
+    files = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return files
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            files.update(files_below(Path(entry.path), f"{prefix}{entry.name}/"))
+        else:
+            try:
+                files[prefix + entry.name] = entry.stat(follow_symlinks=False).st_size
+            except OSError:  # removed meanwhile
+                pass
+    return files
 
 
 def _reason(error: BaseException) -> str:
@@ -793,7 +922,7 @@ def _open_group(path: str | Path, mode: str):
     if not isinstance(attrs, dict) or attrs.get("sweep_format") not in READABLE_FORMATS:
         marker = _read_json(Path(path) / DONE / "zarr.json")
         marker = marker.get("attributes", {}) if isinstance(marker, dict) else {}
-        if isinstance(marker, dict) and marker.get("sweep_format") == FORMAT:
+        if isinstance(marker, dict) and marker.get("sweep_format") in RESUMABLE_FORMATS:
             raise DamagedStore(f"the sweep store {str(path)!r} is damaged: its root metadata {str(root)!r} is "
                                f"{'unreadable' if root.exists() else 'missing'}; `sweep run` with its spec rebuilds "
                                "it (finished runs are kept), `sweep run --overwrite` starts it again",
@@ -807,7 +936,7 @@ def _open_group(path: str | Path, mode: str):
     if not isinstance(metadata.get("consolidated_metadata"), dict):
         raise DamagedStore(f"the sweep store {str(path)!r} is incomplete: its creation was interrupted (no "
                            "consolidated metadata) and it holds no finished run; `sweep run --overwrite` starts "
-                           "it again", attrs.get("spec_hash") if attrs.get("sweep_format") == FORMAT else None)
+                           "it again", attrs.get("spec_hash") if attrs.get("sweep_format") in RESUMABLE_FORMATS else None)
     try:
         return zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=True)
     except Exception as error:  # zarr raises many kinds on inconsistent metadata

@@ -1,6 +1,6 @@
-"""Tasks: chunk-aligned blocks of the grid, how big they are, and the tasks that run them.
+"""Tasks: shard-aligned blocks of the grid, how big they are, and the tasks that run them.
 
-A task is one :class:`~sweep.store.Block` = one chunk of the store along the grid dims
+A task is one :class:`~sweep.store.Block` = one shard of the store along the grid dims
 (whole along the problem's extra dims), shaped by :func:`choose_chunks` to hold runs of
 equal ``batch_key`` together where the problem batches. :func:`run_block` runs every run
 of its block (in one ``run_many`` call per group of equal ``batch_key`` when the problem
@@ -40,10 +40,13 @@ from sweep.store import Block, BlockResults, StoreLayout, WriteTarget, blocks_of
 
 __all__ = ["Block", "Outcome", "RunTally", "blocks_of", "choose_chunks", "run_block", "run_point"]
 
-# Task sizing (a heuristic: tasks of about TARGET_TASK_SECONDS of work, but at least
-# MIN_TASKS of them so that a few workers stay balanced until the end). A block's store
-# write costs about 20 ms whatever its size, so tasks of 2 s keep it near 1%.
+# Task sizing (a heuristic: tasks of about TARGET_TASK_SECONDS of work, or more where the
+# store would otherwise hold more than FILE_BUDGET files, up to MAX_TASK_SECONDS; but at
+# least MIN_TASKS of them so that a few workers stay balanced until the end). A block's
+# store write costs about 20 ms whatever its size, so tasks of 2 s keep it near 1%.
 TARGET_TASK_SECONDS = 2.0
+MAX_TASK_SECONDS = 300.0
+FILE_BUDGET = 10_000
 MIN_TASKS = 8
 MAX_CHUNK_BYTES = 64 * 2**20
 COST_SAMPLE_POINTS = 1000                 # grid points the mean cost is estimated from
@@ -99,27 +102,44 @@ class Outcome:
 
 
 def choose_chunks(spec: SweepSpec) -> tuple[int, ...]:
-    """The store's chunk shape along the grid dims, i.e. the task size.
+    """The store's block (shard) shape along the grid dims, i.e. the task size.
 
-    Runs per task = TARGET_TASK_SECONDS / (estimated mean run time), capped so that
-    there are at least MIN_TASKS tasks and a chunk stays under MAX_CHUNK_BYTES. The
-    block is filled axis by axis (whole axes first, a partial one ends it): for a problem
-    with ``run_many``, first the axes along which its ``batch_key`` does not change (so a
-    task's batched groups are as large as its size allows), then the others; within each
-    class, and for every problem without ``run_many``, from the last grid dim backwards.
-    Depends on the spec only, so a store's chunks (and results) do not depend on the cluster.
+    Runs per task = TARGET_TASK_SECONDS / (estimated mean run time), raised to the
+    fewest runs that keep the store within FILE_BUDGET files (:meth:`StoreLayout.files`:
+    tiny runs make large tasks), then capped so that a task takes at most
+    MAX_TASK_SECONDS (where runs are slow, the budget gives way), there are at least
+    MIN_TASKS tasks and a block stays under MAX_CHUNK_BYTES. The block is filled axis by
+    axis (whole axes first, a partial one ends it): for a problem with ``run_many``,
+    first the axes along which its ``batch_key`` does not change (so a task's batched
+    groups are as large as its size allows), then the others; within each class, and
+    for every problem without ``run_many``, from the last grid dim backwards. Depends on
+    the spec only, so a store's blocks (and results) do not depend on the cluster.
     """
-    runs = round(TARGET_TASK_SECONDS / _mean_run_seconds(spec))
-    runs = min(runs, spec.size // MIN_TASKS, MAX_CHUNK_BYTES // layout_for(spec).bytes_per_run)
-    remaining = max(runs, 1)
-    chunks = [1] * len(spec.shape)
-    axes = reversed(range(len(spec.shape)))
-    for axis in sorted(axes, key=lambda axis: _changes_batch(spec, axis)) if spec.problem.run_many else axes:
-        chunks[axis] = min(spec.shape[axis], remaining)
-        remaining //= chunks[axis]
-        if chunks[axis] < spec.shape[axis]:
-            break
-    return tuple(chunks)
+    layout = layout_for(spec)
+    axes = list(reversed(range(len(spec.shape))))
+    if spec.problem.run_many:
+        axes.sort(key=lambda axis: _changes_batch(spec, axis))
+
+    def block(runs: int) -> tuple[int, ...]:
+        remaining, chunks = max(runs, 1), [1] * len(spec.shape)
+        for axis in axes:
+            chunks[axis] = min(spec.shape[axis], remaining)
+            remaining //= chunks[axis]
+            if chunks[axis] < spec.shape[axis]:
+                break
+        return tuple(chunks)
+
+    def within_budget(runs: int) -> bool:
+        return layout.files(math.prod(-(-n // c) for n, c in zip(spec.shape, block(runs)))) <= FILE_BUDGET
+
+    low, high = 1, spec.size  # the fewest runs per block within the budget, by bisection (more runs: fewer files)
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if within_budget(middle) else (middle + 1, high)
+    mean = _mean_run_seconds(spec)
+    runs = max(round(TARGET_TASK_SECONDS / mean), low)
+    runs = min(runs, int(MAX_TASK_SECONDS / mean), spec.size // MIN_TASKS, MAX_CHUNK_BYTES // layout.bytes_per_run)
+    return block(runs)
 
 
 def _changes_batch(spec: SweepSpec, axis: int) -> bool:

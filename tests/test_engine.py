@@ -310,11 +310,11 @@ def test_a_stopped_writer_of_a_killed_sweep_writes_nothing_into_the_next_one(tmp
             try:
                 caught = False
                 while not caught:  # until a writer is stopped mid-write
-                    wait_until(lambda: a.poll() is not None or any(store.glob("bulk/c/*/*.partial")), poll=0.001)
+                    wait_until(lambda: a.poll() is not None or any(store.glob("bulk/.c.*.partial")), poll=0.001)
                     assert a.poll() is None, "A finished before one of its writers was caught mid-write"
                     for worker in stopped:
                         os.kill(worker.pid, signal.SIGSTOP)
-                    caught = any(store.glob("bulk/c/*/*.partial"))
+                    caught = any(store.glob("bulk/.c.*.partial"))
                     if not caught:
                         for worker in stopped:
                             os.kill(worker.pid, signal.SIGCONT)

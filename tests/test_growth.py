@@ -48,9 +48,9 @@ def sweep(*args: str, local_cluster: bool = False) -> subprocess.CompletedProces
 
 
 def chunk_files(store: Path, names=RUN_VARIABLES) -> dict[str, tuple[int, int, bytes]]:
-    """(inode, mtime, bytes) of every chunk file of the variables ``names``, by key."""
+    """(inode, mtime, bytes) of every chunk (shard) file of the variables ``names``, by key ("final_loss/c.0.1")."""
     return {str(path.relative_to(store)): (path.stat().st_ino, path.stat().st_mtime_ns, path.read_bytes())
-            for name in names for path in (store / name / "c").rglob("*") if path.is_file()}
+            for name in names for path in (store / name).glob("c.*")}
 
 
 results = stored_runs
@@ -113,9 +113,9 @@ def test_a_fixed_parameter_becomes_a_dim_with_its_old_value_first(tmp_path):
     xr.testing.assert_identical(ds.sel(lr=0.05, drop=True), old)
     after = chunk_files(store)
     for key, (inode, mtime, data) in before.items():
-        name, _, chunk = key.partition("/c/")
-        indices = chunk.split("/")
-        assert after[f"{name}/c/{'/'.join([*indices[:3], '0', *indices[3:]])}"] == (inode, mtime, data)
+        name, _, chunk = key.partition("/c.")
+        indices = chunk.split(".")
+        assert after[f"{name}/c.{'.'.join([*indices[:3], '0', *indices[3:]])}"] == (inode, mtime, data)
 
 
 def test_a_grow_killed_midway_resumes_without_losing_a_run(tmp_path):

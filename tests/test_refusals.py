@@ -202,8 +202,8 @@ def test_a_full_disk_leaves_no_lock_and_loses_nothing(tmp_path, small_disk):
 # ---------------------------------------------------------------- case 14: another user's chunk folders
 
 def test_a_chunk_folder_of_another_user_is_refused_up_front(shared):
-    """Case 14: a store every user may write, but one chunk folder left by another user
-    (root's, mode 0755): a `sweep run` of user nobody on it is refused before any run,
+    """Case 14: a store every user may write, but one chunk folder (a variable's, where
+    its shard files lie) left by another user (root's, mode 0755): a `sweep run` of user nobody on it is refused before any run,
     naming that folder, and the store is unchanged (before, it failed mid-sweep with
     "Permission denied: ...partial")."""
     spec = shared / "spec.yaml"
@@ -216,7 +216,7 @@ def test_a_chunk_folder_of_another_user_is_refused_up_front(shared):
         path.chmod(0o644)
     for path in [store, *store.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
-    theirs = store / "final_loss" / "c" / "0"
+    theirs = store / "final_loss"  # its shard files lie in it
     theirs.chmod(0o755)
     files = store_files(store)
     for args in ([str(spec), "--retry-failed"], [str(other), "--overwrite"]):

@@ -68,13 +68,15 @@ def test_unwritten_store_reads_as_fill_not_zero(store):
     assert np.isnan(ds[WEIGHTS].values).all() and (ds[ERROR].values == "").all()
 
 
-def test_chunks_are_the_grid_blocks_and_unsharded(store):
+def test_blocks_are_shards(store):
+    """Format /4: a block is one shard of every variable (whole along its extra dims),
+    tiled by whole inner chunks."""
     group = zarr.open_group(str(store), mode="r")
     assert grid_chunks(store) == (1, 2, 1, 2)
     for name in [v.name for v in SCALARS + CURVES] + [DONE, ERROR, WEIGHTS]:
         array = group[name]
-        assert array.chunks[:4] == (1, 2, 1, 2) and array.chunks[4:] == array.shape[4:], name
-        assert array.shards is None
+        assert array.shards[:4] == (1, 2, 1, 2) and array.shards[4:] == array.shape[4:], name
+        assert array.chunks[4:] == array.shape[4:] and all(s % c == 0 for s, c in zip(array.shards, array.chunks))
 
 
 def test_block_write_touches_only_its_region(store):
