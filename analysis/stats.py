@@ -19,10 +19,13 @@ Conventions:
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 import xarray as xr
@@ -35,6 +38,7 @@ BOOTSTRAP_SEED = 20210301
 CONFIDENCE = 0.95
 _BOOTSTRAP_BATCH = 100  # resamples evaluated at once (caps the memory of one block)
 MAX_OFFENDERS = 20  # runs above a bound listed by grid point in a BoundCheck
+Summary = TypeVar("Summary")
 
 
 # ---------------------------------------------------------------- reading a store
@@ -65,6 +69,23 @@ def counted(ds: xr.Dataset, name: str, zero_counts: bool = False) -> xr.DataArra
     ``zero_counts``: a count that can be 0, -1 still "not reached"), else NaN."""
     values = ds[name]
     return values.where(ds[DONE] & ((values >= 0) if zero_counts else (values > 0))).astype(np.float64)
+
+
+def once_per_dataset(compute: Callable[[xr.Dataset], Summary]) -> Callable[[xr.Dataset], Summary]:
+    """``compute(ds)`` (a small summary of the whole store, e.g. a per-point table) computed
+    once for each Dataset object while it lives, and handed out as a (shallow) copy: a report asks
+    for it from its checks, sections, summary and figures, and reads the store once."""
+    computed: dict[int, Any] = {}
+
+    @functools.wraps(compute)
+    def once(ds: xr.Dataset) -> Summary:
+        key = id(ds)
+        if key not in computed:
+            computed[key] = compute(ds)
+            weakref.finalize(ds, computed.pop, key, None)
+        return copy.copy(computed[key])
+
+    return once
 
 
 def status_counts(ds: xr.Dataset) -> dict[str, int]:

@@ -107,11 +107,13 @@ class SweepSpec:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def spec_from_normalised(normalised: Mapping[str, Any]) -> SweepSpec:
+def spec_from_normalised(normalised: Mapping[str, Any], *, every_point: bool = True) -> SweepSpec:
     """The spec whose :meth:`SweepSpec.normalised` form (as a store keeps it) this is,
     parameters added to the problem since at their defaults. SpecError if the code no
-    longer accepts it."""
-    return parse_spec({key: dict(value) if key == "grid" else value for key, value in normalised.items()})
+    longer accepts it (``every_point=False``: each grid value checked once, as for a huge
+    grid, which is what reading a store for analysis needs)."""
+    return parse_spec({key: dict(value) if key == "grid" else value for key, value in normalised.items()},
+                      every_point=every_point)
 
 
 def load_spec(path: str | Path, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
@@ -157,10 +159,12 @@ def read_yaml(text: str, what: str) -> Any:
         loader.dispose()
 
 
-def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
+def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS, every_point: bool = True) -> SweepSpec:
     """Validate a spec given as a mapping (as read from YAML) and normalise it.
 
     A grid of more than ``max_runs`` runs is refused before any of its values is converted.
+    ``every_point=False`` checks each grid value once, as for a grid beyond
+    FULL_VALIDATION_LIMIT (:func:`_validate_points`).
     """
     _require(isinstance(raw, Mapping), "spec", raw, "a mapping with keys " + ", ".join(TOP_LEVEL_KEYS))
     for key in raw:
@@ -198,7 +202,7 @@ def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
         fixed={key: fixed.get(key, defaults[key]) for key in problem.params.names() if key not in swept},
         grid=swept,
     )
-    _validate_points(spec)
+    _validate_points(spec, every_point)
     return spec
 
 
@@ -345,10 +349,11 @@ def _require_storable_text(where: str, value: Any) -> None:
             stack.extend((where, item) for item in value)
 
 
-def _validate_points(spec: SweepSpec) -> None:
-    """Build the run parameters of every grid point (or, for huge grids, of every grid
-    value combined with the fixed parameters and the first value of every other dim)."""
-    if spec.size <= FULL_VALIDATION_LIMIT:
+def _validate_points(spec: SweepSpec, every_point: bool = True) -> None:
+    """Build the run parameters of every grid point (or, for huge grids and without
+    ``every_point``, of every grid value combined with the fixed parameters and the first
+    value of every other dim)."""
+    if every_point and spec.size <= FULL_VALIDATION_LIMIT:
         points: Iterator[tuple[int, ...]] = itertools.product(*(range(n) for n in spec.shape))
     else:
         points = (tuple(i if dim == axis else 0 for dim in range(len(spec.shape)))
