@@ -106,10 +106,9 @@ def rate(ds: xr.Dataset) -> Figure | None:
     theory's (n / n0_hat)^-1/2; the support overlap vs t."""
     if not (_swept(ds, "n") and "rel_err" in ds):
         return None
-    held = reference_point(ds, ("n",))
     t = ds[ITERATION].values
     fig, (errors, factors, overlaps) = panels(3, legend_rows=8)
-    ratios, contractions, law = contraction_law(ds, held)
+    held, ratios, contractions, law = contraction_law(ds)
     picked = _picked(parameter_values(ds, "n"))
     ticks = []
     for index, (n, ratio) in enumerate(zip(parameter_values(ds, "n"), ratios)):

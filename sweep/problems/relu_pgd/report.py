@@ -25,8 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from analysis.checks import Check, checked, not_checked
-from analysis.plotting import (MIN_BAND_SEEDS, as_python, describe_point, parameter_values, reference_point,
-                               run_parameters)
+from analysis.plotting import MIN_BAND_SEEDS, as_python, describe_point, parameter_values, run_parameters
 from analysis.stats import CONFIDENCE, point_dims
 from analysis.tables import markdown_rows, table_section
 from sweep.problems.relu_pgd.figures import FIGURES
@@ -286,8 +285,7 @@ def law_text(ds: xr.Dataset) -> str:
     """The contraction factor's power law in n / n0_hat at the figure's setting, in words."""
     if "n" not in ds.dims or ds.sizes["n"] < 2:
         return "The contraction factor's law in n / n0_hat: not fitted (n is not swept)."
-    held = reference_point(ds, ("n",))
-    _, factors, law = contraction_law(ds, held)
+    held, _, factors, law = contraction_law(ds)
     where = f" at {describe_point(held)}" if held else ""
     if law is None:
         return (f"The contraction factor's law in n / n0_hat{where}: not fitted (fewer than two n where >= "

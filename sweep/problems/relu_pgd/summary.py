@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from analysis.plotting import parameter_values
-from analysis.stats import (SEED_DIM, PowerLaw, median_over_seeds, once_per_dataset, point_dims, power_law,
-                            wilson_interval, with_seed_dim)
+from analysis.plotting import parameter_values, reference_point
+from analysis.stats import (SEED_DIM, PowerLaw, median_over_seeds, once_per_dataset, over_last_axis, point_dims,
+                            power_law, wilson_interval, with_seed_dim)
 from analysis.tables import frame
 from analysis.transition import logistic_transition
 from sweep.problems.results import STATUS
@@ -53,14 +53,20 @@ def seeds_with_values(per_seed: np.ndarray) -> int:
     return int(np.isfinite(per_seed).any(axis=1).sum())
 
 
-def contraction_law(ds: xr.Dataset, held: dict) -> tuple[np.ndarray, np.ndarray, PowerLaw | None]:
-    """At the setting ``held`` (every point dim but n): n / n0_hat per n, the contraction
+@once_per_dataset
+def contraction_law(ds: xr.Dataset) -> tuple[dict, np.ndarray, np.ndarray, PowerLaw | None]:
+    """At the setting ``held`` (every point dim but n at its middle value,
+    :func:`analysis.plotting.reference_point`): ``held``, n / n0_hat per n, the contraction
     factor per (seed, n), and the power law fitted to its seed medians on the n where at
-    least FIT_SHARE of the seeds have a factor (None with fewer than two such n)."""
-    ratios = np.array([np.nanmax(per_seed(ds, "n_over_n0", {**held, "n": n})) for n in parameter_values(ds, "n")])
+    least FIT_SHARE of the seeds have a factor (None with fewer than two such n). Once per
+    Dataset (the report's text and its figure show the same fit)."""
+    held = reference_point(ds, ("n",))
+    ratios = np.array([over_last_axis(lambda values: np.nanmax(values, axis=-1),
+                                      per_seed(ds, "n_over_n0", {**held, "n": n}).ravel())
+                       for n in parameter_values(ds, "n")])
     factors = np.stack([per_seed(ds, "contraction", {**held, "n": n}) for n in parameter_values(ds, "n")], axis=1)
     fitted = np.mean(np.isfinite(factors), axis=0) >= FIT_SHARE
-    return ratios, factors, power_law(ratios[fitted], factors[:, fitted])
+    return held, ratios, factors, power_law(ratios[fitted], factors[:, fitted])
 
 
 @once_per_dataset
