@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ DONE, STATUS = "done", "status"
 N_BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 20210301
 CONFIDENCE = 0.95
+ANALYSIS_CHUNK_VALUES = 1 << 20  # values of one variable in one Dask chunk of open_results at most (8 MiB of float64)
+ANALYSIS_PACK_VALUES = 1 << 16  # grid points are packed into one chunk up to this many values
 _BOOTSTRAP_ELEMENTS = 1 << 21  # pick counts held at once by resampled_medians (caps its memory)
 MAX_OFFENDERS = 20  # runs above a bound listed by grid point in a BoundCheck
 Summary = TypeVar("Summary")
@@ -44,8 +47,33 @@ Summary = TypeVar("Summary")
 # ---------------------------------------------------------------- reading a store
 
 def open_results(path: str | Path) -> xr.Dataset:
-    """Open a results store lazily (Dask-backed); nothing is loaded until computed."""
-    return xr.open_zarr(path)
+    """Open a results store lazily (Dask-backed); nothing is loaded until computed. Each
+    variable's Dask chunks are :func:`analysis_chunks`: a reduction over seed reads each
+    stored file once, in few tasks, with a bounded number of values in memory at a time."""
+    ds = xr.open_zarr(path, chunks=None)
+    grid = grid_dims(ds)
+    return ds.assign({name: array.chunk(analysis_chunks(array, grid)) for name, array in ds.data_vars.items()})
+
+
+def analysis_chunks(array: xr.DataArray, grid: tuple[str, ...]) -> dict[str, int]:
+    """Dask chunks for reading ``array`` (grid dims ``grid``): its other dims whole; every
+    seed of a grid point if they fit ANALYSIS_CHUNK_VALUES values (else as many whole
+    stored units, zarr shards or chunks, as fit); then whole stored units along the other
+    grid dims, the innermost first, up to ANALYSIS_PACK_VALUES values (a selection of one
+    point reads its whole chunk)."""
+    stored = array.encoding.get("shards") or array.encoding.get("chunks") or array.shape
+    units = dict(zip(array.dims, stored))
+    per_run = math.prod(size for dim, size in array.sizes.items() if dim not in grid)
+    chunks = {dim: -1 for dim in array.dims if dim not in grid}
+    room = max(1, ANALYSIS_CHUNK_VALUES // per_run)
+    for dim in [SEED_DIM, *reversed(grid)]:
+        if dim not in array.dims or dim in chunks:
+            continue
+        size = array.sizes[dim]
+        unit = min(units[dim], size)
+        chunks[dim] = min(size, max(unit, room // unit * unit))
+        room = max(1, (room if dim != SEED_DIM else ANALYSIS_PACK_VALUES // per_run) // chunks[dim])
+    return chunks
 
 
 def spec_of(ds: xr.Dataset) -> dict[str, Any]:

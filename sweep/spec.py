@@ -110,8 +110,8 @@ class SweepSpec:
 def spec_from_normalised(normalised: Mapping[str, Any], *, every_point: bool = True) -> SweepSpec:
     """The spec whose :meth:`SweepSpec.normalised` form (as a store keeps it) this is,
     parameters added to the problem since at their defaults. SpecError if the code no
-    longer accepts it (``every_point=False``: each grid value checked once, as for a huge
-    grid, which is what reading a store for analysis needs)."""
+    longer accepts it (``every_point=False``: no run's parameters built, each value checked
+    alone: what reading a store for analysis needs, its `sweep run` checked them all)."""
     return parse_spec({key: dict(value) if key == "grid" else value for key, value in normalised.items()},
                       every_point=every_point)
 
@@ -163,8 +163,8 @@ def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS, every_point: bool = T
     """Validate a spec given as a mapping (as read from YAML) and normalise it.
 
     A grid of more than ``max_runs`` runs is refused before any of its values is converted.
-    ``every_point=False`` checks each grid value once, as for a grid beyond
-    FULL_VALIDATION_LIMIT (:func:`_validate_points`).
+    ``every_point=False`` checks each value alone, not the run parameters of any grid
+    point (:func:`_validate_points`).
     """
     _require(isinstance(raw, Mapping), "spec", raw, "a mapping with keys " + ", ".join(TOP_LEVEL_KEYS))
     for key in raw:
@@ -202,7 +202,8 @@ def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS, every_point: bool = T
         fixed={key: fixed.get(key, defaults[key]) for key in problem.params.names() if key not in swept},
         grid=swept,
     )
-    _validate_points(spec, every_point)
+    if every_point:
+        _validate_points(spec)
     return spec
 
 
@@ -349,11 +350,10 @@ def _require_storable_text(where: str, value: Any) -> None:
             stack.extend((where, item) for item in value)
 
 
-def _validate_points(spec: SweepSpec, every_point: bool = True) -> None:
-    """Build the run parameters of every grid point (or, for huge grids and without
-    ``every_point``, of every grid value combined with the fixed parameters and the first
-    value of every other dim)."""
-    if every_point and spec.size <= FULL_VALIDATION_LIMIT:
+def _validate_points(spec: SweepSpec) -> None:
+    """Build the run parameters of every grid point (or, for huge grids, of every grid
+    value combined with the fixed parameters and the first value of every other dim)."""
+    if spec.size <= FULL_VALIDATION_LIMIT:
         points: Iterator[tuple[int, ...]] = itertools.product(*(range(n) for n in spec.shape))
     else:
         points = (tuple(i if dim == axis else 0 for dim in range(len(spec.shape)))

@@ -51,9 +51,11 @@ def _swept(ds: xr.Dataset, dim: str, at_least: int = 2) -> bool:
 
 
 def _count(ds: xr.Dataset, name: str, point: dict[str, Any]) -> tuple[int, int]:
-    """(runs where the flag ``name`` holds, finished runs) at ``point``."""
-    done = with_seed_dim(ds["done"].sel(point)).values
-    return int(with_seed_dim(ds[name].sel(point)).values[done].sum()), int(done.sum())
+    """(runs where the flag ``name`` holds, finished runs) at ``point`` (every point dim),
+    from :func:`.summary.point_table`."""
+    table = point_table(ds)
+    row = table[np.logical_and.reduce([table[dim] == value for dim, value in point.items()], initial=True)]
+    return (int(row[f"{name}_count"].iloc[0]), int(row["runs"].iloc[0])) if len(row) else (0, 0)
 
 
 def _envelope_line(ax, t: np.ndarray) -> None:
