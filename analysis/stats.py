@@ -39,7 +39,7 @@ BOOTSTRAP_SEED = 20210301
 CONFIDENCE = 0.95
 ANALYSIS_CHUNK_VALUES = 1 << 20  # values of one variable in one Dask chunk of open_results at most (8 MiB of float64)
 ANALYSIS_PACK_VALUES = 1 << 16  # grid points are packed into one chunk up to this many values
-_BOOTSTRAP_ELEMENTS = 1 << 21  # pick counts held at once by resampled_medians (caps its memory)
+_BOOTSTRAP_ELEMENTS = 1 << 19  # pick counts held at once by resampled_medians (caps its memory)
 MAX_OFFENDERS = 20  # runs above a bound listed by grid point in a BoundCheck
 Summary = TypeVar("Summary")
 
