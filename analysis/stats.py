@@ -19,10 +19,14 @@ Conventions:
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 import xarray as xr
@@ -33,15 +37,43 @@ DONE, STATUS = "done", "status"
 N_BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 20210301
 CONFIDENCE = 0.95
-_BOOTSTRAP_BATCH = 100  # resamples evaluated at once (caps the memory of one block)
+ANALYSIS_CHUNK_VALUES = 1 << 20  # values of one variable in one Dask chunk of open_results at most (8 MiB of float64)
+ANALYSIS_PACK_VALUES = 1 << 16  # grid points are packed into one chunk up to this many values
+_BOOTSTRAP_ELEMENTS = 1 << 19  # pick counts held at once by resampled_medians (caps its memory)
 MAX_OFFENDERS = 20  # runs above a bound listed by grid point in a BoundCheck
+Summary = TypeVar("Summary")
 
 
 # ---------------------------------------------------------------- reading a store
 
 def open_results(path: str | Path) -> xr.Dataset:
-    """Open a results store lazily (Dask-backed); nothing is loaded until computed."""
-    return xr.open_zarr(path)
+    """Open a results store lazily (Dask-backed); nothing is loaded until computed. Each
+    variable's Dask chunks are :func:`analysis_chunks`: a reduction over seed reads each
+    stored file once, in few tasks, with a bounded number of values in memory at a time."""
+    ds = xr.open_zarr(path, chunks=None)
+    grid = grid_dims(ds)
+    return ds.assign({name: array.chunk(analysis_chunks(array, grid)) for name, array in ds.data_vars.items()})
+
+
+def analysis_chunks(array: xr.DataArray, grid: tuple[str, ...]) -> dict[str, int]:
+    """Dask chunks for reading ``array`` (grid dims ``grid``): its other dims whole; every
+    seed of a grid point if they fit ANALYSIS_CHUNK_VALUES values (else as many whole
+    stored units, zarr shards or chunks, as fit); then whole stored units along the other
+    grid dims, the innermost first, up to ANALYSIS_PACK_VALUES values (a selection of one
+    point reads its whole chunk)."""
+    stored = array.encoding.get("shards") or array.encoding.get("chunks") or array.shape
+    units = dict(zip(array.dims, stored))
+    per_run = math.prod(size for dim, size in array.sizes.items() if dim not in grid)
+    chunks = {dim: -1 for dim in array.dims if dim not in grid}
+    room = max(1, ANALYSIS_CHUNK_VALUES // per_run)
+    for dim in [SEED_DIM, *reversed(grid)]:
+        if dim not in array.dims or dim in chunks:
+            continue
+        size = array.sizes[dim]
+        unit = min(units[dim], size)
+        chunks[dim] = min(size, max(unit, room // unit * unit))
+        room = max(1, (room if dim != SEED_DIM else ANALYSIS_PACK_VALUES // per_run) // chunks[dim])
+    return chunks
 
 
 def spec_of(ds: xr.Dataset) -> dict[str, Any]:
@@ -67,6 +99,23 @@ def counted(ds: xr.Dataset, name: str, zero_counts: bool = False) -> xr.DataArra
     return values.where(ds[DONE] & ((values >= 0) if zero_counts else (values > 0))).astype(np.float64)
 
 
+def once_per_dataset(compute: Callable[[xr.Dataset], Summary]) -> Callable[[xr.Dataset], Summary]:
+    """``compute(ds)`` (a small summary of the whole store, e.g. a per-point table) computed
+    once for each Dataset object while it lives, and handed out as a (shallow) copy: a report asks
+    for it from its checks, sections, summary and figures, and reads the store once."""
+    computed: dict[int, Any] = {}
+
+    @functools.wraps(compute)
+    def once(ds: xr.Dataset) -> Summary:
+        key = id(ds)
+        if key not in computed:
+            computed[key] = compute(ds)
+            weakref.finalize(ds, computed.pop, key, None)
+        return copy.copy(computed[key])
+
+    return once
+
+
 def status_counts(ds: xr.Dataset) -> dict[str, int]:
     """Runs by status name (from the CF flags of ``status``), plus ``not_run``; computed."""
     status = ds[STATUS].where(ds[DONE], -1).values
@@ -84,20 +133,50 @@ def bootstrap_medians(values: xr.DataArray) -> xr.DataArray:
     values = with_seed_dim(values)
     n_seeds = values.sizes[SEED_DIM]
     picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n_seeds, size=(N_BOOTSTRAP, n_seeds))
-
-    def medians_of_resamples(block: np.ndarray) -> np.ndarray:
-        out = np.empty(block.shape[:-1] + (N_BOOTSTRAP,))
-        for start in range(0, N_BOOTSTRAP, _BOOTSTRAP_BATCH):
-            batch = picks[start:start + _BOOTSTRAP_BATCH]
-            out[..., start:start + len(batch)] = nanmedian(block[..., batch])
-        return out
-
     return xr.apply_ufunc(
-        medians_of_resamples, values,
+        resampled_medians, values, kwargs={"picks": picks},
         input_core_dims=[[SEED_DIM]], output_core_dims=[[BOOTSTRAP_DIM]],
         dask="parallelized", output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {BOOTSTRAP_DIM: N_BOOTSTRAP}, "allow_rechunk": True},
     )
+
+
+def resampled_medians(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """``nanmedian(values[..., row])`` for each row of ``picks`` (resamples of indices into
+    the last axis, (resamples, n)): shape ``values.shape[:-1] + (resamples,)``, the same
+    numbers as :func:`nanmedian`, in C loops only and in bounded memory.
+
+    Each slice is sorted once (NaN last); a resample's k-th smallest value is the sorted
+    value where the cumulated counts of its picks, in that order, first exceed k (found for
+    every slice and resample by one ``searchsorted``, rows offset one above the other).
+    Resamples go in batches of at most _BOOTSTRAP_ELEMENTS counts.
+    """
+    n = values.shape[-1]
+    flat = values.reshape(-1, n).astype(np.float64)
+    slices = flat.shape[0]
+    order = np.argsort(flat, axis=-1)
+    ordered = np.take_along_axis(flat, order, axis=-1)
+    finite = n - np.isnan(ordered).sum(axis=-1)
+    out = np.empty((slices, len(picks)))
+    batch = max(1, _BOOTSTRAP_ELEMENTS // max(1, slices * n))
+    for start in range(0, len(picks), batch):
+        rows = picks[start:start + batch]
+        resamples = len(rows)
+        counts = np.bincount((rows + n * np.arange(resamples)[:, None]).ravel(), minlength=resamples * n)
+        cumulated = np.cumsum(counts.reshape(resamples, n)[:, order], axis=-1)  # (resamples, slices, n)
+        drawn = np.take_along_axis(cumulated, np.maximum(finite - 1, 0)[None, :, None], axis=-1)[..., 0]
+        drawn = np.where(finite > 0, drawn, 0)  # finite values among the picks
+        offsets = (n + 1) * np.arange(resamples * slices).reshape(resamples, slices)
+        stacked = (cumulated + offsets[..., None]).ravel()
+
+        def kth(k: np.ndarray) -> np.ndarray:
+            at = np.searchsorted(stacked, (k + offsets).ravel(), side="right").reshape(resamples, slices)
+            return ordered[np.arange(slices), at - n * np.arange(resamples * slices).reshape(resamples, slices)]
+
+        low, high = kth((drawn - 1) // 2), kth(drawn // 2)
+        medians = np.where(drawn % 2 == 1, low, (low + high) / 2)
+        out[:, start:start + resamples] = np.where(drawn > 0, medians, np.nan).T
+    return out.reshape(values.shape[:-1] + (len(picks),))
 
 
 def seed_summary(values: Mapping[str, xr.DataArray]) -> xr.Dataset:
@@ -141,8 +220,19 @@ def _nanquantile(boot: xr.DataArray, q: float) -> xr.DataArray:
 
 
 def nanmedian(values: np.ndarray) -> np.ndarray:
-    """The median over the last axis, skipping NaN; NaN where all are NaN."""
-    return over_last_axis(lambda finite: np.nanmedian(finite, axis=-1), values)
+    """The median over the last axis, skipping NaN; NaN where all are NaN (np.nanmedian's
+    numbers, by one sort of the whole array: np.nanmedian loops in Python over slices of
+    more than 600 values, and warns on all-NaN ones)."""
+    ordered = np.sort(values, axis=-1)  # NaN last
+    if ordered.shape[-1] == 0:
+        return np.full(ordered.shape[:-1], np.nan)
+    finite = ordered.shape[-1] - np.isnan(ordered).sum(axis=-1)
+
+    def kth(k: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(ordered, np.maximum(k, 0)[..., None], axis=-1)[..., 0]
+
+    low, high = kth((finite - 1) // 2), kth(finite // 2)
+    return np.where(finite > 0, np.where(finite % 2 == 1, low, (low + high) / 2), np.nan)
 
 
 def over_last_axis(reduce, values: np.ndarray) -> np.ndarray:

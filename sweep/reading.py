@@ -19,8 +19,9 @@ from sweep.spec import SweepSpec, spec_from_normalised
 
 def stored_spec(ds: xr.Dataset) -> SweepSpec:
     """The sweep the store holds (its ``spec`` attribute), parameters added since at their
-    defaults. SpecError if the code no longer accepts it."""
-    return spec_from_normalised(spec_of(ds))
+    defaults. SpecError if the code no longer accepts one of its values (no run's
+    parameters are built: the store's `sweep run` checked them)."""
+    return spec_from_normalised(spec_of(ds), every_point=False)
 
 
 def in_value_order(ds: xr.Dataset) -> xr.Dataset:

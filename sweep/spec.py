@@ -107,11 +107,13 @@ class SweepSpec:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def spec_from_normalised(normalised: Mapping[str, Any]) -> SweepSpec:
+def spec_from_normalised(normalised: Mapping[str, Any], *, every_point: bool = True) -> SweepSpec:
     """The spec whose :meth:`SweepSpec.normalised` form (as a store keeps it) this is,
     parameters added to the problem since at their defaults. SpecError if the code no
-    longer accepts it."""
-    return parse_spec({key: dict(value) if key == "grid" else value for key, value in normalised.items()})
+    longer accepts it (``every_point=False``: no run's parameters built, each value checked
+    alone: what reading a store for analysis needs, its `sweep run` checked them all)."""
+    return parse_spec({key: dict(value) if key == "grid" else value for key, value in normalised.items()},
+                      every_point=every_point)
 
 
 def load_spec(path: str | Path, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
@@ -157,10 +159,12 @@ def read_yaml(text: str, what: str) -> Any:
         loader.dispose()
 
 
-def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
+def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS, every_point: bool = True) -> SweepSpec:
     """Validate a spec given as a mapping (as read from YAML) and normalise it.
 
     A grid of more than ``max_runs`` runs is refused before any of its values is converted.
+    ``every_point=False`` checks each value alone, not the run parameters of any grid
+    point (:func:`_validate_points`).
     """
     _require(isinstance(raw, Mapping), "spec", raw, "a mapping with keys " + ", ".join(TOP_LEVEL_KEYS))
     for key in raw:
@@ -198,7 +202,8 @@ def parse_spec(raw: Any, *, max_runs: int = MAX_GRID_RUNS) -> SweepSpec:
         fixed={key: fixed.get(key, defaults[key]) for key in problem.params.names() if key not in swept},
         grid=swept,
     )
-    _validate_points(spec)
+    if every_point:
+        _validate_points(spec)
     return spec
 
 

@@ -304,3 +304,35 @@ def test_stores_read_as_xarray(small_store):
     ds = xr.open_zarr(small_store)
     assert ds["rel_err"].dims[-1] == "iteration" and ds.sizes["iteration"] == 26
     assert ds["success"].dtype == bool and ds["t_success"].dtype == np.int32
+
+
+def test_the_report_never_holds_a_whole_variable(tmp_path, monkeypatch):
+    """`sweep report` reads the store chunk by chunk (issue 27): with one grid point per Dask
+    chunk (ANALYSIS_PACK_VALUES = 1), no task of the report returns more than one point's
+    values of a variable; a float variable of the whole store (8 bytes a run, twice that
+    bound here) in memory at once would be such a task (the finalize of a ``.values``)."""
+    import dask
+    from dask.callbacks import Callback
+
+    from analysis import stats
+    from sweep.engine import run_sweep
+    from sweep.report import write_report
+
+    seeds, steps = 50, 3
+    spec = parse_spec({"name": "relu_pgd_chunks", "problem": "relu_pgd",
+                       "params": {"d": 4, "iterations": steps, "n_test": 10},
+                       "grid": {"n": [4, 6, 8, 10], "s": [1, 2], "seed": list(range(seeds))}})
+    run_sweep(spec, tmp_path / "s.zarr")
+    monkeypatch.setattr(stats, "ANALYSIS_PACK_VALUES", 1)
+    results = []
+
+    class ResultSizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            results.append(getattr(result, "nbytes", 0))
+
+    with dask.config.set(scheduler="threads"), ResultSizes():
+        report = write_report(tmp_path / "s.zarr", tmp_path / "report")
+    point = seeds * (steps + 1) * 8  # a curve variable at one grid point
+    whole = spec.size * 8
+    assert report.progress == f"{spec.size} of {spec.size} runs finished" and point < whole
+    assert results and max(results) <= point

@@ -153,3 +153,39 @@ def test_exponents_per_data_law_resample_whole_data_sets(tmp_path):
     assert teacher.slope == pytest.approx(-2.0, abs=0.02) and teacher.lo < -2.4 and teacher.hi > -1.6
     assert teacher.lo >= -3.0 and teacher.hi <= -1.0
     assert (gauss.slope, gauss.lo, gauss.hi) == pytest.approx((-1.0, -1.0, -1.0), abs=0.02)
+
+
+def _reference_median(values: np.ndarray) -> float:
+    """The median of the finite entries of one 1-d slice, by sorting them (NaN if none)."""
+    finite = np.sort(values[~np.isnan(values)])
+    if finite.size == 0:
+        return np.nan
+    middle = finite.size // 2
+    return float(finite[middle]) if finite.size % 2 else float((finite[middle - 1] + finite[middle]) / 2)
+
+
+@pytest.mark.parametrize("seeds", [1, 2, 7, 40, 650])  # np.nanmedian takes another path from 600 values on
+def test_medians_and_bootstrap_medians_equal_a_slice_by_slice_reference(seeds):
+    """nanmedian and resampled_medians (vectorised over slices and resamples) give, slice by
+    slice and resample by resample, the median of the finite values: ties, infinities,
+    NaNs and all-NaN slices and resamples included; bootstrap_medians does on Dask chunks."""
+    from analysis.stats import BOOTSTRAP_SEED, N_BOOTSTRAP, bootstrap_medians, nanmedian, resampled_medians
+
+    rng = np.random.default_rng(seeds)
+    values = rng.integers(0, 5, size=(3, 4, seeds)).astype(np.float64) / 4  # many ties
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[0, 0] = np.nan
+    values[1, 1, 0] = np.inf
+    values[2, 3] = rng.normal(size=seeds)
+    expected = np.array([[_reference_median(row) for row in block] for block in values])
+    np.testing.assert_array_equal(nanmedian(values), expected)
+    picks = rng.integers(0, seeds, size=(37, seeds))
+    resampled = np.stack([[[_reference_median(row[pick]) for pick in picks] for row in block] for block in values])
+    np.testing.assert_array_equal(resampled_medians(values, picks), resampled)
+    assert np.isnan(resampled[0, 0]).all() and np.isfinite(resampled[2, 3]).all()
+
+    lazy = xr.DataArray(values, dims=("a", "b", "seed")).chunk({"a": 1, "b": 2, "seed": max(1, seeds // 3)})
+    booted = bootstrap_medians(lazy)
+    assert booted.chunks is not None and booted.sizes["bootstrap"] == N_BOOTSTRAP
+    picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, seeds, size=(N_BOOTSTRAP, seeds))
+    np.testing.assert_array_equal(booted.values[2, 3], [_reference_median(values[2, 3][pick]) for pick in picks])

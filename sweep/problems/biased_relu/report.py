@@ -44,8 +44,10 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
     return frame(seed_summary(ds))
 
 
+@stats.once_per_dataset
 def seed_summary(ds: xr.Dataset) -> xr.Dataset:
-    """Median, bootstrap interval and count over seeds of every SUMMARISED variable the store has."""
+    """Median, bootstrap interval and count over seeds of every SUMMARISED variable the store has
+    (once per Dataset: the report's table and summary.csv share it)."""
     runs = evidence.loaded(ds, *(name for name in SUMMARISED if name in ds))
     return stats.seed_summary({name: finite(runs, name) for name in SUMMARISED if name in runs})
 

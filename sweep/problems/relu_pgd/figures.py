@@ -40,6 +40,7 @@ from sweep.problems.relu_pgd.theory import (CONTRACTION_EXPONENT, CONTRACTION_WI
 from sweep.problems.relu_pgd.variables import ITERATION, short_number
 
 MAX_LINES = 8          # lines per panel of the curve figures (evenly picked when n has more values)
+MAX_DOTS = 2000        # seeds drawn as dots per n (evenly picked when there are more; medians use all)
 DRAW_FLOOR = 1e-20     # rel_err = 0 (w_t = w* to the last bit) is drawn here on log axes
 ERROR_LABEL = "||w_t - w*|| / ||w*||"
 FLOOR_NOTE = f"0 drawn at {DRAW_FLOOR:g}"
@@ -51,9 +52,11 @@ def _swept(ds: xr.Dataset, dim: str, at_least: int = 2) -> bool:
 
 
 def _count(ds: xr.Dataset, name: str, point: dict[str, Any]) -> tuple[int, int]:
-    """(runs where the flag ``name`` holds, finished runs) at ``point``."""
-    done = with_seed_dim(ds["done"].sel(point)).values
-    return int(with_seed_dim(ds[name].sel(point)).values[done].sum()), int(done.sum())
+    """(runs where the flag ``name`` holds, finished runs) at ``point`` (every point dim),
+    from :func:`.summary.point_table`."""
+    table = point_table(ds)
+    row = table[np.logical_and.reduce([table[dim] == value for dim, value in point.items()], initial=True)]
+    return (int(row[f"{name}_count"].iloc[0]), int(row["runs"].iloc[0])) if len(row) else (0, 0)
 
 
 def _envelope_line(ax, t: np.ndarray) -> None:
@@ -76,12 +79,14 @@ def _title(ds: xr.Dataset, held: dict[str, Any]) -> str:
 
 
 def _contraction_law(factors, ratios: np.ndarray, per_seed: np.ndarray, law) -> None:
-    """Each seed's fitted factor (dots, jittered along x), the medians (circles), the power law
+    """Each seed's fitted factor (dots, jittered along x; MAX_DOTS seeds per n at most), the medians (circles), the power law
     fitted to the medians (:func:`.summary.contraction_law`, with its interval), the theory's
     (n / n0_hat)^-1/2 with its constant fitted, and the envelope's 1/2."""
-    jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, per_seed.shape))
-    factors.plot((ratios * jitter).ravel(), per_seed.ravel(), ".", color="0.35", ms=3, alpha=0.5,
-                 label="fitted factor of one seed (jittered in x)")
+    drawn = per_seed[_picked(list(range(per_seed.shape[0])), MAX_DOTS)]
+    jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, drawn.shape))
+    some = "" if len(drawn) == len(per_seed) else f"; {len(drawn)} of the {len(per_seed)} seeds drawn, evenly spread"
+    factors.plot((ratios * jitter).ravel(), drawn.ravel(), ".", color="0.35", ms=3, alpha=0.5,
+                 label=f"fitted factor of one seed (jittered in x{some})")
     factors.plot(ratios, nanmedian(per_seed.T), "o", color="k", mfc="w", ms=6, label="median over seeds")
     if law is not None:
         x = np.geomspace(law.x.min(), law.x.max(), 50)
@@ -106,10 +111,9 @@ def rate(ds: xr.Dataset) -> Figure | None:
     theory's (n / n0_hat)^-1/2; the support overlap vs t."""
     if not (_swept(ds, "n") and "rel_err" in ds):
         return None
-    held = reference_point(ds, ("n",))
     t = ds[ITERATION].values
     fig, (errors, factors, overlaps) = panels(3, legend_rows=8)
-    ratios, contractions, law = contraction_law(ds, held)
+    held, ratios, contractions, law = contraction_law(ds)
     picked = _picked(parameter_values(ds, "n"))
     ticks = []
     for index, (n, ratio) in enumerate(zip(parameter_values(ds, "n"), ratios)):

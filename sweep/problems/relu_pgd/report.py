@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from analysis.checks import Check, checked, not_checked
-from analysis.plotting import MIN_BAND_SEEDS, describe_point, parameter_values, reference_point, run_parameters
+from analysis.plotting import MIN_BAND_SEEDS, as_python, describe_point, parameter_values, run_parameters
 from analysis.stats import CONFIDENCE, point_dims
 from analysis.tables import markdown_rows, table_section
 from sweep.problems.relu_pgd.figures import FIGURES
@@ -58,10 +58,22 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
     return point_table(ds)
 
 
-def _runs(ds: xr.Dataset, names=("relu_slope_at_zero", "mu0", "dtype")) -> pd.DataFrame:
-    """One row per finished run: its grid coordinates and the values of ``names``."""
-    runs = ds["done"].to_dataframe().reset_index()
-    return with_fixed(runs[runs["done"]].drop(columns="done"), ds, names)
+def first_step_runs(ds: xr.Dataset) -> tuple[list[dict], int]:
+    """The grid points of up to FIRST_STEP_RUNS finished runs with mu0 relu'(0) = 1, evenly
+    spread over them in grid order, and how many such runs there are (read from ``done``
+    and the grid's coordinates, not run by run)."""
+    def value(name: str):
+        return ds[name] if name in ds.dims else parameter_values(ds, name)[0]
+
+    done = ds["done"]
+    dims = list(done.dims)
+    eligible = (done & (abs(value("relu_slope_at_zero") * value("mu0") - 1.0) <= 1e-12)).transpose(*dims).values
+    runs = np.flatnonzero(eligible)
+    if runs.size == 0:
+        return [], 0
+    picked = runs[np.unique(np.linspace(0, runs.size - 1, FIRST_STEP_RUNS).round().astype(int))]
+    return [{dim: as_python(ds[dim].values[i]) for dim, i in zip(dims, index)}
+            for index in zip(*np.unravel_index(picked, eligible.shape))], int(runs.size)
 
 
 def stays_at_zero_check(ds: xr.Dataset) -> Check:
@@ -104,21 +116,18 @@ def first_step_check(ds: xr.Dataset) -> Check:
     """The stored rel_err_1 of up to FIRST_STEP_RUNS runs with mu0 relu'(0) = 1 against
     the projected unbiased estimate recomputed from their data."""
     title = "First step = P_K((2/n) sum_i y_i x_i) when mu0 relu'(0) = 1 (THEORY.md §6.1, derived)"
-    runs = _runs(ds)
-    eligible = runs[np.isclose(runs["relu_slope_at_zero"] * runs["mu0"], 1.0, rtol=0, atol=1e-12)]
-    if eligible.empty:
+    picked, eligible = first_step_runs(ds)
+    if not picked:
         return not_checked(title, "first step", "no finished run has mu0 relu'(0) = 1")
-    picked = eligible.iloc[np.unique(np.linspace(0, len(eligible) - 1, FIRST_STEP_RUNS).round().astype(int))]
-    dims = list(ds["done"].dims)
     offenders = []
-    for row in picked.to_dict("records"):
-        point = {dim: row[dim] for dim in dims}
+    for point in picked:
         stored = float(ds["rel_err"].sel(point).isel({ITERATION: 1}))
         expected = first_step_rel_err(ds, point)
-        if not abs(stored - expected) <= FIRST_STEP_TOLERANCE[row["dtype"]] * expected:
+        dtype = point["dtype"] if "dtype" in point else parameter_values(ds, "dtype")[0]
+        if not abs(stored - expected) <= FIRST_STEP_TOLERANCE[dtype] * expected:
             offenders.append(f"- {point}: stored {stored:.12g}, recomputed {expected:.12g}")
     sampled = len(picked)
-    what = (f"{sampled} of the {len(eligible)} finished runs with mu0 relu'(0) = 1 (evenly spread over the grid): "
+    what = (f"{sampled} of the {eligible} finished runs with mu0 relu'(0) = 1 (evenly spread over the grid): "
             f"stored rel_err_1 against ||P_K((2/n) sum_i y_i x_i) - w*|| recomputed in NumPy from the run's data "
             f"(relative tolerance {FIRST_STEP_TOLERANCE['float64']:g} in float64)")
     if not offenders:
@@ -276,8 +285,7 @@ def law_text(ds: xr.Dataset) -> str:
     """The contraction factor's power law in n / n0_hat at the figure's setting, in words."""
     if "n" not in ds.dims or ds.sizes["n"] < 2:
         return "The contraction factor's law in n / n0_hat: not fitted (n is not swept)."
-    held = reference_point(ds, ("n",))
-    _, factors, law = contraction_law(ds, held)
+    held, _, factors, law = contraction_law(ds)
     where = f" at {describe_point(held)}" if held else ""
     if law is None:
         return (f"The contraction factor's law in n / n0_hat{where}: not fitted (fewer than two n where >= "

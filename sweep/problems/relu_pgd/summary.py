@@ -13,7 +13,8 @@
   intervals (:mod:`analysis.transition`); :func:`collapse`: per constraint, the constant c
   of n = c n0_hat that these points would share if the curves collapse across (d, s).
 
-Only finished runs (``done``) count. Plain pandas on the small scalar variables.
+Only finished runs (``done``) count. :func:`point_table` reduces the store over seed with Dask;
+the rest is pandas on its small per-point table.
 """
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from analysis.plotting import parameter_values
-from analysis.stats import PowerLaw, point_dims, power_law, wilson_interval, with_seed_dim
+from analysis.plotting import parameter_values, reference_point
+from analysis.stats import (SEED_DIM, PowerLaw, median_over_seeds, once_per_dataset, over_last_axis, point_dims,
+                            power_law, wilson_interval, with_seed_dim)
+from analysis.tables import frame
 from analysis.transition import logistic_transition
 from sweep.problems.results import STATUS
 
@@ -37,7 +40,6 @@ SHARES = ("success", "envelope_ok")
 MEDIANS = ("contraction", "t_success", "rel_err_final", "test_rel_err")
 # Reference implementation of THEORY.md §6.1 (d = 1000, s = 20, l0, 20 trials, 40 steps).
 REFERENCE = {"success": 3.2, "envelope_ok": 12.8}
-_ONE_POINT = "_point"  # the group of a store whose only grid dim is seed
 
 
 def per_seed(ds: xr.Dataset, name: str, point: dict) -> np.ndarray:
@@ -51,42 +53,52 @@ def seeds_with_values(per_seed: np.ndarray) -> int:
     return int(np.isfinite(per_seed).any(axis=1).sum())
 
 
-def contraction_law(ds: xr.Dataset, held: dict) -> tuple[np.ndarray, np.ndarray, PowerLaw | None]:
-    """At the setting ``held`` (every point dim but n): n / n0_hat per n, the contraction
+@once_per_dataset
+def contraction_law(ds: xr.Dataset) -> tuple[dict, np.ndarray, np.ndarray, PowerLaw | None]:
+    """At the setting ``held`` (every point dim but n at its middle value,
+    :func:`analysis.plotting.reference_point`): ``held``, n / n0_hat per n, the contraction
     factor per (seed, n), and the power law fitted to its seed medians on the n where at
-    least FIT_SHARE of the seeds have a factor (None with fewer than two such n)."""
-    ratios = np.array([np.nanmax(per_seed(ds, "n_over_n0", {**held, "n": n})) for n in parameter_values(ds, "n")])
+    least FIT_SHARE of the seeds have a factor (None with fewer than two such n). Once per
+    Dataset (the report's text and its figure show the same fit)."""
+    held = reference_point(ds, ("n",))
+    ratios = np.array([over_last_axis(lambda values: np.nanmax(values, axis=-1),
+                                      per_seed(ds, "n_over_n0", {**held, "n": n}).ravel())
+                       for n in parameter_values(ds, "n")])
     factors = np.stack([per_seed(ds, "contraction", {**held, "n": n}) for n in parameter_values(ds, "n")], axis=1)
     fitted = np.mean(np.isfinite(factors), axis=0) >= FIT_SHARE
-    return ratios, factors, power_law(ratios[fitted], factors[:, fitted])
+    return held, ratios, factors, power_law(ratios[fitted], factors[:, fitted])
 
 
-def runs_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """One row per finished run: the grid coordinates and the scalar measures."""
-    names = [*SHARES, *MEDIANS, "n_over_n0", "n0_hat", "status", "done"]
-    frame = ds[names].to_dataframe().reset_index()
-    frame = frame[frame["done"]].drop(columns="done")
-    frame["diverged"] = frame["status"] == STATUS["diverged"]
-    return frame
-
-
+@once_per_dataset
 def point_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Per grid point: runs, ``{success, envelope_ok}_{count, share, lo, hi}``, diverged
-    runs, n0_hat, n_over_n0 and the seed medians ``{name}_median`` of MEDIANS (t_success
-    over the runs that succeed, the others over finite values). Sorted by the grid."""
-    dims = list(point_dims(ds)) or [_ONE_POINT]
-    runs = runs_frame(ds).assign(**{_ONE_POINT: 0})
-    runs["t_success"] = runs["t_success"].where(runs["t_success"] >= 0)
-    if runs.empty:
-        return pd.DataFrame(columns=[*point_dims(ds), "runs"])
-    grouped = runs.groupby(dims, sort=True)
-    table = grouped.agg(runs=("n_over_n0", "size"), n0_hat=("n0_hat", "first"), n_over_n0=("n_over_n0", "first"),
-                        diverged=("diverged", "sum"), **{f"{name}_count": (name, "sum") for name in SHARES},
-                        **{f"{name}_median": (name, "median") for name in MEDIANS})
+    """Per grid point with a finished run: runs, ``{success, envelope_ok}_{count, share, lo,
+    hi}``, diverged runs, n0_hat, n_over_n0 and the seed medians ``{name}_median`` of
+    MEDIANS (t_success over the runs that succeed, the others over finite values). Sorted
+    by the grid. Reduced over seed by Dask, chunk by chunk (the store is never in memory
+    whole), once per Dataset."""
+    dims = list(point_dims(ds))
+    done = with_seed_dim(ds["done"])
+
+    def finished(name: str) -> xr.DataArray:
+        return with_seed_dim(ds[name]).where(done)
+
+    t_success = finished("t_success")
+    medians = {"t_success": t_success.where(t_success >= 0), **{name: finished(name) for name in MEDIANS if name != "t_success"}}
+    columns = xr.Dataset({
+        "runs": done.sum(SEED_DIM), "n0_hat": finished("n0_hat").max(SEED_DIM),
+        "n_over_n0": finished("n_over_n0").max(SEED_DIM),
+        "diverged": (done & (with_seed_dim(ds["status"]) == STATUS["diverged"])).sum(SEED_DIM),
+        **{f"{name}_count": (done & with_seed_dim(ds[name])).sum(SEED_DIM) for name in SHARES},
+        **{f"{name}_median": median_over_seeds(medians[name]) for name in MEDIANS},
+    }).sortby(dims).compute()
+    table = columns.to_dataframe(dim_order=dims).reset_index() if dims else frame(columns)
+    table = table[table["runs"] > 0].reset_index(drop=True)
+    if table.empty:
+        return pd.DataFrame(columns=[*dims, "runs"])
     for name in SHARES:
         table[f"{name}_share"] = table[f"{name}_count"] / table["runs"]
         table[f"{name}_lo"], table[f"{name}_hi"] = wilson_interval(table[f"{name}_count"], table["runs"])
-    return table.reset_index().drop(columns=_ONE_POINT, errors="ignore")
+    return table
 
 
 def measured_constants(table: pd.DataFrame, dims: tuple[str, ...]) -> pd.DataFrame:

@@ -79,8 +79,10 @@ def summarised_values(ds: xr.Dataset) -> dict[str, xr.DataArray]:
     return values
 
 
+@stats.once_per_dataset
 def seed_summary(ds: xr.Dataset) -> xr.Dataset:
-    """Median, bootstrap interval and count over seeds of every SUMMARISED name, per grid point."""
+    """Median, bootstrap interval and count over seeds of every SUMMARISED name, per grid point
+    (once per Dataset: the report's table, summary.csv and figures share it)."""
     return stats.seed_summary(summarised_values(ds))
 
 
