@@ -503,6 +503,9 @@ class WriteTarget:
             check_holder(self.path, self.token)
 
 
+SCALARS = (int, float, str, np.generic)  # a run's value of one entry, stored without an array made of it
+
+
 class BlockResults:
     """The results of one block of the grid (``shape``), in memory until written."""
 
@@ -524,9 +527,13 @@ class BlockResults:
                 raise ValueError(f"a run returned {name!r}, which is not a variable of its problem's layout")
         if result.status not in STATUS:
             raise ValueError(f"a run returned status {result.status!r}, not one of {list(STATUS)}")
+        index = tuple(index)
         for name, value in result.values.items():
+            if isinstance(value, SCALARS):  # the entry at index, filled (over its extra dims, if any)
+                self.arrays[name][index] = value
+                continue
             value = np.asarray(value)
-            self.arrays[name][tuple(index) + tuple(slice(0, size) for size in value.shape)] = value
+            self.arrays[name][index + tuple(slice(0, size) for size in value.shape)] = value
         self.arrays[STATUS_VARIABLE][index] = STATUS[result.status]
         self.arrays[WALL_TIME][index] = wall_time
         self.arrays[DONE][index] = True
