@@ -25,7 +25,9 @@ run's :class:`Outcome` instead of writing, and writes the block itself.
 """
 from __future__ import annotations
 
+import gc
 import math
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -147,16 +149,43 @@ def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: 
     results, points = block_to_run(target.path, layout, block, keep)
     tally = RunTally()
     run, run_many = spec.problem.runner(), spec.problem.many_runner()
-    for batch, key_error in _batches(spec, points) if run_many else [([(*point, None)], "") for point in points]:
-        outcomes = _run_batch(run_many, [params for _, _, params in batch]) if len(batch) > 1 else None
-        if key_error:  # the problem's batch_key raised: the run fails with that error
-            outcomes = [Outcome(None, key_error, 0.0)]
-        elif outcomes is None:  # one run, or a batched call that raised: the runs go one by one
-            outcomes = [_run_one(run, spec, index) for _, index, _ in batch]
-        for (local, _, _), outcome in zip(batch, outcomes, strict=True):
-            outcome.record(results, local, tally)
+    with cyclic_gc_paused():
+        for batch, key_error in _batches(spec, points) if run_many else [([(*point, None)], "") for point in points]:
+            outcomes = _run_batch(run_many, [params for _, _, params in batch]) if len(batch) > 1 else None
+            if key_error:  # the problem's batch_key raised: the run fails with that error
+                outcomes = [Outcome(None, key_error, 0.0)]
+            elif outcomes is None:  # one run, or a batched call that raised: the runs go one by one
+                outcomes = [_run_one(run, spec, index) for _, index, _ in batch]
+            for (local, _, _), outcome in zip(batch, outcomes, strict=True):
+                outcome.record(results, local, tally)
     results.write(target, block.origin)
     return tally
+
+
+_gc_pause = {"tasks": 0, "was_enabled": False}
+_gc_pause_lock = threading.Lock()
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Inside, Python's cyclic garbage collector does not run (reference counting still
+    frees what a run drops). A block of tiny runs makes tens of thousands of objects that
+    outlive the young generations, so full collections come every task or so, and each
+    walks the worker's whole heap (Numba's, Dask's): a quarter of such a task's time, billed
+    to whichever run it interrupted. The pause is process-wide and counted over a worker's
+    task threads: the collector is enabled again, if it was, when the last of them ends."""
+    with _gc_pause_lock:
+        if _gc_pause["tasks"] == 0:
+            _gc_pause["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pause["tasks"] += 1
+    try:
+        yield
+    finally:
+        with _gc_pause_lock:
+            _gc_pause["tasks"] -= 1
+            if _gc_pause["tasks"] == 0 and _gc_pause["was_enabled"]:
+                gc.enable()
 
 
 def block_to_run(path: str, layout: StoreLayout, block: Block,
