@@ -12,7 +12,10 @@ written to a store in a temporary directory. Per round and mode it times, per ru
   warnings collected as a task collects them;
 - ``record``: each outcome put into the block's results (``Outcome.record``);
 - ``write``: the block's store write;
-- ``task``: the whole task, ``sweep.tasks.run_block``, timed apart.
+- ``task``: the whole task, ``sweep.tasks.run_block``, timed apart;
+
+and, inside batched ``runs``, its parts: ``data`` (the draws, ``make_instances``), ``pgd``
+(the kernel, ``pgd_relu_many``) and ``measures`` (the RunResults of the batch).
 
 It prints the median over rounds of each (us per run) and per-point / batched. Read the
 ratios: the machine may be shared. The kernels are compiled (or loaded) before timing.
@@ -28,11 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from kernels.projections import projection_code
 from sweep.spec import parse_spec
 from sweep.store import BlockResults, WriteTarget, blocks_of, create_store, layout_for
-from sweep.tasks import RunTally, _batches, _run_batch, _run_one, run_block
+from sweep.tasks import RunTally, _batches, _run_batch, _run_one, cyclic_gc_paused, run_block
 
 PHASES = ("params", "runs", "record", "write", "task")
+PARTS = ("data", "pgd", "measures")
 
 
 def trivial_spec(runs: int, n: int, n_test: int, batched: bool):
@@ -52,6 +59,15 @@ def one_round(spec, store: Path) -> dict[str, float]:
     points = list(block.points())
     run, run_many = spec.problem.runner(), spec.problem.many_runner()
     seconds = {}
+    with cyclic_gc_paused():  # as in a task
+        _time_phases(spec, layout, block, points, target, run, run_many, seconds)
+    start = time.perf_counter()
+    run_block(target, spec, layout, block)
+    seconds["task"] = time.perf_counter() - start
+    return {phase: value / spec.size for phase, value in seconds.items()}
+
+
+def _time_phases(spec, layout, block, points, target, run, run_many, seconds) -> None:
     start = time.perf_counter()
     if run_many:
         groups = _batches(spec, points)
@@ -72,10 +88,35 @@ def one_round(spec, store: Path) -> dict[str, float]:
     start = time.perf_counter()
     results.write(target, block.origin)
     seconds["write"] = time.perf_counter() - start
+
+
+def batched_parts(spec) -> dict[str, float]:
+    """The seconds per run of the parts of relu_pgd's ``run_many`` on the block's runs."""
+    from sweep.problems.relu_pgd import run as relu_pgd
+
+    ps = [spec.params_at(index) for index in np.ndindex(*spec.shape)]
+    with cyclic_gc_paused():
+        return _time_parts(ps, relu_pgd)
+
+
+def _time_parts(ps, relu_pgd) -> dict[str, float]:
+    first = ps[0]
     start = time.perf_counter()
-    run_block(target, spec, layout, block)
-    seconds["task"] = time.perf_counter() - start
-    return {phase: value / spec.size for phase, value in seconds.items()}
+    data = relu_pgd.make_instances(ps)
+    drawn = time.perf_counter()
+    curves = np.full((len(ps), 3, first.iterations + 1), np.nan)
+    w = np.zeros((len(ps), first.d), dtype=first.dtype)
+    steps, diverged = np.empty(len(ps), np.int64), np.empty(len(ps), np.bool_)
+    relu_pgd.pgd_relu_many(data.X, data.y, data.w_star, np.array([projection_code(p.constraint) for p in ps]),
+                           relu_pgd.projection_levels([p.constraint for p in ps], data.w_star),
+                           np.array([p.relu_slope_at_zero for p in ps]), np.array([p.mu0 for p in ps]),
+                           np.array([p.mu for p in ps]), first.iterations, relu_pgd.DIVERGENCE_FACTOR, w, curves,
+                           steps, diverged)
+    trained = time.perf_counter()
+    relu_pgd._measured(ps, data, w, curves, steps, diverged)
+    measured = time.perf_counter()
+    return {"data": (drawn - start) / len(ps), "pgd": (trained - drawn) / len(ps),
+            "measures": (measured - trained) / len(ps)}
 
 
 def main() -> None:
@@ -96,9 +137,11 @@ def main() -> None:
             one_round(warm, Path(work) / f"warm_{name}.zarr")  # compiles or loads the kernels
             stores[mode] = Path(work) / f"{name}.zarr"
             create_store(stores[mode], spec, spec.shape)
+        parts = []
         for _ in range(args.rounds):
             for mode, spec in specs.items():
                 timings[mode].append(one_round(spec, stores[mode]))
+            parts.append(batched_parts(specs["batched"]))
     medians = {mode: {phase: statistics.median(t[phase] for t in rounds) for phase in PHASES}
                for mode, rounds in timings.items()}
     print(f"relu_pgd d=4 s=2 T=3 n={args.n} n_test={args.n_test}: one block of {args.runs} runs, "
@@ -107,6 +150,8 @@ def main() -> None:
     for phase in PHASES:
         row = [medians[mode][phase] * 1e6 for mode in specs]
         print(f"{phase:<8}" + "".join(f"{value:12.2f}" for value in row) + f"{row[0] / row[1]:21.2f}x")
+    print("batched runs, by part (us per run): " + ", ".join(
+        f"{part} {statistics.median(p[part] for p in parts) * 1e6:.2f}" for part in PARTS))
 
 
 if __name__ == "__main__":
