@@ -503,7 +503,9 @@ class WriteTarget:
             check_holder(self.path, self.token)
 
 
-SCALARS = (int, float, str, np.generic)  # a run's value of one entry, stored without an array made of it
+# A run's scalar values put into an entry as they are (by dtype kind of the variable): the
+# same numbers as through an array made of them; every other value goes through np.asarray.
+DIRECT_SCALARS = {"f": (float, np.float64, np.float32), "b": (bool, np.bool_)}
 
 
 class BlockResults:
@@ -529,8 +531,8 @@ class BlockResults:
             raise ValueError(f"a run returned status {result.status!r}, not one of {list(STATUS)}")
         index = tuple(index)
         for name, value in result.values.items():
-            if isinstance(value, SCALARS):  # the entry at index, filled (over its extra dims, if any)
-                self.arrays[name][index] = value
+            if type(value) in DIRECT_SCALARS.get(self.arrays[name].dtype.kind, ()):
+                self.arrays[name][index] = value  # the entry at index, filled (over its extra dims, if any)
                 continue
             value = np.asarray(value)
             self.arrays[name][index + tuple(slice(0, size) for size in value.shape)] = value
