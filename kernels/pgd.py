@@ -105,3 +105,15 @@ def pgd_relu(X, y, w_star, projection, level, slope_at_zero, mu0, mu, iterations
             return t + 1, True
     loss[iterations] = relu_loss_gradient(X, y, w, slope_at_zero, z, residual, grad)
     return iterations, False
+
+
+@jit
+def pgd_relu_many(X, y, w_star, projection, level, slope_at_zero, mu0, mu, iterations, blowup, w, curves,
+                  steps, diverged):
+    """:func:`pgd_relu` for each run r of a batch: X (R, n, d), y (R, n), w_star and w (R, d),
+    one ``projection``, ``level``, ``slope_at_zero``, ``mu0`` and ``mu`` per run; ``curves``
+    (R, 3, >= T + 1) receives rel_err, loss and overlap; ``steps`` and ``diverged`` (R) what
+    pgd_relu returns. Each run's numbers are those of pgd_relu called on it alone."""
+    for r in range(X.shape[0]):
+        steps[r], diverged[r] = pgd_relu(X[r], y[r], w_star[r], projection[r], level[r], slope_at_zero[r], mu0[r],
+                                         mu[r], iterations, blowup, w[r], curves[r, 0], curves[r, 1], curves[r, 2])

@@ -27,6 +27,7 @@ not make another sweep.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -82,7 +83,14 @@ class SweepSpec:
     def params_at(self, index: tuple[int, ...]) -> ProblemParams:
         """The run parameters of the grid point with this index (one int per dim)."""
         swept = {key: values[i] for (key, values), i in zip(self.grid.items(), index)}
-        return self.problem.params.from_mapping({**self.fixed, **swept})
+        return self.problem.params.from_coerced({**self._coerced_fixed, **swept})
+
+    @functools.cached_property
+    def _coerced_fixed(self) -> dict[str, Any]:
+        """``fixed`` through the params' ``coerce`` (the grid's values went through it when
+        parsed; the defaults among ``fixed`` did not), so that a run's params are built
+        without checking every field again."""
+        return {key: self.problem.params.coerce(key, value) for key, value in self.fixed.items()}
 
     def all_values(self, name: str) -> tuple[Any, ...]:
         """Every value ``name`` takes in the sweep (one value if it is fixed)."""

@@ -580,6 +580,11 @@ class WriteTarget:
             check_holder(self.path, self.token)
 
 
+# A run's scalar values put into an entry as they are (by dtype kind of the variable): the
+# same numbers as through an array made of them; every other value goes through np.asarray.
+DIRECT_SCALARS = {"f": (float, np.float64, np.float32), "b": (bool, np.bool_)}
+
+
 class BlockResults:
     """The results of one block of the grid (``shape``), in memory until written."""
 
@@ -601,9 +606,13 @@ class BlockResults:
                 raise ValueError(f"a run returned {name!r}, which is not a variable of its problem's layout")
         if result.status not in STATUS:
             raise ValueError(f"a run returned status {result.status!r}, not one of {list(STATUS)}")
+        index = tuple(index)
         for name, value in result.values.items():
+            if type(value) in DIRECT_SCALARS.get(self.arrays[name].dtype.kind, ()):
+                self.arrays[name][index] = value  # the entry at index, filled (over its extra dims, if any)
+                continue
             value = np.asarray(value)
-            self.arrays[name][tuple(index) + tuple(slice(0, size) for size in value.shape)] = value
+            self.arrays[name][index + tuple(slice(0, size) for size in value.shape)] = value
         self.arrays[STATUS_VARIABLE][index] = STATUS[result.status]
         self.arrays[WALL_TIME][index] = wall_time
         self.arrays[DONE][index] = True

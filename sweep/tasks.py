@@ -25,7 +25,9 @@ run's :class:`Outcome` instead of writing, and writes the block itself.
 """
 from __future__ import annotations
 
+import gc
 import math
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -167,16 +169,43 @@ def run_block(target: WriteTarget, spec: SweepSpec, layout: StoreLayout, block: 
     results, points = block_to_run(target.path, layout, block, keep)
     tally = RunTally()
     run, run_many = spec.problem.runner(), spec.problem.many_runner()
-    for batch, key_error in _batches(spec, points) if run_many else [([point], "") for point in points]:
-        outcomes = _run_batch(run_many, spec, [index for _, index in batch]) if len(batch) > 1 else None
-        if key_error:  # the problem's batch_key raised: the run fails with that error
-            outcomes = [Outcome(None, key_error, 0.0)]
-        elif outcomes is None:  # one run, or a batched call that raised: the runs go one by one
-            outcomes = [_run_one(run, spec, index) for _, index in batch]
-        for (local, _), outcome in zip(batch, outcomes, strict=True):
-            outcome.record(results, local, tally)
+    with cyclic_gc_paused():
+        for batch, key_error in _batches(spec, points) if run_many else [([(*point, None)], "") for point in points]:
+            outcomes = _run_batch(run_many, [params for _, _, params in batch]) if len(batch) > 1 else None
+            if key_error:  # the problem's batch_key raised: the run fails with that error
+                outcomes = [Outcome(None, key_error, 0.0)]
+            elif outcomes is None:  # one run, or a batched call that raised: the runs go one by one
+                outcomes = [_run_one(run, spec, index) for _, index, _ in batch]
+            for (local, _, _), outcome in zip(batch, outcomes, strict=True):
+                outcome.record(results, local, tally)
     results.write(target, block.origin)
     return tally
+
+
+_gc_pause = {"tasks": 0, "was_enabled": False}
+_gc_pause_lock = threading.Lock()
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Inside, Python's cyclic garbage collector does not run (reference counting still
+    frees what a run drops). A block of tiny runs makes tens of thousands of objects that
+    outlive the young generations, so full collections come every task or so, and each
+    walks the worker's whole heap (Numba's, Dask's): a quarter of such a task's time, billed
+    to whichever run it interrupted. The pause is process-wide and counted over a worker's
+    task threads: the collector is enabled again, if it was, when the last of them ends."""
+    with _gc_pause_lock:
+        if _gc_pause["tasks"] == 0:
+            _gc_pause["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pause["tasks"] += 1
+    try:
+        yield
+    finally:
+        with _gc_pause_lock:
+            _gc_pause["tasks"] -= 1
+            if _gc_pause["tasks"] == 0 and _gc_pause["was_enabled"]:
+                gc.enable()
 
 
 def block_to_run(path: str, layout: StoreLayout, block: Block,
@@ -209,19 +238,19 @@ def _run_one(run: Callable, spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
     return Outcome(result, "", time.perf_counter() - start, tuple(sorted(kinds)))
 
 
-def _run_batch(run_many: Callable, spec: SweepSpec, indices: list) -> list[Outcome] | None:
-    """The runs at ``indices`` in one ``run_many`` call, each with its share of the call's
+def _run_batch(run_many: Callable, params: list) -> list[Outcome] | None:
+    """The runs of ``params`` in one ``run_many`` call, each with its share of the call's
     wall time; None if the call raised or returned another number of results (the caller
     then runs them one by one). The call's floating-point warnings count for each of its runs."""
     start = time.perf_counter()
     with _floating_point_warnings() as kinds:
         try:
-            results = list(run_many([spec.params_at(index) for index in indices]))
+            results = list(run_many(params))
         except Exception:
             return None
-    if len(results) != len(indices):
+    if len(results) != len(params):
         return None
-    share = (time.perf_counter() - start) / len(indices)
+    share = (time.perf_counter() - start) / len(params)
     return [Outcome(result, "", share, tuple(sorted(kinds))) for result in results]
 
 
@@ -239,21 +268,22 @@ def _floating_point_warnings() -> Iterator[set[str]]:
 
 def _batches(spec: SweepSpec, points: list) -> list[tuple[list, str]]:
     """The runs at ``points`` ((index in the block, index in the grid) pairs) grouped by
-    the problem's ``batch_key``, each group with ""; a
-    run whose params do not build goes alone (it fails on its own), and one whose
-    ``batch_key`` raises (or is not hashable) goes alone with that error as its failure."""
+    the problem's ``batch_key``, as (index in the block, index in the grid, params)
+    triples, each group with ""; a run whose params do not build goes alone (it fails on
+    its own), and one whose ``batch_key`` raises (or is not hashable) goes alone with that
+    error as its failure."""
     groups: dict = {}
     for local, index in points:
         try:
             params = spec.params_at(index)
         except Exception:
-            groups[("alone", index)] = ([(local, index)], "")
+            groups[("alone", index)] = ([(local, index, None)], "")
             continue
         try:
-            groups.setdefault(spec.problem.batch_key(params), ([], ""))[0].append((local, index))
+            groups.setdefault(spec.problem.batch_key(params), ([], ""))[0].append((local, index, params))
         except Exception as error:
             message = f"the problem's batch_key raised {type(error).__name__}: {error}"
-            groups[("alone", index)] = ([(local, index)], message[:MAX_ERROR_CHARS])
+            groups[("alone", index)] = ([(local, index, params)], message[:MAX_ERROR_CHARS])
     return list(groups.values())
 
 

@@ -147,7 +147,89 @@ def _metrics_case(rng):
     return W, X, y, rng.standard_normal((40, 6))
 
 
+def _streams_case(rng, runs=6):
+    """Entropy words of ``runs`` streams (a seed of one or two words, then another), a teacher's
+    (d, s) and the inputs' rows: d large enough, sometimes, for choice's partial shuffle."""
+    d = int(rng.choice([4, 37, 12000]))
+    s = int(rng.integers(1, 5)) if d < 40 else int(rng.choice([3, 400]))
+    seeds = [(int(rng.integers(2**40)) if r % 2 else int(rng.integers(100)), int(rng.integers(1000))) for r in range(runs)]
+    return seeds, d, s, int(rng.integers(1, 30)), int(rng.integers(1, 9))
+
+
+def kernel_streams(seeds, d, s, n, n_test):
+    from kernels.streams import draw_sparse_teachers_and_inputs
+
+    words = [[w for seed in pair for w in _uint32_words(seed)] for pair in seeds]
+    entropy = np.zeros((len(seeds), max(map(len, words))), np.uint32)
+    for r, row in enumerate(words):
+        entropy[r, :len(row)] = row
+    support, values = np.empty((len(seeds), s), np.int64), np.empty((len(seeds), s))
+    X, X_test = np.empty((len(seeds), n, d)), np.empty((len(seeds), n_test, d))
+    draw_sparse_teachers_and_inputs(entropy, np.array(list(map(len, words))), support, values, X, X_test)
+    return np.concatenate([support.ravel(), values.ravel(), X.ravel(), X_test.ravel()])
+
+
+def reference_streams(seeds, d, s, n, n_test):
+    """NumPy's Generators: from default_rng([a, b, 0]) choice then standard_normal, then from
+    [a, b, 1] and [a, b, 2] the inputs."""
+    parts = []
+    for a, b in seeds:
+        teacher = np.random.default_rng([a, b, 0])
+        parts.append((teacher.choice(d, size=s, replace=False), teacher.standard_normal(s),
+                      np.random.default_rng([a, b, 1]).standard_normal((n, d)),
+                      np.random.default_rng([a, b, 2]).standard_normal((n_test, d))))
+    return np.concatenate([np.ravel([part[i] for part in parts]) for i in range(4)])
+
+
+def _uint32_words(value):
+    words = [value & 0xFFFFFFFF]
+    while value >= 2**32:
+        value >>= 32
+        words.append(value & 0xFFFFFFFF)
+    return words
+
+
+def _pgd_case(rng, runs=5):
+    """A batch of relu_pgd runs on one (n, d, s): each run its own data, constraint and steps
+    (mu0 = 9 can blow up: a run that stops early)."""
+    from tests.test_relu_pgd_kernels import instance, level_of
+
+    n, d = int(rng.integers(5, 60)), int(rng.integers(3, 40))
+    s = int(rng.integers(1, d + 1))
+    data = [instance(n, d, s, seed=int(rng.integers(1 << 30))) for _ in range(runs)]
+    constraints = [str(rng.choice(["l0", "l1", "none"])) for _ in range(runs)]
+    X, y, w_star = (np.stack([part[i] for part in data]) for i in range(3))
+    levels = np.array([level_of(c, w) for c, w in zip(constraints, w_star)])
+    return X, y, w_star, constraints, levels, rng.choice([0.0, 0.5, 1.0], runs), rng.choice([1.0, 2.0, 9.0], runs)
+
+
+def kernel_pgd_many(X, y, w_star, constraints, levels, slopes, mu0s, iterations=12):
+    from kernels.pgd import pgd_relu_many
+    from kernels.projections import PROJECTIONS
+
+    runs = X.shape[0]
+    w, curves = np.zeros((runs, X.shape[2])), np.full((runs, 3, iterations + 1), np.nan)
+    steps, diverged = np.empty(runs, np.int64), np.empty(runs, np.bool_)
+    pgd_relu_many(X, y, w_star, np.array([PROJECTIONS[c] for c in constraints]), levels, slopes, mu0s,
+                  np.ones(runs), iterations, 1e3, w, curves, steps, diverged)
+    return np.concatenate([curves[r, :, :steps[r] + 1].ravel() for r in range(runs)])
+
+
+def reference_pgd_many(X, y, w_star, constraints, levels, slopes, mu0s, iterations=12):
+    """tests/test_relu_pgd_kernels.py's NumPy PGD on each run, up to its first step with
+    ||w_t|| > 1e3 ||w*||."""
+    from tests.test_relu_pgd_kernels import pgd_reference
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.concatenate([np.concatenate(pgd_reference(X[r], y[r], w_star[r], constraints[r], levels[r], slopes[r],
+                                                            mu0s[r], 1.0, iterations, 1e3)[1:])
+                               for r in range(X.shape[0])])
+
+
 KERNEL_COMPARISONS = (
+    KernelComparison("draw_sparse_teachers_and_inputs", kernel_streams, reference_streams, _streams_case,
+                     rtol=0.0),
+    KernelComparison("pgd_relu_many", kernel_pgd_many, reference_pgd_many, _pgd_case, rtol=1e-9, atol=1e-12),
     KernelComparison("network_output", lambda W, X, y: network_output(X, W, 0.2, 1.3),
                      lambda W, X, y: ref.output(W, X, 0.2, 1.3), _network_case, atol=1e-13),
     KernelComparison("dataset_loss", lambda W, X, y: dataset_loss(W, X, y, 0.2, 1.3),

@@ -613,3 +613,43 @@ def wait_for_done(store: Path, at_least: int, timeout: float = 120) -> None:
             pass
         assert time.monotonic() < deadline, f"fewer than {at_least} runs finished in {timeout} s"
         time.sleep(0.05)
+
+
+def test_tasks_pause_the_cyclic_collector_together_and_restore_it():
+    """A task's runs go without cyclic garbage collection (sweep.tasks.cyclic_gc_paused):
+    two tasks of one worker overlap, the first to end leaves it paused for the other, the
+    last restores it; a collector the process had turned off stays off."""
+    import gc
+
+    from sweep.tasks import cyclic_gc_paused
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with cyclic_gc_paused():
+            first_in.set()
+            second_in.wait(30)
+        first_out.set()
+
+    def second():
+        first_in.wait(30)
+        with cyclic_gc_paused():
+            second_in.set()
+            first_out.wait(30)
+            seen["after the first ended"] = gc.isenabled()
+
+    assert gc.isenabled()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert seen == {"after the first ended": False} and gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

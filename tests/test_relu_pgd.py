@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sweep.check import _same
 from sweep.problems import get_problem, run_one
 from sweep.problems.parameters import ParamError
 from sweep.problems.relu_pgd.data import make_instance
 from sweep.problems.relu_pgd.params import ReluPGDParams
-from sweep.problems.relu_pgd.run import run
+from sweep.problems.relu_pgd.run import run, run_many
 from sweep.problems.relu_pgd.theory import contraction_factor, first_success, inside_envelope, n0_hat
 from sweep.spec import SpecError, parse_spec
 
@@ -60,6 +61,36 @@ def test_teacher_and_data_follow_the_theory_and_are_reproducible():
     np.testing.assert_array_equal(a.y, np.maximum(a.X @ a.w_star, 0.0))
     other = make_instance(ReluPGDParams(d=300, n=50, s=7, n_test=20, seed=4, data_seed=1))
     assert not np.array_equal(other.X, a.X) and not np.array_equal(other.w_star, a.w_star)
+
+
+@pytest.mark.parametrize("d, s, seed, data_seed", [(300, 7, 3, 1), (4, 2, 2**40 + 7, 0), (12000, 400, 0, 2**33)])
+def test_the_data_are_drawn_from_numpys_streams(d, s, seed, data_seed):
+    """The module's recipe in NumPy's Generators (the kernel that draws them is not used)."""
+    p = ReluPGDParams(d=d, n=9, s=s, n_test=5, seed=seed, data_seed=data_seed)
+    teacher = np.random.default_rng([data_seed, seed, 0])
+    w_star = np.zeros(d)
+    support = teacher.choice(d, size=s, replace=False)
+    w_star[support] = teacher.standard_normal(s)
+    w_star /= np.linalg.norm(w_star)
+    X = np.random.default_rng([data_seed, seed, 1]).standard_normal((9, d))
+    data = make_instance(p)
+    np.testing.assert_array_equal(data.w_star, w_star)
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.X_test, np.random.default_rng([data_seed, seed, 2]).standard_normal((5, d)))
+    np.testing.assert_allclose(data.y, np.maximum(X @ w_star, 0.0), rtol=1e-14, atol=1e-300)
+
+
+def test_run_many_gives_each_run_what_run_gives_it():
+    """One batch of runs that differ in everything but their shapes: constraints, steps,
+    relu'(0), seeds (one of two words), one diverging (mu = 20); float32 in another."""
+    for dtype in ("float64", "float32"):
+        group = [ReluPGDParams(d=30, s=4, n=25, n_test=9, iterations=15, dtype=dtype, seed=seed, data_seed=2**35,
+                               constraint=constraint, mu=mu, relu_slope_at_zero=slope)
+                 for seed, constraint, mu, slope in [(0, "l0", 1.0, 0.5), (1, "l1", 0.5, 1.0), (2**40, "none", 1.0, 0.5),
+                                                     (3, "none", 20.0, 0.5), (4, "l1", 1.0, 0.0)]]
+        together = run_many(group)
+        assert [result.status for result in together][3] == "diverged"
+        assert all(_same(run(p), result) for p, result in zip(group, together))
 
 
 def test_a_larger_n_adds_points_to_the_same_sample():

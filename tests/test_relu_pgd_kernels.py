@@ -31,8 +31,9 @@ def project_reference(z, constraint, level):
     return z
 
 
-def pgd_reference(X, y, w_star, constraint, level, at_zero, mu0, mu, iterations):
-    """w_{t+1} = P_K(w_t - mu_t grad L(w_t)) from 0, with its rel_err, loss and overlap at every t."""
+def pgd_reference(X, y, w_star, constraint, level, at_zero, mu0, mu, iterations, blowup=np.inf):
+    """w_{t+1} = P_K(w_t - mu_t grad L(w_t)) from 0, with its rel_err, loss and overlap at every t,
+    up to the first t with ||w_t|| > blowup ||w*||."""
     w = np.zeros(X.shape[1])
     support = w_star != 0
     rel_err, loss, overlap = [], [], []
@@ -40,9 +41,9 @@ def pgd_reference(X, y, w_star, constraint, level, at_zero, mu0, mu, iterations)
         rel_err.append(np.linalg.norm(w - w_star) / np.linalg.norm(w_star))
         loss.append(loss_reference(X, y, w))
         overlap.append(np.sum((w != 0) & support) / support.sum())
-        if t < iterations:
-            w = project_reference(w - (mu0 if t == 0 else mu) * gradient_reference(X, y, w, at_zero), constraint,
-                                  level)
+        if t == iterations or not np.linalg.norm(w) <= blowup * np.linalg.norm(w_star):
+            break
+        w = project_reference(w - (mu0 if t == 0 else mu) * gradient_reference(X, y, w, at_zero), constraint, level)
     return w, np.array(rel_err), np.array(loss), np.array(overlap)
 
 

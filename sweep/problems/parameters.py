@@ -95,7 +95,13 @@ class ProblemParams:
             if key not in known:
                 raise ParamError(f"unknown parameter {short_repr(key)}{did_you_mean(key, known)}; "
                                  f"known parameters: {sorted(known)}")
-        params = cls(**{name: cls.coerce(name, value) for name, value in values.items()})
+        return cls.from_coerced({name: cls.coerce(name, value) for name, value in values.items()})
+
+    @classmethod
+    def from_coerced(cls, values: Mapping[str, Any]) -> "ProblemParams":
+        """Build and validate from a mapping of known names to values already checked by
+        :meth:`coerce` (a spec's: a grid point's parameters are built once per run)."""
+        params = cls(**values)
         params.validate()
         return params
 

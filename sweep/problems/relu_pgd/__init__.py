@@ -12,9 +12,10 @@ from sweep.problems.contract import Problem
 from sweep.problems.relu_pgd.params import ReluPGDParams
 from sweep.problems.relu_pgd.variables import layout
 
-# Run-time model for task sizing (a heuristic, from run() timed alone on this machine at
-# (n, d) from (200, 500) to (4000, 2000), one BLAS thread).
-SECONDS_PER_RUN = 0.002               # teacher, metrics, result dict
+# Run-time model for task sizing (a heuristic: the per-entry terms from run() timed alone on
+# this machine at (n, d) from (200, 500) to (4000, 2000), one BLAS thread; the per-run term from
+# a task of tiny runs through run_many, benchmarks/bench_overhead.py).
+SECONDS_PER_RUN = 40e-6               # parameters, seeding, measures, result dict, recording
 SECONDS_PER_PRODUCT_ENTRY = 0.3e-9    # one entry of X in one of the 2T + 1 matrix-vector products
 SECONDS_PER_DRAWN_ENTRY = 10e-9       # one Gaussian entry of X or X_test
 
@@ -34,6 +35,8 @@ PROBLEM = Problem(
     layout=layout,
     run="sweep.problems.relu_pgd.run:run",
     run_seconds=run_seconds,
+    run_many="sweep.problems.relu_pgd.run:run_many",
+    batch_key=ReluPGDParams.batch_key,
     report="sweep.problems.relu_pgd.report",
     replay="sweep.problems.relu_pgd.run:replay",
     presets=("relu_pgd_rate", "relu_pgd_phase", "relu_pgd_convention"),

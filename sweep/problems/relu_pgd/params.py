@@ -44,3 +44,7 @@ class ReluPGDParams(ProblemParams):
         require(self.s <= self.d, "s", self.s, f"<= d = {self.d}")
         require_positive(self, "mu0", "mu")
         require(0.0 <= self.relu_slope_at_zero <= 1.0, "relu_slope_at_zero", self.relu_slope_at_zero, "in [0, 1]")
+
+    def batch_key(self) -> tuple:
+        """What the runs of one ``run_many`` call share: the shapes of their arrays and their steps."""
+        return self.d, self.s, self.n, self.n_test, self.iterations, self.dtype

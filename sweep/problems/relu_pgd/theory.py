@@ -39,24 +39,41 @@ def envelope(t: np.ndarray) -> np.ndarray:
     return ENVELOPE_RATE ** np.asarray(t, dtype=np.float64)
 
 
-def first_success(rel_err: np.ndarray) -> int:
-    """The first t with rel_err_t < SUCCESS_TOLERANCE, -1 if none."""
-    below = np.flatnonzero(rel_err < SUCCESS_TOLERANCE)
-    return int(below[0]) if below.size else -1
+def first_success(rel_err: np.ndarray) -> int | np.ndarray:
+    """The first t with rel_err_t < SUCCESS_TOLERANCE, -1 if none; of each curve along the
+    last axis for a batch of curves (NaN is never below)."""
+    below = np.asarray(rel_err) < SUCCESS_TOLERANCE
+    first = np.where(below.any(axis=-1), below.argmax(axis=-1), -1)
+    return int(first) if first.ndim == 0 else first
 
 
-def inside_envelope(rel_err: np.ndarray) -> bool:
-    """rel_err_t <= 2^-t for every t >= 1 of the curve (t = 0 .. T, no NaN)."""
-    t = np.arange(rel_err.size)
-    return bool(np.all(rel_err[1:] <= envelope(t[1:])))
+def inside_envelope(rel_err: np.ndarray) -> bool | np.ndarray:
+    """rel_err_t <= 2^-t for every t >= 1 of the curve (t = 0 .. T, no NaN); of each curve
+    along the last axis for a batch of curves."""
+    rel_err = np.asarray(rel_err)
+    inside = np.all(rel_err[..., 1:] <= envelope(np.arange(1, rel_err.shape[-1])), axis=-1)
+    return bool(inside) if inside.ndim == 0 else inside
+
+
+def in_contraction_window(rel_err: np.ndarray) -> np.ndarray:
+    """Where rel_err_t lies strictly inside CONTRACTION_WINDOW (the points of the fit)."""
+    return (rel_err > CONTRACTION_WINDOW[0]) & (rel_err < CONTRACTION_WINDOW[1])
 
 
 def contraction_factor(rel_err: np.ndarray) -> float:
     """exp of the least-squares slope of log rel_err_t over t, on the t where rel_err_t is
     inside CONTRACTION_WINDOW: the fitted factor per step (1/2 on the envelope). NaN with
     fewer than two such t."""
-    t = np.flatnonzero((rel_err > CONTRACTION_WINDOW[0]) & (rel_err < CONTRACTION_WINDOW[1]))
+    t = np.flatnonzero(in_contraction_window(rel_err))
     if t.size < 2:
         return math.nan
     slope = np.polyfit(t.astype(np.float64), np.log(rel_err[t]), 1)[0]
     return float(np.exp(slope))
+
+
+def contraction_factors(rel_err: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """:func:`contraction_factor` of each curve, row r of ``rel_err`` up to t = steps[r]
+    (NaN after it)."""
+    fitted = in_contraction_window(rel_err).sum(axis=1) >= 2
+    return np.array([contraction_factor(curve[:last + 1]) if fit else math.nan
+                     for curve, last, fit in zip(rel_err, steps, fitted)])
