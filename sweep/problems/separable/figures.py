@@ -108,8 +108,8 @@ def scaling_laws(ds: xr.Dataset) -> Figure | None:
         at = summary.sel(held)
         x = at[parameter].values.astype(np.float64)
         middle = x.size // 2
-        label = str(held.get("dataset", "all")) if ("dataset" in held) else "all"
-        slopes = found.get((label, parameter), {})
+        per_data_set = "dataset" in ds.dims and ds.sizes["dataset"] > 1  # exponents fits one law per data set
+        slopes = found.get((str(held["dataset"]) if per_data_set else "all", parameter), {})
         for name, words in columns:
             median = at[f"{name}_median"].values
             if not np.isfinite(median[middle]) or median[middle] <= 0:
