@@ -82,6 +82,11 @@ def write(folder: Path, name: str, text: str) -> Path:
     return folder / name
 
 
+def jobqueue_file(folder: Path, extra: str = "") -> Path:
+    """``folder/scheduler.yaml``: JOBQUEUE_YAML with two jobs of one worker, plus ``extra`` keys."""
+    return write(folder, "scheduler.yaml", JOBQUEUE_YAML.format(folder=folder, processes=1, jobs=2, extra=extra))
+
+
 def start_sweep(spec: Path, store: Path, scheduler: Path, env: dict) -> subprocess.Popen:
     """`sweep run` (the test problems registered) in a new process; the jobs it submits
     inherit its environment, so their workers import tests.hungry_problem too."""
@@ -104,7 +109,7 @@ def local_reference(spec_file: Path, store: Path) -> xr.Dataset:
 
 def test_jobqueue_sweep_stores_what_a_local_cluster_stores(tmp_path, slurm):
     spec = write(tmp_path, "pgd.yaml", PGD_YAML)
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2, extra=""))
+    scheduler = jobqueue_file(tmp_path)
     sweep = start_sweep(spec, tmp_path / "slurm.zarr", scheduler, slurm)
     out, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, err
@@ -131,8 +136,7 @@ def test_a_cancelled_job_is_replaced_and_its_runs_rerun(tmp_path, slurm, hungry)
     local cluster stores them."""
     spec, release, before = held_spec(tmp_path)
     store = tmp_path / "slurm.zarr"
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
-                                                                         extra=""))
+    scheduler = jobqueue_file(tmp_path)
     sweep = start_sweep(spec, store, scheduler, slurm)
     try:
         wait_for_done(store, at_least=before)
@@ -157,8 +161,7 @@ def test_ctrl_c_saves_what_is_done_and_cancels_the_jobs(tmp_path, slurm, hungry)
     many runs are saved, the lock released, and no job left in the queue."""
     spec, release, before = held_spec(tmp_path)
     store = tmp_path / "slurm.zarr"
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
-                                                                         extra=""))
+    scheduler = jobqueue_file(tmp_path)
     sweep = start_sweep(spec, store, scheduler, slurm)
     try:
         wait_for_done(store, at_least=max(before, 1))
@@ -240,8 +243,7 @@ def test_work_is_queued_for_the_jobs_adaptive_scaling_may_start(tmp_path, slurm,
 def test_a_bad_jobqueue_section_is_refused_before_any_job(tmp_path, slurm):
     spec = write(tmp_path, "pgd.yaml", PGD_YAML)
     for extra, key in (("  walltim: '01:00:00'\n", "jobqueue.walltim"), ("  lifetime: soon\n", "jobqueue.lifetime")):
-        scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
-                                                                             extra=extra))
+        scheduler = jobqueue_file(tmp_path, extra=extra)
         done = subprocess.run([str(Path(sys.executable).parent / "sweep"), "run", str(spec), "--store",
                                str(tmp_path / "s.zarr"), "--scheduler", str(scheduler)], env=slurm,
                               capture_output=True, text=True, timeout=120)
@@ -253,8 +255,7 @@ def test_a_bad_jobqueue_section_is_refused_before_any_job(tmp_path, slurm):
 
 def test_a_job_the_batch_system_refuses_ends_the_sweep_with_its_message(tmp_path, slurm):
     spec = write(tmp_path, "pgd.yaml", PGD_YAML)
-    scheduler = write(tmp_path, "scheduler.yaml", JOBQUEUE_YAML.format(folder=tmp_path, processes=1, jobs=2,
-                                                                         extra="  queue: nowhere\n"))
+    scheduler = jobqueue_file(tmp_path, extra="  queue: nowhere\n")
     done = subprocess.run([str(Path(sys.executable).parent / "sweep"), "run", str(spec), "--store",
                            str(tmp_path / "s.zarr"), "--scheduler", str(scheduler)], env=slurm,
                           capture_output=True, text=True, timeout=120)
