@@ -60,6 +60,7 @@ MAX_CONFIG_BYTES = 2**16                # a larger scheduler config is refused u
 DASHBOARD_PORTS = range(8787, 8887)     # a local cluster's dashboard takes the first free one
 QUIET_LOGGERS = ("distributed", "tornado", "asyncio", "dask_jobqueue")  # silent while a sweep runs, unless quiet=False
 HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)          # left to the client by a local cluster's workers
+SCHEDULER_LOSS_SECONDS = 5.0    # an OSError in a sweep is a lost scheduler if the client notices the loss within
 
 # Dask config of a local cluster (scheduler, nannies and workers share its 2 cores with
 # the runs; measured with benchmarks/bench_sweep.py, see benchmarks/README.md):
@@ -557,9 +558,21 @@ def _scheduler_lost(client: "distributed.Client", where: str) -> Iterator[None]:
     try:
         yield
     except (concurrent.futures.CancelledError, asyncio.CancelledError, OSError, TimeoutError) as error:
-        if client.status == "running" and getattr(error, "reason", None) != "scheduler-connection-lost":
+        if getattr(error, "reason", None) != "scheduler-connection-lost" and not _client_left_running(client):
             raise
         raise SchedulerLost(f"lost the Dask scheduler {where} while the sweep ran ({_first_line(error)})") from None
+
+
+def _client_left_running(client: "distributed.Client") -> bool:
+    """Whether ``client`` leaves the "running" state within SCHEDULER_LOSS_SECONDS: a
+    call to a scheduler killed a moment ago can fail with a reset connection before the
+    client itself has noticed the loss."""
+    deadline = time.monotonic() + SCHEDULER_LOSS_SECONDS
+    while client.status == "running":
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _free_dashboard_address() -> str:

@@ -16,8 +16,9 @@ import xarray as xr
 from distributed import Client
 
 from sweep import problems
-from sweep.cluster import ClusterConfig, ClusterConfigError, LocalClusterConfig, connect, load_cluster_config, \
-    parse_cluster_config
+from sweep import cluster as cluster_module
+from sweep.cluster import ClusterConfig, ClusterConfigError, LocalClusterConfig, SchedulerLost, connect, \
+    load_cluster_config, parse_cluster_config
 from sweep.engine import execute, plan_sweep, run_sweep, start
 from sweep.lock import StoreLock
 from sweep.problems.results import STATUS
@@ -516,6 +517,26 @@ def test_a_killed_scheduler_is_one_line_and_a_resume_finishes_the_sweep(tmp_path
     ds = open_store(store).load()
     assert ds["done"].all()
     np.testing.assert_array_equal(ds["value"].values, np.arange(16) + 0.5)
+
+
+@pytest.mark.slow
+def test_a_reset_connection_as_the_scheduler_dies_is_its_loss(tmp_path):
+    """A call that fails with a reset connection the moment the external scheduler is
+    killed, before the client has noticed the loss (CI saw `ConnectionPool.gather` do
+    so), is SchedulerLost, not the OSError; one raised while the scheduler lives is not."""
+    cluster = DaskProcesses(tmp_path)
+    try:
+        with connect(load_cluster_config(cluster.config)) as client:
+            with pytest.raises(ConnectionResetError):
+                with cluster_module._scheduler_lost(client, "here"):
+                    raise ConnectionResetError(104, "Connection reset by peer")
+            with pytest.raises(SchedulerLost, match=r"^lost the Dask scheduler here while the sweep ran "
+                                                     r"\(ConnectionResetError: \[Errno 104\]"):
+                with cluster_module._scheduler_lost(client, "here"):
+                    cluster.processes[0].kill()  # the client notices it only after the raise
+                    raise ConnectionResetError(104, "Connection reset by peer")
+    finally:
+        cluster.stop()
 
 
 def test_numpy_warnings_of_runs_are_counted_not_printed(tmp_path):
