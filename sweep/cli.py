@@ -174,7 +174,7 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"ran {summary.runs} runs: {outcome}")
     if summary.warnings:
         counts = ", ".join(f"{kind} in {plural(runs, 'run')}" for kind, runs in sorted(summary.warnings.items()))
-        print(f"NumPy floating-point warnings (not shown): {counts}")
+        print(f"warnings of runs (not shown): {counts}")
     return 0
 
 

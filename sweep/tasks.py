@@ -14,9 +14,9 @@ Before it runs and before it writes, a task checks its :class:`~sweep.store.Writ
 (the store still holds its sweep, its `sweep run` still holds the store): the task of a
 dead or superseded `sweep run` stops with LockLost and writes nothing.
 
-NumPy's floating-point warnings of a run (overflow, invalid value, divide by zero: a
-diverging run raises them by the thousand) are not printed, where they would land in the
-progress bar from every worker: each run's kinds are counted in the :class:`RunTally`
+The warnings of a run (NumPy's floating-point warnings, :func:`warnings.warn`) are not
+printed, where they would land in the progress bar from every worker
+(:mod:`sweep.run_warnings`): each run's kinds are counted in the :class:`RunTally`
 (``warnings``, kind -> runs), which `sweep run` reports in its summary.
 
 When a block's task keeps killing its worker (a run that exhausts the memory, a
@@ -37,6 +37,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from sweep.problems.results import RunResult
+from sweep.run_warnings import collected_warnings
 from sweep.spec import SweepSpec
 from sweep.store import Block, BlockResults, StoreLayout, WriteTarget, blocks_of, layout_for
 
@@ -58,7 +59,7 @@ MAX_ERROR_CHARS = 2000                    # a failed run's stored message is cut
 @dataclass
 class RunTally:
     """Runs counted by status name, and their summed wall time (what a task reports);
-    ``warnings``: the runs that raised each kind of NumPy floating-point warning."""
+    ``warnings``: the runs that raised each kind of warning."""
 
     runs: int = 0
     statuses: Counter = field(default_factory=Counter)
@@ -80,7 +81,7 @@ class RunTally:
 @dataclass(frozen=True)
 class Outcome:
     """How one run ended: its result, or (``result`` None) the error message of a failure;
-    ``warnings``, the kinds of NumPy floating-point warning it raised."""
+    ``warnings``, the kinds of warning it raised (:func:`~sweep.run_warnings.collected_warnings`)."""
 
     result: RunResult | None
     error: str
@@ -229,7 +230,7 @@ def run_point(spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
 def _run_one(run: Callable, spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
     """One run, timed; an exception becomes a failed outcome with its message."""
     start = time.perf_counter()
-    with _floating_point_warnings() as kinds:
+    with collected_warnings() as kinds:
         try:
             result = run(spec.params_at(index))
         except Exception as error:  # a failing run is recorded and the sweep goes on
@@ -241,9 +242,9 @@ def _run_one(run: Callable, spec: SweepSpec, index: tuple[int, ...]) -> Outcome:
 def _run_batch(run_many: Callable, params: list) -> list[Outcome] | None:
     """The runs of ``params`` in one ``run_many`` call, each with its share of the call's
     wall time; None if the call raised or returned another number of results (the caller
-    then runs them one by one). The call's floating-point warnings count for each of its runs."""
+    then runs them one by one). The call's warnings count for each of its runs."""
     start = time.perf_counter()
-    with _floating_point_warnings() as kinds:
+    with collected_warnings() as kinds:
         try:
             results = list(run_many(params))
         except Exception:
@@ -252,18 +253,6 @@ def _run_batch(run_many: Callable, params: list) -> list[Outcome] | None:
         return None
     share = (time.perf_counter() - start) / len(params)
     return [Outcome(result, "", share, tuple(sorted(kinds))) for result in results]
-
-
-@contextmanager
-def _floating_point_warnings() -> Iterator[set[str]]:
-    """Inside, the NumPy floating-point errors that would print a RuntimeWarning (those
-    set to "warn", by default divide by zero, overflow, invalid value) are collected in
-    the set yielded, by kind, instead. NumPy's error state is per thread and context, so
-    runs in other threads of a worker keep their own."""
-    kinds: set[str] = set()
-    warned = {name: "call" for name, action in np.geterr().items() if action == "warn"}
-    with np.errstate(**warned, call=lambda kind, flag: kinds.add(kind)):
-        yield kinds
 
 
 def _batches(spec: SweepSpec, points: list) -> list[tuple[list, str]]:

@@ -2,7 +2,8 @@
 then held for ``hold`` seconds): a worker with a smaller memory limit is killed by its
 nanny while running it. The run at ``seed == fail_at`` raises while the file ``fail_while``
 exists. The run at ``seed == overflow_at`` overflows and divides 0 by 0 in NumPy (two
-floating-point warnings). The runs at ``seed >= wait_from`` wait until the file ``until`` exists (a
+floating-point warnings); those at ``seed >= empty_from`` take the mean of an empty slice
+(a Python-level RuntimeWarning, raised at the same line by every such run). The runs at ``seed >= wait_from`` wait until the file ``until`` exists (a
 sweep that cannot finish before the test lets it). Every run sleeps ``pause`` seconds and returns ``value = seed + offset``, and
 (``bulk`` > 0) ``bulk`` values drawn from ``seed`` plus ``offset`` (blocks whose write takes
 a while). For the poison-run, failure, race and stale-writer tests (a sweep that takes a
@@ -33,6 +34,7 @@ class HungryParams(ProblemParams):
     wait_from: int = -1      # the runs from this seed on wait for the file `until` (-1: none)
     until: str = ""
     overflow_at: int = -1    # the seed of the run whose NumPy arithmetic overflows and is invalid (-1: none)
+    empty_from: int = -1     # the runs from this seed on warn "Mean of empty slice" (-1: none)
 
     def validate(self):
         require(self.megabytes >= 0, "megabytes", self.megabytes, ">= 0")
@@ -57,6 +59,8 @@ def run(p: HungryParams) -> RunResult:
         time.sleep(p.hold)
     if p.seed == p.overflow_at:
         np.exp(np.float64(1000.0)), np.zeros(1) / 0.0
+    if 0 <= p.empty_from <= p.seed:
+        np.nanmean(np.full(1, np.nan))
     while 0 <= p.wait_from <= p.seed and not Path(p.until).exists():
         time.sleep(0.05)
     time.sleep(p.pause)

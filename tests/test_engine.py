@@ -539,20 +539,23 @@ def test_a_reset_connection_as_the_scheduler_dies_is_its_loss(tmp_path):
         cluster.stop()
 
 
-def test_numpy_warnings_of_runs_are_counted_not_printed(tmp_path):
-    """Case 18's NumPy RuntimeWarnings: a run on a local cluster's worker (whose stderr is
-    the terminal's) that overflows and divides 0 by 0 prints nothing into the progress
-    bar; the summary counts the runs per kind of warning, and the run is done."""
+def test_warnings_of_runs_are_counted_not_printed(tmp_path):
+    """Case 18's RuntimeWarnings: on a local cluster's workers (whose stderr is the
+    terminal's), a run that overflows and divides 0 by 0 in NumPy, and runs that take the
+    mean of an empty slice (a warnings.warn that Python shows once per location unless
+    reset), print nothing into the progress bar; the summary counts the runs per kind of
+    warning, every one of the three, and every run is done."""
     spec = tmp_path / "warns.yaml"
-    spec.write_text("name: warns\nproblem: hungry\nparams: {overflow_at: 3}\ngrid:\n  seed: [0, 1, 2, 3, 4, 5]\n")
+    spec.write_text("name: warns\nproblem: hungry\nparams: {overflow_at: 3, empty_from: 3}\n"
+                    "grid:\n  seed: [0, 1, 2, 3, 4, 5]\n")
     store = tmp_path / "s.zarr"
     process = start_held(sweep_command("run", str(spec), "--store", str(store)), tmp_path)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert stderr_lines(err) == [], err
     assert out.splitlines()[-2:] == ["ran 6 runs: 6 done",
-                                     "NumPy floating-point warnings (not shown): invalid value in 1 run, overflow in "
-                                     "1 run"], out
+                                     "warnings of runs (not shown): RuntimeWarning: Mean of empty slice in 3 runs, "
+                                     "invalid value in 1 run, overflow in 1 run"], out
     np.testing.assert_array_equal(open_store(store)["value"].values, np.arange(6) + 0.5)
 
 
