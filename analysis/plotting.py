@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.stats import SEED_DIM, nanmedian, over_last_axis, point_dims, spec_of
+from analysis.stats import SEED_DIM, nanmedian, nanquantiles, point_dims, spec_of
 
 PANEL_SIZE = (4.8, 4.0)  # inches per panel (width, height)
 QUARTILES = (0.25, 0.75)  # the band of a median over seeds: the interquartile range
@@ -89,7 +89,7 @@ def median_and_band(ax, x: np.ndarray, per_seed: np.ndarray, color: str, label: 
         for curve in per_seed:
             ax.plot(x, curve, linestyle, color=color, lw=0.6, alpha=0.45)
     else:
-        low, high = (over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), per_seed.T) for q in QUARTILES)
+        low, high = nanquantiles(per_seed.T, np.array(QUARTILES)).T
         ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
     ax.plot(x, nanmedian(per_seed.T), linestyle, color=color, lw=lw, label=label)
 

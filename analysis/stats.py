@@ -39,7 +39,6 @@ BOOTSTRAP_SEED = 20210301
 CONFIDENCE = 0.95
 ANALYSIS_CHUNK_VALUES = 1 << 20  # values of one variable in one Dask chunk of open_results at most (8 MiB of float64)
 ANALYSIS_PACK_VALUES = 1 << 16  # grid points are packed into one chunk up to this many values
-_BOOTSTRAP_ELEMENTS = 1 << 19  # pick counts held at once by resampled_medians (caps its memory)
 MAX_OFFENDERS = 20  # runs above a bound listed by grid point in a BoundCheck
 Summary = TypeVar("Summary")
 
@@ -131,51 +130,31 @@ def bootstrap_medians(values: xr.DataArray) -> xr.DataArray:
     NaNs are skipped inside each resample; a resample of only NaNs gives NaN. Lazy.
     """
     values = with_seed_dim(values)
-    n_seeds = values.sizes[SEED_DIM]
-    picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n_seeds, size=(N_BOOTSTRAP, n_seeds))
     return xr.apply_ufunc(
-        resampled_medians, values, kwargs={"picks": picks},
+        resampled_medians, values, kwargs={"picks": seed_resamples(values.sizes[SEED_DIM])},
         input_core_dims=[[SEED_DIM]], output_core_dims=[[BOOTSTRAP_DIM]],
         dask="parallelized", output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {BOOTSTRAP_DIM: N_BOOTSTRAP}, "allow_rechunk": True},
     )
 
 
+def seed_resamples(n_seeds: int) -> np.ndarray:
+    """The N_BOOTSTRAP resamples of the seeds, (N_BOOTSTRAP, n_seeds) indices with
+    replacement from ``default_rng(BOOTSTRAP_SEED)``: the same pattern at every grid point."""
+    return np.random.default_rng(BOOTSTRAP_SEED).integers(0, n_seeds, size=(N_BOOTSTRAP, n_seeds))
+
+
 def resampled_medians(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """``nanmedian(values[..., row])`` for each row of ``picks`` (resamples of indices into
     the last axis, (resamples, n)): shape ``values.shape[:-1] + (resamples,)``, the same
-    numbers as :func:`nanmedian`, in C loops only and in bounded memory.
+    numbers as :func:`nanmedian`, by :func:`kernels.resampling.resampled_medians` (each
+    slice sorted once; no resample is built)."""
+    from kernels import resampling  # Numba: not imported by the light commands (status, show)
 
-    Each slice is sorted once (NaN last); a resample's k-th smallest value is the sorted
-    value where the cumulated counts of its picks, in that order, first exceed k (found for
-    every slice and resample by one ``searchsorted``, rows offset one above the other).
-    Resamples go in batches of at most _BOOTSTRAP_ELEMENTS counts.
-    """
     n = values.shape[-1]
-    flat = values.reshape(-1, n).astype(np.float64)
-    slices = flat.shape[0]
-    order = np.argsort(flat, axis=-1)
-    ordered = np.take_along_axis(flat, order, axis=-1)
-    finite = n - np.isnan(ordered).sum(axis=-1)
-    out = np.empty((slices, len(picks)))
-    batch = max(1, _BOOTSTRAP_ELEMENTS // max(1, slices * n))
-    for start in range(0, len(picks), batch):
-        rows = picks[start:start + batch]
-        resamples = len(rows)
-        counts = np.bincount((rows + n * np.arange(resamples)[:, None]).ravel(), minlength=resamples * n)
-        cumulated = np.cumsum(counts.reshape(resamples, n)[:, order], axis=-1)  # (resamples, slices, n)
-        drawn = np.take_along_axis(cumulated, np.maximum(finite - 1, 0)[None, :, None], axis=-1)[..., 0]
-        drawn = np.where(finite > 0, drawn, 0)  # finite values among the picks
-        offsets = (n + 1) * np.arange(resamples * slices).reshape(resamples, slices)
-        stacked = (cumulated + offsets[..., None]).ravel()
-
-        def kth(k: np.ndarray) -> np.ndarray:
-            at = np.searchsorted(stacked, (k + offsets).ravel(), side="right").reshape(resamples, slices)
-            return ordered[np.arange(slices), at - n * np.arange(resamples * slices).reshape(resamples, slices)]
-
-        low, high = kth((drawn - 1) // 2), kth(drawn // 2)
-        medians = np.where(drawn % 2 == 1, low, (low + high) / 2)
-        out[:, start:start + resamples] = np.where(drawn > 0, medians, np.nan).T
+    flat = np.ascontiguousarray(values.reshape(-1, n), dtype=np.float64)
+    out = np.empty((flat.shape[0], len(picks)))
+    resampling.resampled_medians(flat, np.ascontiguousarray(picks, dtype=np.int64), out)
     return out.reshape(values.shape[:-1] + (len(picks),))
 
 
@@ -211,9 +190,23 @@ def median_over_seeds(values: xr.DataArray) -> xr.DataArray:
     )
 
 
+def nanquantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.nanquantile(values, q, axis=-1)`` with the quantiles last (shape
+    ``values.shape[:-1] + q.shape``), NaN for an all-NaN slice and without NumPy's
+    warning, by :func:`kernels.resampling.nanquantiles` (np.nanquantile loops in Python
+    over slices that hold a NaN)."""
+    from kernels import resampling  # Numba: not imported by the light commands (status, show)
+
+    n, q = values.shape[-1], np.atleast_1d(np.asarray(q, np.float64))
+    flat = np.ascontiguousarray(values.reshape(-1, n), dtype=np.float64)
+    out = np.empty((flat.shape[0], len(q)))
+    resampling.nanquantiles(flat, q, out)
+    return out.reshape(values.shape[:-1] + q.shape)
+
+
 def _nanquantile(boot: xr.DataArray, q: float) -> xr.DataArray:
     def quantile(block: np.ndarray) -> np.ndarray:
-        return over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), block)
+        return nanquantiles(block, np.array([q]))[..., 0]
 
     return xr.apply_ufunc(quantile, boot, input_core_dims=[[BOOTSTRAP_DIM]],
                           dask="parallelized", output_dtypes=[np.float64])
@@ -324,57 +317,131 @@ def scaling_parameters(ds: xr.Dataset, candidates: tuple[str, ...]) -> tuple[str
     return tuple(p for p in candidates if p in ds.dims and int((ds[p] > 0).sum()) >= 2)
 
 
-def loglog_slope(medians: xr.DataArray, parameter: str, over: tuple[str, ...],
-                 weights: xr.DataArray | None = None) -> xr.DataArray:
-    """Pooled within-group least-squares slope of log(medians) against log(parameter).
+def slope_sums(log_y: np.ndarray, log_x: np.ndarray, axis: int, weights: np.ndarray | float = 1.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator of the pooled within-group least-squares slope of
+    ``log_y`` against ``log_x`` along ``axis``, one pair per index of the first axis
+    (e.g. a resample), summed over every other axis.
 
-    Groups are the combinations of the other dims in ``over``: each group is centred on
-    its own means (a fixed effect per group), then one common slope is fitted, so other
-    swept parameters do not bias it. ``weights`` (broadcast against the groups, e.g. how
-    often a resample drew each data set) weight each group's sums. Non-positive or NaN
-    medians are skipped. Dims not in ``over`` (e.g. ``bootstrap``) are kept. Lazy.
-    """
-    positive = medians.sel({parameter: medians[parameter] > 0})
-    log_y = np.log(positive.where(positive > 0))
-    log_x = np.log(positive[parameter].astype(np.float64)).broadcast_like(log_y).where(log_y.notnull())
-    centred_x = log_x - log_x.mean(parameter)
-    centred_y = log_y - log_y.mean(parameter)
-    weight = 1.0 if weights is None else weights
-    spread = (weight * centred_x ** 2).sum(over)
-    return (weight * centred_x * centred_y).sum(over) / spread.where(spread > 0)  # NaN, not 0/0, without data
+    A group is a line along ``axis`` (the other axes fixed): it is centred on its own means
+    (a fixed effect per group), so that other swept parameters do not bias the common
+    slope; ``weights`` (broadcast against ``log_y``, e.g. how often a resample drew each
+    data set) weight each group's terms. NaN entries of ``log_y`` are skipped (their
+    ``log_x`` too). The slope is numerator / denominator where the denominator is > 0."""
+    valid = np.isfinite(log_y)
+    x = np.where(valid, log_x, 0.0)
+    y = np.where(valid, log_y, 0.0)
+    count = np.maximum(valid.sum(axis, keepdims=True), 1)
+    centred_x = np.where(valid, x - x.sum(axis, keepdims=True) / count, 0.0)
+    centred_y = np.where(valid, y - y.sum(axis, keepdims=True) / count, 0.0)
+    others = tuple(range(1, log_y.ndim))
+    return (weights * centred_x * centred_y).sum(others), (weights * centred_x ** 2).sum(others)
+
+
+def _slope(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.full(np.shape(numerator), np.nan), where=denominator > 0)
+
+
+def _log_positive(values: np.ndarray) -> np.ndarray:
+    return np.log(np.where(values > 0, values, np.nan))
 
 
 def scaling_slopes(ds: xr.Dataset, values: Mapping[str, xr.DataArray], parameters: tuple[str, ...],
                    units: str | None = None) -> list[Slope]:
     """Slopes of the seed-median of each of ``values`` (per-run values, NaN where a run
-    does not count) in each of ``parameters`` (swept, see :func:`scaling_parameters`).
+    does not count) in each of ``parameters`` (swept, see :func:`scaling_parameters`): the
+    :func:`slope_sums` slope of log(median) against log(parameter) over the grid points
+    where the parameter is > 0, the groups being the combinations of the other point dims.
 
     The interval is the CONFIDENCE percentile interval of the slopes fitted to the
-    bootstrap medians; with ``units`` (a point dim, e.g. ``data_seed``) each resample also
-    draws that dim's values with replacement, whole (every data set with all its seeds),
-    from ``default_rng(BOOTSTRAP_SEED + 1)``.
+    bootstrap medians (:func:`seed_resamples`); with ``units`` (a point dim that is not a
+    parameter, e.g. ``data_seed``) each resample also draws that dim's values with
+    replacement, whole (every data set with all its seeds), from ``default_rng(BOOTSTRAP_SEED + 1)``.
+
+    The store is read once, in slices along the point dims that are not ``parameters``
+    (each slice holds whole groups of every parameter, at most ANALYSIS_CHUNK_VALUES runs
+    where the groups allow), and the resamples go in batches of at most
+    ANALYSIS_CHUNK_VALUES medians: memory is bounded by one slice, whatever the store's size.
+    ValueError when ``units`` is one of ``parameters``.
     """
-    over = point_dims(ds)
+    if units in parameters:
+        raise ValueError(f"scaling_slopes: the resampled units {units!r} are also a fitted parameter")
+    outer = tuple(dim for dim in point_dims(ds) if dim not in parameters)
+    per_run = xr.Dataset(dict(zip(values, xr.broadcast(*(with_seed_dim(v) for v in values.values())))))
+    per_run = per_run.transpose(*outer, *parameters, SEED_DIM)
+    picks = seed_resamples(per_run.sizes[SEED_DIM])
     weights = None if units is None else unit_weights(ds[units])
+    positive = [np.asarray(per_run[p].values, np.float64) > 0 for p in parameters]
+    log_x = [np.log(np.asarray(per_run[p].values, np.float64)[keep]) for p, keep in zip(parameters, positive)]
+    sums = np.zeros((len(values), len(parameters), 2, 1 + N_BOOTSTRAP))  # numerator, denominator; point, resamples
+    for selection in _whole_group_slices(per_run, outer):
+        block = per_run.isel(selection).compute()
+        unit_axis = outer.index(units) if units else None
+        for v, name in enumerate(values):
+            runs = block[name].values
+            _add_slope_sums(sums[v, :, :, :1], nanmedian(runs)[None], log_x, positive, len(outer), 1.0)
+            batch = max(1, ANALYSIS_CHUNK_VALUES // max(1, runs[..., 0].size))
+            for start in range(0, N_BOOTSTRAP, batch):
+                boot = np.moveaxis(resampled_medians(runs, picks[start:start + batch]), -1, 0)
+                weight = 1.0
+                if units:
+                    drawn = weights.isel({BOOTSTRAP_DIM: slice(start, start + batch)}).sel({units: block[units].values})
+                    shape = [1] * boot.ndim
+                    shape[0], shape[1 + unit_axis] = drawn.shape
+                    weight = drawn.values.reshape(shape)
+                _add_slope_sums(sums[v, :, :, 1 + start:1 + start + len(boot)], boot, log_x, positive, len(outer),
+                                weight)
     lo_q, hi_q = (1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2
     slopes = []
-    for variable, per_run in values.items():
-        per_run = with_seed_dim(per_run)
-        medians, boot = median_over_seeds(per_run), bootstrap_medians(per_run)
-        for parameter in parameters:
-            point = loglog_slope(medians, parameter, over)
-            boot_slopes = loglog_slope(boot, parameter, over, weights)
-            point, lo, hi = xr.Dataset({
-                "point": point, "lo": _nanquantile(boot_slopes, lo_q), "hi": _nanquantile(boot_slopes, hi_q),
-            }).compute().data_vars.values()
-            slopes.append(Slope(variable, parameter, float(point), float(lo), float(hi)))
+    for v, variable in enumerate(values):
+        for j, parameter in enumerate(parameters):
+            fitted = _slope(sums[v, j, 0], sums[v, j, 1])
+            lo, hi = nanquantiles(fitted[1:], np.array([lo_q, hi_q]))
+            slopes.append(Slope(variable, parameter, float(fitted[0]), float(lo), float(hi)))
     return slopes
+
+
+def _add_slope_sums(into: np.ndarray, medians: np.ndarray, log_x: list[np.ndarray], positive: list[np.ndarray],
+                    first: int, weight: np.ndarray | float) -> None:
+    """Add, for each parameter j (the axis ``1 + first + j`` of ``medians``, (resamples,
+    outer dims..., parameters...)), the :func:`slope_sums` of log(medians) at its
+    positive values into ``into[j]`` ((2, resamples): numerator, denominator)."""
+    log_y = _log_positive(medians)
+    for j, (x, keep) in enumerate(zip(log_x, positive)):
+        axis = 1 + first + j
+        shape = [1] * log_y.ndim
+        shape[axis] = len(x)
+        numerator, denominator = slope_sums(np.compress(keep, log_y, axis), x.reshape(shape), axis, weight)
+        into[j, 0] += numerator
+        into[j, 1] += denominator
+
+
+def _whole_group_slices(runs: xr.Dataset, outer: tuple[str, ...]) -> list[dict[str, slice]]:
+    """isel selections along the dims ``outer`` (the first dims of ``runs``) that cover
+    them, each of at most ANALYSIS_CHUNK_VALUES values of a variable where one point of
+    ``outer`` holds fewer: the innermost dims whole as far as they fit, the next in steps."""
+    inner = math.prod(size for dim, size in runs.sizes.items() if dim not in outer)
+    room = max(1, ANALYSIS_CHUNK_VALUES // max(1, inner))
+    sizes = [runs.sizes[dim] for dim in outer]
+    whole = len(outer)
+    while whole > 0 and math.prod(sizes[whole - 1:]) <= room:
+        whole -= 1
+    if whole == 0:
+        return [{}]
+    step = max(1, room // math.prod(sizes[whole:]))
+    selections = []
+    for index in np.ndindex(*sizes[:whole - 1]):
+        for start in range(0, sizes[whole - 1], step):
+            selection = {dim: slice(i, i + 1) for dim, i in zip(outer, index)}
+            selection[outer[whole - 1]] = slice(start, start + step)
+            selections.append(selection)
+    return selections
 
 
 def unit_weights(units: xr.DataArray) -> xr.DataArray:
     """How often each value of the dim ``units`` is drawn in each of N_BOOTSTRAP resamples
     with replacement (``bootstrap`` x that dim; each row sums to its size): resampling whole
-    units as weights of their groups in :func:`loglog_slope`."""
+    units as weights of their groups in :func:`slope_sums`."""
     dim, size = units.dims[0], units.size
     picks = np.random.default_rng(BOOTSTRAP_SEED + 1).integers(0, size, size=(N_BOOTSTRAP, size))
     counts = np.stack([np.bincount(row, minlength=size) for row in picks]).astype(np.float64)
@@ -409,17 +476,17 @@ def power_law(x: np.ndarray, per_seed: np.ndarray) -> PowerLaw | None:
     """The power law through the seed medians of ``per_seed`` (seeds, x), NaN or values <= 0
     skipped, fitted on the x > 0 with a positive median; None with fewer than two such x."""
     x = np.asarray(x, np.float64)
-    values = np.where(np.asarray(per_seed, np.float64) > 0, per_seed, np.nan)
-    values = xr.DataArray(values, dims=(SEED_DIM, "x"), coords={"x": x})
-    medians = median_over_seeds(values).transpose("x").compute()
-    use = (x > 0) & np.isfinite(medians.values)
+    values = np.where(np.asarray(per_seed, np.float64) > 0, per_seed, np.nan).T  # (x, seeds)
+    medians = nanmedian(values)
+    use = (x > 0) & np.isfinite(medians)
     if use.sum() < 2:
         return None
-    values = values.isel(x=np.flatnonzero(use))
-    exponent = float(loglog_slope(median_over_seeds(values), "x", ("x",)))
-    resampled = loglog_slope(bootstrap_medians(values), "x", ("x",)).values
-    lo, hi = np.nanquantile(resampled, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    x, medians = x[use], medians.values[use]
+    x, medians, values = x[use], medians[use], values[use]
+    log_x = np.log(x)[None]
+    exponent = float(_slope(*slope_sums(np.log(medians)[None], log_x, 1))[0])
+    resampled = resampled_medians(values, seed_resamples(values.shape[1])).T  # (resamples, x)
+    lo, hi = nanquantiles(_slope(*slope_sums(_log_positive(resampled), log_x, 1)),
+                          np.array([(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]))
     amplitude = float(np.exp(np.mean(np.log(medians) - exponent * np.log(x))))
     return PowerLaw(exponent, float(lo), float(hi), amplitude, x, medians)
 

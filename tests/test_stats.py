@@ -164,6 +164,29 @@ def _reference_median(values: np.ndarray) -> float:
     return float(finite[middle]) if finite.size % 2 else float((finite[middle - 1] + finite[middle]) / 2)
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_nanquantiles_equal_numpy_slice_by_slice(n):
+    """nanquantiles (one kernel call over every slice) gives np.nanquantile's numbers for
+    each slice, at the interval's quantiles, the ends and the median: ties, infinities,
+    NaNs included; NaN for an all-NaN slice."""
+    from analysis.stats import nanquantiles
+
+    rng = np.random.default_rng(n)
+    values = rng.integers(0, 5, size=(3, 4, n)).astype(np.float64) / 4
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[0, 0] = np.nan
+    values[1, 2] = rng.lognormal(size=n)
+    values[2, 3, 0] = np.inf
+    q = np.array([0.0, 0.025, 0.25, 0.5, 0.975, 1.0])
+    expected = np.full((3, 4, len(q)), np.nan)
+    with np.errstate(invalid="ignore"):  # numpy's own inf - inf at the slice with an infinity
+        for index in np.ndindex(3, 4):
+            if not np.isnan(values[index]).all():
+                expected[index] = np.nanquantile(values[index], q)
+    np.testing.assert_allclose(nanquantiles(values, q), expected, rtol=1e-15, atol=0)
+    assert np.isnan(nanquantiles(values, q)[0, 0]).all()
+
+
 @pytest.mark.parametrize("seeds", [1, 2, 7, 40, 650])  # np.nanmedian takes another path from 600 values on
 def test_medians_and_bootstrap_medians_equal_a_slice_by_slice_reference(seeds):
     """nanmedian and resampled_medians (vectorised over slices and resamples) give, slice by

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from analysis.plotting import (DPI, MIN_BAND_SEEDS, PANEL_SIZE, QUARTILES, describe_point, figure_file, figure_title,
                                legend_beside, median_and_band, panel_grid, panels, parameter_values, seeds_phrase,
                                readable_log_ticks, setting, spread_note, wrapped)
-from analysis.stats import CONFIDENCE, nanmedian, over_last_axis, point_dims, power_law
+from analysis.stats import CONFIDENCE, nanmedian, nanquantiles, point_dims, power_law
 from kernels.hermite import normal_pdf
 from sweep.problems.biased_relu import evidence
 from sweep.problems.biased_relu.evidence import ERROR, at_learner, counted, learners, loaded
@@ -46,7 +46,7 @@ def _draw(ax, x, per_seed, color, label, marker="o") -> None:
     ax.plot(np.repeat(x[None], per_seed.shape[0], 0).ravel(), per_seed.ravel(), marker, color=color, ms=2.5,
             alpha=0.3, lw=0)
     if np.isfinite(per_seed).any(axis=1).sum() >= MIN_BAND_SEEDS:
-        low, high = (over_last_axis(lambda values: np.nanquantile(values, q, axis=-1), per_seed.T) for q in QUARTILES)
+        low, high = nanquantiles(per_seed.T, np.array(QUARTILES)).T
         ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
     ax.plot(x, nanmedian(per_seed.T), marker + "-", color=color, label=label, ms=4)
 

@@ -180,6 +180,7 @@ def scaling_slopes(ds: xr.Dataset) -> list[stats.Slope]:
                                 units)
 
 
+@stats.once_per_dataset
 def exponents(ds: xr.Dataset) -> dict[tuple[str, str], dict[str, stats.Slope]]:
     """(data set, parameter) -> {variable: its :func:`scaling_slopes` slope}: the measured
     exponents beside the bounds' (THEORY.md §2, §2.1), fitted per data set where ``dataset``
