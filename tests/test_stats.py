@@ -212,3 +212,62 @@ def test_medians_and_bootstrap_medians_equal_a_slice_by_slice_reference(seeds):
     assert booted.chunks is not None and booted.sizes["bootstrap"] == N_BOOTSTRAP
     picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, seeds, size=(N_BOOTSTRAP, seeds))
     np.testing.assert_array_equal(booted.values[2, 3], [_reference_median(values[2, 3][pick]) for pick in picks])
+
+
+def _reference_pooled_slope(log_y: np.ndarray, log_x: np.ndarray, weights: np.ndarray) -> float:
+    """The weighted pooled within-group slope, group by group: log_y (groups, x), NaN
+    skipped; weights (groups,)."""
+    numerator = denominator = 0.0
+    for row, weight in zip(log_y, weights):
+        use = np.isfinite(row)
+        if not use.any():
+            continue
+        cx, cy = log_x[use] - log_x[use].mean(), row[use] - row[use].mean()
+        numerator += weight * np.sum(cx * cy)
+        denominator += weight * np.sum(cx * cx)
+    return numerator / denominator if denominator > 0 else np.nan
+
+
+@pytest.mark.parametrize("chunk_values", [1 << 20, 7])
+def test_scaling_slopes_equal_a_resample_by_resample_reference(chunk_values, monkeypatch):
+    """scaling_slopes (the store read in whole-group slices, the resamples in batches)
+    gives, for each parameter, the pooled slope of the seed medians and the percentile
+    interval of the slopes of N_BOOTSTRAP resamples (seeds by seed_resamples, whole data
+    sets weighted by unit_weights) computed resample by resample with plain loops; the same
+    when every slice and batch is tiny (ANALYSIS_CHUNK_VALUES = 7). NaN runs, a
+    non-positive value and a zero parameter value are skipped."""
+    from analysis import stats
+
+    monkeypatch.setattr(stats, "ANALYSIS_CHUNK_VALUES", chunk_values)
+    rng = np.random.default_rng(5)
+    alpha, width = np.array([0.0, 0.1, 0.2, 0.4]), np.array([2.0, 4.0, 8.0])
+    shape = (3, 4, 3, 5)  # data_seed, alpha, width, seed
+    values = (np.maximum(alpha, 0.05)[None, :, None, None] ** -1.5 / width[None, None, :, None]
+              * rng.lognormal(0.0, 0.3, size=shape) * np.array([1.0, 2.0, 4.0])[:, None, None, None])
+    values[rng.random(shape) < 0.2] = np.nan
+    values[0, 1, 1, :] = np.nan          # a point with no run that counts
+    values[1, 2, 0, 0] = -1.0            # not a positive value: NaN in the median's log
+    coords = {"data_seed": [0, 1, 2], "alpha": alpha, "width": width, "seed": np.arange(5)}
+    dims = ("data_seed", "alpha", "width", "seed")
+    ds = xr.Dataset({"done": (dims, np.ones(shape, bool)), "y": (dims, values)}, coords=coords)
+    slopes = {s.parameter: s for s in stats.scaling_slopes(ds, {"y": ds["y"].where(ds["y"] != -1.0)},
+                                                           ("alpha", "width"), units="data_seed")}
+
+    clean = np.where(values == -1.0, np.nan, values)
+    picks = stats.seed_resamples(5)
+    drawn = stats.unit_weights(ds["data_seed"]).values  # (resamples, data sets)
+
+    def fit(medians, axis, x, weights):
+        keep = x > 0
+        groups = np.moveaxis(np.log(np.where(medians > 0, medians, np.nan)), axis, -1)[..., keep]
+        per_group = np.broadcast_to(weights[:, None], groups.shape[:-1])
+        return _reference_pooled_slope(groups.reshape(-1, keep.sum()), np.log(x[keep]), per_group.ravel())
+
+    for axis, (name, x) in enumerate((("alpha", alpha), ("width", width)), start=1):
+        point = fit(np.array([[[_reference_median(clean[i, a, w]) for w in range(3)] for a in range(4)]
+                              for i in range(3)]), axis, x, np.ones(3))
+        resampled = [fit(np.array([[[_reference_median(clean[i, a, w][pick]) for w in range(3)] for a in range(4)]
+                                   for i in range(3)]), axis, x, weights) for pick, weights in zip(picks, drawn)]
+        lo, hi = np.nanquantile(resampled, [0.025, 0.975])
+        assert (slopes[name].slope, slopes[name].lo, slopes[name].hi) == pytest.approx((point, lo, hi), rel=1e-12)
+    assert slopes["alpha"].slope == pytest.approx(-1.5, abs=0.3) and slopes["width"].slope == pytest.approx(-1, abs=0.3)
