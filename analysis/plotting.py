@@ -36,6 +36,7 @@ CHARACTERS_PER_INCH = 12.5  # of a 9-pt title line (titles are wrapped to their 
 LEGEND_ROW = 0.2          # inches per line of a legend row under the panels
 MIN_BAND_SEEDS = 5        # fewer seeds than this are drawn one by one, never as a band or interval
 DPI = 100
+RASTER_MARKS = 10_000     # a scatter of more marks than this is a bitmap in the SVG too (a file of bounded size)
 STYLE = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.5,
          "legend.fontsize": 8, "axes.titlesize": 9, "svg.fonttype": "none"}
 

@@ -21,9 +21,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from analysis.plotting import (FigureFile, describe_point, draw_curves, figure_file, figure_title, legend_beside,
-                               legend_row, panel_grid, panels, parameter_values, reference_point, seeds_phrase,
-                               setting, wrapped)
+from analysis.plotting import (RASTER_MARKS, FigureFile, describe_point, draw_curves, figure_file, figure_title,
+                               legend_beside, legend_row, panel_grid, panels, parameter_values, reference_point,
+                               seeds_phrase, setting, wrapped)
 from analysis.stats import (CONFIDENCE, DONE, SEED_DIM, counted, median_over_seeds, point_dims, power_law_along,
                             spec_of, with_seed_dim)
 from kernels.network import network_output
@@ -236,6 +236,7 @@ def runs_against_bounds(ds: xr.Dataset) -> Figure | None:
             colouring = dict(c=runs.colour[drawn], cmap="viridis", norm=norm) if norm else dict(c="tab:purple")
             ax.scatter(runs.measured[drawn], runs.bound[drawn], s=16 if runs.instance else 10,
                        marker="x" if runs.instance else "o", linewidths=0.8, **colouring,
+                       rasterized=bool(drawn.sum() > RASTER_MARKS),
                        label=f"a run against its bound at {runs.start}")
             ends += [runs.measured[drawn], runs.bound[drawn]]
         worst = theorem_runs[0]
