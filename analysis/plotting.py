@@ -37,6 +37,7 @@ LEGEND_ROW = 0.2          # inches per line of a legend row under the panels
 MIN_BAND_SEEDS = 5        # fewer seeds than this are drawn one by one, never as a band or interval
 DPI = 100
 RASTER_MARKS = 10_000     # a scatter of more marks than this is a bitmap in the SVG too (a file of bounded size)
+MARK_CELLS = 2_000        # per axis of a log-log scatter: marks of one colour in one cell are drawn once
 STYLE = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.5,
          "legend.fontsize": 8, "axes.titlesize": 9, "svg.fonttype": "none"}
 
@@ -60,6 +61,30 @@ def figure_file(plot: Callable[[xr.Dataset], Figure | None]) -> FigureFile:
             return paths
 
     return write
+
+
+def distinct_marks(x: np.ndarray, y: np.ndarray, colour: np.ndarray | None = None,
+                   keep: np.ndarray | None = None, cells: int = MARK_CELLS) -> np.ndarray:
+    """Indices, in their order, of the marks of a log-log scatter of ``(x, y)`` (positive)
+    that differ on the drawing: the first mark of each ``colour`` (None: one colour) in each
+    cell of a ``cells`` x ``cells`` grid over the log ranges of x and y (at MARK_CELLS a
+    cell is a fraction of a pixel: the drawing looks the same), and every mark where
+    ``keep`` is True (e.g. the runs that break a bound) whatever its cell. A scatter of 10^6
+    runs draws at most a few 10^4 marks."""
+    if x.size == 0:
+        return np.arange(0)
+    key = np.zeros(x.size, np.int64)
+    for values in (x, y):
+        logs = np.log(values)
+        span = logs.max() - logs.min()
+        cell = np.zeros(x.size, np.int64) if span == 0 else np.minimum((logs - logs.min()) / span * cells, cells - 1)
+        key = key * cells + cell.astype(np.int64)
+    if colour is not None:
+        key = key * x.size + np.unique(colour, return_inverse=True)[1].reshape(-1)
+    first = np.unique(key, return_index=True)[1]
+    if keep is not None:
+        first = np.union1d(first, np.flatnonzero(keep))
+    return np.sort(first)
 
 
 def panels(n: int, legend_rows: int = 0) -> tuple[Figure, list]:

@@ -320,22 +320,24 @@ def scaling_parameters(ds: xr.Dataset, candidates: tuple[str, ...]) -> tuple[str
 def slope_sums(log_y: np.ndarray, log_x: np.ndarray, axis: int, weights: np.ndarray | float = 1.0
                ) -> tuple[np.ndarray, np.ndarray]:
     """Numerator and denominator of the pooled within-group least-squares slope of
-    ``log_y`` against ``log_x`` along ``axis``, one pair per index of the first axis
-    (e.g. a resample), summed over every other axis.
+    ``log_y`` against ``log_x`` (the values along ``axis``, 1-D), one pair per index of the
+    first axis (e.g. a resample), summed over every other axis.
 
     A group is a line along ``axis`` (the other axes fixed): it is centred on its own means
     (a fixed effect per group), so that other swept parameters do not bias the common
     slope; ``weights`` (broadcast against ``log_y``, e.g. how often a resample drew each
-    data set) weight each group's terms. NaN entries of ``log_y`` are skipped (their
-    ``log_x`` too). The slope is numerator / denominator where the denominator is > 0."""
-    valid = np.isfinite(log_y)
-    x = np.where(valid, log_x, 0.0)
-    y = np.where(valid, log_y, 0.0)
-    count = np.maximum(valid.sum(axis, keepdims=True), 1)
-    centred_x = np.where(valid, x - x.sum(axis, keepdims=True) / count, 0.0)
-    centred_y = np.where(valid, y - y.sum(axis, keepdims=True) / count, 0.0)
-    others = tuple(range(1, log_y.ndim))
-    return (weights * centred_x * centred_y).sum(others), (weights * centred_x ** 2).sum(others)
+    data set; constant along ``axis``) weight each group's terms. Entries of ``log_y``
+    that are not finite are skipped (their ``log_x`` too). The slope is numerator /
+    denominator where the denominator is > 0. By :func:`kernels.slopes.pooled_slope_sums`."""
+    from kernels import slopes  # Numba: not imported by the light commands (status, show)
+
+    fits, length = log_y.shape[0], log_y.shape[axis]
+    lines = np.ascontiguousarray(np.moveaxis(log_y, axis, -1).reshape(fits, -1, length), dtype=np.float64)
+    per_group = np.moveaxis(np.broadcast_to(weights, log_y.shape), axis, -1)[..., 0]
+    out = np.zeros((fits, 2))
+    slopes.pooled_slope_sums(lines, np.ascontiguousarray(log_x, dtype=np.float64).reshape(length),
+                             np.ascontiguousarray(per_group.reshape(fits, -1), dtype=np.float64), out)
+    return out[:, 0], out[:, 1]
 
 
 def _slope(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -408,10 +410,7 @@ def _add_slope_sums(into: np.ndarray, medians: np.ndarray, log_x: list[np.ndarra
     positive values into ``into[j]`` ((2, resamples): numerator, denominator)."""
     log_y = _log_positive(medians)
     for j, (x, keep) in enumerate(zip(log_x, positive)):
-        axis = 1 + first + j
-        shape = [1] * log_y.ndim
-        shape[axis] = len(x)
-        numerator, denominator = slope_sums(np.compress(keep, log_y, axis), x.reshape(shape), axis, weight)
+        numerator, denominator = slope_sums(np.compress(keep, log_y, 1 + first + j), x, 1 + first + j, weight)
         into[j, 0] += numerator
         into[j, 1] += denominator
 

@@ -233,3 +233,21 @@ def test_a_store_written_before_a_parameter_existed_reports_with_its_default(tmp
     assert parameter_values(completed, "save_weight_history") == [False]
     assert parameter_values(completed, "width") == [16] and parameter_values(completed, "seed") == [0, 1]
     assert write_report(tmp_path / "old.zarr", tmp_path / "report").paths[-1].name == "report.md"
+
+
+def test_distinct_marks_drop_only_marks_on_one_spot_in_one_colour():
+    """distinct_marks on a hand-built scatter: a mark repeated on one spot (same cell, same
+    colour) is drawn once, at its first index; the same spot in another colour, marks a
+    cell apart and a run marked to keep are all drawn; the order is kept."""
+    from analysis.plotting import distinct_marks
+
+    x = np.array([1.0, 1.0, 1.0, 10.0, 1.0 + 1e-9, 100.0, 100.0])
+    y = np.array([5.0, 5.0, 5.0, 50.0, 5.0, 1.0, 1.0])
+    colour = np.array([0.1, 0.1, 0.2, 0.1, 0.1, 0.3, 0.3])
+    assert distinct_marks(x, y, colour, cells=100).tolist() == [0, 2, 3, 5]
+    assert distinct_marks(x, y, cells=100).tolist() == [0, 3, 5]
+    keep = np.zeros(7, bool)
+    keep[[4, 6]] = True
+    assert distinct_marks(x, y, colour, keep=keep, cells=100).tolist() == [0, 2, 3, 4, 5, 6]
+    assert distinct_marks(np.geomspace(1, 1e3, 50), np.geomspace(1, 1e3, 50), cells=100).tolist() == list(range(50))
+    assert distinct_marks(np.array([]), np.array([])).size == 0

@@ -228,6 +228,31 @@ def _reference_pooled_slope(log_y: np.ndarray, log_x: np.ndarray, weights: np.nd
     return numerator / denominator if denominator > 0 else np.nan
 
 
+def test_slope_sums_equal_a_group_by_group_reference():
+    """slope_sums (one kernel pass over every fit and group) gives, fit by fit, the
+    weighted pooled slope of plain NumPy group by group, along a middle axis; NaN and
+    infinite entries skipped, a group without a finite entry and a constant-x fit (zero
+    denominator) included."""
+    from analysis.stats import slope_sums
+
+    rng = np.random.default_rng(11)
+    log_y = rng.normal(size=(6, 3, 5, 4))  # fits, groups, the fitted axis, more groups
+    log_y[rng.random(log_y.shape) < 0.25] = np.nan
+    log_y[0, 1, 2, 3] = np.inf
+    log_y[1, 2, :, 0] = np.nan
+    log_x = np.log([0.1, 0.2, 0.5, 1.0, 3.0])
+    weights = rng.integers(0, 3, size=(6, 3, 1, 1)).astype(float)
+    weights[:, 0] = 1.0  # every fit has a group of weight > 0
+    numerator, denominator = slope_sums(log_y, log_x, 2, weights)
+    for fit in range(6):
+        lines = np.moveaxis(log_y[fit], 1, -1).reshape(-1, 5)
+        per_group = np.broadcast_to(weights[fit, :, 0, :], (3, 4)).ravel()
+        assert numerator[fit] / denominator[fit] == pytest.approx(
+            _reference_pooled_slope(lines, log_x, per_group), rel=1e-12)
+    flat_numerator, flat_denominator = slope_sums(log_y[:, :, :1], log_x[:1], 2)
+    assert np.all(flat_numerator == 0) and np.all(flat_denominator == 0)
+
+
 @pytest.mark.parametrize("chunk_values", [1 << 20, 7])
 def test_scaling_slopes_equal_a_resample_by_resample_reference(chunk_values, monkeypatch):
     """scaling_slopes (the store read in whole-group slices, the resamples in batches)

@@ -21,8 +21,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from analysis.plotting import (RASTER_MARKS, FigureFile, describe_point, draw_curves, figure_file, figure_title,
-                               legend_beside, legend_row, panel_grid, panels, parameter_values, reference_point,
+from analysis.plotting import (RASTER_MARKS, FigureFile, describe_point, distinct_marks, draw_curves, figure_file,
+                               figure_title, legend_beside, legend_row, panel_grid, panels, parameter_values, reference_point,
                                seeds_phrase, setting, wrapped)
 from analysis.stats import (CONFIDENCE, DONE, SEED_DIM, counted, median_over_seeds, point_dims, power_law_along,
                             spec_of, with_seed_dim)
@@ -219,7 +219,9 @@ def runs_against_bounds(ds: xr.Dataset) -> Figure | None:
     """Every run's measured value (x) against each proved upper bound on it (y), log-log,
     one panel per theorem of THEOREMS (THEORY.md §2, §2.1), coloured by the swept variable:
     a run under the line y = x breaks its theorem. Runs with a measured count of 0 cannot be
-    drawn on log axes; the panel says how many."""
+    drawn on log axes; the panel says how many. Of more than RASTER_MARKS runs, those that
+    fall on one spot of the drawing in one colour are one mark (:func:`~analysis.plotting.distinct_marks`); a run above its
+    bound is always its own mark."""
     held = _held_runs(ds)
     if not held:
         return None
@@ -232,13 +234,19 @@ def runs_against_bounds(ds: xr.Dataset) -> Figure | None:
     for ax, theorem_runs in zip(axes, held):
         theorem, ends = theorem_runs[0].theorem, []
         for runs in theorem_runs:
-            drawn = runs.drawable
+            drawable = np.flatnonzero(runs.drawable)
+            x, y = runs.measured[drawable], runs.bound[drawable]
+            if drawable.size > RASTER_MARKS:  # one mark per spot and colour: the drawing of 10^6 runs in seconds
+                drawn = drawable[distinct_marks(x, y, runs.colour[drawable] if norm else None, keep=x > y)]
+            else:
+                drawn = drawable
             colouring = dict(c=runs.colour[drawn], cmap="viridis", norm=norm) if norm else dict(c="tab:purple")
             ax.scatter(runs.measured[drawn], runs.bound[drawn], s=16 if runs.instance else 10,
                        marker="x" if runs.instance else "o", linewidths=0.8, **colouring,
-                       rasterized=bool(drawn.sum() > RASTER_MARKS),
-                       label=f"a run against its bound at {runs.start}")
-            ends += [runs.measured[drawn], runs.bound[drawn]]
+                       rasterized=bool(drawn.size > RASTER_MARKS),
+                       label=f"a run against its bound at {runs.start}"
+                             + (" (runs on one spot in one colour: one mark)" if drawn.size < drawable.size else ""))
+            ends += [x, y]
         worst = theorem_runs[0]
         above, zeros = int(np.sum(worst.measured > worst.bound)), int(np.sum(worst.measured == 0))
         verdicts.append(f"{theorem.name}: {above} of {worst.measured.size} runs above")
